@@ -1,0 +1,16 @@
+# The two commands of README.md, plus their helpers.
+# Build output lives outside the checkout so fresh clones (and CI) reuse it.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/duckstore/target
+
+.PHONY: run test setup bench
+
+## Start duckstore on ./data with REST on 127.0.0.1:8080 (release build).
+run: setup
+	cargo run --release -p duckstore -- serve
+
+## Run the whole test suite: unit tests and end-to-end tests against the real binary.
+test: setup
+	cargo nextest run --workspace --no-fail-fast
+
+setup:
+	@./scripts/setup

@@ -1,0 +1,75 @@
+//! Versioned schema of the catalog (`metadata.duckdb`).
+//!
+//! Each migration runs once, in order, inside a transaction that also records its version.
+//! A catalog written by a newer duckstore is refused rather than guessed at. Tables carry
+//! no PRIMARY KEY / UNIQUE constraints: DuckDB's ART indexes are its most frequent source of
+//! WAL-replay bugs, and uniqueness is enforced under the catalog write lock instead.
+
+use duckdb::Connection;
+
+use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
+
+use crate::error::db_err;
+
+/// `(version, SQL)`; table names are qualified with the catalog's alias, `meta`.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "
+    CREATE TABLE meta.system (key VARCHAR NOT NULL, value VARCHAR NOT NULL);
+    CREATE TABLE meta.projects (
+        id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
+    CREATE TABLE meta.branches (
+        project_id VARCHAR NOT NULL, id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+        description VARCHAR, is_default BOOLEAN NOT NULL, created_at TIMESTAMP NOT NULL);
+    CREATE TABLE meta.buckets (
+        project_id VARCHAR NOT NULL, branch_id VARCHAR NOT NULL, id VARCHAR NOT NULL,
+        stage VARCHAR NOT NULL, name VARCHAR NOT NULL, description VARCHAR,
+        created_at TIMESTAMP NOT NULL);
+    CREATE TABLE meta.tables (
+        uid VARCHAR NOT NULL, project_id VARCHAR NOT NULL, branch_id VARCHAR NOT NULL,
+        bucket_id VARCHAR NOT NULL, name VARCHAR NOT NULL, primary_key VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
+    CREATE TABLE meta.columns (
+        table_uid VARCHAR NOT NULL, position INTEGER NOT NULL, name VARCHAR NOT NULL,
+        type VARCHAR NOT NULL, nullable BOOLEAN NOT NULL, default_value VARCHAR);
+    CREATE TABLE meta.api_keys (
+        id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, branch_id VARCHAR, scope VARCHAR NOT NULL,
+        description VARCHAR NOT NULL, key_prefix VARCHAR NOT NULL, secret_sha256 VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL, last_used_at TIMESTAMP, expires_at TIMESTAMP,
+        revoked_at TIMESTAMP);
+    ",
+)];
+
+/// The newest catalog version this build understands.
+pub fn latest() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+/// Brings the catalog attached as `meta` up to [`latest`].
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS meta.schema_version (version INTEGER NOT NULL)").map_err(db_err)?;
+    let current: i32 = conn
+        .query_row("SELECT coalesce(max(version), 0) FROM meta.schema_version", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if current > latest() {
+        return Err(StorageError::new(
+            ErrorKind::Internal,
+            "catalog_too_new",
+            format!(
+                "the catalog (metadata.duckdb) has schema version {current}, but this duckstore understands \
+                 versions up to {}: it was written by a newer duckstore. Run that version, or restore a backup.",
+                latest()
+            ),
+        ));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let tx = conn.transaction().map_err(db_err)?;
+        tx.execute_batch(sql).map_err(db_err)?;
+        tx.execute("INSERT INTO meta.schema_version VALUES (?)", [version]).map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        tracing::info!(version, "catalog migrated");
+    }
+    conn.execute_batch("CHECKPOINT meta").map_err(db_err)?;
+    Ok(())
+}

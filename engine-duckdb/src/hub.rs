@@ -1,0 +1,113 @@
+//! The engine's single DuckDB instance and its connection pool.
+//!
+//! The catalog and every table file are ATTACHed to one in-memory DuckDB instance (see
+//! docs/adr/0002-one-duckdb-instance.md). That gives one handle per file in the process,
+//! one buffer pool under one memory limit, one worker-thread pool, and cross-table SQL
+//! (import from table, branch copies, snapshots) without ever opening a file twice.
+
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+
+use duckdb::{Config, Connection};
+use parking_lot::Mutex;
+
+use duckstore_plugin_sdk::Result;
+
+use crate::error::db_err;
+
+/// Resource limits of the DuckDB instance; DuckDB's defaults (80% of RAM, all cores) are
+/// wrong for a server sharing a machine.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub threads: usize,
+    /// DuckDB memory size, e.g. `"2GB"`.
+    pub memory_limit: String,
+    /// Spill directory for operations larger than memory.
+    pub temp_directory: PathBuf,
+}
+
+/// Connections kept idle for reuse; more may exist while busy.
+const MAX_IDLE: usize = 16;
+
+pub struct Hub {
+    /// Kept to clone new connections from; `Connection` is `Send` but not `Sync`.
+    root: Mutex<Connection>,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Hub {
+    pub fn open(limits: &Limits) -> Result<Self> {
+        std::fs::create_dir_all(&limits.temp_directory)?;
+        let config = Config::default()
+            .threads(limits.threads as i64)
+            .and_then(|c| c.max_memory(&limits.memory_limit))
+            .and_then(|c| c.with("temp_directory", &limits.temp_directory.to_string_lossy()))
+            // Never reach for the network to fetch an extension.
+            .and_then(|c| c.with("autoinstall_known_extensions", "false"))
+            .and_then(|c| c.with("autoload_known_extensions", "false"))
+            .map_err(db_err)?;
+        let root = Connection::open_in_memory_with_flags(config).map_err(db_err)?;
+        // Timestamps are UTC everywhere; a build without ICU has no time zones to set.
+        let _ = root.execute_batch("SET GLOBAL TimeZone = 'UTC'");
+        Ok(Self { root: Mutex::new(root), idle: Mutex::new(Vec::new()) })
+    }
+
+    /// A connection for one unit of work; it returns to the pool when dropped.
+    pub fn conn(&self) -> Result<Conn<'_>> {
+        let conn = match self.idle.lock().pop() {
+            Some(c) => c,
+            None => self.root.lock().try_clone().map_err(db_err)?,
+        };
+        Ok(Conn { hub: self, conn: Some(conn) })
+    }
+
+    /// ATTACHes a database file under `alias`, creating it if absent.
+    pub fn attach(&self, path: &Path, alias: &str) -> Result<()> {
+        let sql = format!("ATTACH {} AS {}", crate::sql::literal(&path.to_string_lossy()), crate::sql::ident(alias));
+        self.conn()?.execute_batch(&sql).map_err(db_err)
+    }
+
+    pub fn detach(&self, alias: &str) -> Result<()> {
+        self.conn()?.execute_batch(&format!("DETACH {}", crate::sql::ident(alias))).map_err(db_err)
+    }
+}
+
+/// A pooled connection.
+pub struct Conn<'a> {
+    hub: &'a Hub,
+    conn: Option<Connection>,
+}
+
+impl Deref for Conn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        // A connection left inside a transaction (a panic mid-way) is not reused.
+        if conn.is_autocommit() {
+            let mut idle = self.hub.idle.lock();
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+/// Runs `f` inside a transaction on `conn`, committing on success and rolling back on error.
+pub fn in_transaction<T>(conn: &mut Connection, f: impl FnOnce(&duckdb::Transaction<'_>) -> Result<T>) -> Result<T> {
+    let tx = conn.transaction().map_err(db_err)?;
+    let out = f(&tx)?;
+    tx.commit().map_err(db_err)?;
+    Ok(out)
+}

@@ -1,0 +1,86 @@
+//! Where things live under the data directory.
+//!
+//! ```text
+//! <data>/metadata.duckdb                                         the catalog
+//! <data>/projects/<project>/branches/<branch>/<bucket>/<table>.duckdb   one file per table
+//! <data>/tmp/                                                    DuckDB spill space
+//! ```
+//! Every path component comes from a validated name type, so no input can escape `<data>`.
+
+use std::path::{Path, PathBuf};
+
+use duckstore_plugin_sdk::names::{BranchId, BucketRef, ProjectId, TableName};
+
+#[derive(Clone, Debug)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn metadata(&self) -> PathBuf {
+        self.root.join("metadata.duckdb")
+    }
+
+    pub fn temp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn project_dir(&self, project: &ProjectId) -> PathBuf {
+        self.root.join("projects").join(project.as_str())
+    }
+
+    pub fn branch_dir(&self, project: &ProjectId, branch: &BranchId) -> PathBuf {
+        self.project_dir(project).join("branches").join(branch.as_str())
+    }
+
+    pub fn bucket_dir(&self, bucket: &BucketRef) -> PathBuf {
+        self.branch_dir(&bucket.project, &bucket.branch).join(bucket.bucket.to_string())
+    }
+
+    pub fn table_file(&self, bucket: &BucketRef, table: &TableName) -> PathBuf {
+        self.bucket_dir(bucket).join(format!("{table}.duckdb"))
+    }
+}
+
+/// Removes a DuckDB file and its write-ahead log, ignoring files that do not exist.
+pub fn remove_db_file(path: &Path) -> std::io::Result<()> {
+    for p in [path.to_path_buf(), wal_path(path)] {
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+pub fn wal_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".wal");
+    PathBuf::from(s)
+}
+
+/// Size of a DuckDB file plus its WAL, 0 if absent.
+pub fn db_file_size(path: &Path) -> u64 {
+    [path.to_path_buf(), wal_path(path)].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+}
+
+/// Total size of the files under `dir`, 0 if it does not exist.
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,237 @@
+//! Authentication (who is calling) and authorization (what they may touch).
+//!
+//! Project keys look like `dsk_<id>_<secret>`: the id finds the stored record, and the
+//! SHA-256 of the whole key is compared with the stored hash in constant time. Secrets are
+//! 256 random bits, so a fast hash is enough; the plain key is shown once and never stored.
+//! The admin key is any string configured by the operator (or generated on first start).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use duckstore_plugin_sdk::model::{ApiKey, KeyHash, Scope, StoredApiKey};
+use duckstore_plugin_sdk::names::{BranchId, ProjectId};
+
+use crate::api::error::ApiError;
+use crate::storage::Storage;
+
+const PROJECT_KEY_PREFIX: &str = "dsk_";
+const ADMIN_KEY_PREFIX: &str = "dsa_";
+
+pub fn hash(secret: &str) -> KeyHash {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// A freshly generated project key: the record to store and the plain key to show once.
+pub struct NewKey {
+    pub stored: StoredApiKey,
+    pub plain: String,
+}
+
+/// Generates a key for `project`.
+pub fn new_project_key(
+    project: ProjectId,
+    branch: Option<BranchId>,
+    scope: Scope,
+    description: String,
+    now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> NewKey {
+    let id = random_hex(8);
+    let plain = format!("{PROJECT_KEY_PREFIX}{id}_{}", random_hex(32));
+    let key = ApiKey {
+        key_prefix: format!("{PROJECT_KEY_PREFIX}{id}"),
+        id,
+        project_id: project,
+        branch_id: branch,
+        scope,
+        description,
+        created_at: now,
+        last_used_at: None,
+        expires_at,
+        is_revoked: false,
+    };
+    NewKey { stored: StoredApiKey { key, secret_hash: hash(&plain) }, plain }
+}
+
+/// A new secret for an existing key id; returns the plain key and its hash.
+pub fn rotated_secret(key_id: &str) -> (String, KeyHash) {
+    let plain = format!("{PROJECT_KEY_PREFIX}{key_id}_{}", random_hex(32));
+    let h = hash(&plain);
+    (plain, h)
+}
+
+pub fn new_admin_key() -> String {
+    format!("{ADMIN_KEY_PREFIX}{}", random_hex(32))
+}
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// The installation's admin: every project.
+    Admin,
+    /// A project key.
+    Key { id: String, project: ProjectId, scope: Scope, branch: Option<BranchId> },
+}
+
+/// What a request wants to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read data or metadata.
+    Read,
+    /// Change data or metadata on a branch.
+    Write,
+    /// Manage the project itself: its keys and settings.
+    Manage,
+}
+
+impl Principal {
+    /// Allows or refuses an action on `project`, optionally on one of its branches.
+    pub fn authorize(&self, project: &ProjectId, branch: Option<&BranchId>, access: Access) -> Result<(), ApiError> {
+        let Principal::Key { project: own, scope, branch: key_branch, .. } = self else {
+            return Ok(());
+        };
+        if own != project {
+            return Err(ApiError::forbidden("this API key belongs to another project"));
+        }
+        match (scope, access) {
+            (Scope::ProjectAdmin, _) => return Ok(()),
+            (_, Access::Manage) => return Err(ApiError::forbidden("this needs a project_admin key")),
+            (Scope::BranchRead, Access::Write) => return Err(ApiError::forbidden("this API key can only read")),
+            _ => {}
+        }
+        match (branch, key_branch) {
+            (Some(wanted), Some(allowed)) if wanted != allowed => {
+                Err(ApiError::forbidden(format!("this API key is limited to branch {allowed}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Principal::Admin => Ok(()),
+            Principal::Key { .. } => Err(ApiError::forbidden("this needs the admin key")),
+        }
+    }
+
+    /// The project a key is bound to; `None` for the admin.
+    pub fn project(&self) -> Option<&ProjectId> {
+        match self {
+            Principal::Admin => None,
+            Principal::Key { project, .. } => Some(project),
+        }
+    }
+}
+
+/// How often a key's `last_used_at` is written at most.
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Verifies presented keys against the admin hash and the stored project keys.
+pub struct Authenticator {
+    admin_hash: KeyHash,
+    last_touch: Mutex<HashMap<String, Instant>>,
+}
+
+impl Authenticator {
+    pub fn new(admin_hash: KeyHash) -> Self {
+        Self { admin_hash, last_touch: Mutex::new(HashMap::new()) }
+    }
+
+    pub async fn authenticate(&self, storage: &Storage, presented: &str) -> Result<Principal, ApiError> {
+        let presented_hash = hash(presented);
+        if bool::from(presented_hash.ct_eq(&self.admin_hash)) {
+            return Ok(Principal::Admin);
+        }
+        let invalid = || ApiError::unauthorized("invalid_token", "the API key is invalid, revoked or expired");
+        let Some(id) = presented.strip_prefix(PROJECT_KEY_PREFIX).and_then(|rest| rest.split_once('_')).map(|p| p.0)
+        else {
+            return Err(invalid());
+        };
+        let id = id.to_owned();
+        let stored = storage.run(move |s| s.find_api_key(&id)).await?.ok_or_else(invalid)?;
+        let key = stored.key;
+        let live = !key.is_revoked && key.expires_at.is_none_or(|t| t > Utc::now());
+        if !bool::from(presented_hash.ct_eq(&stored.secret_hash)) || !live {
+            return Err(invalid());
+        }
+        self.touch(storage, &key.id);
+        Ok(Principal::Key { id: key.id, project: key.project_id, scope: key.scope, branch: key.branch_id })
+    }
+
+    /// Records use of a key at most once per [`TOUCH_INTERVAL`], in the background.
+    fn touch(&self, storage: &Storage, key_id: &str) {
+        let now = Instant::now();
+        {
+            let mut last = self.last_touch.lock();
+            if last.get(key_id).is_some_and(|t| now.duration_since(*t) < TOUCH_INTERVAL) {
+                return;
+            }
+            last.insert(key_id.to_owned(), now);
+        }
+        let storage = storage.clone();
+        let id = key_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = storage.run(move |s| s.touch_api_key(&id)).await {
+                tracing::warn!(error = %e, "could not record API key use");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(scope: Scope, branch: Option<&str>) -> Principal {
+        Principal::Key {
+            id: "k".into(),
+            project: ProjectId::new("p1").unwrap(),
+            scope,
+            branch: branch.map(|b| BranchId::new(b).unwrap()),
+        }
+    }
+
+    #[test]
+    fn scopes_limit_project_branch_and_access() {
+        let p1 = ProjectId::new("p1").unwrap();
+        let p2 = ProjectId::new("p2").unwrap();
+        let main = BranchId::main();
+        let dev = BranchId::new("dev").unwrap();
+        let admin = key(Scope::ProjectAdmin, None);
+        assert!(admin.authorize(&p1, Some(&dev), Access::Manage).is_ok());
+        assert!(admin.authorize(&p2, None, Access::Read).is_err());
+
+        let reader = key(Scope::BranchRead, Some("default"));
+        assert!(reader.authorize(&p1, Some(&main), Access::Read).is_ok());
+        assert!(reader.authorize(&p1, Some(&main), Access::Write).is_err());
+        assert!(reader.authorize(&p1, Some(&dev), Access::Read).is_err());
+        assert!(reader.authorize(&p1, None, Access::Manage).is_err());
+
+        let writer = key(Scope::BranchAdmin, Some("dev"));
+        assert!(writer.authorize(&p1, Some(&dev), Access::Write).is_ok());
+        assert!(writer.authorize(&p1, Some(&main), Access::Write).is_err());
+    }
+
+    #[test]
+    fn generated_keys_hash_to_their_stored_hash_and_differ() {
+        let a =
+            new_project_key(ProjectId::new("p").unwrap(), None, Scope::ProjectAdmin, String::new(), Utc::now(), None);
+        let b =
+            new_project_key(ProjectId::new("p").unwrap(), None, Scope::ProjectAdmin, String::new(), Utc::now(), None);
+        assert_eq!(hash(&a.plain), a.stored.secret_hash);
+        assert_ne!(a.plain, b.plain);
+        assert!(a.plain.starts_with(&a.stored.key.key_prefix));
+    }
+}

@@ -1,0 +1,143 @@
+//! Server configuration: defaults, then a TOML file, then `DUCKSTORE_*` variables, then flags.
+//!
+//! Every key of [`Config`] is also a `--flag` and a `DUCKSTORE_<KEY>` variable (clap reads
+//! both); the admin key is the exception: it is read only from the file or the
+//! environment, because command lines are visible to every user of the machine.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// Flags (and their environment variables) that override the config file.
+#[derive(clap::Args, Debug, Default, Serialize)]
+pub struct ConfigArgs {
+    /// TOML configuration file; flags and environment variables override its values.
+    #[arg(long, env = "DUCKSTORE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Directory holding the catalog, table files, files and snapshots [default: ./data].
+    #[arg(long, env = "DUCKSTORE_DATA_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Address of the REST API; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, env = "DUCKSTORE_HTTP_ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<SocketAddr>,
+
+    /// Address of the PostgreSQL wire server for workspaces [default: 127.0.0.1:5433].
+    #[arg(long, env = "DUCKSTORE_PG_ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_addr: Option<SocketAddr>,
+
+    /// DuckDB worker threads [default: number of CPUs].
+    #[arg(long, env = "DUCKSTORE_THREADS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+
+    /// DuckDB memory limit, e.g. 2GB; larger work spills to <data>/tmp [default: 2GB].
+    #[arg(long, env = "DUCKSTORE_MEMORY_LIMIT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<String>,
+
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "DUCKSTORE_LOG_FORMAT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The effective configuration. Unknown keys in the file are an error, not a silent no-op.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    pub pg_addr: SocketAddr,
+    pub threads: usize,
+    pub memory_limit: String,
+    pub log_format: LogFormat,
+    /// The admin key (`DUCKSTORE_ADMIN_KEY`); when unset, one is generated on first start.
+    #[serde(skip_serializing)]
+    pub admin_key: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            pg_addr: SocketAddr::from(([127, 0, 0, 1], 5433)),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            memory_limit: "2GB".to_owned(),
+            log_format: LogFormat::Text,
+            admin_key: None,
+        }
+    }
+}
+
+/// Shortest accepted admin key: it guards every project.
+const MIN_ADMIN_KEY_LEN: usize = 16;
+
+impl Config {
+    pub fn load(args: &ConfigArgs) -> anyhow::Result<Self> {
+        let mut merged = match &args.config {
+            Some(path) => read_file(path)?,
+            None => toml::Table::new(),
+        };
+        merged.extend(toml::Table::try_from(args).context("collecting command-line settings")?);
+        if let Ok(key) = std::env::var("DUCKSTORE_ADMIN_KEY") {
+            merged.insert("admin_key".into(), key.into());
+        }
+        let config: Config = merged.try_into().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(key) = &self.admin_key
+            && key.len() < MIN_ADMIN_KEY_LEN
+        {
+            anyhow::bail!("the admin key must be at least {MIN_ADMIN_KEY_LEN} characters long");
+        }
+        if self.threads == 0 {
+            anyhow::bail!("threads must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<toml::Table> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("duckstore.toml");
+        std::fs::write(&file, "data_dir = \"/srv/ds\"\nmemory_limit = \"8GB\"\n").unwrap();
+        let args = ConfigArgs { config: Some(file.clone()), memory_limit: Some("1GB".into()), ..Default::default() };
+        let config = Config::load(&args).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/ds"));
+        assert_eq!(config.memory_limit, "1GB");
+
+        std::fs::write(&file, "data_dri = \"/srv/ds\"\n").unwrap();
+        let err = Config::load(&ConfigArgs { config: Some(file), ..Default::default() }).unwrap_err();
+        assert!(format!("{err:#}").contains("data_dri"), "{err:#}");
+    }
+}

@@ -1,0 +1,86 @@
+//! Start-up and shutdown: open the engine, settle the admin key, serve until a signal.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::net::TcpListener;
+
+use duckstore_engine_duckdb::{DuckEngine, EngineConfig};
+use duckstore_plugin_sdk::BackendInfo;
+use duckstore_plugin_sdk::model::KeyHash;
+
+use crate::auth::{self, Authenticator};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::storage::Storage;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: Storage,
+    pub auth: Arc<Authenticator>,
+    pub metrics: Arc<Metrics>,
+    pub backend_info: BackendInfo,
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let engine_config = EngineConfig {
+        data_dir: config.data_dir.clone(),
+        threads: config.threads,
+        memory_limit: config.memory_limit.clone(),
+        clock: Arc::new(Utc::now),
+    };
+    let engine = tokio::task::spawn_blocking(move || DuckEngine::open(engine_config))
+        .await?
+        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+    let backend_info = duckstore_plugin_sdk::StorageBackend::info(&engine);
+    let storage = Storage::new(Arc::new(engine));
+    let admin_hash = settle_admin_key(&config, &storage).await?;
+    let state = AppState {
+        storage,
+        auth: Arc::new(Authenticator::new(admin_hash)),
+        metrics: Arc::new(Metrics::new()),
+        backend_info,
+    };
+
+    let listener = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding the REST API to {}", config.http_addr))?;
+    let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal()?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "duckstore started");
+    // Tests and scripts read the bound address (port 0 picks one) from this line.
+    println!("duckstore listening on http://{addr}");
+    axum::serve(listener, crate::api::router(state)).with_graceful_shutdown(shutdown).await?;
+    tracing::info!("duckstore stopped");
+    Ok(())
+}
+
+/// The configured admin key wins; otherwise the stored one; otherwise a new one is
+/// generated, its hash stored and the key printed once.
+async fn settle_admin_key(config: &Config, storage: &Storage) -> anyhow::Result<KeyHash> {
+    if let Some(key) = &config.admin_key {
+        return Ok(auth::hash(key));
+    }
+    if let Some(hash) = storage.run(|s| s.admin_key_hash()).await? {
+        return Ok(hash);
+    }
+    let key = auth::new_admin_key();
+    let hash = auth::hash(&key);
+    storage.run(move |s| s.set_admin_key_hash(&hash)).await?;
+    println!("Generated the admin key. It is shown only this once; store it safely:\n\n    {key}\n");
+    Ok(hash)
+}
+
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed before this returns, so a
+/// signal arriving right after start-up is never lost (or fatal).
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! { _ = terminate.recv() => {}, _ = interrupt.recv() => {} }
+        tracing::info!("shutting down");
+    })
+}

@@ -1,0 +1,16 @@
+//! The duckstore plugin contract.
+//!
+//! - [`names`], [`schema`], [`query`], [`model`]: the domain types every engine, API adapter
+//!   and plugin shares: validated names, column types, structured row selection, resources.
+//! - [`error`]: the single error type crossing the engine boundary.
+//! - [`backend`]: the [`StorageBackend`] trait that storage engines implement.
+
+pub mod backend;
+pub mod error;
+pub mod model;
+pub mod names;
+pub mod query;
+pub mod schema;
+
+pub use backend::{BackendInfo, StorageBackend};
+pub use error::{ErrorKind, Resource, Result, StorageError};

@@ -1,0 +1,267 @@
+//! Every route × every kind of caller → the right status.
+//!
+//! The route list is checked against the server's OpenAPI document, so a new endpoint
+//! fails this test until its access rules are written down here.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Nobody,
+    WrongKey,
+    OtherProject,
+    BranchRead,
+    ProjectAdmin,
+    Admin,
+}
+
+const EVERYONE: [Who; 6] =
+    [Who::Nobody, Who::WrongKey, Who::OtherProject, Who::BranchRead, Who::ProjectAdmin, Who::Admin];
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    /// No key needed.
+    Public,
+    /// Any valid key (the answer is scoped to the caller).
+    AnyKey,
+    /// Keys of the project (any scope on the branch).
+    Read,
+    /// Keys of the project that may write on the branch.
+    Write,
+    /// project_admin keys of the project.
+    Manage,
+    /// Only the admin key.
+    Admin,
+}
+
+/// What a route needs to exist before each call, created fresh per call.
+#[derive(Clone, Copy)]
+enum Fresh {
+    Nothing,
+    Project,
+    Bucket,
+    Table,
+    Key,
+}
+
+struct Route {
+    method: &'static str,
+    template: &'static str,
+    /// Path parameter values differing from the fixture defaults; `{n}` is unique per call.
+    params: &'static [(&'static str, &'static str)],
+    body: Option<Value>,
+    rule: Rule,
+    fresh: Fresh,
+    ok: u16,
+}
+
+fn route(method: &'static str, template: &'static str, rule: Rule, ok: u16) -> Route {
+    Route { method, template, params: &[], body: None, rule, fresh: Fresh::Nothing, ok }
+}
+
+impl Route {
+    fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn fresh(mut self, fresh: Fresh, params: &'static [(&'static str, &'static str)]) -> Self {
+        self.fresh = fresh;
+        self.params = params;
+        self
+    }
+}
+
+const P: &str = "/projects/{project_id}";
+const BUCKETS: &str = "/projects/{project_id}/branches/{branch_id}/buckets";
+
+fn routes() -> Vec<Route> {
+    use Rule::*;
+    let table_def = json!({"name": "t{n}", "columns": [{"name": "a", "type": "int"}]});
+    vec![
+        route("GET", "/health", Public, 200),
+        route("GET", "/metrics", Public, 200),
+        route("GET", "/openapi.json", Public, 200),
+        route("GET", "/projects", AnyKey, 200),
+        route("POST", "/projects", Admin, 201).body(json!({"id": "new{n}"})),
+        route("GET", P, Read, 200),
+        route("PUT", P, Manage, 200).body(json!({"name": "renamed"})),
+        route("DELETE", P, Admin, 204).fresh(Fresh::Project, &[("project_id", "del{n}")]),
+        route("GET", "/projects/{project_id}/stats", Read, 200),
+        route("POST", "/projects/{project_id}/api-keys", Manage, 201).body(json!({"description": "k"})),
+        route("GET", "/projects/{project_id}/api-keys", Manage, 200),
+        route("GET", "/projects/{project_id}/api-keys/{key_id}", Manage, 200),
+        route("DELETE", "/projects/{project_id}/api-keys/{key_id}", Manage, 204).fresh(Fresh::Key, &[]),
+        route("POST", "/projects/{project_id}/api-keys/{key_id}/rotate", Manage, 201)
+            .fresh(Fresh::Key, &[])
+            .body(json!({})),
+        route("GET", "/projects/{project_id}/branches", Read, 200),
+        route("GET", "/projects/{project_id}/branches/{branch_id}", Read, 200),
+        route("GET", BUCKETS, Read, 200),
+        route("POST", BUCKETS, Write, 201).body(json!({"stage": "in", "name": "b{n}"})),
+        route("GET", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}", Read, 200),
+        route("DELETE", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}", Write, 204)
+            .fresh(Fresh::Bucket, &[("bucket_id", "in.c-del{n}")]),
+        route("GET", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables", Read, 200),
+        route("POST", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables", Write, 201)
+            .body(table_def),
+        route("GET", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}", Read, 200),
+        route(
+            "DELETE",
+            "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}",
+            Write,
+            204,
+        )
+        .fresh(Fresh::Table, &[("table_name", "del{n}")]),
+        route(
+            "GET",
+            "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}/preview",
+            Read,
+            200,
+        ),
+        route(
+            "POST",
+            "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}/preview",
+            Read,
+            200,
+        )
+        .body(json!({"limit": 5})),
+    ]
+}
+
+fn expected(rule: Rule, who: Who, ok: u16) -> u16 {
+    use Who::*;
+    match (rule, who) {
+        (Rule::Public, _) => ok,
+        (_, Nobody | WrongKey) => 401,
+        (Rule::AnyKey, _) | (_, Admin) => ok,
+        (Rule::Admin, _) => 403,
+        (_, ProjectAdmin) => ok,
+        (_, OtherProject) => 403,
+        (Rule::Read, BranchRead) => ok,
+        (_, BranchRead) => 403,
+    }
+}
+
+#[test]
+fn every_route_answers_every_kind_of_caller_correctly() {
+    let server = Server::start();
+    let admin = server.admin();
+    let p1 = server.project("p1");
+    let p2 = server.project("p2");
+    create_bucket(&p1, "p1", "main");
+    create_table(&p1, "p1", "in.c-main", "t");
+    let reader = p1
+        .post("/projects/p1/api-keys", json!({"description": "r", "scope": "branch_read", "branch_id": "default"}))
+        .expect(201);
+    let existing_key = reader["id"].as_str().unwrap().to_owned();
+    let callers: HashMap<&str, Client> = [
+        ("nobody", server.client(None)),
+        ("wrong", server.client(Some("dsk_0000000000000000_ffff"))),
+        ("other", p2.clone()),
+        ("reader", p1.with_key(reader["api_key"].as_str().unwrap())),
+        ("owner", p1.clone()),
+        ("admin", admin.clone()),
+    ]
+    .into();
+    let client = |who: Who| {
+        &callers[match who {
+            Who::Nobody => "nobody",
+            Who::WrongKey => "wrong",
+            Who::OtherProject => "other",
+            Who::BranchRead => "reader",
+            Who::ProjectAdmin => "owner",
+            Who::Admin => "admin",
+        }]
+    };
+
+    let routes = routes();
+    let spec = admin.get("/openapi.json").expect(200);
+    let documented: BTreeSet<String> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase())))
+        .collect();
+    let covered: BTreeSet<String> = routes
+        .iter()
+        .filter(|r| r.template != "/openapi.json")
+        .map(|r| format!("{} {}", r.method, r.template))
+        .collect();
+    assert_eq!(documented, covered, "the auth matrix must list exactly the documented routes");
+
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for r in &routes {
+        for who in EVERYONE {
+            n += 1;
+            let unique = |s: &str| s.replace("{n}", &n.to_string());
+            let mut values: HashMap<&str, String> = [
+                ("project_id", "p1".to_owned()),
+                ("branch_id", "default".to_owned()),
+                ("bucket_id", "in.c-main".to_owned()),
+                ("table_name", "t".to_owned()),
+                ("key_id", existing_key.clone()),
+            ]
+            .into();
+            for (k, v) in r.params {
+                values.insert(k, unique(v));
+            }
+            match r.fresh {
+                Fresh::Nothing => {}
+                Fresh::Project => {
+                    admin.post("/projects", json!({"id": values["project_id"]})).expect(201);
+                }
+                Fresh::Bucket => {
+                    let name = values["bucket_id"].trim_start_matches("in.c-").to_owned();
+                    create_bucket(&admin, "p1", &name);
+                }
+                Fresh::Table => {
+                    create_table(&admin, "p1", "in.c-main", &values["table_name"]);
+                }
+                Fresh::Key => {
+                    let key = admin.post("/projects/p1/api-keys", json!({"description": "fresh"})).expect(201);
+                    values.insert("key_id", key["id"].as_str().unwrap().to_owned());
+                }
+            }
+            let mut path = r.template.to_owned();
+            for (k, v) in &values {
+                path = path.replace(&format!("{{{k}}}"), v);
+            }
+            let body = r.body.as_ref().map(|b| serde_json::from_str(&unique(&b.to_string())).unwrap());
+            let got = client(who).send(r.method, &path, body);
+            let want = expected(r.rule, who, r.ok);
+            if got.status != want {
+                failures.push(format!("{} {path} as {who:?}: got {} want {want}: {}", r.method, got.status, got.text));
+            } else if (400..500).contains(&want) && got.body["error"]["code"].as_str().is_none() {
+                failures.push(format!("{} {path} as {who:?}: {want} without an error code: {}", r.method, got.text));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {n} calls answered wrongly:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn another_projects_data_is_never_visible() {
+    let server = Server::start();
+    let p1 = server.project("p1");
+    let p2 = server.project("p2");
+    create_bucket(&p1, "p1", "secret");
+    create_table(&p1, "p1", "in.c-secret", "t");
+    for path in [
+        "/projects/p1".to_owned(),
+        format!("{}/buckets", branch("p1")),
+        bucket("p1", "in.c-secret"),
+        format!("{}/preview", table("p1", "in.c-secret", "t")),
+    ] {
+        p2.get(&path).expect_error(403, "forbidden");
+    }
+    let own = p2.get("/projects").expect(200);
+    assert!(!own.to_string().contains("p1"), "{own}");
+    assert_eq!(p2.get(&format!("{}/buckets", branch("p2"))).expect(200)["total"], 0);
+}

@@ -1,0 +1,230 @@
+//! Starting real `duckstore` servers and talking to them over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+/// A running server on a free port with its own data directory.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    /// Lines the server printed on stdout before it was ready.
+    pub banner: Vec<String>,
+    data: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A fresh server on a new temporary data directory.
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut s = Self::start_in(&tmp.path().join("data"), Some(ADMIN_KEY));
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on `data`, with the admin key given (or none: the server generates one).
+    pub fn start_in(data: &Path, admin_key: Option<&str>) -> Self {
+        std::fs::create_dir_all(data).expect("data dir");
+        let log = std::fs::File::create(data.with_extension("log")).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_duckstore"));
+        cmd.args(["serve", "--data-dir"])
+            .arg(data)
+            .args(["--http-addr", "127.0.0.1:0", "--threads", "2", "--memory-limit", "1GB"])
+            .env_remove("DUCKSTORE_ADMIN_KEY")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        if let Some(key) = admin_key {
+            cmd.env("DUCKSTORE_ADMIN_KEY", key);
+        }
+        let mut child = cmd.spawn().expect("start duckstore");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        let url = loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => match line.strip_prefix("duckstore listening on ") {
+                    Some(url) => break url.to_owned(),
+                    None => banner.push(line),
+                },
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("duckstore did not start:\n{}", read_log(data));
+                }
+            }
+        };
+        Self { child, url, banner, data: data.to_owned(), _tmp: None }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// Stops the server with SIGTERM (a clean shutdown) and waits for it.
+    pub fn stop(mut self) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait for duckstore");
+        assert!(status.success(), "duckstore exited with {status}:\n{}", read_log(&self.data));
+    }
+
+    pub fn admin(&self) -> Client {
+        self.client(Some(ADMIN_KEY))
+    }
+
+    pub fn client(&self, key: Option<&str>) -> Client {
+        Client { base: self.url.clone(), key: key.map(str::to_owned), http: reqwest::blocking::Client::new() }
+    }
+
+    /// Creates a project (as admin) and returns a client holding its project_admin key.
+    pub fn project(&self, id: &str) -> Client {
+        let created = self.admin().post("/projects", json!({"id": id})).expect(201);
+        self.client(Some(created["api_key"].as_str().expect("api_key")))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- duckstore log ---\n{}", read_log(&self.data));
+        }
+    }
+}
+
+fn read_log(data: &Path) -> String {
+    std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
+}
+
+/// An HTTP client bound to one server and (optionally) one API key.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    key: Option<String>,
+    http: reqwest::blocking::Client,
+}
+
+pub struct Response {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Response {
+    /// Asserts the status and returns the JSON body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        self.body
+    }
+
+    /// Asserts the status and the error code; returns the message.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> String {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.body["error"]["code"], code, "unexpected error code; body: {}", self.text);
+        self.body["error"]["message"].as_str().expect("error message").to_owned()
+    }
+}
+
+impl Client {
+    pub fn with_key(&self, key: &str) -> Client {
+        Client { key: Some(key.to_owned()), ..self.clone() }
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = &self.key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().expect("HTTP request");
+        let status = resp.status().as_u16();
+        let text = resp.text().expect("response body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Response { status, body, text }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.send("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Response {
+        self.send("POST", path, Some(body))
+    }
+
+    pub fn put(&self, path: &str, body: Value) -> Response {
+        self.send("PUT", path, Some(body))
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        self.send("DELETE", path, None)
+    }
+}
+
+/// Paths under a project's main branch.
+pub fn branch(project: &str) -> String {
+    format!("/projects/{project}/branches/default")
+}
+
+pub fn bucket(project: &str, bucket: &str) -> String {
+    format!("{}/buckets/{bucket}", branch(project))
+}
+
+pub fn table(project: &str, bucket_id: &str, table: &str) -> String {
+    format!("{}/tables/{table}", bucket(project, bucket_id))
+}
+
+/// Creates bucket `in.c-<name>` in `project`.
+pub fn create_bucket(c: &Client, project: &str, name: &str) {
+    c.post(&format!("{}/buckets", branch(project)), json!({"stage": "in", "name": name})).expect(201);
+}
+
+/// Creates a table with an integer `id` key and a `name` string column.
+pub fn create_table(c: &Client, project: &str, bucket_id: &str, name: &str) -> Value {
+    c.post(
+        &format!("{}/tables", bucket(project, bucket_id)),
+        json!({"name": name, "columns": [{"name": "id", "type": "INTEGER"}, {"name": "name", "type": "VARCHAR"}],
+               "primary_key": ["id"]}),
+    )
+    .expect(201)
+}
+
+/// Every file under `dir` with its size: a cheap fingerprint of "nothing changed on disk".
+pub fn disk_listing(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_none_or(|x| x != "wal") {
+                out.push((
+                    p.strip_prefix(dir).expect("under dir").to_owned(),
+                    e.metadata().map(|m| m.len()).unwrap_or(0),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,90 @@
+use serde_json::json;
+
+use crate::harness::*;
+
+#[test]
+fn project_lifecycle_create_read_update_stats_delete() {
+    let server = Server::start();
+    let admin = server.admin();
+
+    let created = admin.post("/projects", json!({"id": "acme", "name": "Acme Corp"})).expect(201);
+    assert_eq!(created["id"], "acme");
+    assert_eq!(created["name"], "Acme Corp");
+    assert!(created["api_key"].as_str().unwrap().starts_with("dsk_"), "{created}");
+
+    admin.post("/projects", json!({"id": "acme"})).expect_error(409, "project_already_exists");
+    admin.post("/projects", json!({"id": "ACME"})).expect_error(409, "project_already_exists");
+
+    let project = server.client(created["api_key"].as_str());
+    create_bucket(&project, "acme", "sales");
+    create_table(&project, "acme", "in.c-sales", "orders");
+
+    let stats = project.get("/projects/acme/stats").expect(200);
+    assert_eq!((stats["bucket_count"].as_u64(), stats["table_count"].as_u64()), (Some(1), Some(1)));
+    assert!(stats["size_bytes"].as_u64().unwrap() > 0);
+
+    let renamed = project.put("/projects/acme", json!({"name": "Acme Inc"})).expect(200);
+    assert_eq!(renamed["name"], "Acme Inc");
+    assert_eq!(admin.get("/projects/acme").expect(200)["name"], "Acme Inc");
+
+    let listed = admin.get("/projects").expect(200);
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["projects"][0]["id"], "acme");
+
+    admin.delete("/projects/acme").expect(204);
+    admin.get("/projects/acme").expect_error(404, "project_not_found");
+    assert!(!server.data_dir().join("projects/acme").exists(), "project files must be removed");
+    // The deleted project's keys are gone with it.
+    project.get("/projects/acme").expect_error(401, "invalid_token");
+}
+
+#[test]
+fn project_listing_pages_and_keys_see_only_their_project() {
+    let server = Server::start();
+    let admin = server.admin();
+    for id in ["p3", "p1", "p2"] {
+        admin.post("/projects", json!({"id": id})).expect(201);
+    }
+    let page = admin.get("/projects?limit=2&offset=1").expect(200);
+    assert_eq!(page["total"], 3);
+    let ids: Vec<_> = page["projects"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["p2", "p3"]);
+    admin.get("/projects?limit=0").expect_error(400, "invalid_limit");
+
+    let p4 = server.project("p4");
+    let own = p4.get("/projects").expect(200);
+    assert_eq!(own["total"], 1);
+    assert_eq!(own["projects"][0]["id"], "p4");
+}
+
+#[test]
+fn health_metrics_and_openapi_are_served() {
+    let server = Server::start();
+    let anon = server.client(None);
+    let health = anon.get("/health").expect(200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["storage"]["version"], "v1.5.5");
+
+    server.admin().get("/projects").expect(200);
+    let metrics = anon.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.text.contains(r#"duckstore_http_requests_total{method="GET",route="/projects",status="200"} 1"#),
+        "{}",
+        metrics.text
+    );
+
+    let spec = anon.get("/openapi.json").expect(200);
+    let paths = spec["paths"].as_object().unwrap();
+    for p in [
+        "/projects",
+        "/projects/{project_id}/api-keys/{key_id}/rotate",
+        "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}/preview",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+    }
+
+    let unknown = anon.get("/no/such/thing");
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["error"]["code"], "not_found");
+}

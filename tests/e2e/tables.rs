@@ -1,0 +1,113 @@
+use serde_json::json;
+
+use crate::harness::*;
+
+#[test]
+fn buckets_and_typed_tables_can_be_created_listed_read_and_deleted() {
+    let server = Server::start();
+    let p = server.project("p1");
+
+    let created = p
+        .post(&format!("{}/buckets", branch("p1")), json!({"stage": "out", "name": "reports", "description": "KPIs"}))
+        .expect(201);
+    assert_eq!(created["id"], "out.c-reports");
+    assert_eq!(created["description"], "KPIs");
+    p.post(&format!("{}/buckets", branch("p1")), json!({"stage": "out", "name": "REPORTS"}))
+        .expect_error(409, "bucket_already_exists");
+
+    let table = p
+        .post(
+            &format!("{}/tables", bucket("p1", "out.c-reports")),
+            json!({"name": "daily", "primary_key": ["day", "region"], "columns": [
+                {"name": "day", "type": "date", "nullable": false},
+                {"name": "region", "type": "string"},
+                {"name": "revenue", "type": "numeric(12,2)", "default": "0"},
+                {"name": "at", "type": "timestamp with time zone"},
+            ]}),
+        )
+        .expect(201);
+    assert_eq!(table["id"], "out.c-reports.daily");
+    assert_eq!(table["source"], "main");
+    assert_eq!(table["row_count"], 0);
+    let types: Vec<_> = table["columns"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["DATE", "VARCHAR", "DECIMAL(12,2)", "TIMESTAMP WITH TIME ZONE"]);
+    assert_eq!(table["columns"][0]["nullable"], false);
+    assert_eq!(table["columns"][2]["default"], "0");
+    assert_eq!(table["primary_key"], json!(["day", "region"]));
+    assert!(server.data_dir().join("projects/p1/branches/default/out.c-reports/daily.duckdb").is_file());
+
+    let tables = format!("{}/tables", bucket("p1", "out.c-reports"));
+    p.post(&tables, json!({"name": "DAILY", "columns": [{"name": "a", "type": "int"}]}))
+        .expect_error(409, "table_already_exists");
+
+    let listed = p.get(&tables).expect(200);
+    assert_eq!(listed["total"], 1);
+    assert_eq!(p.get(&format!("{}/buckets", branch("p1"))).expect(200)["buckets"][0]["table_count"], 1);
+
+    let preview = p.get(&format!("{}/preview", table_path())).expect(200);
+    assert_eq!(preview["rows"], json!([]));
+    assert_eq!(preview["total_row_count"], 0);
+    assert_eq!(preview["columns"].as_array().unwrap().len(), 4);
+
+    p.delete(&bucket("p1", "out.c-reports")).expect_error(409, "bucket_not_empty");
+    p.delete(&table_path()).expect(204);
+    p.get(&table_path()).expect_error(404, "table_not_found");
+    assert!(!server.data_dir().join("projects/p1/branches/default/out.c-reports/daily.duckdb").exists());
+
+    create_table(&p, "p1", "out.c-reports", "again");
+    p.delete(&format!("{}?cascade=true", bucket("p1", "out.c-reports"))).expect(204);
+    p.get(&bucket("p1", "out.c-reports")).expect_error(404, "bucket_not_found");
+    assert!(!server.data_dir().join("projects/p1/branches/default/out.c-reports").exists());
+}
+
+fn table_path() -> String {
+    table("p1", "out.c-reports", "daily")
+}
+
+#[test]
+fn preview_validates_columns_filters_order_and_limit() {
+    let server = Server::start();
+    let p = server.project("p1");
+    create_bucket(&p, "p1", "b");
+    create_table(&p, "p1", "in.c-b", "t");
+    let preview = format!("{}/preview", table("p1", "in.c-b", "t"));
+
+    let selected = p.get(&format!("{preview}?columns=name&order_by=id:desc&limit=10")).expect(200);
+    assert_eq!(selected["columns"].as_array().unwrap().len(), 1);
+    assert_eq!(selected["columns"][0]["name"], "name");
+
+    p.get(&format!("{preview}?columns=nope")).expect_error(400, "unknown_column");
+    p.get(&format!("{preview}?order_by=id:sideways")).expect_error(400, "invalid_order");
+    p.get(&format!("{preview}?limit=0")).expect_error(400, "invalid_limit");
+    p.get(&format!("{preview}?limit=10001")).expect_error(400, "invalid_limit");
+    p.get(&format!("{preview}?bogus=1")).expect_error(400, "invalid_request");
+    p.get(&format!("{preview}?filters=notjson")).expect_error(400, "invalid_filter");
+
+    let post = |body| p.post(&preview, body);
+    post(json!({"filters": [{"column": "id", "operator": "eq", "values": [1, 2]}]})).expect(200);
+    post(json!({"filters": [{"column": "ghost", "operator": "eq", "values": [1]}]}))
+        .expect_error(400, "unknown_column");
+    post(json!({"filters": [{"column": "id", "operator": "gt", "values": [1, 2]}]}))
+        .expect_error(400, "invalid_filter");
+    post(json!({"filters": [{"column": "id", "operator": "is_null", "values": [1]}]}))
+        .expect_error(400, "invalid_filter");
+    post(json!({"filters": [{"column": "id", "operator": "eq", "values": [{"a": 1}]}]}))
+        .expect_error(400, "invalid_filter");
+    post(json!({"filters": [{"column": "id", "operator": "like", "values": ["%"]}]}))
+        .expect_error(400, "invalid_request");
+    post(json!({"filters": [{"column": "id", "operator": "eq", "values": ["not a number"]}]}))
+        .expect_error(422, "invalid_value");
+    post(json!({"where": "1=1"})).expect_error(400, "invalid_request");
+}
+
+#[test]
+fn unknown_branches_buckets_and_tables_are_404() {
+    let server = Server::start();
+    let p = server.project("p1");
+    p.get("/projects/p1/branches/dev/buckets").expect_error(404, "branch_not_found");
+    p.get("/projects/p1/branches/default").expect(200);
+    p.get(&bucket("p1", "in.c-none")).expect_error(404, "bucket_not_found");
+    create_bucket(&p, "p1", "b");
+    p.get(&table("p1", "in.c-b", "none")).expect_error(404, "table_not_found");
+    server.admin().get(&bucket("ghost", "in.c-b")).expect_error(404, "project_not_found");
+}
