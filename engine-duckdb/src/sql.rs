@@ -52,7 +52,9 @@ pub fn check_casts(c: &duckdb::Connection, casts: &[Cast]) -> Result<()> {
     }
     let one = |cast: &Cast| c.query_row(&format!("SELECT CAST(? AS {})", cast.ty.sql()), [&cast.value], |_| Ok(()));
     let all = casts.iter().map(|k| format!("CAST(? AS {})", k.ty.sql())).collect::<Vec<_>>().join(", ");
-    if c.query_row(&format!("SELECT {all}"), duckdb::params_from_iter(casts.iter().map(|k| &k.value)), |_| Ok(())).is_ok() {
+    if c.query_row(&format!("SELECT {all}"), duckdb::params_from_iter(casts.iter().map(|k| &k.value)), |_| Ok(()))
+        .is_ok()
+    {
         return Ok(());
     }
     for cast in casts {
