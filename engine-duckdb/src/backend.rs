@@ -1,11 +1,17 @@
 //! `StorageBackend` for [`DuckEngine`]: each method delegates to its resource module.
 
+use serde_json::Value;
+
+use duckstore_plugin_sdk::files::{FileInfo, FileQuery, NewUpload, Upload, UploadSink};
+use duckstore_plugin_sdk::jobs::{Job, JobProgress, NewJob};
 use duckstore_plugin_sdk::model::{
     ApiKey, Branch, Bucket, KeyHash, NewBucket, NewProject, NewTable, Page, Preview, Project, ProjectStats,
     ProjectUpdate, StoredApiKey, Table,
 };
-use duckstore_plugin_sdk::names::{BranchRef, BucketRef, ProjectId, TableRef};
-use duckstore_plugin_sdk::query::RowQuery;
+use duckstore_plugin_sdk::names::{BranchRef, BucketRef, ColumnName, ProjectId, TableRef};
+use duckstore_plugin_sdk::query::{RowQuery, RowSelection};
+use duckstore_plugin_sdk::schema::{ColumnChange, ColumnDef};
+use duckstore_plugin_sdk::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFile};
 use duckstore_plugin_sdk::{BackendInfo, Result, StorageBackend, StorageError};
 
 use crate::DuckEngine;
@@ -126,6 +132,114 @@ impl StorageBackend for DuckEngine {
 
     fn preview(&self, table: &TableRef, query: &RowQuery) -> Result<Preview> {
         self.table_preview(table, query)
+    }
+
+    fn add_column(&self, table: &TableRef, column: &ColumnDef) -> Result<Table> {
+        self.column_add(table, column)
+    }
+
+    fn drop_column(&self, table: &TableRef, column: &ColumnName) -> Result<Table> {
+        self.column_drop(table, column)
+    }
+
+    fn alter_column(&self, table: &TableRef, column: &ColumnName, change: &ColumnChange) -> Result<Table> {
+        self.column_alter(table, column, change)
+    }
+
+    fn set_primary_key(&self, table: &TableRef, columns: &[ColumnName]) -> Result<Table> {
+        self.primary_key_set(table, columns)
+    }
+
+    fn drop_primary_key(&self, table: &TableRef) -> Result<Table> {
+        self.primary_key_drop(table)
+    }
+
+    fn delete_rows(&self, table: &TableRef, selection: &RowSelection) -> Result<u64> {
+        self.rows_delete(table, selection)
+    }
+
+    fn import_table(&self, table: &TableRef, request: &ImportRequest) -> Result<ImportResult> {
+        self.table_import(table, request)
+    }
+
+    fn create_table_from_file(&self, bucket: &BucketRef, request: &NewTableFromFile) -> Result<(Table, ImportResult)> {
+        self.table_create_from_file(bucket, request)
+    }
+
+    fn export_table(&self, table: &TableRef, request: &ExportRequest) -> Result<FileInfo> {
+        self.table_export(table, request)
+    }
+
+    fn prepare_upload(&self, project: &ProjectId, new: &NewUpload) -> Result<Upload> {
+        self.upload_prepare(project, new)
+    }
+
+    fn open_upload(&self, project: &ProjectId, upload_key: &str) -> Result<UploadSink> {
+        self.upload_open(project, upload_key)
+    }
+
+    fn abort_upload(&self, project: &ProjectId, upload_key: &str) -> Result<()> {
+        self.upload_abort(project, upload_key)
+    }
+
+    fn finish_upload(&self, project: &ProjectId, upload_key: &str, size: u64, sha256: &str) -> Result<Upload> {
+        self.upload_finish(project, upload_key, size, sha256)
+    }
+
+    fn register_file(&self, project: &ProjectId, upload_key: &str) -> Result<FileInfo> {
+        self.file_register(project, upload_key)
+    }
+
+    fn list_files(&self, project: &ProjectId, query: &FileQuery) -> Result<(Vec<FileInfo>, u64)> {
+        self.file_list(project, query)
+    }
+
+    fn get_file(&self, project: &ProjectId, file_id: &str) -> Result<FileInfo> {
+        self.file_get(project, file_id)
+    }
+
+    fn open_file(&self, project: &ProjectId, file_id: &str) -> Result<(FileInfo, std::fs::File)> {
+        self.file_open(project, file_id)
+    }
+
+    fn set_file_tags(&self, project: &ProjectId, file_id: &str, tags: &[String]) -> Result<FileInfo> {
+        self.file_set_tags(project, file_id, tags)
+    }
+
+    fn delete_file(&self, project: &ProjectId, file_id: &str) -> Result<()> {
+        self.file_delete(project, file_id)
+    }
+
+    fn sweep_expired_uploads(&self) -> Result<u64> {
+        self.uploads_sweep()
+    }
+
+    fn create_job(&self, new: &NewJob) -> Result<Job> {
+        self.job_create(new)
+    }
+
+    fn start_job(&self, job_id: &str) -> Result<()> {
+        self.job_start(job_id)
+    }
+
+    fn finish_job(
+        &self,
+        job_id: &str,
+        outcome: std::result::Result<(JobProgress, Value), StorageError>,
+    ) -> Result<Job> {
+        self.job_finish(job_id, outcome)
+    }
+
+    fn get_job(&self, project: &ProjectId, job_id: &str) -> Result<Job> {
+        self.job_get(project, job_id)
+    }
+
+    fn list_jobs(&self, project: &ProjectId, page: Page) -> Result<(Vec<Job>, u64)> {
+        self.job_list(project, page)
+    }
+
+    fn recover_interrupted_jobs(&self) -> Result<u64> {
+        self.jobs_recover()
     }
 }
 

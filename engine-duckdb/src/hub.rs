@@ -41,7 +41,7 @@ impl Hub {
         let config = Config::default()
             .threads(limits.threads as i64)
             .and_then(|c| c.max_memory(&limits.memory_limit))
-            .and_then(|c| c.with("temp_directory", &limits.temp_directory.to_string_lossy()))
+            .and_then(|c| c.with("temp_directory", limits.temp_directory.to_string_lossy()))
             // Never reach for the network to fetch an extension.
             .and_then(|c| c.with("autoinstall_known_extensions", "false"))
             .and_then(|c| c.with("autoload_known_extensions", "false"))

@@ -3,6 +3,8 @@
 //! ```text
 //! <data>/metadata.duckdb                                         the catalog
 //! <data>/projects/<project>/branches/<branch>/<bucket>/<table>.duckdb   one file per table
+//! <data>/files/<project>/<file id>                              registered files
+//! <data>/staging/<project>/<upload key>                          uploads in progress, exports being written
 //! <data>/tmp/                                                    DuckDB spill space
 //! ```
 //! Every path component comes from a validated name type, so no input can escape `<data>`.
@@ -48,6 +50,55 @@ impl Layout {
     pub fn table_file(&self, bucket: &BucketRef, table: &TableName) -> PathBuf {
         self.bucket_dir(bucket).join(format!("{table}.duckdb"))
     }
+
+    /// Where a full load builds a table's next file, beside the current one. Such files are
+    /// swept at start-up: one found then belongs to a load a crash interrupted.
+    pub fn loading_file(&self, bucket: &BucketRef, table: &TableName) -> PathBuf {
+        self.bucket_dir(bucket).join(format!(".{table}.{}{LOADING_SUFFIX}", uuid::Uuid::new_v4().simple()))
+    }
+
+    pub fn files_dir(&self, project: &ProjectId) -> PathBuf {
+        self.root.join("files").join(project.as_str())
+    }
+
+    /// Content of a registered file; ids are generated hex strings, never user input.
+    pub fn file(&self, project: &ProjectId, file_id: &str) -> PathBuf {
+        self.files_dir(project).join(file_id)
+    }
+
+    pub fn staging_dir(&self, project: &ProjectId) -> PathBuf {
+        self.root.join("staging").join(project.as_str())
+    }
+
+    /// Content of an upload in progress; keys are generated hex strings, never user input.
+    pub fn upload(&self, project: &ProjectId, upload_key: &str) -> PathBuf {
+        self.staging_dir(project).join(upload_key)
+    }
+
+    /// A file an export is writing; swept at start-up like loading files.
+    pub fn export_file(&self, project: &ProjectId) -> PathBuf {
+        self.staging_dir(project).join(format!("export-{}{EXPORTING_SUFFIX}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+pub const LOADING_SUFFIX: &str = ".loading.duckdb";
+pub const EXPORTING_SUFFIX: &str = ".exporting";
+
+/// Files under `dir` (recursively) whose name ends with `suffix`.
+pub fn find_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n.to_string_lossy().ends_with(suffix)) {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
 
 /// Removes a DuckDB file and its write-ahead log, ignoring files that do not exist.

@@ -4,16 +4,22 @@
 //! - [`hub`]: the one DuckDB instance everything is attached to, and its connection pool;
 //! - [`table_files`]: attaching table files exactly once, with per-table locks;
 //! - [`catalog`]: `metadata.duckdb`, its migrations and row mapping;
-//! - [`projects`], [`api_keys`], [`buckets`], [`tables`]: the resources;
+//! - [`projects`], [`api_keys`], [`buckets`], [`tables`], [`files`], [`jobs`]: the resources;
+//! - [`imports`], [`exports`], [`alter`]: loading data, writing it out, schema changes;
 //! - [`backend`]: the `StorageBackend` implementation, delegating to the resource modules;
 //! - [`sql`], [`layout`], [`error`]: SQL building, on-disk paths, error mapping.
 
+mod alter;
 mod api_keys;
 mod backend;
 mod buckets;
 mod catalog;
 mod error;
+mod exports;
+mod files;
 mod hub;
+mod imports;
+mod jobs;
 mod layout;
 mod projects;
 mod sql;
@@ -42,11 +48,26 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     pub threads: usize,
     pub memory_limit: String,
+    pub files: FileLimits,
     pub clock: Clock,
+}
+
+/// Limits on files and uploads, enforced by the engine.
+#[derive(Clone, Debug)]
+pub struct FileLimits {
+    /// Largest single file.
+    pub max_file_bytes: u64,
+    /// Most files (registered plus uploads in progress) per project.
+    pub max_files_per_project: u64,
+    /// Most bytes of files per project.
+    pub max_bytes_per_project: u64,
+    /// How long an upload may stay unregistered before it is swept.
+    pub upload_ttl: chrono::Duration,
 }
 
 pub struct DuckEngine {
     layout: Layout,
+    file_limits: FileLimits,
     hub: Hub,
     files: TableFiles,
     /// Serializes catalog writes: uniqueness checks and their inserts must not interleave.
@@ -66,7 +87,14 @@ impl DuckEngine {
         })?;
         hub.attach(&layout.metadata(), catalog::ALIAS)?;
         catalog::migrations::migrate(&mut *hub.conn()?)?;
-        Ok(Self { layout, hub, files: TableFiles::new(), catalog_write: Mutex::new(()), clock: config.clock })
+        Ok(Self {
+            layout,
+            file_limits: config.files,
+            hub,
+            files: TableFiles::new(),
+            catalog_write: Mutex::new(()),
+            clock: config.clock,
+        })
     }
 
     fn now(&self) -> DateTime<Utc> {

@@ -134,6 +134,9 @@ impl DuckEngine {
                 "DELETE FROM meta.buckets WHERE project_id = $1",
                 "DELETE FROM meta.branches WHERE project_id = $1",
                 "DELETE FROM meta.api_keys WHERE project_id = $1",
+                "DELETE FROM meta.files WHERE project_id = $1",
+                "DELETE FROM meta.uploads WHERE project_id = $1",
+                "DELETE FROM meta.jobs WHERE project_id = $1",
                 "DELETE FROM meta.projects WHERE id = $1",
             ] {
                 c.execute(sql, [id.as_str()]).map_err(db_err)?;
@@ -142,9 +145,12 @@ impl DuckEngine {
         })?;
         let dir = self.layout.project_dir(id);
         self.files.forget_under(&self.hub, &dir)?;
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+        for dir in [dir, self.layout.files_dir(id), self.layout.staging_dir(id)] {
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
         }
+        Ok(())
     }
 }

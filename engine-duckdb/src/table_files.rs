@@ -2,108 +2,189 @@
 //!
 //! DuckDB does not stop one process from opening a file twice, and two handles on one file
 //! corrupt it silently. This registry is the only place that attaches table files, keyed
-//! by path, so each file is attached exactly once. Each entry carries a lock that readers
-//! hold shared for the length of a query and that detaching takes exclusively, so a query
-//! never sees its table vanish underneath it.
+//! by path, so each file is attached exactly once. One [`TableFile`] per path lives as long
+//! as the table does, across atomic replacements of its file, and carries two locks:
+//! - `writer` serializes writers of the table (imports, schema changes, row deletes) while
+//!   readers continue under DuckDB's MVCC;
+//! - `attachment` is held shared by every query for its whole length; replacing or
+//!   detaching the file takes it exclusively, so a query never loses its table mid-way
+//!   (DuckDB itself would let DETACH pull a database from under a reader).
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use duckstore_plugin_sdk::names::ColumnName;
 use duckstore_plugin_sdk::{Result, StorageError};
 
 use crate::error::db_err;
 use crate::hub::Hub;
-use crate::layout::remove_db_file;
+use crate::layout::{remove_db_file, wal_path};
 use crate::sql::{DATA_TABLE, ident};
 
 pub struct TableFile {
-    alias: String,
-    access: RwLock<()>,
+    path: PathBuf,
+    writer: Mutex<()>,
+    /// The alias the file is attached under; `None` once the table is removed.
+    attachment: RwLock<Option<String>>,
+}
+
+/// A table file held attached: shared by queries ([`Reading`]) or exclusively by a schema
+/// change ([`Exclusive`]).
+pub struct Held<G> {
+    alias: G,
+}
+
+pub type Reading<'a> = Held<RwLockReadGuard<'a, Option<String>>>;
+pub type Exclusive<'a> = Held<RwLockWriteGuard<'a, Option<String>>>;
+
+impl<G: Deref<Target = Option<String>>> Held<G> {
+    fn new(alias: G) -> Result<Self> {
+        match *alias {
+            Some(_) => Ok(Self { alias }),
+            None => Err(StorageError::conflict("table_removed", "the table was removed while this request ran")),
+        }
+    }
+
+    /// The fully qualified name of the table's rows, for SQL.
+    pub fn data(&self) -> String {
+        qualified(self.alias())
+    }
+
+    pub fn alias(&self) -> &str {
+        self.alias.as_deref().expect("checked when the guard was taken")
+    }
+}
+
+fn qualified(alias: &str) -> String {
+    format!("{}.main.{}", ident(alias), ident(DATA_TABLE))
 }
 
 impl TableFile {
-    fn new(alias: String) -> Arc<Self> {
-        Arc::new(Self { alias, access: RwLock::new(()) })
-    }
-
-    /// The fully qualified name of the table's data, for SQL.
-    pub fn data(&self) -> String {
-        format!("{}.main.{}", ident(&self.alias), ident(DATA_TABLE))
-    }
-
     /// Holds the file attached for the guard's lifetime.
-    pub fn read(&self) -> RwLockReadGuard<'_, ()> {
-        self.access.read()
+    pub fn read(&self) -> Result<Reading<'_>> {
+        Held::new(self.attachment.read())
+    }
+
+    /// Holds the file attached with no query running until the guard drops.
+    pub fn exclusive(&self) -> Result<Exclusive<'_>> {
+        Held::new(self.attachment.write())
+    }
+
+    /// Makes the caller the table's only writer until the guard drops.
+    pub fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock()
     }
 }
 
 pub struct TableFiles {
-    attached: Mutex<HashMap<PathBuf, Arc<TableFile>>>,
+    files: Mutex<HashMap<PathBuf, Arc<TableFile>>>,
     next_alias: AtomicU64,
 }
 
 impl TableFiles {
     pub fn new() -> Self {
-        Self { attached: Mutex::new(HashMap::new()), next_alias: AtomicU64::new(1) }
+        Self { files: Mutex::new(HashMap::new()), next_alias: AtomicU64::new(1) }
     }
 
-    fn alias(&self) -> String {
+    fn new_alias(&self) -> String {
         format!("t{}", self.next_alias.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// The attached table file at `path`, attaching it on first use.
+    /// The table file at `path`, attaching it on first use.
     pub fn open(&self, hub: &Hub, path: &Path) -> Result<Arc<TableFile>> {
-        let mut attached = self.attached.lock();
-        if let Some(f) = attached.get(path) {
+        let mut files = self.files.lock();
+        if let Some(f) = files.get(path) {
             return Ok(f.clone());
         }
         if !path.exists() {
             return Err(StorageError::internal(format!("table file {} is missing", path.display())));
         }
-        let file = TableFile::new(self.alias());
-        hub.attach(path, &file.alias)?;
-        attached.insert(path.to_owned(), file.clone());
+        let alias = self.new_alias();
+        hub.attach(path, &alias)?;
+        let file =
+            Arc::new(TableFile { path: path.to_owned(), writer: Mutex::new(()), attachment: RwLock::new(Some(alias)) });
+        files.insert(path.to_owned(), file.clone());
         Ok(file)
     }
 
-    /// Creates a new table file holding an empty table with the given column DDL, plus
-    /// the system `_timestamp` column. The file is complete and checkpointed on return.
-    pub fn create(&self, hub: &Hub, path: &Path, column_ddl: &[String]) -> Result<Arc<TableFile>> {
-        if path.exists() {
-            return Err(StorageError::internal(format!("table file {} already exists", path.display())));
-        }
+    /// Writes a complete, checkpointed table file at `path` (which must not exist): the
+    /// table with `column_ddl` plus the system `_timestamp` column, filled by `fill(data)`
+    /// where `data` is the new table's qualified name. On error nothing is left behind.
+    pub fn build(
+        &self,
+        hub: &Hub,
+        path: &Path,
+        column_ddl: &[String],
+        fill: impl FnOnce(&str) -> Result<()>,
+    ) -> Result<()> {
         std::fs::create_dir_all(path.parent().expect("table files live in bucket directories"))?;
-        let alias = self.alias();
-        let mut attached = self.attached.lock();
+        let alias = self.new_alias();
         hub.attach(path, &alias)?;
-        let ddl = format!(
-            "CREATE TABLE {}.main.{} ({}, {} TIMESTAMP); CHECKPOINT {};",
-            ident(&alias),
-            ident(DATA_TABLE),
-            column_ddl.join(", "),
-            ident(duckstore_plugin_sdk::names::ColumnName::TIMESTAMP),
-            ident(&alias),
-        );
-        if let Err(e) = hub.conn().and_then(|c| c.execute_batch(&ddl).map_err(db_err)) {
-            let _ = hub.detach(&alias);
+        let data = qualified(&alias);
+        let result = (|| {
+            let ddl =
+                format!("CREATE TABLE {data} ({}, {} TIMESTAMP)", column_ddl.join(", "), ident(ColumnName::TIMESTAMP));
+            hub.conn()?.execute_batch(&ddl).map_err(db_err)?;
+            fill(&data)?;
+            hub.conn()?.execute_batch(&format!("CHECKPOINT {}", ident(&alias))).map_err(db_err)
+        })();
+        let detached = hub.detach(&alias);
+        if let Err(e) = result.and(detached) {
             let _ = remove_db_file(path);
             return Err(e);
         }
-        let file = TableFile::new(alias);
-        attached.insert(path.to_owned(), file.clone());
-        Ok(file)
+        Ok(())
+    }
+
+    /// Creates the table file at `path` from scratch and registers it.
+    pub fn create(&self, hub: &Hub, path: &Path, column_ddl: &[String]) -> Result<Arc<TableFile>> {
+        self.build(hub, path, column_ddl, |_| Ok(()))?;
+        self.open(hub, path)
+    }
+
+    /// Atomically replaces `file` by the complete file at `new_path` (built with [`Self::build`]
+    /// next to it): waits for running readers, renames the new file over the old one and
+    /// attaches it. A crash at any point leaves either the old or the new file in place.
+    /// The caller holds the table's writer lock.
+    pub fn replace(&self, hub: &Hub, file: &TableFile, new_path: &Path) -> Result<()> {
+        let mut attachment = file.attachment.write();
+        let old = attachment.take().ok_or_else(|| StorageError::conflict("table_removed", "the table was removed"))?;
+        // Flush the old file's WAL first: a WAL left beside the new file would be replayed into it.
+        let swapped = hub
+            .conn()
+            .and_then(|c| c.execute_batch(&format!("CHECKPOINT {}", ident(&old))).map_err(db_err))
+            .and_then(|()| hub.detach(&old))
+            .and_then(|()| {
+                let _ = std::fs::remove_file(wal_path(&file.path));
+                std::fs::rename(new_path, &file.path).map_err(StorageError::from)
+            });
+        if let Err(e) = swapped {
+            // Keep serving the old file if it is still there.
+            let alias = self.new_alias();
+            if hub.attach(&file.path, &alias).is_ok() {
+                *attachment = Some(alias);
+            }
+            let _ = remove_db_file(new_path);
+            return Err(e);
+        }
+        let alias = self.new_alias();
+        hub.attach(&file.path, &alias)?;
+        *attachment = Some(alias);
+        Ok(())
     }
 
     /// Detaches and deletes the table file at `path`, waiting for running readers.
     pub fn remove(&self, hub: &Hub, path: &Path) -> Result<()> {
-        let file = self.attached.lock().remove(path);
-        if let Some(file) = file {
-            let _exclusive = file.access.write();
-            hub.detach(&file.alias)?;
+        let file = self.files.lock().remove(path);
+        if let Some(file) = file
+            && let Some(alias) = file.attachment.write().take()
+        {
+            hub.detach(&alias)?;
         }
         remove_db_file(path)?;
         Ok(())
@@ -111,14 +192,15 @@ impl TableFiles {
 
     /// Detaches every table file under `dir` (before the directory is deleted).
     pub fn forget_under(&self, hub: &Hub, dir: &Path) -> Result<()> {
-        let files: Vec<_> = {
-            let mut attached = self.attached.lock();
-            let paths: Vec<_> = attached.keys().filter(|p| p.starts_with(dir)).cloned().collect();
-            paths.into_iter().filter_map(|p| attached.remove(&p)).collect()
+        let removed: Vec<_> = {
+            let mut files = self.files.lock();
+            let paths: Vec<_> = files.keys().filter(|p| p.starts_with(dir)).cloned().collect();
+            paths.into_iter().filter_map(|p| files.remove(&p)).collect()
         };
-        for file in files {
-            let _exclusive = file.access.write();
-            hub.detach(&file.alias)?;
+        for file in removed {
+            if let Some(alias) = file.attachment.write().take() {
+                hub.detach(&alias)?;
+            }
         }
         Ok(())
     }

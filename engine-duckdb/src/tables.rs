@@ -1,5 +1,7 @@
 //! Tables: catalog entries (columns, primary key) plus one DuckDB file each.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use duckdb::types::ValueRef;
 use duckdb::{Connection, OptionalExt, params, params_from_iter};
@@ -17,6 +19,7 @@ use crate::catalog::{naive, parsed, ts};
 use crate::error::db_err;
 use crate::layout::db_file_size;
 use crate::sql::{Cast, check_casts, column_ddl, find_column, json_friendly, order_clause, where_clause};
+use crate::table_files::TableFile;
 
 /// Rows a preview may return at most.
 pub const MAX_PREVIEW_ROWS: u64 = 10_000;
@@ -24,6 +27,7 @@ const DEFAULT_PREVIEW_ROWS: u64 = 100;
 
 /// What the catalog knows about a table.
 pub(crate) struct TableMeta {
+    pub uid: String,
     pub columns: Vec<Column>,
     pub primary_key: Vec<ColumnName>,
     pub created_at: DateTime<Utc>,
@@ -67,7 +71,7 @@ pub(crate) fn load(c: &Connection, table: &TableRef) -> Result<TableMeta> {
         found.ok_or_else(|| StorageError::not_found(Resource::Table, table.table_id()))?;
     let primary_key =
         serde_json::from_str(&pk).map_err(|e| StorageError::internal(format!("corrupt primary key: {e}")))?;
-    Ok(TableMeta { columns: columns_of(c, &uid)?, primary_key, created_at, updated_at })
+    Ok(TableMeta { columns: columns_of(c, &uid)?, uid, primary_key, created_at, updated_at })
 }
 
 /// Names of the tables in a bucket.
@@ -96,7 +100,7 @@ pub(crate) fn uncatalog(c: &Connection, table: &TableRef) -> Result<()> {
     Ok(())
 }
 
-fn insert_columns(c: &Connection, uid: &str, columns: &[ColumnDef]) -> Result<()> {
+pub(crate) fn insert_columns(c: &Connection, uid: &str, columns: &[ColumnDef]) -> Result<()> {
     for (i, col) in columns.iter().enumerate() {
         c.execute(
             "INSERT INTO meta.columns VALUES (?, ?, ?, ?, ?, ?)",
@@ -129,16 +133,37 @@ fn json_value(v: ValueRef<'_>) -> Value {
 }
 
 impl DuckEngine {
+    /// The table's catalog entry and its (attached) file.
+    pub(crate) fn open_table(&self, table: &TableRef) -> Result<(TableMeta, Arc<TableFile>)> {
+        let meta = self.read(|c| load(c, table))?;
+        let file = self.files.open(&self.hub, &self.layout.table_file(&table.bucket_ref(), &table.table))?;
+        Ok((meta, file))
+    }
+
+    pub(crate) fn row_count(&self, file: &TableFile) -> Result<u64> {
+        let reading = file.read()?;
+        self.read(|c| {
+            c.query_row(&format!("SELECT count(*) FROM {}", reading.data()), [], |r| r.get(0)).map_err(db_err)
+        })
+    }
+
+    /// Records that the table's data or schema changed now.
+    pub(crate) fn touch_table(&self, table: &TableRef) -> Result<()> {
+        let now = naive(self.now());
+        self.write(|c| {
+            c.execute(
+                "UPDATE meta.tables SET updated_at = ? WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?",
+                params![now, table.project.as_str(), table.branch.as_str(), table.bucket.to_string(), table.table.as_str()],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
     /// Adds what only the table file knows (rows, bytes) to the catalog entry.
     fn describe(&self, table: &TableRef, meta: TableMeta) -> Result<Table> {
         let path = self.layout.table_file(&table.bucket_ref(), &table.table);
-        let file = self.files.open(&self.hub, &path)?;
-        let row_count: u64 = {
-            let _attached = file.read();
-            self.read(|c| {
-                c.query_row(&format!("SELECT count(*) FROM {}", file.data()), [], |r| r.get(0)).map_err(db_err)
-            })?
-        };
+        let row_count = self.row_count(&*self.files.open(&self.hub, &path)?)?;
         Ok(Table {
             id: table.table_id(),
             name: table.table.clone(),
@@ -269,10 +294,11 @@ impl DuckEngine {
         let order = order_clause(&q.order_by, &meta.columns)?;
         let select: Vec<String> = columns.iter().map(json_friendly).collect();
         let file = self.files.open(&self.hub, &self.layout.table_file(&table.bucket_ref(), &table.table))?;
-        let _attached = file.read();
+        let reading = file.read()?;
         let (rows, total_row_count) = self.read(|c| {
             check_casts(c, &filter.casts)?;
-            let sql = format!("SELECT {} FROM {}{}{} LIMIT {limit}", select.join(", "), file.data(), filter.sql, order);
+            let sql =
+                format!("SELECT {} FROM {}{}{} LIMIT {limit}", select.join(", "), reading.data(), filter.sql, order);
             let mut stmt = c.prepare(&sql).map_err(db_err)?;
             let mut result = stmt.query(params_from_iter(&filter.params)).map_err(db_err)?;
             let mut rows = Vec::new();
@@ -284,7 +310,7 @@ impl DuckEngine {
                 rows.push(obj);
             }
             let total: u64 =
-                c.query_row(&format!("SELECT count(*) FROM {}", file.data()), [], |r| r.get(0)).map_err(db_err)?;
+                c.query_row(&format!("SELECT count(*) FROM {}", reading.data()), [], |r| r.get(0)).map_err(db_err)?;
             Ok((rows, total))
         })?;
         Ok(Preview { columns, preview_row_count: rows.len() as u64, rows, total_row_count })

@@ -126,6 +126,14 @@ impl Principal {
         }
     }
 
+    /// A short label for job and audit records; never contains a secret.
+    pub fn label(&self) -> String {
+        match self {
+            Principal::Admin => "admin".to_owned(),
+            Principal::Key { id, .. } => format!("key:{id}"),
+        }
+    }
+
     /// The project a key is bound to; `None` for the admin.
     pub fn project(&self) -> Option<&ProjectId> {
         match self {

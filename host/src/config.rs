@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
 /// Flags (and their environment variables) that override the config file.
@@ -47,6 +48,31 @@ pub struct ConfigArgs {
     #[arg(long, env = "DUCKSTORE_LOG_FORMAT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+
+    /// Largest accepted file upload, e.g. 10GB [default: 10GB].
+    #[arg(long, env = "DUCKSTORE_MAX_FILE_SIZE")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exact_bytes_opt")]
+    pub max_file_size: Option<ByteSize>,
+
+    /// Most files per project, uploads in progress included [default: 10000].
+    #[arg(long, env = "DUCKSTORE_PROJECT_MAX_FILES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_max_files: Option<u64>,
+
+    /// Most bytes of files per project, e.g. 1TB [default: 1TB].
+    #[arg(long, env = "DUCKSTORE_PROJECT_MAX_FILE_BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exact_bytes_opt")]
+    pub project_max_file_bytes: Option<ByteSize>,
+
+    /// Seconds an upload may stay unregistered before it is deleted [default: 86400].
+    #[arg(long, env = "DUCKSTORE_UPLOAD_TTL_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_ttl_secs: Option<u64>,
+
+    /// Seconds between runs of the background sweeper (expired uploads, …) [default: 60].
+    #[arg(long, env = "DUCKSTORE_SWEEP_INTERVAL_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep_interval_secs: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -67,6 +93,13 @@ pub struct Config {
     pub threads: usize,
     pub memory_limit: String,
     pub log_format: LogFormat,
+    #[serde(serialize_with = "exact_bytes")]
+    pub max_file_size: ByteSize,
+    pub project_max_files: u64,
+    #[serde(serialize_with = "exact_bytes")]
+    pub project_max_file_bytes: ByteSize,
+    pub upload_ttl_secs: u64,
+    pub sweep_interval_secs: u64,
     /// The admin key (`DUCKSTORE_ADMIN_KEY`); when unset, one is generated on first start.
     #[serde(skip_serializing)]
     pub admin_key: Option<String>,
@@ -81,8 +114,25 @@ impl Default for Config {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             memory_limit: "2GB".to_owned(),
             log_format: LogFormat::Text,
+            max_file_size: ByteSize::gb(10),
+            project_max_files: 10_000,
+            project_max_file_bytes: ByteSize::tb(1),
+            upload_ttl_secs: 24 * 3600,
+            sweep_interval_secs: 60,
             admin_key: None,
         }
+    }
+}
+
+/// Sizes are written as exact byte counts: bytesize's own text form rounds ("1.2 MB").
+fn exact_bytes<S: serde::Serializer>(size: &ByteSize, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(size.as_u64())
+}
+
+fn exact_bytes_opt<S: serde::Serializer>(size: &Option<ByteSize>, s: S) -> Result<S::Ok, S::Error> {
+    match size {
+        Some(size) => exact_bytes(size, s),
+        None => s.serialize_none(),
     }
 }
 
@@ -113,6 +163,9 @@ impl Config {
         if self.threads == 0 {
             anyhow::bail!("threads must be at least 1");
         }
+        if self.sweep_interval_secs == 0 {
+            anyhow::bail!("sweep_interval_secs must be at least 1");
+        }
         Ok(())
     }
 }
@@ -130,11 +183,12 @@ mod tests {
     fn flags_override_the_file_and_unknown_keys_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("duckstore.toml");
-        std::fs::write(&file, "data_dir = \"/srv/ds\"\nmemory_limit = \"8GB\"\n").unwrap();
+        std::fs::write(&file, "data_dir = \"/srv/ds\"\nmemory_limit = \"8GB\"\nmax_file_size = \"2 GiB\"\n").unwrap();
         let args = ConfigArgs { config: Some(file.clone()), memory_limit: Some("1GB".into()), ..Default::default() };
         let config = Config::load(&args).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/srv/ds"));
         assert_eq!(config.memory_limit, "1GB");
+        assert_eq!(config.max_file_size, ByteSize::gib(2));
 
         std::fs::write(&file, "data_dri = \"/srv/ds\"\n").unwrap();
         let err = Config::load(&ConfigArgs { config: Some(file), ..Default::default() }).unwrap_err();

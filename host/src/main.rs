@@ -3,9 +3,12 @@
 mod api;
 mod auth;
 mod config;
+mod idempotency;
+mod jobs;
 mod metrics;
 mod server;
 mod storage;
+mod sweeper;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;

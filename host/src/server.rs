@@ -6,12 +6,13 @@ use anyhow::Context;
 use chrono::Utc;
 use tokio::net::TcpListener;
 
-use duckstore_engine_duckdb::{DuckEngine, EngineConfig};
+use duckstore_engine_duckdb::{DuckEngine, EngineConfig, FileLimits};
 use duckstore_plugin_sdk::BackendInfo;
 use duckstore_plugin_sdk::model::KeyHash;
 
 use crate::auth::{self, Authenticator};
 use crate::config::Config;
+use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
 use crate::storage::Storage;
 
@@ -21,6 +22,7 @@ pub struct AppState {
     pub storage: Storage,
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
+    pub idempotency: Arc<Idempotency>,
     pub backend_info: BackendInfo,
 }
 
@@ -29,6 +31,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir: config.data_dir.clone(),
         threads: config.threads,
         memory_limit: config.memory_limit.clone(),
+        files: FileLimits {
+            max_file_bytes: config.max_file_size.as_u64(),
+            max_files_per_project: config.project_max_files,
+            max_bytes_per_project: config.project_max_file_bytes.as_u64(),
+            upload_ttl: chrono::Duration::seconds(config.upload_ttl_secs as i64),
+        },
         clock: Arc::new(Utc::now),
     };
     let engine = tokio::task::spawn_blocking(move || DuckEngine::open(engine_config))
@@ -36,14 +44,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
     let backend_info = duckstore_plugin_sdk::StorageBackend::info(&engine);
     let storage = Storage::new(Arc::new(engine));
+    let interrupted = storage.run(|s| s.recover_interrupted_jobs()).await?;
+    if interrupted > 0 {
+        tracing::warn!(jobs = interrupted, "marked jobs interrupted by the last shutdown as failed");
+    }
     let admin_hash = settle_admin_key(&config, &storage).await?;
     let state = AppState {
         storage,
         auth: Arc::new(Authenticator::new(admin_hash)),
         metrics: Arc::new(Metrics::new()),
+        idempotency: Arc::default(),
         backend_info,
     };
 
+    let sweeper =
+        crate::sweeper::spawn(state.storage.clone(), std::time::Duration::from_secs(config.sweep_interval_secs));
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding the REST API to {}", config.http_addr))?;
@@ -53,6 +68,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Tests and scripts read the bound address (port 0 picks one) from this line.
     println!("duckstore listening on http://{addr}");
     axum::serve(listener, crate::api::router(state)).with_graceful_shutdown(shutdown).await?;
+    sweeper.abort();
     tracing::info!("duckstore stopped");
     Ok(())
 }

@@ -5,16 +5,22 @@
 //! engine be a plain library (including a native one behind a C ABI) without an executor.
 //!
 //! The backend validates everything that concerns stored state (existence, uniqueness,
-//! types, the last admin key) and is the only thing that touches data files. The host owns
-//! everything about callers: authentication, authorization, HTTP and PG-wire framing.
+//! types, quotas, the last admin key) and is the only thing that touches data files. The
+//! host owns everything about callers: authentication, authorization, HTTP and PG framing.
 
-use crate::error::Result;
+use serde_json::Value;
+
+use crate::error::{Result, StorageError};
+use crate::files::{FileInfo, FileQuery, NewUpload, Upload, UploadSink};
+use crate::jobs::{Job, JobProgress, NewJob};
 use crate::model::{
     ApiKey, Branch, Bucket, KeyHash, NewBucket, NewProject, NewTable, Page, Preview, Project, ProjectStats,
     ProjectUpdate, StoredApiKey, Table,
 };
-use crate::names::{BranchRef, BucketRef, ProjectId, TableRef};
-use crate::query::RowQuery;
+use crate::names::{BranchRef, BucketRef, ColumnName, ProjectId, TableRef};
+use crate::query::{RowQuery, RowSelection};
+use crate::schema::{ColumnChange, ColumnDef};
+use crate::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFile};
 
 /// Name and version of an engine, for `/health` and logs.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -82,4 +88,60 @@ pub trait StorageBackend: Send + Sync + 'static {
     fn delete_table(&self, table: &TableRef) -> Result<()>;
     /// Reads at most `query.limit` rows (the engine caps it) as JSON values.
     fn preview(&self, table: &TableRef, query: &RowQuery) -> Result<Preview>;
+
+    // --- schema changes (each atomic) --------------------------------------------------
+
+    fn add_column(&self, table: &TableRef, column: &ColumnDef) -> Result<Table>;
+    /// Refuses to drop the last column or a primary-key column.
+    fn drop_column(&self, table: &TableRef, column: &ColumnName) -> Result<Table>;
+    /// Renames, retypes or changes nullability/default; nothing changes if any row does not fit.
+    fn alter_column(&self, table: &TableRef, column: &ColumnName, change: &ColumnChange) -> Result<Table>;
+    /// Refuses (conflict) when existing rows repeat a key or have a NULL in it.
+    fn set_primary_key(&self, table: &TableRef, columns: &[ColumnName]) -> Result<Table>;
+    fn drop_primary_key(&self, table: &TableRef) -> Result<Table>;
+    /// Deletes the selected rows (all rows for an empty selection); returns how many.
+    fn delete_rows(&self, table: &TableRef, selection: &RowSelection) -> Result<u64>;
+
+    // --- data in and out ---------------------------------------------------------------
+
+    /// Imports rows; a full load replaces the table atomically, a failed one leaves it intact.
+    fn import_table(&self, table: &TableRef, request: &ImportRequest) -> Result<ImportResult>;
+    /// Creates a table shaped like a file and imports the file into it.
+    fn create_table_from_file(&self, bucket: &BucketRef, request: &NewTableFromFile) -> Result<(Table, ImportResult)>;
+    /// Writes the selected rows to a new registered file of the table's project.
+    fn export_table(&self, table: &TableRef, request: &ExportRequest) -> Result<FileInfo>;
+
+    // --- files -------------------------------------------------------------------------
+
+    /// Starts an upload session; refuses when the project's file-count quota is used up.
+    fn prepare_upload(&self, project: &ProjectId, new: &NewUpload) -> Result<Upload>;
+    /// The staging file for an upload's content (truncated), and how many bytes it may take.
+    fn open_upload(&self, project: &ProjectId, upload_key: &str) -> Result<UploadSink>;
+    /// Ends an upload session without a file: its record and any content are deleted.
+    fn abort_upload(&self, project: &ProjectId, upload_key: &str) -> Result<()>;
+    /// Records the received content's size and hash.
+    fn finish_upload(&self, project: &ProjectId, upload_key: &str, size: u64, sha256: &str) -> Result<Upload>;
+    /// Turns an uploaded session into a file.
+    fn register_file(&self, project: &ProjectId, upload_key: &str) -> Result<FileInfo>;
+    /// Files newest first, with the total count before paging.
+    fn list_files(&self, project: &ProjectId, query: &FileQuery) -> Result<(Vec<FileInfo>, u64)>;
+    fn get_file(&self, project: &ProjectId, file_id: &str) -> Result<FileInfo>;
+    /// The file's record and its content, for streaming out.
+    fn open_file(&self, project: &ProjectId, file_id: &str) -> Result<(FileInfo, std::fs::File)>;
+    fn set_file_tags(&self, project: &ProjectId, file_id: &str, tags: &[String]) -> Result<FileInfo>;
+    fn delete_file(&self, project: &ProjectId, file_id: &str) -> Result<()>;
+    /// Deletes expired, unregistered uploads and their content; returns how many.
+    fn sweep_expired_uploads(&self) -> Result<u64>;
+
+    // --- jobs ----------------------------------------------------------------------------
+
+    fn create_job(&self, new: &NewJob) -> Result<Job>;
+    fn start_job(&self, job_id: &str) -> Result<()>;
+    fn finish_job(&self, job_id: &str, outcome: std::result::Result<(JobProgress, Value), StorageError>)
+    -> Result<Job>;
+    fn get_job(&self, project: &ProjectId, job_id: &str) -> Result<Job>;
+    /// Jobs newest first, with the total count before paging.
+    fn list_jobs(&self, project: &ProjectId, page: Page) -> Result<(Vec<Job>, u64)>;
+    /// At start-up: marks jobs a crash interrupted as failed and removes their partial files.
+    fn recover_interrupted_jobs(&self) -> Result<u64>;
 }

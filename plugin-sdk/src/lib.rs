@@ -1,16 +1,20 @@
 //! The duckstore plugin contract.
 //!
 //! - [`names`], [`schema`], [`query`], [`model`]: the domain types every engine, API adapter
-//!   and plugin shares: validated names, column types, structured row selection, resources.
+//!   and plugin shares: validated names, column types, structured row selection, resources;
+//! - [`files`], [`jobs`], [`transfer`]: uploads and files, background jobs, import/export.
 //! - [`error`]: the single error type crossing the engine boundary.
 //! - [`backend`]: the [`StorageBackend`] trait that storage engines implement.
 
 pub mod backend;
 pub mod error;
+pub mod files;
+pub mod jobs;
 pub mod model;
 pub mod names;
 pub mod query;
 pub mod schema;
+pub mod transfer;
 
 pub use backend::{BackendInfo, StorageBackend};
 pub use error::{ErrorKind, Resource, Result, StorageError};

@@ -207,6 +207,22 @@ impl Page {
     fn default_limit() -> u32 {
         100
     }
+
+    /// A page from optional query values, checking the limit's range.
+    pub fn new(limit: Option<u32>, offset: Option<u32>) -> Result<Self, crate::StorageError> {
+        Self { limit: limit.unwrap_or_else(Self::default_limit), offset: offset.unwrap_or(0) }.checked()
+    }
+
+    /// Checks the limit is 1..=[`Self::MAX_LIMIT`].
+    pub fn checked(self) -> Result<Self, crate::StorageError> {
+        if self.limit == 0 || self.limit > Self::MAX_LIMIT {
+            return Err(crate::StorageError::invalid(
+                "invalid_limit",
+                format!("limit must be between 1 and {}, got {}", Self::MAX_LIMIT, self.limit),
+            ));
+        }
+        Ok(self)
+    }
 }
 
 impl Default for Page {

@@ -197,6 +197,38 @@ pub struct Column {
     pub ordinal_position: u32,
 }
 
+/// A change to one column; absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnChange {
+    /// A new name.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<ColumnName>,
+    /// A new type; every existing value must cast to it, or nothing changes.
+    #[serde(default, rename = "type")]
+    pub data_type: Option<ColumnType>,
+    #[serde(default)]
+    pub nullable: Option<bool>,
+    /// A new literal default; `null` removes the default.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub default: Option<Option<String>>,
+}
+
+/// Tells "absent" (keep) from `null` (remove) for [`ColumnChange::default`].
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Option<String>>, s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
 /// Checks a column list for a new table: non-empty, user names, no duplicates
 /// (case-insensitively, as SQL treats them), primary key columns present.
 pub fn validate_columns(columns: &[ColumnDef], primary_key: &[ColumnName]) -> Result<(), StorageError> {

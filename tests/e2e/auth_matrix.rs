@@ -47,6 +47,14 @@ enum Fresh {
     Bucket,
     Table,
     Key,
+    /// A prepared upload session (`{upload_key}`).
+    Upload,
+    /// An upload session with content, ready to register (`{upload_key}`).
+    UploadWithContent,
+    /// A registered file (`{file_id}`).
+    File,
+    /// An extra column `d{n}` on the fixture table.
+    Column,
 }
 
 struct Route {
@@ -54,6 +62,8 @@ struct Route {
     template: &'static str,
     /// Path parameter values differing from the fixture defaults; `{n}` is unique per call.
     params: &'static [(&'static str, &'static str)],
+    /// A query string appended to the path.
+    query: &'static str,
     body: Option<Value>,
     rule: Rule,
     fresh: Fresh,
@@ -61,12 +71,17 @@ struct Route {
 }
 
 fn route(method: &'static str, template: &'static str, rule: Rule, ok: u16) -> Route {
-    Route { method, template, params: &[], body: None, rule, fresh: Fresh::Nothing, ok }
+    Route { method, template, params: &[], query: "", body: None, rule, fresh: Fresh::Nothing, ok }
 }
 
 impl Route {
     fn body(mut self, body: Value) -> Self {
         self.body = Some(body);
+        self
+    }
+
+    fn query(mut self, query: &'static str) -> Self {
+        self.query = query;
         self
     }
 
@@ -79,6 +94,13 @@ impl Route {
 
 const P: &str = "/projects/{project_id}";
 const BUCKETS: &str = "/projects/{project_id}/branches/{branch_id}/buckets";
+const T: &str = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}";
+const FILES: &str = "/projects/{project_id}/files";
+
+/// A route under the fixture table `T`.
+fn table_route(method: &'static str, suffix: &str, rule: Rule, ok: u16) -> Route {
+    route(method, Box::leak(format!("{T}{suffix}").into_boxed_str()), rule, ok)
+}
 
 fn routes() -> Vec<Route> {
     use Rule::*;
@@ -131,6 +153,37 @@ fn routes() -> Vec<Route> {
             200,
         )
         .body(json!({"limit": 5})),
+        table_route("POST", "/columns", Write, 201).body(json!({"name": "c{n}", "type": "int"})),
+        table_route("PUT", "/columns/{column_name}", Write, 200).body(json!({"nullable": true})),
+        table_route("DELETE", "/columns/{column_name}", Write, 200).fresh(Fresh::Column, &[("column_name", "d{n}")]),
+        table_route("POST", "/primary-key", Write, 200).body(json!({"columns": ["id"]})),
+        table_route("DELETE", "/primary-key", Write, 200),
+        table_route("POST", "/import", Write, 202).body(json!({"file_id": "{file_id}"})),
+        table_route("POST", "/export", Read, 202).body(json!({})),
+        table_route("DELETE", "/rows", Write, 200)
+            .body(json!({"filters": [{"column": "id", "operator": "eq", "values": [-1]}]})),
+        route("POST", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables-from-file", Write, 202)
+            .body(json!({"name": "ff{n}", "file_id": "{file_id}"})),
+        route("GET", FILES, Read, 200),
+        route("POST", FILES, Write, 201)
+            .fresh(Fresh::UploadWithContent, &[])
+            .body(json!({"upload_key": "{upload_key}"})),
+        route("POST", "/projects/{project_id}/files/prepare", Write, 201).body(json!({"name": "x.csv"})),
+        route("POST", "/projects/{project_id}/files/upload", Write, 201)
+            .query("?name=direct.csv")
+            .body(json!({"a": 1})),
+        route("PUT", "/projects/{project_id}/files/upload/{upload_key}", Write, 200)
+            .fresh(Fresh::Upload, &[])
+            .body(json!({"a": 1})),
+        route("POST", "/projects/{project_id}/files/upload/{upload_key}", Write, 200)
+            .fresh(Fresh::Upload, &[])
+            .body(json!({"a": 1})),
+        route("GET", "/projects/{project_id}/files/{file_id}", Read, 200),
+        route("DELETE", "/projects/{project_id}/files/{file_id}", Write, 204).fresh(Fresh::File, &[]),
+        route("GET", "/projects/{project_id}/files/{file_id}/download", Read, 200),
+        route("PUT", "/projects/{project_id}/files/{file_id}/tags", Write, 200).body(json!({"tags": ["t"]})),
+        route("GET", "/projects/{project_id}/jobs", Read, 200),
+        route("GET", "/projects/{project_id}/jobs/{job_id}", Read, 200),
     ]
 }
 
@@ -160,6 +213,12 @@ fn every_route_answers_every_kind_of_caller_correctly() {
         .post("/projects/p1/api-keys", json!({"description": "r", "scope": "branch_read", "branch_id": "default"}))
         .expect(201);
     let existing_key = reader["id"].as_str().unwrap().to_owned();
+    let existing_file = admin.upload("p1", "fixture.csv", "id,name\n1,a\n");
+    let existing_job =
+        admin.import(&table("p1", "in.c-main", "t"), json!({"file_id": existing_file})).expect(200)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let callers: HashMap<&str, Client> = [
         ("nobody", server.client(None)),
         ("wrong", server.client(Some("dsk_0000000000000000_ffff"))),
@@ -206,7 +265,10 @@ fn every_route_answers_every_kind_of_caller_correctly() {
                 ("branch_id", "default".to_owned()),
                 ("bucket_id", "in.c-main".to_owned()),
                 ("table_name", "t".to_owned()),
+                ("column_name", "name".to_owned()),
                 ("key_id", existing_key.clone()),
+                ("file_id", existing_file.clone()),
+                ("job_id", existing_job.clone()),
             ]
             .into();
             for (k, v) in r.params {
@@ -228,12 +290,31 @@ fn every_route_answers_every_kind_of_caller_correctly() {
                     let key = admin.post("/projects/p1/api-keys", json!({"description": "fresh"})).expect(201);
                     values.insert("key_id", key["id"].as_str().unwrap().to_owned());
                 }
+                Fresh::Upload | Fresh::UploadWithContent => {
+                    let upload = admin.post("/projects/p1/files/prepare", json!({"name": "u.csv"})).expect(201);
+                    if matches!(r.fresh, Fresh::UploadWithContent) {
+                        admin
+                            .send_bytes("PUT", upload["upload_url"].as_str().unwrap(), b"a\n1\n".to_vec(), &[])
+                            .expect(200);
+                    }
+                    values.insert("upload_key", upload["upload_key"].as_str().unwrap().to_owned());
+                }
+                Fresh::File => {
+                    values.insert("file_id", admin.upload("p1", "f.csv", "a\n1\n"));
+                }
+                Fresh::Column => {
+                    let name = values["column_name"].clone();
+                    admin
+                        .post(
+                            &format!("{}/columns", table("p1", "in.c-main", "t")),
+                            json!({"name": name, "type": "int"}),
+                        )
+                        .expect(201);
+                }
             }
-            let mut path = r.template.to_owned();
-            for (k, v) in &values {
-                path = path.replace(&format!("{{{k}}}"), v);
-            }
-            let body = r.body.as_ref().map(|b| serde_json::from_str(&unique(&b.to_string())).unwrap());
+            let fill = |s: &str| values.iter().fold(unique(s), |s, (k, v)| s.replace(&format!("{{{k}}}"), v));
+            let path = format!("{}{}", fill(r.template), r.query);
+            let body = r.body.as_ref().map(|b| serde_json::from_str(&fill(&b.to_string())).unwrap());
             let got = client(who).send(r.method, &path, body);
             let want = expected(r.rule, who, r.ok);
             if got.status != want {

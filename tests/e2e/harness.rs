@@ -29,14 +29,27 @@ impl Server {
         s
     }
 
+    /// A fresh server with extra `serve` flags.
+    pub fn start_with(args: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut s = Self::launch(&tmp.path().join("data"), Some(ADMIN_KEY), args);
+        s._tmp = Some(tmp);
+        s
+    }
+
     /// A server on `data`, with the admin key given (or none: the server generates one).
     pub fn start_in(data: &Path, admin_key: Option<&str>) -> Self {
+        Self::launch(data, admin_key, &[])
+    }
+
+    fn launch(data: &Path, admin_key: Option<&str>, args: &[&str]) -> Self {
         std::fs::create_dir_all(data).expect("data dir");
         let log = std::fs::File::create(data.with_extension("log")).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_duckstore"));
         cmd.args(["serve", "--data-dir"])
             .arg(data)
             .args(["--http-addr", "127.0.0.1:0", "--threads", "2", "--memory-limit", "1GB"])
+            .args(args)
             .env_remove("DUCKSTORE_ADMIN_KEY")
             .stdout(Stdio::piped())
             .stderr(log);
@@ -72,6 +85,12 @@ impl Server {
 
     pub fn data_dir(&self) -> &Path {
         &self.data
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Stops the server with SIGTERM (a clean shutdown) and waits for it.
@@ -143,6 +162,10 @@ impl Response {
 }
 
 impl Client {
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
     pub fn with_key(&self, key: &str) -> Client {
         Client { key: Some(key.to_owned()), ..self.clone() }
     }
@@ -177,6 +200,65 @@ impl Client {
 
     pub fn delete(&self, path: &str) -> Response {
         self.send("DELETE", path, None)
+    }
+
+    /// Sends a raw body (an upload).
+    pub fn send_bytes(&self, method: &str, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).body(body);
+        if let Some(key) = &self.key {
+            req = req.bearer_auth(key);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().expect("HTTP request");
+        let status = resp.status().as_u16();
+        let text = resp.text().expect("response body");
+        Response { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    }
+
+    /// Raw GET, for downloads: status, headers and body bytes.
+    pub fn get_raw(&self, path: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(key) = &self.key {
+            req = req.bearer_auth(key);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().expect("HTTP request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, headers, resp.bytes().expect("body").to_vec())
+    }
+
+    /// Uploads `content` as a registered file of `project`; returns its id.
+    pub fn upload(&self, project: &str, name: &str, content: impl Into<Vec<u8>>) -> String {
+        let path = format!("/projects/{project}/files/upload?name={name}");
+        let file = self.send_bytes("POST", &path, content.into(), &[]).expect(201);
+        file["id"].as_str().expect("file id").to_owned()
+    }
+
+    /// Imports into a table and waits; returns the response (the finished job, or the error).
+    pub fn import(&self, table_path: &str, request: Value) -> Response {
+        self.post(&format!("{table_path}/import?wait=true"), request)
+    }
+
+    /// All rows of a table via preview, ordered by `order`, as JSON objects.
+    pub fn rows(&self, table_path: &str, order: &str) -> Vec<Value> {
+        let preview = self.get(&format!("{table_path}/preview?limit=10000&order_by={order}")).expect(200);
+        preview["rows"].as_array().expect("rows").clone()
+    }
+
+    /// Exports a table and downloads the file; returns the file record and its bytes.
+    pub fn export(&self, project: &str, table_path: &str, request: Value) -> (Value, Vec<u8>) {
+        let job = self.post(&format!("{table_path}/export?wait=true"), request).expect(200);
+        let file = job["result"]["file"].clone();
+        let (status, _, bytes) =
+            self.get_raw(&format!("/projects/{project}/files/{}/download", file["id"].as_str().unwrap()), &[]);
+        assert_eq!(status, 200);
+        (file, bytes)
     }
 }
 

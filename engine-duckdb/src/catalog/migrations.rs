@@ -11,10 +11,12 @@ use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use crate::error::db_err;
 
-/// `(version, SQL)`; table names are qualified with the catalog's alias, `meta`.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "
+/// `(version, SQL)`; table names are qualified with the catalog's alias, `meta`. Lists
+/// (tags, primary keys) are stored as JSON text: the duckdb crate cannot bind list values.
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "
     CREATE TABLE meta.system (key VARCHAR NOT NULL, value VARCHAR NOT NULL);
     CREATE TABLE meta.projects (
         id VARCHAR NOT NULL, name VARCHAR NOT NULL,
@@ -39,7 +41,26 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         created_at TIMESTAMP NOT NULL, last_used_at TIMESTAMP, expires_at TIMESTAMP,
         revoked_at TIMESTAMP);
     ",
-)];
+    ),
+    (
+        2,
+        "
+    CREATE TABLE meta.files (
+        id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+        size_bytes UBIGINT NOT NULL, content_type VARCHAR, sha256 VARCHAR NOT NULL,
+        tags VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL);
+    CREATE TABLE meta.uploads (
+        upload_key VARCHAR NOT NULL, project_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+        content_type VARCHAR, tags VARCHAR NOT NULL, size_bytes UBIGINT, sha256 VARCHAR,
+        created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL);
+    CREATE TABLE meta.jobs (
+        id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, branch_id VARCHAR, kind VARCHAR NOT NULL,
+        status VARCHAR NOT NULL, table_id VARCHAR, rows UBIGINT NOT NULL, bytes UBIGINT NOT NULL,
+        result VARCHAR, error_code VARCHAR, error_message VARCHAR, created_by VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL, started_at TIMESTAMP, finished_at TIMESTAMP);
+    ",
+    ),
+];
 
 /// The newest catalog version this build understands.
 pub fn latest() -> i32 {

@@ -7,11 +7,15 @@
 pub mod api_keys;
 pub mod branches;
 pub mod buckets;
+pub mod columns;
 pub mod error;
 pub mod extract;
+pub mod files;
+pub mod jobs;
 pub mod projects;
 pub mod system;
 pub mod tables;
+pub mod transfer;
 
 use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -55,6 +59,10 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(branches::routes())
         .merge(buckets::routes())
         .merge(tables::routes())
+        .merge(columns::routes())
+        .merge(transfer::routes())
+        .merge(files::routes())
+        .merge(jobs::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -72,7 +80,8 @@ pub fn router(state: AppState) -> Router {
                 "this endpoint does not support this method",
             )
         })
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state.idempotency.clone(), crate::idempotency::layer))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -66,12 +66,7 @@ async fn list(
     principal: Principal,
     ApiQuery(page): ApiQuery<Page>,
 ) -> ApiResult<Json<ProjectList>> {
-    if page.limit == 0 || page.limit > Page::MAX_LIMIT {
-        return Err(crate::api::error::ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be between 1 and {}", Page::MAX_LIMIT),
-        ));
-    }
+    let page = page.checked()?;
     let (projects, total) = match principal.project().cloned() {
         None => state.storage.run(move |s| s.list_projects(page)).await?,
         Some(own) => {

@@ -1,0 +1,295 @@
+//! Schema changes and row deletes, each atomic.
+//!
+//! A schema change updates the catalog inside an open catalog transaction, runs the DDL on
+//! the table file in its own transaction, and only then commits the catalog: a DDL that
+//! fails (a value that does not cast, a NULL where NOT NULL is wanted) rolls both back.
+//! Queries wait while the change runs, so none sees the catalog and file disagree.
+
+use duckdb::{Connection, params};
+
+use duckstore_plugin_sdk::model::Table;
+use duckstore_plugin_sdk::names::{ColumnName, TableRef};
+use duckstore_plugin_sdk::query::RowSelection;
+use duckstore_plugin_sdk::schema::{ColumnChange, ColumnDef, validate_primary_key};
+use duckstore_plugin_sdk::{Resource, Result, StorageError};
+
+use crate::DuckEngine;
+use crate::catalog::naive;
+use crate::error::db_err;
+use crate::hub::in_transaction;
+use crate::sql::{Cast, check_casts, column_ddl, ident, literal, where_clause};
+use crate::tables::{TableMeta, insert_columns, load};
+
+/// What a schema change does: DDL on the table file (`{data}` stands for the table) and
+/// the resulting columns and primary key.
+struct Plan {
+    ddl: Vec<String>,
+    columns: Vec<ColumnDef>,
+    primary_key: Vec<ColumnName>,
+}
+
+fn defs(meta: &TableMeta) -> Vec<ColumnDef> {
+    meta.columns.iter().map(|c| c.def.clone()).collect()
+}
+
+fn position(meta: &TableMeta, name: &ColumnName) -> Result<usize> {
+    meta.columns
+        .iter()
+        .position(|c| c.def.name.as_str().eq_ignore_ascii_case(name.as_str()))
+        .ok_or_else(|| StorageError::not_found(Resource::Column, name))
+}
+
+fn default_cast(def: &ColumnDef) -> Vec<Cast> {
+    def.default
+        .iter()
+        .map(|d| Cast {
+            value: d.clone(),
+            ty: def.data_type,
+            what: format!("default of column {:?}", def.name.as_str()),
+        })
+        .collect()
+}
+
+fn ensure_free(meta: &TableMeta, name: &ColumnName) -> Result<()> {
+    ColumnName::user(name.as_str())?;
+    match meta.columns.iter().find(|c| c.def.name.as_str().eq_ignore_ascii_case(name.as_str())) {
+        Some(c) => Err(StorageError::already_exists(Resource::Column, &c.def.name)),
+        None => Ok(()),
+    }
+}
+
+impl DuckEngine {
+    /// Applies the plan `plan` makes (from the table's catalog entry, a connection and the
+    /// table's SQL name) to the table atomically, and returns the changed table.
+    fn change_schema(
+        &self,
+        table: &TableRef,
+        plan: impl FnOnce(&TableMeta, &Connection, &str) -> Result<Plan>,
+    ) -> Result<Table> {
+        let (_, file) = self.open_table(table)?;
+        let _only_writer = file.lock_writer();
+        let held = file.exclusive()?;
+        let meta = self.read(|c| load(c, table))?;
+        let plan = self.read(|c| plan(&meta, c, &held.data()))?;
+        let now = naive(self.now());
+        self.write(|c| {
+            c.execute("DELETE FROM meta.columns WHERE table_uid = ?", [&meta.uid]).map_err(db_err)?;
+            insert_columns(c, &meta.uid, &plan.columns)?;
+            let pk = serde_json::to_string(&plan.primary_key).expect("names serialize");
+            c.execute(
+                "UPDATE meta.tables SET primary_key = ?, updated_at = ? WHERE uid = ?",
+                params![pk, now, meta.uid],
+            )
+            .map_err(db_err)?;
+            if !plan.ddl.is_empty() {
+                let mut conn = self.hub.conn()?;
+                in_transaction(&mut conn, |tx| {
+                    plan.ddl
+                        .iter()
+                        .try_for_each(|stmt| tx.execute_batch(&stmt.replace("{data}", &held.data())).map_err(db_err))
+                })?;
+                conn.execute_batch(&format!("CHECKPOINT {}", ident(held.alias()))).map_err(db_err)?;
+            }
+            Ok(())
+        })?;
+        drop(held);
+        self.table_get(table)
+    }
+
+    pub(crate) fn column_add(&self, table: &TableRef, column: &ColumnDef) -> Result<Table> {
+        self.change_schema(table, |meta, c, _| {
+            ensure_free(meta, &column.name)?;
+            check_casts(c, &default_cast(column))?;
+            let mut columns = defs(meta);
+            columns.push(column.clone());
+            // DuckDB cannot add a column with a constraint: add it, then constrain it.
+            let mut ddl = vec![format!(
+                "ALTER TABLE {{data}} ADD COLUMN {}",
+                column_ddl(&ColumnDef { nullable: true, ..column.clone() })
+            )];
+            if !column.nullable {
+                ddl.push(format!("ALTER TABLE {{data}} ALTER COLUMN {} SET NOT NULL", ident(column.name.as_str())));
+            }
+            Ok(Plan { ddl, columns, primary_key: meta.primary_key.clone() })
+        })
+    }
+
+    pub(crate) fn column_drop(&self, table: &TableRef, column: &ColumnName) -> Result<Table> {
+        self.change_schema(table, |meta, _, _| {
+            let at = position(meta, column)?;
+            let name = meta.columns[at].def.name.clone();
+            if meta.primary_key.iter().any(|k| k.as_str().eq_ignore_ascii_case(name.as_str())) {
+                return Err(StorageError::conflict(
+                    "column_in_primary_key",
+                    format!("column {name} is part of the primary key; change the key first"),
+                ));
+            }
+            if meta.columns.len() == 1 {
+                return Err(StorageError::conflict("last_column", "a table must keep at least one column"));
+            }
+            let mut columns = defs(meta);
+            columns.remove(at);
+            Ok(Plan {
+                ddl: vec![format!("ALTER TABLE {{data}} DROP COLUMN {}", ident(name.as_str()))],
+                columns,
+                primary_key: meta.primary_key.clone(),
+            })
+        })
+    }
+
+    pub(crate) fn column_alter(&self, table: &TableRef, column: &ColumnName, change: &ColumnChange) -> Result<Table> {
+        if *change == ColumnChange::default() {
+            return Err(StorageError::invalid("empty_change", "give at least one of name, type, nullable, default"));
+        }
+        self.change_schema(table, |meta, c, _| {
+            let at = position(meta, column)?;
+            let old = meta.columns[at].def.clone();
+            let mut new = old.clone();
+            let col = ident(old.name.as_str());
+            let mut ddl = Vec::new();
+            if let Some(ty) = change.data_type.filter(|t| *t != old.data_type) {
+                new.data_type = ty;
+                ddl.push(format!("ALTER TABLE {{data}} ALTER COLUMN {col} SET DATA TYPE {}", ty.sql()));
+            }
+            if let Some(default) = &change.default {
+                new.default = default.clone();
+                ddl.push(match default {
+                    Some(d) => format!(
+                        "ALTER TABLE {{data}} ALTER COLUMN {col} SET DEFAULT CAST({} AS {})",
+                        literal(d),
+                        new.data_type.sql()
+                    ),
+                    None => format!("ALTER TABLE {{data}} ALTER COLUMN {col} DROP DEFAULT"),
+                });
+            }
+            check_casts(c, &default_cast(&new))?;
+            if let Some(nullable) = change.nullable.filter(|n| *n != old.nullable) {
+                new.nullable = nullable;
+                let action = if nullable { "DROP NOT NULL" } else { "SET NOT NULL" };
+                ddl.push(format!("ALTER TABLE {{data}} ALTER COLUMN {col} {action}"));
+            }
+            let mut primary_key = meta.primary_key.clone();
+            if let Some(name) = change.name.as_ref().filter(|n| n.as_str() != old.name.as_str()) {
+                if !name.as_str().eq_ignore_ascii_case(old.name.as_str()) {
+                    ensure_free(meta, name)?;
+                }
+                ColumnName::user(name.as_str())?;
+                new.name = name.clone();
+                ddl.push(format!("ALTER TABLE {{data}} RENAME COLUMN {col} TO {}", ident(name.as_str())));
+                for k in primary_key.iter_mut().filter(|k| k.as_str().eq_ignore_ascii_case(old.name.as_str())) {
+                    *k = name.clone();
+                }
+            }
+            let mut columns = defs(meta);
+            columns[at] = new;
+            Ok(Plan { ddl, columns, primary_key })
+        })
+    }
+
+    pub(crate) fn primary_key_set(&self, table: &TableRef, key: &[ColumnName]) -> Result<Table> {
+        if key.is_empty() {
+            return Err(StorageError::invalid("invalid_primary_key", "name at least one column (or delete the key)"));
+        }
+        self.change_schema(table, |meta, c, data| {
+            let columns = defs(meta);
+            validate_primary_key(&columns, key)?;
+            // Use the columns' own spelling.
+            let key: Vec<ColumnName> = key
+                .iter()
+                .map(|k| {
+                    columns
+                        .iter()
+                        .find(|c| c.name.as_str().eq_ignore_ascii_case(k.as_str()))
+                        .expect("validated")
+                        .name
+                        .clone()
+                })
+                .collect();
+            let list = key.iter().map(|k| ident(k.as_str())).collect::<Vec<_>>().join(", ");
+            let nulls = key.iter().map(|k| format!("{} IS NULL", ident(k.as_str()))).collect::<Vec<_>>().join(" OR ");
+            let (null_rows, repeated): (u64, u64) = c
+                .query_row(
+                    &format!(
+                        "SELECT (SELECT count(*) FROM {data} WHERE {nulls}), \
+                         (SELECT count(*) FROM (SELECT 1 FROM {data} GROUP BY {list} HAVING count(*) > 1))"
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db_err)?;
+            if null_rows > 0 || repeated > 0 {
+                return Err(StorageError::conflict(
+                    "primary_key_violation",
+                    format!(
+                        "existing rows do not fit the key ({list}): {null_rows} row(s) with NULL in it, \
+                         {repeated} key value(s) used more than once"
+                    ),
+                ));
+            }
+            Ok(Plan { ddl: vec![], columns, primary_key: key })
+        })
+    }
+
+    pub(crate) fn primary_key_drop(&self, table: &TableRef) -> Result<Table> {
+        self.change_schema(table, |meta, _, _| Ok(Plan { ddl: vec![], columns: defs(meta), primary_key: vec![] }))
+    }
+
+    pub(crate) fn rows_delete(&self, table: &TableRef, selection: &RowSelection) -> Result<u64> {
+        let (_, file) = self.open_table(table)?;
+        let _only_writer = file.lock_writer();
+        let meta = self.read(|c| load(c, table))?;
+        let filter = where_clause(selection, &meta.columns)?;
+        let deleted = if selection.is_everything() {
+            // Deleting everything: a fresh empty file also gives the disk space back.
+            let rows = self.row_count(&file)?;
+            let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
+            let ddl: Vec<String> = meta.columns.iter().map(|c| column_ddl(&c.def)).collect();
+            self.files.build(&self.hub, &next, &ddl, |_| Ok(()))?;
+            self.files.replace(&self.hub, &file, &next)?;
+            rows
+        } else {
+            let reading = file.read()?;
+            let mut conn = self.hub.conn()?;
+            check_casts(&conn, &filter.casts)?;
+            let deleted = in_transaction(&mut conn, |tx| {
+                tx.execute(
+                    &format!("DELETE FROM {}{}", reading.data(), filter.sql),
+                    duckdb::params_from_iter(&filter.params),
+                )
+                .map_err(db_err)
+            })?;
+            conn.execute_batch(&format!("CHECKPOINT {}", ident(reading.alias()))).map_err(db_err)?;
+            deleted as u64
+        };
+        self.touch_table(table)?;
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duckstore_plugin_sdk::schema::Column;
+
+    #[test]
+    fn column_lookup_is_case_insensitive() {
+        let meta = TableMeta {
+            uid: "u".into(),
+            columns: vec![Column {
+                def: ColumnDef {
+                    name: ColumnName::new("Amount").unwrap(),
+                    data_type: duckstore_plugin_sdk::schema::ColumnType::Double,
+                    nullable: true,
+                    default: None,
+                },
+                ordinal_position: 1,
+            }],
+            primary_key: vec![],
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        assert_eq!(position(&meta, &ColumnName::new("amount").unwrap()).unwrap(), 0);
+        assert_eq!(position(&meta, &ColumnName::new("x").unwrap()).unwrap_err().code, "column_not_found");
+        assert_eq!(ensure_free(&meta, &ColumnName::new("AMOUNT").unwrap()).unwrap_err().code, "column_already_exists");
+    }
+}

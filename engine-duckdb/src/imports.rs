@@ -1,0 +1,585 @@
+//! Loading rows into tables from files (CSV, Parquet) and from other tables.
+//!
+//! Every source becomes one SQL `SELECT` yielding exactly the table's columns, typed and
+//! in table order; the load strategies then differ only in where those rows go:
+//! - a **full load** builds a complete new table file beside the old one and renames it
+//!   over the old one, so a failure (or a crash) at any point leaves the old table intact,
+//!   and the file never keeps the old rows' dead space;
+//! - an **incremental load** stages the rows in a temporary table and, in one transaction,
+//!   deletes the rows whose keys it carries and inserts it (about 5× faster than MERGE
+//!   here, and without DuckDB's primary-key indexes, whose WAL replay is fragile).
+//!
+//! Columns are matched by name, never by position; the primary key is catalog metadata.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use duckdb::Connection;
+
+use duckstore_plugin_sdk::model::{NewTable, Table};
+use duckstore_plugin_sdk::names::{BucketRef, ColumnName, TableRef};
+use duckstore_plugin_sdk::schema::{Column, ColumnDef, ColumnType};
+use duckstore_plugin_sdk::transfer::{
+    CsvDialect, CsvOptions, DedupMode, ImportRequest, ImportResult, ImportSource, NewTableFromFile, SourceTable,
+};
+use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
+
+use crate::DuckEngine;
+use crate::catalog::naive;
+use crate::error::db_err;
+use crate::hub::in_transaction;
+use crate::sql::{column_ddl, ident, literal};
+use crate::table_files::TableFile;
+use crate::tables::{TableMeta, load};
+
+/// The file formats the engine reads itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Parquet,
+}
+
+/// Picks the format: as requested, else by the file name, else by the content's magic bytes.
+fn format_of(requested: Option<&str>, name: &str, path: &Path) -> Result<Format> {
+    match requested.map(str::to_ascii_lowercase).as_deref() {
+        Some("csv") => return Ok(Format::Csv),
+        Some("parquet") => return Ok(Format::Parquet),
+        Some(other) => {
+            return Err(StorageError::invalid("unsupported_format", format!("unknown import format {other:?}")));
+        }
+        None => {}
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".parquet") {
+        return Ok(Format::Parquet);
+    }
+    let mut magic = [0u8; 4];
+    let is_parquet = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"PAR1";
+    Ok(if is_parquet { Format::Parquet } else { Format::Csv })
+}
+
+fn is_gzip(path: &Path) -> bool {
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == [0x1f, 0x8b]
+}
+
+/// Reads a CSV file's first record with the given dialect (decompressing gzip).
+fn read_header(path: &Path, dialect: CsvDialect) -> Result<Vec<String>> {
+    let file = std::fs::File::open(path)?;
+    let input: Box<dyn Read> =
+        if is_gzip(path) { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(dialect.delimiter)
+        .quoting(dialect.quote.is_some())
+        .quote(dialect.quote.unwrap_or(b'"'))
+        .double_quote(dialect.escape.is_none() || dialect.escape == dialect.quote)
+        .escape(dialect.escape.filter(|e| Some(*e) != dialect.quote))
+        .from_reader(input);
+    let mut record = csv::StringRecord::new();
+    let found = reader
+        .read_record(&mut record)
+        .map_err(|e| StorageError::unprocessable("invalid_csv", format!("cannot read the CSV header: {e}")))?;
+    if !found {
+        return Err(StorageError::unprocessable("invalid_csv", "the file is empty: expected a header line"));
+    }
+    Ok(record
+        .iter()
+        .enumerate()
+        .map(|(i, h)| if i == 0 { h.trim_start_matches('\u{feff}') } else { h }.to_owned())
+        .collect())
+}
+
+/// Matches source column names to the table's columns (case-insensitively, like SQL):
+/// returns, for each source column in order, the table column it fills. Every table column
+/// must be present exactly once, and no other column may be.
+fn match_columns<'a>(source: &[String], table: &'a [Column]) -> Result<Vec<&'a Column>> {
+    let mut matched = Vec::with_capacity(source.len());
+    let mut unknown = Vec::new();
+    for name in source {
+        match table.iter().find(|c| c.def.name.as_str().eq_ignore_ascii_case(name)) {
+            Some(col) if matched.iter().any(|m: &&Column| std::ptr::eq(*m, col)) => {
+                return Err(StorageError::invalid(
+                    "duplicate_column",
+                    format!("the source names column {name:?} twice"),
+                ));
+            }
+            Some(col) => matched.push(col),
+            None => unknown.push(name.as_str()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(StorageError::invalid(
+            "unknown_columns",
+            format!("the source has columns the table does not: {}", unknown.join(", ")),
+        ));
+    }
+    let missing: Vec<&str> =
+        table.iter().filter(|c| !matched.iter().any(|m| std::ptr::eq(*m, *c))).map(|c| c.def.name.as_str()).collect();
+    if !missing.is_empty() {
+        return Err(StorageError::invalid(
+            "missing_columns",
+            format!(
+                "the source lacks table columns: {} (add them to the source, or drop them from the table)",
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(matched)
+}
+
+/// Turns DuckDB's CSV error report into one line naming the line and column.
+fn csv_error(e: StorageError) -> StorageError {
+    let text = &e.message;
+    let Some(at) = text.find("CSV Error on Line: ") else { return e };
+    let line: String = text[at + 19..].chars().take_while(char::is_ascii_digit).collect();
+    let causes = [
+        "Error when converting column",
+        "Expected Number of Columns",
+        "Value with unterminated quote",
+        "Invalid unicode",
+        "Maximum line size",
+    ];
+    let cause = text
+        .lines()
+        .find(|l| causes.iter().any(|c| l.starts_with(c)))
+        .map(|l| l.replace("Error when converting column", "column").replace(". Could not", ": could not"))
+        .unwrap_or_else(|| "the line does not parse".to_owned());
+    let code = if e.code == "invalid_value" { "invalid_value" } else { "invalid_csv" };
+    StorageError::new(ErrorKind::Unprocessable, code, format!("CSV error on line {line}: {cause}"))
+}
+
+/// Rows to load, as a SELECT producing the table's columns in table order.
+struct Source {
+    /// The SELECT; for a table source it reads from [`TABLE_SOURCE`], replaced by the
+    /// table's current name once it is held attached.
+    select: String,
+    table: Option<Arc<TableFile>>,
+    /// Size of a source file; 0 for a table.
+    bytes: u64,
+}
+
+const TABLE_SOURCE: &str = "{source table}";
+
+impl Source {
+    /// Runs `f` with the final SELECT while any source table is held attached.
+    fn with_select<T>(&self, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+        match &self.table {
+            None => f(&self.select),
+            Some(file) => {
+                let reading = file.read()?;
+                f(&self.select.replace(TABLE_SOURCE, &reading.data()))
+            }
+        }
+    }
+}
+
+impl DuckEngine {
+    fn csv_source(&self, path: &Path, options: &CsvOptions, table: &[Column]) -> Result<String> {
+        let dialect = options.dialect()?;
+        let names: Vec<String> = if options.header {
+            read_header(path, dialect)?
+        } else {
+            match &options.columns {
+                Some(cols) => cols.iter().map(|c| c.to_string()).collect(),
+                None => table.iter().map(|c| c.def.name.to_string()).collect(),
+            }
+        };
+        let in_file_order = match_columns(&names, table)?;
+        let columns = in_file_order
+            .iter()
+            .map(|c| format!("{}: {}", literal(c.def.name.as_str()), literal(&c.def.data_type.sql())))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let byte = |b: Option<u8>| literal(&b.map(|b| (b as char).to_string()).unwrap_or_default());
+        let escape = dialect.escape.or(dialect.quote);
+        Ok(format!(
+            "SELECT {} FROM read_csv({}, header = {}, auto_detect = false, strict_mode = true, delim = {}, \
+             quote = {}, escape = {}, allow_quoted_nulls = false, compression = {}, columns = {{{columns}}})",
+            select_list(table),
+            literal(&path.to_string_lossy()),
+            options.header,
+            byte(Some(dialect.delimiter)),
+            byte(dialect.quote),
+            byte(escape),
+            literal(if is_gzip(path) { "gzip" } else { "none" }),
+        ))
+    }
+
+    fn parquet_source(&self, c: &Connection, path: &Path, table: &[Column]) -> Result<String> {
+        let relation = format!("read_parquet({})", literal(&path.to_string_lossy()));
+        let names = describe(c, &relation)?.into_iter().map(|(name, _)| name).collect::<Vec<_>>();
+        let matched = match_columns(&names, table)?;
+        Ok(format!("SELECT {} FROM {relation}", cast_list(&names, &matched)))
+    }
+
+    /// Resolves an import source into SQL over the table's columns.
+    fn source(&self, target: &TableRef, meta: &TableMeta, request: &ImportRequest) -> Result<Source> {
+        match request.source()? {
+            ImportSource::File { file_id } => {
+                let info = self.file_get(&target.project, &file_id)?;
+                let path = self.layout.file(&target.project, &file_id);
+                let select = match format_of(request.format.as_deref(), &info.name, &path)? {
+                    Format::Csv => self.csv_source(&path, &request.csv, &meta.columns)?,
+                    Format::Parquet => self.read(|c| self.parquet_source(c, &path, &meta.columns))?,
+                };
+                Ok(Source { select, table: None, bytes: info.size_bytes })
+            }
+            ImportSource::Table(source) => self.table_source(target, meta, &source),
+        }
+    }
+
+    fn table_source(&self, target: &TableRef, meta: &TableMeta, source: &SourceTable) -> Result<Source> {
+        let project = source.project_id.clone().unwrap_or_else(|| target.project.clone());
+        if project != target.project {
+            return Err(StorageError::forbidden(
+                "bucket_not_shared",
+                format!("tables of project {project} can be read only through a bucket shared with {}", target.project),
+            ));
+        }
+        let source_ref = TableRef {
+            project,
+            branch: source.branch_id.clone().unwrap_or_else(|| target.branch.clone()),
+            bucket: source.bucket_id.clone(),
+            table: source.table_name.clone(),
+        };
+        let (source_meta, file) = self.open_table(&source_ref)?;
+        let names: Vec<String> = source_meta.columns.iter().map(|c| c.def.name.to_string()).collect();
+        let matched = match_columns(&names, &meta.columns)?;
+        let select = format!("SELECT {} FROM {TABLE_SOURCE}", cast_list(&names, &matched));
+        Ok(Source { select, table: Some(file), bytes: 0 })
+    }
+
+    pub(crate) fn table_import(&self, table: &TableRef, request: &ImportRequest) -> Result<ImportResult> {
+        let (_, file) = self.open_table(table)?;
+        let _only_writer = file.lock_writer();
+        let meta = self.read(|c| load(c, table))?;
+        let source = self.source(table, &meta, request)?;
+        let now = naive(self.now());
+        let rows_imported = if request.incremental {
+            let reading = file.read()?;
+            let data = reading.data();
+            let mut conn = self.hub.conn()?;
+            let rows = source
+                .with_select(|select| {
+                    in_transaction(&mut conn, |tx| load_incremental(tx, &data, &meta, select, request.dedup_mode, now))
+                })
+                .map_err(csv_error)?;
+            conn.execute_batch(&format!("CHECKPOINT {}", ident(reading.alias()))).map_err(db_err)?;
+            rows
+        } else {
+            let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
+            let ddl: Vec<String> = meta.columns.iter().map(|c| column_ddl(&c.def)).collect();
+            let mut rows = 0;
+            self.files.build(&self.hub, &next, &ddl, |data| {
+                rows = source
+                    .with_select(|select| load_full(&*self.hub.conn()?, data, &meta, select, request.dedup_mode, now))
+                    .map_err(csv_error)?;
+                Ok(())
+            })?;
+            self.files.replace(&self.hub, &file, &next)?;
+            rows
+        };
+        self.touch_table(table)?;
+        let rows_in_table = self.row_count(&file)?;
+        Ok(ImportResult { rows_imported, rows_in_table, bytes_read: source.bytes })
+    }
+
+    pub(crate) fn table_create_from_file(
+        &self,
+        bucket: &BucketRef,
+        request: &NewTableFromFile,
+    ) -> Result<(Table, ImportResult)> {
+        let info = self.file_get(&bucket.project, &request.file_id)?;
+        let path = self.layout.file(&bucket.project, &request.file_id);
+        let columns = match format_of(request.format.as_deref(), &info.name, &path)? {
+            Format::Csv => self.csv_columns(&path, request)?,
+            Format::Parquet => {
+                let relation = format!("read_parquet({})", literal(&path.to_string_lossy()));
+                self.read(|c| describe(c, &relation))?
+                    .into_iter()
+                    .map(|(name, ty)| column_from_file(&name, &ty, false))
+                    .collect::<Result<_>>()?
+            }
+        };
+        let table = self.table_create(
+            bucket,
+            &NewTable { name: request.name.clone(), columns, primary_key: request.primary_key.clone() },
+        )?;
+        let import = ImportRequest {
+            file_id: Some(request.file_id.clone()),
+            source_table: None,
+            format: request.format.clone(),
+            csv: request.csv.clone(),
+            incremental: false,
+            dedup_mode: DedupMode::default(),
+        };
+        let table_ref = bucket.table(request.name.clone());
+        match self.table_import(&table_ref, &import) {
+            Ok(result) => Ok((self.table_get(&table_ref)?, result)),
+            Err(e) => {
+                // The table exists only to receive this file: without its data it goes too.
+                if let Err(cleanup) = self.table_delete(&table_ref) {
+                    tracing::warn!(error = %cleanup, table = %table.id, "could not remove a table whose first import failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Columns for a table made from a CSV file: header names, VARCHAR or detected types.
+    fn csv_columns(&self, path: &Path, request: &NewTableFromFile) -> Result<Vec<ColumnDef>> {
+        let dialect = request.csv.dialect()?;
+        if !request.csv.header {
+            return Err(StorageError::invalid(
+                "invalid_csv_options",
+                "a table can be created only from a CSV file with a header",
+            ));
+        }
+        let names = read_header(path, dialect)?;
+        if !request.infer_types {
+            return names.iter().map(|n| column_from_file(n, "VARCHAR", true)).collect();
+        }
+        let byte = |b: Option<u8>| literal(&b.map(|b| (b as char).to_string()).unwrap_or_default());
+        let relation = format!(
+            "read_csv({}, header = true, delim = {}, quote = {}, escape = {}, compression = {}, sample_size = 20480)",
+            literal(&path.to_string_lossy()),
+            byte(Some(dialect.delimiter)),
+            byte(dialect.quote),
+            byte(dialect.escape.or(dialect.quote)),
+            literal(if is_gzip(path) { "gzip" } else { "none" }),
+        );
+        let detected = self.read(|c| describe(c, &relation)).map_err(csv_error)?;
+        names.iter().zip(detected).map(|(name, (_, ty))| column_from_file(name, &ty, true)).collect()
+    }
+}
+
+/// A column for a table created from a file; names must already be valid column names.
+fn column_from_file(name: &str, duckdb_type: &str, fallback_to_varchar: bool) -> Result<ColumnDef> {
+    let name = ColumnName::user(name).map_err(|e| {
+        StorageError::invalid(
+            "invalid_name",
+            format!("the file's column {name:?} is not a valid column name: {}", e.message),
+        )
+    })?;
+    let data_type = match duckdb_type.parse::<ColumnType>() {
+        Ok(t) => t,
+        Err(_) if fallback_to_varchar => ColumnType::Varchar,
+        Err(_) => {
+            return Err(StorageError::unprocessable(
+                "unsupported_type",
+                format!("column {name} has type {duckdb_type}, which tables cannot hold"),
+            ));
+        }
+    };
+    Ok(ColumnDef { name, data_type, nullable: true, default: None })
+}
+
+/// Column names and DuckDB type names of a relation, without reading its rows.
+fn describe(c: &Connection, relation: &str) -> Result<Vec<(String, String)>> {
+    c.prepare(&format!("DESCRIBE SELECT * FROM {relation}"))
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(db_err)
+}
+
+/// The table's columns, in table order, for a SELECT from a source with the same names.
+fn select_list(table: &[Column]) -> String {
+    table.iter().map(|c| ident(c.def.name.as_str())).collect::<Vec<_>>().join(", ")
+}
+
+/// `CAST(source column AS table type) AS table column`, in table order.
+fn cast_list(source_names: &[String], matched: &[&Column]) -> String {
+    let mut pairs: Vec<(&Column, &String)> = matched.iter().copied().zip(source_names).collect();
+    pairs.sort_by_key(|(c, _)| c.ordinal_position);
+    pairs
+        .iter()
+        .map(|(col, src)| {
+            format!("CAST({} AS {}) AS {}", ident(src), col.def.data_type.sql(), ident(col.def.name.as_str()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A column name users cannot choose (names never contain a dot): input order for "last wins".
+const SEQ: &str = "\"ds.seq\"";
+
+/// The source's rows plus `_timestamp`, de-duplicated by key (last row wins) when the
+/// table has a key and the mode asks for it.
+fn rows_to_load(meta: &TableMeta, select: &str, mode: DedupMode) -> String {
+    let cols = select_list(&meta.columns);
+    let ts = format!("CAST(? AS TIMESTAMP) AS {}", ident(ColumnName::TIMESTAMP));
+    if meta.primary_key.is_empty() || mode != DedupMode::UpdateDuplicates {
+        return format!("SELECT {cols}, {ts} FROM ({select})");
+    }
+    let key = key_list(meta);
+    format!(
+        "SELECT {cols}, {ts} FROM (SELECT *, row_number() OVER () AS {SEQ} FROM ({select})) \
+         QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {SEQ} DESC) = 1"
+    )
+}
+
+fn key_list(meta: &TableMeta) -> String {
+    meta.primary_key.iter().map(|k| ident(k.as_str())).collect::<Vec<_>>().join(", ")
+}
+
+/// Refuses rows whose key has a NULL, and (when asked) keys that repeat within `rows`.
+fn check_keys(c: &Connection, rows: &str, meta: &TableMeta, no_repeats: bool) -> Result<()> {
+    if meta.primary_key.is_empty() {
+        return Ok(());
+    }
+    let nulls =
+        meta.primary_key.iter().map(|k| format!("{} IS NULL", ident(k.as_str()))).collect::<Vec<_>>().join(" OR ");
+    let has_null: bool =
+        c.query_row(&format!("SELECT count(*) > 0 FROM {rows} WHERE {nulls}"), [], |r| r.get(0)).map_err(db_err)?;
+    if has_null {
+        return Err(StorageError::unprocessable(
+            "null_in_primary_key",
+            format!("some rows have no value in the primary key ({})", key_names(meta)),
+        ));
+    }
+    if no_repeats {
+        let key = key_list(meta);
+        let repeated =
+            first_key(c, &format!("SELECT {key} FROM {rows} GROUP BY {key} HAVING count(*) > 1 LIMIT 1"), meta)?;
+        if let Some(key) = repeated {
+            return Err(StorageError::conflict(
+                "duplicate_key",
+                format!("the input repeats the key ({key}); nothing was imported"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn key_names(meta: &TableMeta) -> String {
+    meta.primary_key.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// The first key a query returns, rendered as text.
+fn first_key(c: &Connection, query: &str, meta: &TableMeta) -> Result<Option<String>> {
+    let texts = meta
+        .primary_key
+        .iter()
+        .map(|k| format!("CAST({} AS VARCHAR)", ident(k.as_str())))
+        .collect::<Vec<_>>()
+        .join(" || ', ' || ");
+    let mut stmt = c.prepare(&format!("SELECT {texts} FROM ({query})")).map_err(db_err)?;
+    let mut rows = stmt.query([]).map_err(db_err)?;
+    Ok(match rows.next().map_err(db_err)? {
+        Some(r) => Some(r.get::<_, Option<String>>(0).map_err(db_err)?.unwrap_or_default()),
+        None => None,
+    })
+}
+
+/// Fills the empty table `data` of a new file; returns the rows written.
+fn load_full(
+    c: &Connection,
+    data: &str,
+    meta: &TableMeta,
+    select: &str,
+    mode: DedupMode,
+    now: NaiveDateTime,
+) -> Result<u64> {
+    let rows = rows_to_load(meta, select, mode);
+    let inserted = c.execute(&format!("INSERT INTO {data} {rows}"), [now]).map_err(db_err)?;
+    check_keys(c, data, meta, mode == DedupMode::FailOnDuplicates)?;
+    Ok(inserted as u64)
+}
+
+/// Adds rows to `data` inside the caller's transaction; returns the rows written.
+fn load_incremental(
+    c: &Connection,
+    data: &str,
+    meta: &TableMeta,
+    select: &str,
+    mode: DedupMode,
+    now: NaiveDateTime,
+) -> Result<u64> {
+    const DELTA: &str = "temp.main.ds_delta";
+    let rows = rows_to_load(meta, select, mode);
+    c.execute(&format!("CREATE TEMP TABLE ds_delta AS {rows}"), [now]).map_err(db_err)?;
+    check_keys(c, DELTA, meta, mode == DedupMode::FailOnDuplicates)?;
+    let keyed = !meta.primary_key.is_empty();
+    if keyed && mode == DedupMode::FailOnDuplicates {
+        let on = join_on(meta, "d", "t");
+        let key = meta.primary_key.iter().map(|k| format!("d.{}", ident(k.as_str()))).collect::<Vec<_>>().join(", ");
+        let clash = first_key(c, &format!("SELECT {key} FROM {DELTA} d JOIN {data} t ON {on} LIMIT 1"), meta)?;
+        if let Some(key) = clash {
+            return Err(StorageError::conflict(
+                "duplicate_key",
+                format!("the table already has the key ({key}); nothing was imported"),
+            ));
+        }
+    }
+    if keyed && mode == DedupMode::UpdateDuplicates {
+        let delete = match meta.primary_key.as_slice() {
+            [single] => {
+                let k = ident(single.as_str());
+                format!("DELETE FROM {data} WHERE {k} IN (SELECT {k} FROM {DELTA})")
+            }
+            _ => format!("DELETE FROM {data} AS t USING {DELTA} AS d WHERE {}", join_on(meta, "d", "t")),
+        };
+        c.execute(&delete, []).map_err(db_err)?;
+    }
+    let cols = format!("{}, {}", select_list(&meta.columns), ident(ColumnName::TIMESTAMP));
+    let inserted = c.execute(&format!("INSERT INTO {data} ({cols}) SELECT {cols} FROM {DELTA}"), []).map_err(db_err)?;
+    c.execute_batch("DROP TABLE temp.main.ds_delta").map_err(db_err)?;
+    Ok(inserted as u64)
+}
+
+fn join_on(meta: &TableMeta, a: &str, b: &str) -> String {
+    meta.primary_key.iter().map(|k| format!("{a}.{0} = {b}.{0}", ident(k.as_str()))).collect::<Vec<_>>().join(" AND ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::classify;
+
+    fn col(name: &str, pos: u32) -> Column {
+        Column {
+            def: ColumnDef {
+                name: ColumnName::new(name).unwrap(),
+                data_type: ColumnType::Integer,
+                nullable: true,
+                default: None,
+            },
+            ordinal_position: pos,
+        }
+    }
+
+    #[test]
+    fn columns_match_by_name_in_any_order_and_case() {
+        let table = [col("id", 1), col("Name", 2)];
+        let matched = match_columns(&["name".into(), "ID".into()], &table).unwrap();
+        assert_eq!(matched[0].def.name.as_str(), "Name");
+        assert_eq!(matched[1].def.name.as_str(), "id");
+    }
+
+    #[test]
+    fn unknown_missing_and_repeated_columns_are_named() {
+        let table = [col("id", 1), col("name", 2)];
+        let e = match_columns(&["id".into(), "nmae".into()], &table).unwrap_err();
+        assert_eq!(e.code, "unknown_columns");
+        assert!(e.message.contains("nmae"));
+        assert_eq!(match_columns(&["id".into()], &table).unwrap_err().code, "missing_columns");
+        assert_eq!(
+            match_columns(&["id".into(), "id".into(), "name".into()], &table).unwrap_err().code,
+            "duplicate_column"
+        );
+    }
+
+    #[test]
+    fn csv_errors_name_line_and_column() {
+        let raw = classify(
+            "Conversion Error: CSV Error on Line: 5\nOriginal Line: x,d\nError when converting column \"id\". \
+             Could not convert string \"x\" to 'INTEGER'\n\nColumn id is being converted as type INTEGER",
+        );
+        let e = csv_error(raw);
+        assert_eq!(e.code, "invalid_value");
+        assert_eq!(e.message, "CSV error on line 5: column \"id\": could not convert string \"x\" to 'INTEGER'");
+    }
+}

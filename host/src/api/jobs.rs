@@ -1,0 +1,91 @@
+//! `/projects/{p}/jobs`: the status of background operations, and running them.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use duckstore_plugin_sdk::StorageBackend;
+use duckstore_plugin_sdk::jobs::{Job, NewJob};
+use duckstore_plugin_sdk::model::Page;
+use duckstore_plugin_sdk::names::ProjectId;
+
+use crate::api::error::{ApiResult, ErrorBody};
+use crate::api::extract::{ApiPath, ApiQuery, ProjectPath};
+use crate::auth::{Access, Principal};
+use crate::jobs::{self, Outcome};
+use crate::server::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(get))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct JobPath {
+    #[param(value_type = String)]
+    pub project_id: ProjectId,
+    pub job_id: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<Job>,
+    pub total: u64,
+}
+
+/// `?wait=true` runs a job to its end within the request: 200 with the finished job, or
+/// the job's error as the response. Without it the answer is 202 with the job to poll.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WaitParams {
+    #[serde(default)]
+    pub wait: bool,
+}
+
+/// Starts `work` as a job and answers as [`WaitParams`] describes.
+pub async fn run<F>(state: &AppState, new: NewJob, wait: bool, work: F) -> ApiResult<Response>
+where
+    F: FnOnce(&dyn StorageBackend) -> Outcome + Send + 'static,
+{
+    let project = new.project.clone();
+    let started = jobs::start(&state.storage, new, work).await?;
+    let location = format!("/projects/{project}/jobs/{}", started.job.id);
+    if !wait {
+        return Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(started.job)).into_response());
+    }
+    let id = started.job.id.clone();
+    jobs::wait(started).await?;
+    let job = state.storage.run(move |s| s.get_job(&project, &id)).await?;
+    Ok((StatusCode::OK, [(header::LOCATION, location)], Json(job)).into_response())
+}
+
+#[utoipa::path(get, path = "/projects/{project_id}/jobs", tag = "jobs", params(ProjectPath, Page),
+    responses((status = 200, body = JobList), (status = "4XX", body = ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(path): ApiPath<ProjectPath>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> ApiResult<Json<JobList>> {
+    principal.authorize(&path.project_id, None, Access::Read)?;
+    let page = page.checked()?;
+    let (jobs, total) = state.storage.run(move |s| s.list_jobs(&path.project_id, page)).await?;
+    Ok(Json(JobList { jobs, total }))
+}
+
+#[utoipa::path(get, path = "/projects/{project_id}/jobs/{job_id}", tag = "jobs", params(JobPath),
+    responses((status = 200, body = Job), (status = "4XX", body = ErrorBody)))]
+async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(path): ApiPath<JobPath>,
+) -> ApiResult<Json<Job>> {
+    principal.authorize(&path.project_id, None, Access::Read)?;
+    let job = state.storage.run(move |s| s.get_job(&path.project_id, &path.job_id)).await?;
+    principal.authorize(&job.project_id, job.branch_id.as_ref(), Access::Read)?;
+    Ok(Json(job))
+}

@@ -1,0 +1,136 @@
+//! Moving rows: import into a table, create a table from a file, export, delete rows.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use duckstore_plugin_sdk::jobs::{Job, JobProgress, NewJob};
+use duckstore_plugin_sdk::query::RowSelection;
+use duckstore_plugin_sdk::transfer::{ExportRequest, ImportRequest, NewTableFromFile};
+
+use crate::api::error::{ApiResult, ErrorBody};
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery, BucketPath, TablePath};
+use crate::api::jobs::{WaitParams, run};
+use crate::auth::{Access, Principal};
+use crate::server::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(import))
+        .routes(routes!(create_from_file))
+        .routes(routes!(export))
+        .routes(routes!(delete_rows))
+}
+
+fn job(
+    principal: &Principal,
+    project: &duckstore_plugin_sdk::names::ProjectId,
+    branch: &duckstore_plugin_sdk::names::BranchId,
+    kind: &str,
+    table_id: String,
+) -> NewJob {
+    NewJob {
+        project: project.clone(),
+        branch: Some(branch.clone()),
+        kind: kind.to_owned(),
+        table_id: Some(table_id),
+        created_by: principal.label(),
+    }
+}
+
+/// Load a file or another table's rows into the table: a full load replaces its rows
+/// atomically; `incremental` adds them, replacing rows with the same primary key.
+#[utoipa::path(post, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}/import",
+    tag = "data", params(TablePath, WaitParams), request_body = ImportRequest,
+    responses((status = 202, body = Job), (status = 200, body = Job), (status = "4XX", body = ErrorBody)))]
+async fn import(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(path): ApiPath<TablePath>,
+    ApiQuery(params): ApiQuery<WaitParams>,
+    ApiJson(request): ApiJson<ImportRequest>,
+) -> ApiResult<Response> {
+    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
+    if let Some(source) = &request.source_table {
+        let project = source.project_id.as_ref().unwrap_or(&path.project_id);
+        principal.authorize(project, Some(source.branch_id.as_ref().unwrap_or(&path.branch_id)), Access::Read)?;
+    }
+    let table = path.at();
+    let new = job(&principal, &table.project, &table.branch, "table_import", table.table_id());
+    run(&state, new, params.wait, move |s| {
+        let result = s.import_table(&table, &request)?;
+        Ok((JobProgress { rows: result.rows_imported, bytes: result.bytes_read }, json!(result)))
+    })
+    .await
+}
+
+/// Create a table shaped like a file (CSV header or Parquet schema) and load the file into it.
+#[utoipa::path(post, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables-from-file",
+    tag = "data", params(BucketPath, WaitParams), request_body = NewTableFromFile,
+    responses((status = 202, body = Job), (status = 200, body = Job), (status = "4XX", body = ErrorBody)))]
+async fn create_from_file(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(path): ApiPath<BucketPath>,
+    ApiQuery(params): ApiQuery<WaitParams>,
+    ApiJson(request): ApiJson<NewTableFromFile>,
+) -> ApiResult<Response> {
+    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
+    let bucket = path.at();
+    let table_id = format!("{}.{}", bucket.bucket, request.name);
+    let new = job(&principal, &bucket.project, &bucket.branch, "table_create", table_id);
+    run(&state, new, params.wait, move |s| {
+        let (table, result) = s.create_table_from_file(&bucket, &request)?;
+        Ok((
+            JobProgress { rows: result.rows_imported, bytes: result.bytes_read },
+            json!({"table": table, "import": result}),
+        ))
+    })
+    .await
+}
+
+/// Write rows (optionally filtered, ordered, limited, some columns) to a new file.
+#[utoipa::path(post, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}/export",
+    tag = "data", params(TablePath, WaitParams), request_body = ExportRequest,
+    responses((status = 202, body = Job), (status = 200, body = Job), (status = "4XX", body = ErrorBody)))]
+async fn export(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(path): ApiPath<TablePath>,
+    ApiQuery(params): ApiQuery<WaitParams>,
+    ApiJson(request): ApiJson<ExportRequest>,
+) -> ApiResult<Response> {
+    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Read)?;
+    let table = path.at();
+    let new = job(&principal, &table.project, &table.branch, "table_export", table.table_id());
+    run(&state, new, params.wait, move |s| {
+        let file = s.export_table(&table, &request)?;
+        Ok((JobProgress { rows: 0, bytes: file.size_bytes }, json!({"file": file})))
+    })
+    .await
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeletedRows {
+    pub deleted_rows: u64,
+}
+
+/// Delete the rows matching the filters; an empty selection deletes every row.
+#[utoipa::path(delete, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}/rows",
+    tag = "data", params(TablePath), request_body = RowSelection,
+    responses((status = 200, body = DeletedRows), (status = "4XX", body = ErrorBody)))]
+async fn delete_rows(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(path): ApiPath<TablePath>,
+    ApiJson(selection): ApiJson<RowSelection>,
+) -> ApiResult<Json<DeletedRows>> {
+    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
+    let table = path.at();
+    let deleted_rows = state.storage.run(move |s| s.delete_rows(&table, &selection)).await?;
+    Ok(Json(DeletedRows { deleted_rows }))
+}

@@ -1,0 +1,219 @@
+//! Getting data into and out of tables: import and export requests and their results.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StorageError;
+use crate::names::{BranchId, BucketId, ColumnName, ProjectId, TableName};
+use crate::query::RowQuery;
+
+/// Keboola's CSV dialect options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsvOptions {
+    /// One character; default `,`.
+    pub delimiter: String,
+    /// Quote character, one character or empty for none; default `"`.
+    pub enclosure: String,
+    /// Escape character inside quoted values; empty (default) means quotes are doubled.
+    pub escaped_by: String,
+    /// Whether the first line names the columns (matched to table columns by name).
+    pub header: bool,
+    /// Column names in file order, for files without a header; defaults to the table's order.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub columns: Option<Vec<ColumnName>>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self { delimiter: ",".into(), enclosure: "\"".into(), escaped_by: String::new(), header: true, columns: None }
+    }
+}
+
+fn one_char(what: &str, s: &str, may_be_empty: bool) -> Result<Option<char>, StorageError> {
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (None, _) if may_be_empty => Ok(None),
+        (Some(c), None) if c.is_ascii() && c != '\n' && c != '\r' => Ok(Some(c)),
+        _ => Err(StorageError::invalid(
+            "invalid_csv_options",
+            format!(
+                "{what} must be a single ASCII character{}, got {s:?}",
+                if may_be_empty { " or empty" } else { "" }
+            ),
+        )),
+    }
+}
+
+/// Validated single-byte CSV dialect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CsvDialect {
+    pub delimiter: u8,
+    pub quote: Option<u8>,
+    pub escape: Option<u8>,
+}
+
+impl CsvOptions {
+    pub fn dialect(&self) -> Result<CsvDialect, StorageError> {
+        let delimiter = one_char("delimiter", &self.delimiter, false)?.expect("required") as u8;
+        let quote = one_char("enclosure", &self.enclosure, true)?.map(|c| c as u8);
+        let escape = one_char("escaped_by", &self.escaped_by, true)?.map(|c| c as u8);
+        if Some(delimiter) == quote {
+            return Err(StorageError::invalid("invalid_csv_options", "delimiter and enclosure must differ"));
+        }
+        if self.header && self.columns.is_some() {
+            return Err(StorageError::invalid(
+                "invalid_csv_options",
+                "columns names the columns of a file without a header; set header to false to use it",
+            ));
+        }
+        Ok(CsvDialect { delimiter, quote, escape })
+    }
+}
+
+/// How rows whose primary key is already present (or repeated in the input) are handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupMode {
+    /// The last row with a key wins, replacing existing rows with that key.
+    #[default]
+    UpdateDuplicates,
+    /// Keep every row, even with repeated keys.
+    InsertDuplicates,
+    /// Refuse the import (409) if the input repeats a key or, incrementally, hits an existing one.
+    FailOnDuplicates,
+}
+
+/// A table to read from: on this project by default, or a bucket shared with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceTable {
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub project_id: Option<ProjectId>,
+    /// Defaults to the branch of the target table.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub branch_id: Option<BranchId>,
+    #[schema(value_type = String)]
+    pub bucket_id: BucketId,
+    #[schema(value_type = String)]
+    pub table_name: TableName,
+}
+
+/// Where imported rows come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImportSource {
+    File { file_id: String },
+    Table(SourceTable),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// A registered file to import (exclusive with `source_table`).
+    #[serde(default)]
+    pub file_id: Option<String>,
+    /// A table to copy rows from (exclusive with `file_id`).
+    #[serde(default)]
+    pub source_table: Option<SourceTable>,
+    /// `csv` or `parquet`; guessed from the file name when absent.
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub csv: CsvOptions,
+    /// Add to the table instead of replacing its contents.
+    #[serde(default)]
+    pub incremental: bool,
+    #[serde(default)]
+    pub dedup_mode: DedupMode,
+}
+
+impl ImportRequest {
+    pub fn source(&self) -> Result<ImportSource, StorageError> {
+        match (&self.file_id, &self.source_table) {
+            (Some(file_id), None) => Ok(ImportSource::File { file_id: file_id.clone() }),
+            (None, Some(table)) => Ok(ImportSource::Table(table.clone())),
+            _ => Err(StorageError::invalid("invalid_source", "give exactly one of file_id and source_table")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportResult {
+    /// Rows read from the source (after de-duplication).
+    pub rows_imported: u64,
+    /// Rows in the table after the import.
+    pub rows_in_table: u64,
+    /// Bytes of the source file (0 for a table source).
+    pub bytes_read: u64,
+}
+
+/// Creating a table whose columns come from a file's header (CSV, all VARCHAR unless
+/// `infer_types`) or schema (Parquet), then importing the file into it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTableFromFile {
+    #[schema(value_type = String)]
+    pub name: TableName,
+    pub file_id: String,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub csv: CsvOptions,
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub primary_key: Vec<ColumnName>,
+    /// Detect column types from the CSV content instead of using VARCHAR.
+    #[serde(default)]
+    pub infer_types: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    #[default]
+    Csv,
+    Parquet,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+    Snappy,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    #[serde(default)]
+    pub format: ExportFormat,
+    /// CSV: none (default) or gzip. Parquet: zstd (default), snappy, gzip or none.
+    #[serde(default)]
+    pub compression: Option<Compression>,
+    /// Name of the exported file; `<table>.<ext>` by default.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Which rows and columns to export.
+    #[serde(default)]
+    pub query: RowQuery,
+}
+
+impl ExportRequest {
+    pub fn compression(&self) -> Result<Compression, StorageError> {
+        match (self.format, self.compression) {
+            (ExportFormat::Csv, None) => Ok(Compression::None),
+            (ExportFormat::Parquet, None) => Ok(Compression::Zstd),
+            (ExportFormat::Csv, Some(c @ (Compression::None | Compression::Gzip))) => Ok(c),
+            (ExportFormat::Parquet, Some(c)) => Ok(c),
+            (ExportFormat::Csv, Some(c)) => Err(StorageError::invalid(
+                "invalid_compression",
+                format!("CSV exports can be gzip-compressed or not, not {c:?}"),
+            )),
+        }
+    }
+}
