@@ -12,5 +12,9 @@ run: setup
 test: setup
 	cargo nextest run --workspace --no-fail-fast
 
+## Benchmarks (release build; print tables comparing against raw DuckDB / PostgreSQL).
+bench: setup
+	python3 bench/data_io.py
+
 setup:
 	@./scripts/setup

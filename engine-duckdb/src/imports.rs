@@ -12,7 +12,7 @@
 //! Columns are matched by name, never by position; the primary key is catalog metadata.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
@@ -152,11 +152,14 @@ fn csv_error(e: StorageError) -> StorageError {
     StorageError::new(ErrorKind::Unprocessable, code, format!("CSV error on line {line}: {cause}"))
 }
 
-/// Rows to load, as a SELECT producing the table's columns in table order.
+/// Rows to load, as two SELECTs yielding the table's columns in table order: `plain`, in
+/// whatever order DuckDB finds fastest, and `ordered`, which adds each row's position in
+/// the input as [`SEQ`] so that "the last row with a key wins" can be decided.
 struct Source {
-    /// The SELECT; for a table source it reads from [`TABLE_SOURCE`], replaced by the
-    /// table's current name once it is held attached.
-    select: String,
+    plain: String,
+    ordered: String,
+    /// A source table, held attached while its rows are read; the SELECTs name it
+    /// [`TABLE_SOURCE`] until then.
     table: Option<Arc<TableFile>>,
     /// Size of a source file; 0 for a table.
     bytes: u64,
@@ -164,21 +167,25 @@ struct Source {
 
 const TABLE_SOURCE: &str = "{source table}";
 
+/// A column name users cannot choose (names never contain a dot): a row's input position.
+const SEQ: &str = "\"ds.seq\"";
+
 impl Source {
-    /// Runs `f` with the final SELECT while any source table is held attached.
-    fn with_select<T>(&self, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+    /// Runs `f` with the final plain and ordered SELECTs while any source table is attached.
+    fn with_selects<T>(&self, f: impl FnOnce(&str, &str) -> Result<T>) -> Result<T> {
         match &self.table {
-            None => f(&self.select),
+            None => f(&self.plain, &self.ordered),
             Some(file) => {
                 let reading = file.read()?;
-                f(&self.select.replace(TABLE_SOURCE, &reading.data()))
+                let data = reading.data();
+                f(&self.plain.replace(TABLE_SOURCE, &data), &self.ordered.replace(TABLE_SOURCE, &data))
             }
         }
     }
 }
 
 impl DuckEngine {
-    fn csv_source(&self, path: &Path, options: &CsvOptions, table: &[Column]) -> Result<String> {
+    fn csv_source(&self, path: &Path, options: &CsvOptions, table: &[Column]) -> Result<(String, String)> {
         let dialect = options.dialect()?;
         let names: Vec<String> = if options.header {
             read_header(path, dialect)?
@@ -196,24 +203,35 @@ impl DuckEngine {
             .join(", ");
         let byte = |b: Option<u8>| literal(&b.map(|b| (b as char).to_string()).unwrap_or_default());
         let escape = dialect.escape.or(dialect.quote);
-        Ok(format!(
-            "SELECT {} FROM read_csv({}, header = {}, auto_detect = false, strict_mode = true, delim = {}, \
-             quote = {}, escape = {}, allow_quoted_nulls = false, compression = {}, columns = {{{columns}}})",
-            select_list(table),
-            literal(&path.to_string_lossy()),
-            options.header,
-            byte(Some(dialect.delimiter)),
-            byte(dialect.quote),
-            byte(escape),
-            literal(if is_gzip(path) { "gzip" } else { "none" }),
+        let reader = |extra: &str| {
+            format!(
+                "read_csv({}, header = {}, auto_detect = false, strict_mode = true, delim = {}, quote = {}, \
+                 escape = {}, allow_quoted_nulls = false, compression = {}, columns = {{{columns}}}{extra})",
+                literal(&path.to_string_lossy()),
+                options.header,
+                byte(Some(dialect.delimiter)),
+                byte(dialect.quote),
+                byte(escape),
+                literal(if is_gzip(path) { "gzip" } else { "none" }),
+            )
+        };
+        let cols = select_list(table);
+        // A single-threaded scan hands rows over in file order.
+        Ok((
+            format!("SELECT {cols} FROM {}", reader("")),
+            format!("SELECT {cols}, row_number() OVER () AS {SEQ} FROM {}", reader(", parallel = false")),
         ))
     }
 
-    fn parquet_source(&self, c: &Connection, path: &Path, table: &[Column]) -> Result<String> {
-        let relation = format!("read_parquet({})", literal(&path.to_string_lossy()));
-        let names = describe(c, &relation)?.into_iter().map(|(name, _)| name).collect::<Vec<_>>();
-        let matched = match_columns(&names, table)?;
-        Ok(format!("SELECT {} FROM {relation}", cast_list(&names, &matched)))
+    fn parquet_source(&self, c: &Connection, path: &Path, table: &[Column]) -> Result<(String, String)> {
+        let file = literal(&path.to_string_lossy());
+        let names =
+            describe(c, &format!("read_parquet({file})"))?.into_iter().map(|(name, _)| name).collect::<Vec<_>>();
+        let casts = cast_list(&names, &match_columns(&names, table)?);
+        Ok((
+            format!("SELECT {casts} FROM read_parquet({file})"),
+            format!("SELECT {casts}, file_row_number AS {SEQ} FROM read_parquet({file}, file_row_number = true)"),
+        ))
     }
 
     /// Resolves an import source into SQL over the table's columns.
@@ -222,11 +240,11 @@ impl DuckEngine {
             ImportSource::File { file_id } => {
                 let info = self.file_get(&target.project, &file_id)?;
                 let path = self.layout.file(&target.project, &file_id);
-                let select = match format_of(request.format.as_deref(), &info.name, &path)? {
+                let (plain, ordered) = match format_of(request.format.as_deref(), &info.name, &path)? {
                     Format::Csv => self.csv_source(&path, &request.csv, &meta.columns)?,
                     Format::Parquet => self.read(|c| self.parquet_source(c, &path, &meta.columns))?,
                 };
-                Ok(Source { select, table: None, bytes: info.size_bytes })
+                Ok(Source { plain, ordered, table: None, bytes: info.size_bytes })
             }
             ImportSource::Table(source) => self.table_source(target, meta, &source),
         }
@@ -248,9 +266,13 @@ impl DuckEngine {
         };
         let (source_meta, file) = self.open_table(&source_ref)?;
         let names: Vec<String> = source_meta.columns.iter().map(|c| c.def.name.to_string()).collect();
-        let matched = match_columns(&names, &meta.columns)?;
-        let select = format!("SELECT {} FROM {TABLE_SOURCE}", cast_list(&names, &matched));
-        Ok(Source { select, table: Some(file), bytes: 0 })
+        let casts = cast_list(&names, &match_columns(&names, &meta.columns)?);
+        Ok(Source {
+            plain: format!("SELECT {casts} FROM {TABLE_SOURCE}"),
+            ordered: format!("SELECT {casts}, rowid AS {SEQ} FROM {TABLE_SOURCE}"),
+            table: Some(file),
+            bytes: 0,
+        })
     }
 
     pub(crate) fn table_import(&self, table: &TableRef, request: &ImportRequest) -> Result<ImportResult> {
@@ -258,28 +280,45 @@ impl DuckEngine {
         let _only_writer = file.lock_writer();
         let meta = self.read(|c| load(c, table))?;
         let source = self.source(table, &meta, request)?;
-        let now = naive(self.now());
+        let load = Load { meta: &meta, mode: request.dedup_mode, now: naive(self.now()) };
         let rows_imported = if request.incremental {
             let reading = file.read()?;
             let data = reading.data();
             let mut conn = self.hub.conn()?;
             let rows = source
-                .with_select(|select| {
-                    in_transaction(&mut conn, |tx| load_incremental(tx, &data, &meta, select, request.dedup_mode, now))
+                .with_selects(|plain, ordered| {
+                    in_transaction(&mut conn, |tx| load.incremental(tx, &data, plain, ordered))
                 })
                 .map_err(csv_error)?;
             conn.execute_batch(&format!("CHECKPOINT {}", ident(reading.alias()))).map_err(db_err)?;
             rows
         } else {
-            let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
             let ddl: Vec<String> = meta.columns.iter().map(|c| column_ddl(&c.def)).collect();
-            let mut rows = 0;
-            self.files.build(&self.hub, &next, &ddl, |data| {
-                rows = source
-                    .with_select(|select| load_full(&*self.hub.conn()?, data, &meta, select, request.dedup_mode, now))
-                    .map_err(csv_error)?;
-                Ok(())
-            })?;
+            let build = |ordered: bool| -> Result<(PathBuf, Loaded)> {
+                let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
+                let mut loaded = Loaded::Rows(0);
+                self.files.build(&self.hub, &next, &ddl, |data| {
+                    loaded = source
+                        .with_selects(|plain, with_seq| {
+                            load.full(&*self.hub.conn()?, data, if ordered { with_seq } else { plain }, ordered)
+                        })
+                        .map_err(csv_error)?;
+                    Ok(())
+                })?;
+                Ok((next, loaded))
+            };
+            // Loading in no particular order is much faster; only input that repeats keys
+            // needs a second, ordered pass to keep the last row of each key.
+            let (next, rows) = match build(false)? {
+                (next, Loaded::Rows(rows)) => (next, rows),
+                (discard, Loaded::RepeatsKeys) => {
+                    crate::layout::remove_db_file(&discard)?;
+                    match build(true)? {
+                        (next, Loaded::Rows(rows)) => (next, rows),
+                        (_, Loaded::RepeatsKeys) => unreachable!("an ordered load keeps one row per key"),
+                    }
+                }
+            };
             self.files.replace(&self.hub, &file, &next)?;
             rows
         };
@@ -403,55 +442,145 @@ fn cast_list(source_names: &[String], matched: &[&Column]) -> String {
         .join(", ")
 }
 
-/// A column name users cannot choose (names never contain a dot): input order for "last wins".
-const SEQ: &str = "\"ds.seq\"";
+/// The outcome of loading rows.
+enum Loaded {
+    Rows(u64),
+    /// The input repeats keys and was loaded unordered: it must be loaded again, ordered.
+    RepeatsKeys,
+}
 
-/// The source's rows plus `_timestamp`, de-duplicated by key (last row wins) when the
-/// table has a key and the mode asks for it.
-fn rows_to_load(meta: &TableMeta, select: &str, mode: DedupMode) -> String {
-    let cols = select_list(&meta.columns);
-    let ts = format!("CAST(? AS TIMESTAMP) AS {}", ident(ColumnName::TIMESTAMP));
-    if meta.primary_key.is_empty() || mode != DedupMode::UpdateDuplicates {
-        return format!("SELECT {cols}, {ts} FROM ({select})");
+/// One load's parameters.
+struct Load<'a> {
+    meta: &'a TableMeta,
+    mode: DedupMode,
+    now: NaiveDateTime,
+}
+
+impl Load<'_> {
+    fn columns(&self) -> String {
+        format!("{}, {}", select_list(&self.meta.columns), ident(ColumnName::TIMESTAMP))
     }
-    let key = key_list(meta);
-    format!(
-        "SELECT {cols}, {ts} FROM (SELECT *, row_number() OVER () AS {SEQ} FROM ({select})) \
-         QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {SEQ} DESC) = 1"
-    )
+
+    /// The source's rows plus `_timestamp`; from an ordered source, only the last row of each key.
+    fn rows(&self, select: &str, ordered: bool) -> String {
+        let cols = select_list(&self.meta.columns);
+        let ts = format!("CAST(? AS TIMESTAMP) AS {}", ident(ColumnName::TIMESTAMP));
+        if ordered {
+            let key = key_list(self.meta);
+            format!(
+                "SELECT {cols}, {ts} FROM ({select}) QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {SEQ} DESC) = 1"
+            )
+        } else {
+            format!("SELECT {cols}, {ts} FROM ({select})")
+        }
+    }
+
+    /// Checks the keys of the loaded `rows`: NULLs are refused; repeats are kept, refused,
+    /// or reported for an ordered second pass, as the mode says.
+    fn check(&self, c: &Connection, rows: &str, ordered: bool) -> Result<Option<Loaded>> {
+        if self.meta.primary_key.is_empty() {
+            return Ok(None);
+        }
+        let key = key_list(self.meta);
+        let nulls = self
+            .meta
+            .primary_key
+            .iter()
+            .map(|k| format!("{} IS NULL", ident(k.as_str())))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let (null_rows, repeats): (u64, u64) = c
+            .query_row(
+                &format!("SELECT count(*) FILTER (WHERE {nulls}), count(*) - count(DISTINCT ({key})) FROM {rows}"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(db_err)?;
+        if null_rows > 0 {
+            return Err(StorageError::unprocessable(
+                "null_in_primary_key",
+                format!("{null_rows} row(s) have no value in the primary key ({})", key_names(self.meta)),
+            ));
+        }
+        if repeats == 0 || ordered {
+            return Ok(None);
+        }
+        match self.mode {
+            DedupMode::InsertDuplicates => Ok(None),
+            DedupMode::UpdateDuplicates => Ok(Some(Loaded::RepeatsKeys)),
+            DedupMode::FailOnDuplicates => {
+                let repeated = format!("SELECT {key} FROM {rows} GROUP BY {key} HAVING count(*) > 1 LIMIT 1");
+                let example = first_key(c, &repeated, self.meta)?.unwrap_or_default();
+                Err(StorageError::conflict(
+                    "duplicate_key",
+                    format!("the input repeats the key ({example}); nothing was imported"),
+                ))
+            }
+        }
+    }
+
+    /// Fills the empty table `data` of a new file.
+    fn full(&self, c: &Connection, data: &str, select: &str, ordered: bool) -> Result<Loaded> {
+        let started = std::time::Instant::now();
+        let sql = format!("INSERT INTO {data} ({}) {}", self.columns(), self.rows(select, ordered));
+        let inserted = c.execute(&sql, [self.now]).map_err(db_err)?;
+        let loaded = started.elapsed();
+        let checked = self.check(c, data, ordered)?;
+        tracing::debug!(
+            rows = inserted,
+            ordered,
+            load_ms = loaded.as_millis() as u64,
+            check_ms = (started.elapsed() - loaded).as_millis() as u64,
+            "loaded rows into a new table file"
+        );
+        Ok(checked.unwrap_or(Loaded::Rows(inserted as u64)))
+    }
+
+    /// Adds rows to `data` inside the caller's transaction; returns the rows written.
+    fn incremental(&self, c: &Connection, data: &str, plain: &str, ordered: &str) -> Result<u64> {
+        const DELTA: &str = "temp.main.ds_delta";
+        let stage = |select: &str, ordered: bool| {
+            let sql = format!("CREATE OR REPLACE TEMP TABLE ds_delta AS {}", self.rows(select, ordered));
+            c.execute(&sql, [self.now]).map_err(db_err)
+        };
+        stage(plain, false)?;
+        if let Some(Loaded::RepeatsKeys) = self.check(c, DELTA, false)? {
+            stage(ordered, true)?;
+        }
+        let meta = self.meta;
+        let keyed = !meta.primary_key.is_empty();
+        if keyed && self.mode == DedupMode::FailOnDuplicates {
+            let on = join_on(meta, "d", "t");
+            let key =
+                meta.primary_key.iter().map(|k| format!("d.{}", ident(k.as_str()))).collect::<Vec<_>>().join(", ");
+            let clash = first_key(c, &format!("SELECT {key} FROM {DELTA} d JOIN {data} t ON {on} LIMIT 1"), meta)?;
+            if let Some(key) = clash {
+                return Err(StorageError::conflict(
+                    "duplicate_key",
+                    format!("the table already has the key ({key}); nothing was imported"),
+                ));
+            }
+        }
+        if keyed && self.mode == DedupMode::UpdateDuplicates {
+            let delete = match meta.primary_key.as_slice() {
+                [single] => {
+                    let k = ident(single.as_str());
+                    format!("DELETE FROM {data} WHERE {k} IN (SELECT {k} FROM {DELTA})")
+                }
+                _ => format!("DELETE FROM {data} AS t USING {DELTA} AS d WHERE {}", join_on(meta, "d", "t")),
+            };
+            c.execute(&delete, []).map_err(db_err)?;
+        }
+        let cols = self.columns();
+        let inserted =
+            c.execute(&format!("INSERT INTO {data} ({cols}) SELECT {cols} FROM {DELTA}"), []).map_err(db_err)?;
+        c.execute_batch("DROP TABLE temp.main.ds_delta").map_err(db_err)?;
+        Ok(inserted as u64)
+    }
 }
 
 fn key_list(meta: &TableMeta) -> String {
     meta.primary_key.iter().map(|k| ident(k.as_str())).collect::<Vec<_>>().join(", ")
-}
-
-/// Refuses rows whose key has a NULL, and (when asked) keys that repeat within `rows`.
-fn check_keys(c: &Connection, rows: &str, meta: &TableMeta, no_repeats: bool) -> Result<()> {
-    if meta.primary_key.is_empty() {
-        return Ok(());
-    }
-    let nulls =
-        meta.primary_key.iter().map(|k| format!("{} IS NULL", ident(k.as_str()))).collect::<Vec<_>>().join(" OR ");
-    let has_null: bool =
-        c.query_row(&format!("SELECT count(*) > 0 FROM {rows} WHERE {nulls}"), [], |r| r.get(0)).map_err(db_err)?;
-    if has_null {
-        return Err(StorageError::unprocessable(
-            "null_in_primary_key",
-            format!("some rows have no value in the primary key ({})", key_names(meta)),
-        ));
-    }
-    if no_repeats {
-        let key = key_list(meta);
-        let repeated =
-            first_key(c, &format!("SELECT {key} FROM {rows} GROUP BY {key} HAVING count(*) > 1 LIMIT 1"), meta)?;
-        if let Some(key) = repeated {
-            return Err(StorageError::conflict(
-                "duplicate_key",
-                format!("the input repeats the key ({key}); nothing was imported"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn key_names(meta: &TableMeta) -> String {
@@ -472,62 +601,6 @@ fn first_key(c: &Connection, query: &str, meta: &TableMeta) -> Result<Option<Str
         Some(r) => Some(r.get::<_, Option<String>>(0).map_err(db_err)?.unwrap_or_default()),
         None => None,
     })
-}
-
-/// Fills the empty table `data` of a new file; returns the rows written.
-fn load_full(
-    c: &Connection,
-    data: &str,
-    meta: &TableMeta,
-    select: &str,
-    mode: DedupMode,
-    now: NaiveDateTime,
-) -> Result<u64> {
-    let rows = rows_to_load(meta, select, mode);
-    let inserted = c.execute(&format!("INSERT INTO {data} {rows}"), [now]).map_err(db_err)?;
-    check_keys(c, data, meta, mode == DedupMode::FailOnDuplicates)?;
-    Ok(inserted as u64)
-}
-
-/// Adds rows to `data` inside the caller's transaction; returns the rows written.
-fn load_incremental(
-    c: &Connection,
-    data: &str,
-    meta: &TableMeta,
-    select: &str,
-    mode: DedupMode,
-    now: NaiveDateTime,
-) -> Result<u64> {
-    const DELTA: &str = "temp.main.ds_delta";
-    let rows = rows_to_load(meta, select, mode);
-    c.execute(&format!("CREATE TEMP TABLE ds_delta AS {rows}"), [now]).map_err(db_err)?;
-    check_keys(c, DELTA, meta, mode == DedupMode::FailOnDuplicates)?;
-    let keyed = !meta.primary_key.is_empty();
-    if keyed && mode == DedupMode::FailOnDuplicates {
-        let on = join_on(meta, "d", "t");
-        let key = meta.primary_key.iter().map(|k| format!("d.{}", ident(k.as_str()))).collect::<Vec<_>>().join(", ");
-        let clash = first_key(c, &format!("SELECT {key} FROM {DELTA} d JOIN {data} t ON {on} LIMIT 1"), meta)?;
-        if let Some(key) = clash {
-            return Err(StorageError::conflict(
-                "duplicate_key",
-                format!("the table already has the key ({key}); nothing was imported"),
-            ));
-        }
-    }
-    if keyed && mode == DedupMode::UpdateDuplicates {
-        let delete = match meta.primary_key.as_slice() {
-            [single] => {
-                let k = ident(single.as_str());
-                format!("DELETE FROM {data} WHERE {k} IN (SELECT {k} FROM {DELTA})")
-            }
-            _ => format!("DELETE FROM {data} AS t USING {DELTA} AS d WHERE {}", join_on(meta, "d", "t")),
-        };
-        c.execute(&delete, []).map_err(db_err)?;
-    }
-    let cols = format!("{}, {}", select_list(&meta.columns), ident(ColumnName::TIMESTAMP));
-    let inserted = c.execute(&format!("INSERT INTO {data} ({cols}) SELECT {cols} FROM {DELTA}"), []).map_err(db_err)?;
-    c.execute_batch("DROP TABLE temp.main.ds_delta").map_err(db_err)?;
-    Ok(inserted as u64)
 }
 
 fn join_on(meta: &TableMeta, a: &str, b: &str) -> String {

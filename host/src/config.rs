@@ -39,7 +39,8 @@ pub struct ConfigArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
 
-    /// DuckDB memory limit, e.g. 2GB; larger work spills to <data>/tmp [default: 2GB].
+    /// DuckDB memory limit for the whole process, e.g. 2GB; larger work spills to <data>/tmp
+    /// (peak RSS is about this plus 250MB) [default: 512MB].
     #[arg(long, env = "DUCKSTORE_MEMORY_LIMIT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_limit: Option<String>,
@@ -112,7 +113,7 @@ impl Default for Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             pg_addr: SocketAddr::from(([127, 0, 0, 1], 5433)),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            memory_limit: "2GB".to_owned(),
+            memory_limit: "512MB".to_owned(),
             log_format: LogFormat::Text,
             max_file_size: ByteSize::gb(10),
             project_max_files: 10_000,

@@ -214,28 +214,28 @@ async fn receive(
         return Err(too_large());
     }
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    // Hashing here and writing on a blocking thread keep both cores busy; the buffered
+    // writer turns many small body chunks into few large writes.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(32);
     let failed = Arc::new(AtomicBool::new(false));
     let writer_failed = failed.clone();
-    let mut file = sink.file;
-    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, String)> {
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+    let file = sink.file;
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         while let Some(chunk) = rx.blocking_recv() {
-            hasher.update(&chunk);
-            file.write_all(&chunk)?;
-            size += chunk.len() as u64;
+            out.write_all(&chunk)?;
         }
+        let file = out.into_inner().map_err(|e| e.into_error())?;
         if writer_failed.load(Ordering::Acquire) {
             // Give the space back now rather than when the session expires.
-            file.set_len(0)?;
+            file.set_len(0)
         } else {
-            file.sync_all()?;
+            file.sync_all()
         }
-        Ok((size, hex::encode(hasher.finalize())))
     });
 
     let mut stream = body.into_data_stream();
+    let mut hasher = Sha256::new();
     let mut received = 0u64;
     let failure = loop {
         match stream.next().await {
@@ -248,6 +248,7 @@ async fn receive(
                 if received > max {
                     break Some(too_large());
                 }
+                hasher.update(&chunk);
                 if tx.send(chunk).await.is_err() {
                     break None; // the writer stopped; its error is reported below
                 }
@@ -263,7 +264,8 @@ async fn receive(
     if let Some(failure) = failure {
         return Err(failure);
     }
-    let (size, sha256) = written.map_err(duckstore_plugin_sdk::StorageError::from)?;
+    written.map_err(duckstore_plugin_sdk::StorageError::from)?;
+    let (size, sha256) = (received, hex::encode(hasher.finalize()));
     Ok(storage.run(move |s| s.finish_upload(&project, &key, size, &sha256)).await?)
 }
 
