@@ -15,6 +15,7 @@ test: setup
 ## Benchmarks (release build; print tables comparing against raw DuckDB / PostgreSQL).
 bench: setup
 	python3 bench/data_io.py
+	python3 bench/branches.py
 
 setup:
 	@./scripts/setup

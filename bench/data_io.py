@@ -173,6 +173,14 @@ def memory_side(binary, work, threads, memory_limit, gb):
         os.remove(big)
 
 
+def release_binary():
+    """Builds the release binary (reusing the shared build cache) and returns its path."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/duckstore/target"))
+    subprocess.run(["cargo", "build", "--release", "-p", "duckstore"], cwd=ROOT, check=True,
+                   env=dict(os.environ, CARGO_TARGET_DIR=target))
+    return os.path.join(target, "release", "duckstore")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=5_000_000)
@@ -184,12 +192,7 @@ def main():
     ap.add_argument("--binary", default=None)
     args = ap.parse_args()
 
-    binary = args.binary
-    if binary is None:
-        target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/duckstore/target"))
-        subprocess.run(["cargo", "build", "--release", "-p", "duckstore"], cwd=ROOT, check=True,
-                       env=dict(os.environ, CARGO_TARGET_DIR=target))
-        binary = os.path.join(target, "release", "duckstore")
+    binary = args.binary or release_binary()
 
     work = tempfile.mkdtemp(prefix="duckstore-bench-", dir=os.environ.get("BENCH_DIR"))
     try:

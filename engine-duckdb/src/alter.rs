@@ -5,10 +5,11 @@
 //! fails (a value that does not cast, a NULL where NOT NULL is wanted) rolls both back.
 //! Queries wait while the change runs, so none sees the catalog and file disagree.
 
-use duckdb::{Connection, params};
+use duckdb::Connection;
 
 use duckstore_plugin_sdk::model::Table;
 use duckstore_plugin_sdk::names::{ColumnName, TableRef};
+use duckstore_plugin_sdk::policy::DestructiveOp;
 use duckstore_plugin_sdk::query::RowSelection;
 use duckstore_plugin_sdk::schema::{ColumnChange, ColumnDef, validate_primary_key};
 use duckstore_plugin_sdk::{Resource, Result, StorageError};
@@ -18,7 +19,7 @@ use crate::catalog::naive;
 use crate::error::db_err;
 use crate::hub::in_transaction;
 use crate::sql::{Cast, check_casts, column_ddl, ident, literal, where_clause};
-use crate::tables::{TableMeta, insert_columns, load};
+use crate::tables::{TableMeta, set_schema};
 
 /// What a schema change does: DDL on the table file (`{data}` stands for the table) and
 /// the resulting columns and primary key.
@@ -60,44 +61,41 @@ fn ensure_free(meta: &TableMeta, name: &ColumnName) -> Result<()> {
 
 impl DuckEngine {
     /// Applies the plan `plan` makes (from the table's catalog entry, a connection and the
-    /// table's SQL name) to the table atomically, and returns the changed table.
+    /// table's SQL name) to the table atomically, and returns the changed table. A
+    /// `destructive` change first passes the auto-snapshot decision point.
     fn change_schema(
         &self,
         table: &TableRef,
+        destructive: Option<(DestructiveOp, &str)>,
         plan: impl FnOnce(&TableMeta, &Connection, &str) -> Result<Plan>,
     ) -> Result<Table> {
-        let (_, file) = self.open_table(table)?;
-        let _only_writer = file.lock_writer();
-        let held = file.exclusive()?;
-        let meta = self.read(|c| load(c, table))?;
-        let plan = self.read(|c| plan(&meta, c, &held.data()))?;
-        let now = naive(self.now());
-        self.write(|c| {
-            c.execute("DELETE FROM meta.columns WHERE table_uid = ?", [&meta.uid]).map_err(db_err)?;
-            insert_columns(c, &meta.uid, &plan.columns)?;
-            let pk = serde_json::to_string(&plan.primary_key).expect("names serialize");
-            c.execute(
-                "UPDATE meta.tables SET primary_key = ?, updated_at = ? WHERE uid = ?",
-                params![pk, now, meta.uid],
-            )
-            .map_err(db_err)?;
-            if !plan.ddl.is_empty() {
-                let mut conn = self.hub.conn()?;
-                in_transaction(&mut conn, |tx| {
-                    plan.ddl
-                        .iter()
-                        .try_for_each(|stmt| tx.execute_batch(&stmt.replace("{data}", &held.data())).map_err(db_err))
-                })?;
-                conn.execute_batch(&format!("CHECKPOINT {}", ident(held.alias()))).map_err(db_err)?;
+        self.with_writer(table, |view, file| {
+            if let Some((op, actor)) = destructive {
+                self.auto_snapshot(view, file, op, None, actor)?;
             }
-            Ok(())
+            let held = file.exclusive()?;
+            let meta = &view.meta;
+            let plan = self.read(|c| plan(meta, c, &held.data()))?;
+            let now = naive(self.now());
+            self.write(|c| {
+                set_schema(c, &meta.uid, &plan.columns, &plan.primary_key, now)?;
+                if !plan.ddl.is_empty() {
+                    let mut conn = self.hub.conn()?;
+                    in_transaction(&mut conn, |tx| {
+                        plan.ddl.iter().try_for_each(|stmt| {
+                            tx.execute_batch(&stmt.replace("{data}", &held.data())).map_err(db_err)
+                        })
+                    })?;
+                    conn.execute_batch(&format!("CHECKPOINT {}", ident(held.alias()))).map_err(db_err)?;
+                }
+                Ok(())
+            })
         })?;
-        drop(held);
         self.table_get(table)
     }
 
     pub(crate) fn column_add(&self, table: &TableRef, column: &ColumnDef) -> Result<Table> {
-        self.change_schema(table, |meta, c, _| {
+        self.change_schema(table, None, |meta, c, _| {
             ensure_free(meta, &column.name)?;
             check_casts(c, &default_cast(column))?;
             let mut columns = defs(meta);
@@ -114,8 +112,8 @@ impl DuckEngine {
         })
     }
 
-    pub(crate) fn column_drop(&self, table: &TableRef, column: &ColumnName) -> Result<Table> {
-        self.change_schema(table, |meta, _, _| {
+    pub(crate) fn column_drop(&self, table: &TableRef, column: &ColumnName, actor: &str) -> Result<Table> {
+        self.change_schema(table, Some((DestructiveOp::DropColumn, actor)), |meta, _, _| {
             let at = position(meta, column)?;
             let name = meta.columns[at].def.name.clone();
             if meta.primary_key.iter().any(|k| k.as_str().eq_ignore_ascii_case(name.as_str())) {
@@ -141,7 +139,7 @@ impl DuckEngine {
         if *change == ColumnChange::default() {
             return Err(StorageError::invalid("empty_change", "give at least one of name, type, nullable, default"));
         }
-        self.change_schema(table, |meta, c, _| {
+        self.change_schema(table, None, |meta, c, _| {
             let at = position(meta, column)?;
             let old = meta.columns[at].def.clone();
             let mut new = old.clone();
@@ -190,7 +188,7 @@ impl DuckEngine {
         if key.is_empty() {
             return Err(StorageError::invalid("invalid_primary_key", "name at least one column (or delete the key)"));
         }
-        self.change_schema(table, |meta, c, data| {
+        self.change_schema(table, None, |meta, c, data| {
             let columns = defs(meta);
             validate_primary_key(&columns, key)?;
             // Use the columns' own spelling.
@@ -231,26 +229,42 @@ impl DuckEngine {
     }
 
     pub(crate) fn primary_key_drop(&self, table: &TableRef) -> Result<Table> {
-        self.change_schema(table, |meta, _, _| Ok(Plan { ddl: vec![], columns: defs(meta), primary_key: vec![] }))
+        self.change_schema(table, None, |meta, _, _| Ok(Plan { ddl: vec![], columns: defs(meta), primary_key: vec![] }))
     }
 
-    pub(crate) fn rows_delete(&self, table: &TableRef, selection: &RowSelection) -> Result<u64> {
-        let (_, file) = self.open_table(table)?;
-        let _only_writer = file.lock_writer();
-        let meta = self.read(|c| load(c, table))?;
-        let filter = where_clause(selection, &meta.columns)?;
-        let deleted = if selection.is_everything() {
-            // Deleting everything: a fresh empty file also gives the disk space back.
-            let rows = self.row_count(&file)?;
-            let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
-            let ddl: Vec<String> = meta.columns.iter().map(|c| column_ddl(&c.def)).collect();
-            self.files.build(&self.hub, &next, &ddl, |_| Ok(()))?;
-            self.files.replace(&self.hub, &file, &next)?;
-            rows
-        } else {
+    /// Deletes the selected rows; an empty selection deletes all of them (`truncate` says
+    /// whether the caller asked for a truncate, which has its own snapshot trigger).
+    pub(crate) fn rows_delete(
+        &self,
+        table: &TableRef,
+        selection: &RowSelection,
+        truncate: bool,
+        actor: &str,
+    ) -> Result<u64> {
+        let deleted = self.with_writer(table, |view, file| {
+            let meta = &view.meta;
+            let filter = where_clause(selection, &meta.columns)?;
+            if selection.is_everything() {
+                let rows = self.row_count(file)?;
+                let op = if truncate { DestructiveOp::TruncateTable } else { DestructiveOp::DeleteAllRows };
+                self.auto_snapshot(view, file, op, Some(rows), actor)?;
+                // Deleting everything: a fresh empty file also gives the disk space back.
+                self.replace_filled(view, file, &meta.defs(), &meta.primary_key, |_, _| Ok(()))?;
+                return Ok(rows);
+            }
             let reading = file.read()?;
             let mut conn = self.hub.conn()?;
             check_casts(&conn, &filter.casts)?;
+            let matching: u64 = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM {}{}", reading.data(), filter.sql),
+                    duckdb::params_from_iter(&filter.params),
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            drop(reading);
+            self.auto_snapshot(view, file, DestructiveOp::DeleteRows, Some(matching), actor)?;
+            let reading = file.read()?;
             let deleted = in_transaction(&mut conn, |tx| {
                 tx.execute(
                     &format!("DELETE FROM {}{}", reading.data(), filter.sql),
@@ -259,8 +273,8 @@ impl DuckEngine {
                 .map_err(db_err)
             })?;
             conn.execute_batch(&format!("CHECKPOINT {}", ident(reading.alias()))).map_err(db_err)?;
-            deleted as u64
-        };
+            Ok(deleted as u64)
+        })?;
         self.touch_table(table)?;
         Ok(deleted)
     }

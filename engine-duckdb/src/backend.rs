@@ -2,15 +2,20 @@
 
 use serde_json::Value;
 
+use duckstore_plugin_sdk::audit::{AuditEvent, AuditQuery};
 use duckstore_plugin_sdk::files::{FileInfo, FileQuery, NewUpload, Upload, UploadSink};
 use duckstore_plugin_sdk::jobs::{Job, JobProgress, NewJob};
 use duckstore_plugin_sdk::model::{
-    ApiKey, Branch, Bucket, KeyHash, NewBucket, NewProject, NewTable, Page, Preview, Project, ProjectStats,
-    ProjectUpdate, StoredApiKey, Table,
+    ApiKey, Branch, Bucket, BucketLink, KeyHash, NewBranch, NewBucket, NewProject, NewTable, Page, Preview, Project,
+    ProjectStats, ProjectUpdate, StoredApiKey, Table,
 };
 use duckstore_plugin_sdk::names::{BranchRef, BucketRef, ColumnName, ProjectId, TableRef};
 use duckstore_plugin_sdk::query::{RowQuery, RowSelection};
 use duckstore_plugin_sdk::schema::{ColumnChange, ColumnDef};
+use duckstore_plugin_sdk::settings::{SettingsScope, SettingsView, SnapshotSettingsPatch};
+use duckstore_plugin_sdk::snapshots::{
+    NewSnapshot, RestoreRequest, RestoreResult, Snapshot, SnapshotDetail, SnapshotQuery,
+};
 use duckstore_plugin_sdk::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFile};
 use duckstore_plugin_sdk::{BackendInfo, Result, StorageBackend, StorageError};
 
@@ -98,6 +103,22 @@ impl StorageBackend for DuckEngine {
         self.branch_list(project)
     }
 
+    fn create_branch(&self, project: &ProjectId, new: &NewBranch, actor: &str) -> Result<Branch> {
+        self.branch_create(project, new, actor)
+    }
+
+    fn delete_branch(&self, at: &BranchRef) -> Result<()> {
+        self.branch_delete(at)
+    }
+
+    fn pull_table(&self, table: &TableRef) -> Result<Table> {
+        self.table_pull(table)
+    }
+
+    fn merge_table(&self, table: &TableRef, actor: &str) -> Result<Table> {
+        self.table_merge(table, actor)
+    }
+
     fn create_bucket(&self, at: &BranchRef, new: &NewBucket) -> Result<Bucket> {
         self.bucket_create(at, new)
     }
@@ -110,8 +131,24 @@ impl StorageBackend for DuckEngine {
         self.bucket_get(bucket)
     }
 
-    fn delete_bucket(&self, bucket: &BucketRef, cascade: bool) -> Result<()> {
-        self.bucket_delete(bucket, cascade)
+    fn delete_bucket(&self, bucket: &BucketRef, cascade: bool, actor: &str) -> Result<()> {
+        self.bucket_delete(bucket, cascade, actor)
+    }
+
+    fn share_bucket(&self, bucket: &BucketRef, target: &str) -> Result<Bucket> {
+        self.bucket_share(bucket, target)
+    }
+
+    fn unshare_bucket(&self, bucket: &BucketRef, target: Option<&str>) -> Result<Bucket> {
+        self.bucket_unshare(bucket, target)
+    }
+
+    fn link_bucket(&self, bucket: &BucketRef, source: &BucketLink) -> Result<Bucket> {
+        self.bucket_link(bucket, source)
+    }
+
+    fn unlink_bucket(&self, bucket: &BucketRef) -> Result<()> {
+        self.bucket_unlink(bucket)
     }
 
     fn create_table(&self, bucket: &BucketRef, new: &NewTable) -> Result<Table> {
@@ -126,8 +163,8 @@ impl StorageBackend for DuckEngine {
         self.table_get(table)
     }
 
-    fn delete_table(&self, table: &TableRef) -> Result<()> {
-        self.table_delete(table)
+    fn delete_table(&self, table: &TableRef, actor: &str) -> Result<()> {
+        self.table_delete(table, actor)
     }
 
     fn preview(&self, table: &TableRef, query: &RowQuery) -> Result<Preview> {
@@ -138,8 +175,8 @@ impl StorageBackend for DuckEngine {
         self.column_add(table, column)
     }
 
-    fn drop_column(&self, table: &TableRef, column: &ColumnName) -> Result<Table> {
-        self.column_drop(table, column)
+    fn drop_column(&self, table: &TableRef, column: &ColumnName, actor: &str) -> Result<Table> {
+        self.column_drop(table, column, actor)
     }
 
     fn alter_column(&self, table: &TableRef, column: &ColumnName, change: &ColumnChange) -> Result<Table> {
@@ -154,20 +191,83 @@ impl StorageBackend for DuckEngine {
         self.primary_key_drop(table)
     }
 
-    fn delete_rows(&self, table: &TableRef, selection: &RowSelection) -> Result<u64> {
-        self.rows_delete(table, selection)
+    fn delete_rows(&self, table: &TableRef, selection: &RowSelection, actor: &str) -> Result<u64> {
+        self.rows_delete(table, selection, false, actor)
     }
 
-    fn import_table(&self, table: &TableRef, request: &ImportRequest) -> Result<ImportResult> {
-        self.table_import(table, request)
+    fn truncate_table(&self, table: &TableRef, actor: &str) -> Result<u64> {
+        self.rows_delete(table, &RowSelection::default(), true, actor)
     }
 
-    fn create_table_from_file(&self, bucket: &BucketRef, request: &NewTableFromFile) -> Result<(Table, ImportResult)> {
-        self.table_create_from_file(bucket, request)
+    fn import_table(&self, table: &TableRef, request: &ImportRequest, actor: &str) -> Result<ImportResult> {
+        self.table_import(table, request, actor)
+    }
+
+    fn create_table_from_file(
+        &self,
+        bucket: &BucketRef,
+        request: &NewTableFromFile,
+        actor: &str,
+    ) -> Result<(Table, ImportResult)> {
+        self.table_create_from_file(bucket, request, actor)
     }
 
     fn export_table(&self, table: &TableRef, request: &ExportRequest) -> Result<FileInfo> {
         self.table_export(table, request)
+    }
+
+    fn create_snapshot(&self, at: &BranchRef, new: &NewSnapshot, actor: &str) -> Result<Snapshot> {
+        self.snapshot_create(at, new, actor)
+    }
+
+    fn list_snapshots(&self, at: &BranchRef, query: &SnapshotQuery) -> Result<Vec<Snapshot>> {
+        self.snapshot_list(at, query)
+    }
+
+    fn get_snapshot(&self, at: &BranchRef, snapshot_id: &str) -> Result<SnapshotDetail> {
+        self.snapshot_get(at, snapshot_id)
+    }
+
+    fn delete_snapshot(&self, at: &BranchRef, snapshot_id: &str) -> Result<()> {
+        self.snapshot_delete(at, snapshot_id)
+    }
+
+    fn restore_snapshot(
+        &self,
+        at: &BranchRef,
+        snapshot_id: &str,
+        request: &RestoreRequest,
+        actor: &str,
+    ) -> Result<RestoreResult> {
+        self.snapshot_restore(at, snapshot_id, request, actor)
+    }
+
+    fn sweep_expired_snapshots(&self) -> Result<u64> {
+        self.snapshots_sweep()
+    }
+
+    fn snapshot_settings(&self, scope: &SettingsScope) -> Result<SettingsView> {
+        self.settings_get(scope)
+    }
+
+    fn update_snapshot_settings(&self, scope: &SettingsScope, patch: &SnapshotSettingsPatch) -> Result<SettingsView> {
+        self.settings_update(scope, patch)
+    }
+
+    fn clear_snapshot_settings(&self, scope: &SettingsScope) -> Result<SettingsView> {
+        self.settings_clear(scope)
+    }
+
+    fn record_audit(&self, event: &AuditEvent) -> Result<()> {
+        self.audit_record(event)
+    }
+
+    fn list_audit(&self, query: &AuditQuery) -> Result<(Vec<AuditEvent>, u64)> {
+        self.audit_list(query)
+    }
+
+    fn sweep_audit(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        self.audit_sweep(before)
     }
 
     fn prepare_upload(&self, project: &ProjectId, new: &NewUpload) -> Result<Upload> {

@@ -1,103 +1,56 @@
-//! Branches (lookup only, for now) and buckets.
+//! Buckets, and sharing them between projects.
+//!
+//! A share lets another project (or every project, `*`) link the bucket; a link is a
+//! bucket row in the linking project that points at the shared bucket and is read-only.
+//! Unsharing is refused while a project that would lose access still links the bucket
+//! (docs/adr/0005-branches-and-sharing.md).
 
-use duckdb::{Connection, OptionalExt, params};
+use duckdb::{Connection, params};
 
-use duckstore_plugin_sdk::model::{Branch, Bucket, NewBucket};
-use duckstore_plugin_sdk::names::{BranchRef, BucketRef, ProjectId};
+use duckstore_plugin_sdk::model::{Bucket, BucketLink, NewBucket};
+use duckstore_plugin_sdk::names::{BranchRef, BucketId, BucketRef, ProjectId};
 use duckstore_plugin_sdk::{Resource, Result, StorageError};
 
 use crate::DuckEngine;
-use crate::catalog::{naive, parsed, ts};
+use crate::catalog::naive;
 use crate::error::db_err;
+use crate::views::{BucketView, bucket_view, bucket_views, table_names, writable};
 
-fn map_branch(r: &duckdb::Row<'_>) -> duckdb::Result<Branch> {
-    Ok(Branch {
-        project_id: parsed(r, 0)?,
-        id: parsed(r, 1)?,
-        name: r.get(2)?,
-        description: r.get(3)?,
-        is_default: r.get(4)?,
-        created_at: ts(r, 5)?,
-    })
+pub(crate) use crate::branches::require_branch;
+
+fn main_only(at: &BucketRef, what: &str) -> Result<()> {
+    if at.branch.is_main() {
+        Ok(())
+    } else {
+        Err(StorageError::invalid("main_branch_only", format!("{what} works on the main branch (default) only")))
+    }
 }
 
-const BRANCH_COLUMNS: &str = "project_id, id, name, description, is_default, created_at";
-
-/// The branch `at`; `project_not_found` or `branch_not_found` when either is missing.
-pub(crate) fn require_branch(c: &Connection, at: &BranchRef) -> Result<Branch> {
-    crate::projects::require(c, &at.project)?;
-    c.query_row(
-        &format!("SELECT {BRANCH_COLUMNS} FROM meta.branches WHERE project_id = ? AND id = ?"),
-        [at.project.as_str(), at.branch.as_str()],
-        map_branch,
+/// Projects linking `bucket` (a main-branch bucket of its project), except those in `keep`.
+fn linkers(c: &Connection, bucket: &BucketRef) -> Result<Vec<String>> {
+    c.prepare(
+        "SELECT project_id || ' (' || id || ')' FROM meta.buckets WHERE source_project_id = ? AND source_bucket_id = ? \
+         ORDER BY 1",
     )
-    .optional()
-    .map_err(db_err)?
-    .ok_or_else(|| StorageError::not_found(Resource::Branch, &at.branch))
-}
-
-const BUCKET_SELECT: &str = "SELECT b.id, b.stage, b.name, b.description, b.created_at, \
-     (SELECT count(*) FROM meta.tables t WHERE t.project_id = b.project_id AND t.branch_id = b.branch_id \
-      AND t.bucket_id = b.id) FROM meta.buckets b";
-
-fn map_bucket(r: &duckdb::Row<'_>) -> duckdb::Result<Bucket> {
-    Ok(Bucket {
-        id: parsed(r, 0)?,
-        stage: parsed(r, 1)?,
-        name: parsed(r, 2)?,
-        description: r.get(3)?,
-        created_at: ts(r, 4)?,
-        table_count: r.get(5)?,
-    })
-}
-
-/// The bucket, after checking its project and branch exist.
-pub(crate) fn require_bucket(c: &Connection, bucket: &BucketRef) -> Result<Bucket> {
-    require_branch(c, &bucket.branch_ref())?;
-    c.query_row(
-        &format!("{BUCKET_SELECT} WHERE b.project_id = ? AND b.branch_id = ? AND b.id = ?"),
-        [bucket.project.as_str(), bucket.branch.as_str(), &bucket.bucket.to_string()],
-        map_bucket,
-    )
-    .optional()
-    .map_err(db_err)?
-    .ok_or_else(|| StorageError::not_found(Resource::Bucket, &bucket.bucket))
+    .and_then(|mut s| s.query_map([bucket.project.as_str(), &bucket.bucket.to_string()], |r| r.get(0))?.collect())
+    .map_err(db_err)
 }
 
 impl DuckEngine {
-    pub(crate) fn branch_get(&self, at: &BranchRef) -> Result<Branch> {
-        self.read(|c| require_branch(c, at))
-    }
-
-    pub(crate) fn branch_list(&self, project: &ProjectId) -> Result<Vec<Branch>> {
-        self.read(|c| {
-            crate::projects::require(c, project)?;
-            c.prepare(&format!(
-                "SELECT {BRANCH_COLUMNS} FROM meta.branches WHERE project_id = ? ORDER BY is_default DESC, id"
-            ))
-            .and_then(|mut s| s.query_map([project.as_str()], map_branch)?.collect())
-            .map_err(db_err)
-        })
-    }
-
     pub(crate) fn bucket_create(&self, at: &BranchRef, new: &NewBucket) -> Result<Bucket> {
-        let bucket = at.bucket(duckstore_plugin_sdk::names::BucketId::new(new.stage, new.name.clone()));
+        let bucket = at.bucket(BucketId::new(new.stage, new.name.clone()));
         let now = naive(self.now());
         self.write(|c| {
             require_branch(c, at)?;
-            let taken: Option<String> = c
-                .query_row(
-                    "SELECT id FROM meta.buckets WHERE project_id = ? AND branch_id = ? AND lower(id) = lower(?)",
-                    [at.project.as_str(), at.branch.as_str(), &bucket.bucket.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?;
-            if let Some(existing) = taken {
-                return Err(StorageError::already_exists(Resource::Bucket, existing));
+            if let Some(existing) = bucket_views(c, at)?
+                .into_iter()
+                .find(|v| v.bucket.id.to_string().eq_ignore_ascii_case(&bucket.bucket.to_string()))
+            {
+                return Err(StorageError::already_exists(Resource::Bucket, existing.bucket.id));
             }
             c.execute(
-                "INSERT INTO meta.buckets VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO meta.buckets (project_id, branch_id, id, stage, name, description, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
                 params![
                     at.project.as_str(),
                     at.branch.as_str(),
@@ -115,47 +68,222 @@ impl DuckEngine {
     }
 
     pub(crate) fn bucket_list(&self, at: &BranchRef) -> Result<Vec<Bucket>> {
-        self.read(|c| {
-            require_branch(c, at)?;
-            c.prepare(&format!("{BUCKET_SELECT} WHERE b.project_id = ? AND b.branch_id = ? ORDER BY b.id"))
-                .and_then(|mut s| s.query_map([at.project.as_str(), at.branch.as_str()], map_bucket)?.collect())
-                .map_err(db_err)
-        })
+        self.read(|c| Ok(bucket_views(c, at)?.into_iter().map(|v| v.bucket).collect()))
     }
 
     pub(crate) fn bucket_get(&self, bucket: &BucketRef) -> Result<Bucket> {
-        self.read(|c| require_bucket(c, bucket))
+        self.read(|c| Ok(bucket_view(c, bucket)?.bucket))
     }
 
-    pub(crate) fn bucket_delete(&self, bucket: &BucketRef, cascade: bool) -> Result<()> {
-        let tables = self.write(|c| {
-            let found = require_bucket(c, bucket)?;
-            if found.table_count > 0 && !cascade {
-                return Err(StorageError::conflict(
-                    "bucket_not_empty",
-                    format!(
-                        "bucket {} still has {} table(s); delete them or pass cascade=true",
-                        bucket.bucket, found.table_count
-                    ),
-                ));
-            }
-            let tables = crate::tables::names_in(c, bucket)?;
-            for t in &tables {
-                crate::tables::uncatalog(c, &bucket.table(t.clone()))?;
+    /// Deletes a bucket as its branch sees it: its own rows and files go, and a bucket of
+    /// main is hidden from the branch by a tombstone. A linked bucket is unlinked.
+    pub(crate) fn bucket_delete(&self, at: &BucketRef, cascade: bool, actor: &str) -> Result<()> {
+        let view = self.read(|c| bucket_view(c, at))?;
+        if view.link.is_some() {
+            return self.bucket_unlink(at);
+        }
+        if view.bucket.table_count > 0 && !cascade {
+            return Err(StorageError::conflict(
+                "bucket_not_empty",
+                format!(
+                    "bucket {} still has {} table(s); delete them or pass cascade=true",
+                    at.bucket, view.bucket.table_count
+                ),
+            ));
+        }
+        let tables = self.read(|c| table_names(c, at, &view))?;
+        for table in tables {
+            self.table_delete(&at.table(table), actor)?;
+        }
+        self.write(|c| {
+            if at.branch.is_main() {
+                let linked = linkers(c, at)?;
+                if !linked.is_empty() {
+                    return Err(StorageError::conflict(
+                        "bucket_linked",
+                        format!("bucket {} is linked by {}; those links must go first", at.bucket, linked.join(", ")),
+                    ));
+                }
+                c.execute(
+                    "DELETE FROM meta.shares WHERE project_id = ? AND bucket_id = ?",
+                    [at.project.as_str(), &at.bucket.to_string()],
+                )
+                .map_err(db_err)?;
             }
             c.execute(
                 "DELETE FROM meta.buckets WHERE project_id = ? AND branch_id = ? AND id = ?",
-                [bucket.project.as_str(), bucket.branch.as_str(), &bucket.bucket.to_string()],
+                [at.project.as_str(), at.branch.as_str(), &at.bucket.to_string()],
             )
             .map_err(db_err)?;
-            Ok(tables)
+            if !at.branch.is_main() {
+                c.execute(
+                    "DELETE FROM meta.tombstones WHERE project_id = ? AND branch_id = ? AND bucket_id = ?",
+                    [at.project.as_str(), at.branch.as_str(), &at.bucket.to_string()],
+                )
+                .map_err(db_err)?;
+                c.execute(
+                    "INSERT INTO meta.tombstones VALUES (?, ?, ?, NULL)",
+                    [at.project.as_str(), at.branch.as_str(), &at.bucket.to_string()],
+                )
+                .map_err(db_err)?;
+            }
+            Ok(())
         })?;
-        for t in tables {
-            self.files.remove(&self.hub, &self.layout.table_file(bucket, &t))?;
-        }
-        match std::fs::remove_dir(self.layout.bucket_dir(bucket)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        match std::fs::remove_dir(self.layout.bucket_dir(at)) {
+            Err(e) if !matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::DirectoryNotEmpty) => {
+                Err(e.into())
+            }
             _ => Ok(()),
         }
+    }
+
+    pub(crate) fn bucket_share(&self, at: &BucketRef, target: &str) -> Result<Bucket> {
+        main_only(at, "sharing")?;
+        let now = naive(self.now());
+        self.write(|c| {
+            let view = bucket_view(c, at)?;
+            writable(&view).map_err(|_| {
+                StorageError::invalid("cannot_share_link", "a linked bucket cannot be shared on; share the original")
+            })?;
+            if target != "*" {
+                let target = ProjectId::new(target)?;
+                crate::projects::require(c, &target)?;
+                if target == at.project {
+                    return Err(StorageError::invalid("invalid_share", "a project cannot share a bucket with itself"));
+                }
+            }
+            if !view.bucket.shared_with.iter().any(|t| t == target) {
+                c.execute(
+                    "INSERT INTO meta.shares VALUES (?, ?, ?, ?)",
+                    params![at.project.as_str(), at.bucket.to_string(), target, now],
+                )
+                .map_err(db_err)?;
+            }
+            Ok(())
+        })?;
+        self.bucket_get(at)
+    }
+
+    /// Removes one share (or all with `None`); refused while a project losing access links the bucket.
+    pub(crate) fn bucket_unshare(&self, at: &BucketRef, target: Option<&str>) -> Result<Bucket> {
+        main_only(at, "sharing")?;
+        self.write(|c| {
+            let view = bucket_view(c, at)?;
+            let removed: Vec<&String> =
+                view.bucket.shared_with.iter().filter(|t| target.is_none_or(|x| x == *t)).collect();
+            if removed.is_empty() {
+                return Err(StorageError::not_found(
+                    Resource::Bucket,
+                    format!("share of {} with {}", at.bucket, target.unwrap_or("anyone")),
+                ));
+            }
+            let remaining: Vec<&String> = view.bucket.shared_with.iter().filter(|t| !removed.contains(t)).collect();
+            let still_allowed = |project: &str| remaining.iter().any(|t| *t == "*" || *t == project);
+            let losing: Vec<String> = c
+                .prepare("SELECT project_id, id FROM meta.buckets WHERE source_project_id = ? AND source_bucket_id = ?")
+                .and_then(|mut s| {
+                    s.query_map([at.project.as_str(), &at.bucket.to_string()], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    })?
+                    .collect::<duckdb::Result<Vec<_>>>()
+                })
+                .map_err(db_err)?
+                .into_iter()
+                .filter(|(p, _)| !still_allowed(p))
+                .map(|(p, b)| format!("{p} ({b})"))
+                .collect();
+            if !losing.is_empty() {
+                return Err(StorageError::conflict(
+                    "bucket_linked",
+                    format!(
+                        "{} still link bucket {}; they must unlink it before it is unshared",
+                        losing.join(", "),
+                        at.bucket
+                    ),
+                ));
+            }
+            for t in removed {
+                c.execute(
+                    "DELETE FROM meta.shares WHERE project_id = ? AND bucket_id = ? AND target_project_id = ?",
+                    [at.project.as_str(), &at.bucket.to_string(), t.as_str()],
+                )
+                .map_err(db_err)?;
+            }
+            Ok(())
+        })?;
+        self.bucket_get(at)
+    }
+
+    /// Creates bucket `at` in its project as a read-only view of a bucket shared with it.
+    pub(crate) fn bucket_link(&self, at: &BucketRef, source: &BucketLink) -> Result<Bucket> {
+        main_only(at, "linking")?;
+        let source_ref = BucketRef {
+            project: source.project_id.clone(),
+            branch: at.branch.clone(),
+            bucket: source.bucket_id.clone(),
+        };
+        let now = naive(self.now());
+        self.write(|c| {
+            require_branch(c, &at.branch_ref())?;
+            if source.project_id == at.project {
+                return Err(StorageError::invalid("invalid_link", "a project cannot link its own bucket"));
+            }
+            let not_shared = || {
+                StorageError::forbidden(
+                    "bucket_not_shared",
+                    format!(
+                        "project {} has not shared bucket {} with project {}",
+                        source.project_id, source.bucket_id, at.project
+                    ),
+                )
+            };
+            // A missing source and an unshared one look alike: no probing other projects.
+            let view = bucket_view(c, &source_ref).map_err(|_| not_shared())?;
+            if view.link.is_some() || !view.bucket.shared_with.iter().any(|t| t == "*" || t == at.project.as_str()) {
+                return Err(not_shared());
+            }
+            if let Some(existing) = bucket_views(c, &at.branch_ref())?
+                .into_iter()
+                .find(|v| v.bucket.id.to_string().eq_ignore_ascii_case(&at.bucket.to_string()))
+            {
+                return Err(StorageError::already_exists(Resource::Bucket, existing.bucket.id));
+            }
+            c.execute(
+                "INSERT INTO meta.buckets (project_id, branch_id, id, stage, name, description, created_at, \
+                 source_project_id, source_bucket_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    at.project.as_str(),
+                    at.branch.as_str(),
+                    at.bucket.to_string(),
+                    at.bucket.stage.as_str(),
+                    at.bucket.name.as_str(),
+                    view.bucket.description,
+                    now,
+                    source.project_id.as_str(),
+                    source.bucket_id.to_string()
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })?;
+        self.bucket_get(at)
+    }
+
+    pub(crate) fn bucket_unlink(&self, at: &BucketRef) -> Result<()> {
+        self.write(|c| {
+            let view: BucketView = bucket_view(c, at)?;
+            if view.link.is_none() {
+                return Err(StorageError::invalid(
+                    "not_a_link",
+                    format!("bucket {} is not a linked bucket", at.bucket),
+                ));
+            }
+            c.execute(
+                "DELETE FROM meta.buckets WHERE project_id = ? AND branch_id = ? AND id = ?",
+                [at.project.as_str(), view.home.branch.as_str(), &at.bucket.to_string()],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
     }
 }

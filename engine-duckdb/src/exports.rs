@@ -18,7 +18,7 @@ use crate::DuckEngine;
 use crate::error::db_err;
 use crate::files::{insert_file, new_id};
 use crate::sql::{check_casts, find_column, ident, literal, order_clause, where_clause};
-use crate::tables::load;
+use crate::views::table_view;
 
 /// Size and hex SHA-256 of a file.
 pub(crate) fn size_and_sha256(path: &std::path::Path) -> Result<(u64, String)> {
@@ -67,9 +67,9 @@ impl DuckEngine {
             return Err(StorageError::invalid("invalid_limit", "limit must be at least 1"));
         }
 
-        let (_, file) = self.open_table(table)?;
+        let (_, file) = self.read_table(table)?;
         let reading = file.read()?;
-        let meta = self.read(|c| load(c, table))?;
+        let meta = self.read(|c| table_view(c, table))?.meta;
         let columns: Vec<&Column> = match &q.columns {
             None => meta.columns.iter().collect(),
             Some(names) if names.is_empty() => {

@@ -20,6 +20,7 @@ use duckdb::Connection;
 
 use duckstore_plugin_sdk::model::{NewTable, Table};
 use duckstore_plugin_sdk::names::{BucketRef, ColumnName, TableRef};
+use duckstore_plugin_sdk::policy::DestructiveOp;
 use duckstore_plugin_sdk::schema::{Column, ColumnDef, ColumnType};
 use duckstore_plugin_sdk::transfer::{
     CsvDialect, CsvOptions, DedupMode, ImportRequest, ImportResult, ImportSource, NewTableFromFile, SourceTable,
@@ -32,7 +33,7 @@ use crate::error::db_err;
 use crate::hub::in_transaction;
 use crate::sql::{column_ddl, ident, literal};
 use crate::table_files::TableFile;
-use crate::tables::{TableMeta, load};
+use crate::tables::TableMeta;
 
 /// The file formats the engine reads itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,21 +252,14 @@ impl DuckEngine {
     }
 
     fn table_source(&self, target: &TableRef, meta: &TableMeta, source: &SourceTable) -> Result<Source> {
-        let project = source.project_id.clone().unwrap_or_else(|| target.project.clone());
-        if project != target.project {
-            return Err(StorageError::forbidden(
-                "bucket_not_shared",
-                format!("tables of project {project} can be read only through a bucket shared with {}", target.project),
-            ));
-        }
         let source_ref = TableRef {
-            project,
+            project: target.project.clone(),
             branch: source.branch_id.clone().unwrap_or_else(|| target.branch.clone()),
             bucket: source.bucket_id.clone(),
             table: source.table_name.clone(),
         };
-        let (source_meta, file) = self.open_table(&source_ref)?;
-        let names: Vec<String> = source_meta.columns.iter().map(|c| c.def.name.to_string()).collect();
+        let (source_view, file) = self.read_table(&source_ref)?;
+        let names: Vec<String> = source_view.meta.columns.iter().map(|c| c.def.name.to_string()).collect();
         let casts = cast_list(&names, &match_columns(&names, &meta.columns)?);
         Ok(Source {
             plain: format!("SELECT {casts} FROM {TABLE_SOURCE}"),
@@ -275,62 +269,63 @@ impl DuckEngine {
         })
     }
 
-    pub(crate) fn table_import(&self, table: &TableRef, request: &ImportRequest) -> Result<ImportResult> {
-        let (_, file) = self.open_table(table)?;
-        let _only_writer = file.lock_writer();
-        let meta = self.read(|c| load(c, table))?;
-        let source = self.source(table, &meta, request)?;
-        let load = Load { meta: &meta, mode: request.dedup_mode, now: naive(self.now()) };
-        let rows_imported = if request.incremental {
-            let reading = file.read()?;
-            let data = reading.data();
-            let mut conn = self.hub.conn()?;
-            let rows = source
-                .with_selects(|plain, ordered| {
-                    in_transaction(&mut conn, |tx| load.incremental(tx, &data, plain, ordered))
-                })
-                .map_err(csv_error)?;
-            conn.execute_batch(&format!("CHECKPOINT {}", ident(reading.alias()))).map_err(db_err)?;
-            rows
-        } else {
-            let ddl: Vec<String> = meta.columns.iter().map(|c| column_ddl(&c.def)).collect();
-            let build = |ordered: bool| -> Result<(PathBuf, Loaded)> {
-                let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
-                let mut loaded = Loaded::Rows(0);
-                self.files.build(&self.hub, &next, &ddl, |data| {
-                    loaded = source
-                        .with_selects(|plain, with_seq| {
-                            load.full(&*self.hub.conn()?, data, if ordered { with_seq } else { plain }, ordered)
-                        })
-                        .map_err(csv_error)?;
-                    Ok(())
-                })?;
-                Ok((next, loaded))
-            };
-            // Loading in no particular order is much faster; only input that repeats keys
-            // needs a second, ordered pass to keep the last row of each key.
-            let (next, rows) = match build(false)? {
-                (next, Loaded::Rows(rows)) => (next, rows),
-                (discard, Loaded::RepeatsKeys) => {
-                    crate::layout::remove_db_file(&discard)?;
-                    match build(true)? {
-                        (next, Loaded::Rows(rows)) => (next, rows),
-                        (_, Loaded::RepeatsKeys) => unreachable!("an ordered load keeps one row per key"),
+    pub(crate) fn table_import(&self, table: &TableRef, request: &ImportRequest, actor: &str) -> Result<ImportResult> {
+        self.with_writer(table, |view, file| {
+            let meta = &view.meta;
+            let source = self.source(table, meta, request)?;
+            let load = Load { meta, mode: request.dedup_mode, now: naive(self.now()) };
+            let rows_imported = if request.incremental {
+                let reading = file.read()?;
+                let data = reading.data();
+                let mut conn = self.hub.conn()?;
+                let rows = source
+                    .with_selects(|plain, ordered| {
+                        in_transaction(&mut conn, |tx| load.incremental(tx, &data, plain, ordered))
+                    })
+                    .map_err(csv_error)?;
+                conn.execute_batch(&format!("CHECKPOINT {}", ident(reading.alias()))).map_err(db_err)?;
+                rows
+            } else {
+                self.auto_snapshot(view, file, DestructiveOp::ReplaceRows, None, actor)?;
+                let ddl: Vec<String> = meta.columns.iter().map(|c| column_ddl(&c.def)).collect();
+                let build = |ordered: bool| -> Result<(PathBuf, Loaded)> {
+                    let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
+                    let mut loaded = Loaded::Rows(0);
+                    self.files.build(&self.hub, &next, &ddl, |data| {
+                        loaded = source
+                            .with_selects(|plain, with_seq| {
+                                load.full(&*self.hub.conn()?, data, if ordered { with_seq } else { plain }, ordered)
+                            })
+                            .map_err(csv_error)?;
+                        Ok(())
+                    })?;
+                    Ok((next, loaded))
+                };
+                // Loading in no particular order is much faster; only input that repeats keys
+                // needs a second, ordered pass to keep the last row of each key.
+                let (next, rows) = match build(false)? {
+                    (next, Loaded::Rows(rows)) => (next, rows),
+                    (discard, Loaded::RepeatsKeys) => {
+                        crate::layout::remove_db_file(&discard)?;
+                        match build(true)? {
+                            (next, Loaded::Rows(rows)) => (next, rows),
+                            (_, Loaded::RepeatsKeys) => unreachable!("an ordered load keeps one row per key"),
+                        }
                     }
-                }
+                };
+                self.files.replace(&self.hub, file, &next)?;
+                rows
             };
-            self.files.replace(&self.hub, &file, &next)?;
-            rows
-        };
-        self.touch_table(table)?;
-        let rows_in_table = self.row_count(&file)?;
-        Ok(ImportResult { rows_imported, rows_in_table, bytes_read: source.bytes })
+            self.touch_table(table)?;
+            Ok(ImportResult { rows_imported, rows_in_table: self.row_count(file)?, bytes_read: source.bytes })
+        })
     }
 
     pub(crate) fn table_create_from_file(
         &self,
         bucket: &BucketRef,
         request: &NewTableFromFile,
+        actor: &str,
     ) -> Result<(Table, ImportResult)> {
         let info = self.file_get(&bucket.project, &request.file_id)?;
         let path = self.layout.file(&bucket.project, &request.file_id);
@@ -357,11 +352,11 @@ impl DuckEngine {
             dedup_mode: DedupMode::default(),
         };
         let table_ref = bucket.table(request.name.clone());
-        match self.table_import(&table_ref, &import) {
+        match self.table_import(&table_ref, &import, actor) {
             Ok(result) => Ok((self.table_get(&table_ref)?, result)),
             Err(e) => {
                 // The table exists only to receive this file: without its data it goes too.
-                if let Err(cleanup) = self.table_delete(&table_ref) {
+                if let Err(cleanup) = self.table_delete(&table_ref, actor) {
                     tracing::warn!(error = %cleanup, table = %table.id, "could not remove a table whose first import failed");
                 }
                 Err(e)

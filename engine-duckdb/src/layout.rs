@@ -5,6 +5,7 @@
 //! <data>/projects/<project>/branches/<branch>/<bucket>/<table>.duckdb   one file per table
 //! <data>/files/<project>/<file id>                              registered files
 //! <data>/staging/<project>/<upload key>                          uploads in progress, exports being written
+//! <data>/snapshots/<project>/<snapshot id>/{data.parquet,metadata.json}
 //! <data>/tmp/                                                    DuckDB spill space
 //! ```
 //! Every path component comes from a validated name type, so no input can escape `<data>`.
@@ -64,6 +65,15 @@ impl Layout {
     /// Content of a registered file; ids are generated hex strings, never user input.
     pub fn file(&self, project: &ProjectId, file_id: &str) -> PathBuf {
         self.files_dir(project).join(file_id)
+    }
+
+    pub fn snapshots_dir(&self, project: &ProjectId) -> PathBuf {
+        self.root.join("snapshots").join(project.as_str())
+    }
+
+    /// A snapshot's directory; ids are generated hex strings, never user input.
+    pub fn snapshot_dir(&self, project: &ProjectId, snapshot_id: &str) -> PathBuf {
+        self.snapshots_dir(project).join(snapshot_id)
     }
 
     pub fn staging_dir(&self, project: &ProjectId) -> PathBuf {

@@ -4,14 +4,18 @@
 //! - [`hub`]: the one DuckDB instance everything is attached to, and its connection pool;
 //! - [`table_files`]: attaching table files exactly once, with per-table locks;
 //! - [`catalog`]: `metadata.duckdb`, its migrations and row mapping;
-//! - [`projects`], [`api_keys`], [`buckets`], [`tables`], [`files`], [`jobs`]: the resources;
+//! - [`views`]: how buckets and tables look from a branch (copy-on-write, tombstones, links);
+//! - [`projects`], [`api_keys`], [`branches`], [`buckets`], [`tables`], [`files`], [`jobs`],
+//!   [`snapshots`], [`settings`], [`audit`]: the resources;
 //! - [`imports`], [`exports`], [`alter`]: loading data, writing it out, schema changes;
 //! - [`backend`]: the `StorageBackend` implementation, delegating to the resource modules;
 //! - [`sql`], [`layout`], [`error`]: SQL building, on-disk paths, error mapping.
 
 mod alter;
 mod api_keys;
+mod audit;
 mod backend;
+mod branches;
 mod buckets;
 mod catalog;
 mod error;
@@ -22,9 +26,12 @@ mod imports;
 mod jobs;
 mod layout;
 mod projects;
+mod settings;
+mod snapshots;
 mod sql;
 mod table_files;
 mod tables;
+mod views;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +41,8 @@ use duckdb::Connection;
 use parking_lot::Mutex;
 
 use duckstore_plugin_sdk::Result;
+use duckstore_plugin_sdk::policy::SnapshotPolicy;
+use duckstore_plugin_sdk::settings::SnapshotSettings;
 
 pub use hub::Limits;
 
@@ -49,6 +58,10 @@ pub struct EngineConfig {
     pub threads: usize,
     pub memory_limit: String,
     pub files: FileLimits,
+    /// The system level of the snapshot settings.
+    pub snapshot_defaults: SnapshotSettings,
+    /// Decides whether destructive operations snapshot first.
+    pub policy: Arc<dyn SnapshotPolicy>,
     pub clock: Clock,
 }
 
@@ -68,10 +81,14 @@ pub struct FileLimits {
 pub struct DuckEngine {
     layout: Layout,
     file_limits: FileLimits,
+    snapshot_defaults: SnapshotSettings,
+    policy: Arc<dyn SnapshotPolicy>,
     hub: Hub,
     files: TableFiles,
     /// Serializes catalog writes: uniqueness checks and their inserts must not interleave.
     catalog_write: Mutex<()>,
+    /// One copy-on-write at a time, so two first writes cannot both copy a table.
+    copy_on_write: Mutex<()>,
     clock: Clock,
 }
 
@@ -90,9 +107,12 @@ impl DuckEngine {
         Ok(Self {
             layout,
             file_limits: config.files,
+            snapshot_defaults: config.snapshot_defaults,
+            policy: config.policy,
             hub,
             files: TableFiles::new(),
             catalog_write: Mutex::new(()),
+            copy_on_write: Mutex::new(()),
             clock: config.clock,
         })
     }

@@ -72,7 +72,7 @@ impl DuckEngine {
             c.execute("INSERT INTO meta.projects VALUES (?, ?, ?, ?)", params![new.id.as_str(), name, now, now])
                 .map_err(db_err)?;
             c.execute(
-                "INSERT INTO meta.branches VALUES (?, ?, 'Main', NULL, true, ?)",
+                "INSERT INTO meta.branches (project_id, id, name, is_default, created_at) VALUES (?, ?, 'Main', true, ?)",
                 params![new.id.as_str(), BranchId::DEFAULT, now],
             )
             .map_err(db_err)?;
@@ -137,6 +137,12 @@ impl DuckEngine {
                 "DELETE FROM meta.files WHERE project_id = $1",
                 "DELETE FROM meta.uploads WHERE project_id = $1",
                 "DELETE FROM meta.jobs WHERE project_id = $1",
+                "DELETE FROM meta.snapshots WHERE project_id = $1",
+                "DELETE FROM meta.settings WHERE project_id = $1",
+                "DELETE FROM meta.tombstones WHERE project_id = $1",
+                "DELETE FROM meta.shares WHERE project_id = $1 OR target_project_id = $1",
+                // Links elsewhere to this project's buckets would dangle.
+                "DELETE FROM meta.buckets WHERE source_project_id = $1",
                 "DELETE FROM meta.projects WHERE id = $1",
             ] {
                 c.execute(sql, [id.as_str()]).map_err(db_err)?;
@@ -145,7 +151,7 @@ impl DuckEngine {
         })?;
         let dir = self.layout.project_dir(id);
         self.files.forget_under(&self.hub, &dir)?;
-        for dir in [dir, self.layout.files_dir(id), self.layout.staging_dir(id)] {
+        for dir in [dir, self.layout.files_dir(id), self.layout.staging_dir(id), self.layout.snapshots_dir(id)] {
             match std::fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}

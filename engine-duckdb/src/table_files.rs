@@ -141,12 +141,6 @@ impl TableFiles {
         Ok(())
     }
 
-    /// Creates the table file at `path` from scratch and registers it.
-    pub fn create(&self, hub: &Hub, path: &Path, column_ddl: &[String]) -> Result<Arc<TableFile>> {
-        self.build(hub, path, column_ddl, |_| Ok(()))?;
-        self.open(hub, path)
-    }
-
     /// Atomically replaces `file` by the complete file at `new_path` (built with [`Self::build`]
     /// next to it): waits for running readers, renames the new file over the old one and
     /// attaches it. A crash at any point leaves either the old or the new file in place.

@@ -1,4 +1,10 @@
 //! Tables: catalog entries (columns, primary key) plus one DuckDB file each.
+//!
+//! Readers resolve a table through [`crate::views`]; writers go through
+//! [`DuckEngine::with_writer`], which copies a main table onto a dev branch on its first
+//! write there (copy-on-write), refuses tables of linked buckets, and serializes writers.
+//! New table files are always built completely under a temporary name first and only
+//! then registered ([`DuckEngine::materialize`]) or swapped in ([`DuckEngine::replace_filled`]).
 
 use std::sync::Arc;
 
@@ -7,19 +13,20 @@ use duckdb::types::ValueRef;
 use duckdb::{Connection, OptionalExt, params, params_from_iter};
 use serde_json::{Map, Value};
 
-use duckstore_plugin_sdk::model::{NewTable, Preview, Table, TableSource};
-use duckstore_plugin_sdk::names::{BucketRef, ColumnName, TableName, TableRef};
+use duckstore_plugin_sdk::model::{NewTable, Preview, Table};
+use duckstore_plugin_sdk::names::{BranchId, BucketRef, ColumnName, TableRef};
+use duckstore_plugin_sdk::policy::DestructiveOp;
 use duckstore_plugin_sdk::query::RowQuery;
 use duckstore_plugin_sdk::schema::{Column, ColumnDef, validate_columns};
 use duckstore_plugin_sdk::{Resource, Result, StorageError};
 
 use crate::DuckEngine;
-use crate::buckets::require_bucket;
 use crate::catalog::{naive, parsed, ts};
 use crate::error::db_err;
-use crate::layout::db_file_size;
-use crate::sql::{Cast, check_casts, column_ddl, find_column, json_friendly, order_clause, where_clause};
+use crate::layout::{db_file_size, remove_db_file};
+use crate::sql::{Cast, check_casts, column_ddl, find_column, ident, json_friendly, order_clause, where_clause};
 use crate::table_files::TableFile;
+use crate::views::{TableView, bucket_view, table_names, table_view, writable};
 
 /// Rows a preview may return at most.
 pub const MAX_PREVIEW_ROWS: u64 = 10_000;
@@ -32,6 +39,12 @@ pub(crate) struct TableMeta {
     pub primary_key: Vec<ColumnName>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl TableMeta {
+    pub fn defs(&self) -> Vec<ColumnDef> {
+        self.columns.iter().map(|c| c.def.clone()).collect()
+    }
 }
 
 fn columns_of(c: &Connection, uid: &str) -> Result<Vec<Column>> {
@@ -55,49 +68,25 @@ fn columns_of(c: &Connection, uid: &str) -> Result<Vec<Column>> {
     .map_err(db_err)
 }
 
-/// The table's catalog entry, after checking project, branch and bucket exist.
-pub(crate) fn load(c: &Connection, table: &TableRef) -> Result<TableMeta> {
-    require_bucket(c, &table.bucket_ref())?;
+fn key(t: &TableRef) -> [String; 4] {
+    [t.project.to_string(), t.branch.to_string(), t.bucket.to_string(), t.table.to_string()]
+}
+
+/// The catalog row of exactly this (project, branch, bucket, table), if there is one.
+pub(crate) fn load_row(c: &Connection, t: &TableRef) -> Result<Option<TableMeta>> {
     let found = c
         .query_row(
             "SELECT uid, primary_key, created_at, updated_at FROM meta.tables \
              WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?",
-            [table.project.as_str(), table.branch.as_str(), &table.bucket.to_string(), table.table.as_str()],
+            key(t),
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, ts(r, 2)?, ts(r, 3)?)),
         )
         .optional()
         .map_err(db_err)?;
-    let (uid, pk, created_at, updated_at) =
-        found.ok_or_else(|| StorageError::not_found(Resource::Table, table.table_id()))?;
+    let Some((uid, pk, created_at, updated_at)) = found else { return Ok(None) };
     let primary_key =
         serde_json::from_str(&pk).map_err(|e| StorageError::internal(format!("corrupt primary key: {e}")))?;
-    Ok(TableMeta { columns: columns_of(c, &uid)?, uid, primary_key, created_at, updated_at })
-}
-
-/// Names of the tables in a bucket.
-pub(crate) fn names_in(c: &Connection, bucket: &BucketRef) -> Result<Vec<TableName>> {
-    c.prepare("SELECT name FROM meta.tables WHERE project_id = ? AND branch_id = ? AND bucket_id = ? ORDER BY name")
-        .and_then(|mut s| {
-            s.query_map([bucket.project.as_str(), bucket.branch.as_str(), &bucket.bucket.to_string()], |r| {
-                parsed(r, 0)
-            })?
-            .collect()
-        })
-        .map_err(db_err)
-}
-
-/// Removes a table's catalog entry (its file is removed separately, after commit).
-pub(crate) fn uncatalog(c: &Connection, table: &TableRef) -> Result<()> {
-    let key = [table.project.as_str(), table.branch.as_str(), &table.bucket.to_string(), table.table.as_str()];
-    c.execute(
-        "DELETE FROM meta.columns WHERE table_uid IN (SELECT uid FROM meta.tables \
-         WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?)",
-        key,
-    )
-    .map_err(db_err)?;
-    c.execute("DELETE FROM meta.tables WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?", key)
-        .map_err(db_err)?;
-    Ok(())
+    Ok(Some(TableMeta { columns: columns_of(c, &uid)?, uid, primary_key, created_at, updated_at }))
 }
 
 pub(crate) fn insert_columns(c: &Connection, uid: &str, columns: &[ColumnDef]) -> Result<()> {
@@ -109,6 +98,62 @@ pub(crate) fn insert_columns(c: &Connection, uid: &str, columns: &[ColumnDef]) -
         .map_err(db_err)?;
     }
     Ok(())
+}
+
+/// Replaces a table's columns and primary key in the catalog.
+pub(crate) fn set_schema(
+    c: &Connection,
+    uid: &str,
+    columns: &[ColumnDef],
+    primary_key: &[ColumnName],
+    now: chrono::NaiveDateTime,
+) -> Result<()> {
+    c.execute("DELETE FROM meta.columns WHERE table_uid = ?", [uid]).map_err(db_err)?;
+    insert_columns(c, uid, columns)?;
+    let pk = serde_json::to_string(primary_key).expect("names serialize");
+    c.execute("UPDATE meta.tables SET primary_key = ?, updated_at = ? WHERE uid = ?", params![pk, now, uid])
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Removes a table's catalog entry (its file is removed separately, after commit).
+fn uncatalog(c: &Connection, t: &TableRef) -> Result<()> {
+    c.execute(
+        "DELETE FROM meta.columns WHERE table_uid IN (SELECT uid FROM meta.tables \
+         WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?)",
+        key(t),
+    )
+    .map_err(db_err)?;
+    c.execute("DELETE FROM meta.tables WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?", key(t))
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Hides main's version of a table from a dev branch.
+pub(crate) fn tombstone(c: &Connection, t: &TableRef) -> Result<()> {
+    untombstone(c, t)?;
+    c.execute("INSERT INTO meta.tombstones VALUES (?, ?, ?, ?)", key(t)).map_err(db_err)?;
+    Ok(())
+}
+
+pub(crate) fn untombstone(c: &Connection, t: &TableRef) -> Result<()> {
+    c.execute(
+        "DELETE FROM meta.tombstones WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND table_name = ?",
+        key(t),
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The SQL insert of a table's own rows from `source` (same columns), `_timestamp` included.
+pub(crate) fn copy_rows(columns: &[ColumnDef], data: &str, source: &str) -> String {
+    let cols = columns
+        .iter()
+        .map(|c| ident(c.name.as_str()))
+        .chain([ident(ColumnName::TIMESTAMP)])
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("INSERT INTO {data} ({cols}) SELECT {cols} FROM {source}")
 }
 
 /// Converts a value selected through [`json_friendly`] into JSON.
@@ -132,12 +177,133 @@ fn json_value(v: ValueRef<'_>) -> Value {
     }
 }
 
+fn default_casts(columns: &[ColumnDef]) -> Vec<Cast> {
+    columns
+        .iter()
+        .filter_map(|col| {
+            col.default.as_ref().map(|d| Cast {
+                value: d.clone(),
+                ty: col.data_type,
+                what: format!("default of column {:?}", col.name.as_str()),
+            })
+        })
+        .collect()
+}
+
 impl DuckEngine {
-    /// The table's catalog entry and its (attached) file.
-    pub(crate) fn open_table(&self, table: &TableRef) -> Result<(TableMeta, Arc<TableFile>)> {
-        let meta = self.read(|c| load(c, table))?;
-        let file = self.files.open(&self.hub, &self.layout.table_file(&table.bucket_ref(), &table.table))?;
-        Ok((meta, file))
+    /// The attached file of a table's home.
+    pub(crate) fn file_of(&self, home: &TableRef) -> Result<Arc<TableFile>> {
+        self.files.open(&self.hub, &self.layout.table_file(&home.bucket_ref(), &home.table))
+    }
+
+    /// The table as its branch sees it, with the file holding its rows.
+    pub(crate) fn read_table(&self, t: &TableRef) -> Result<(TableView, Arc<TableFile>)> {
+        let view = self.read(|c| table_view(c, t))?;
+        let file = self.file_of(&view.home)?;
+        Ok((view, file))
+    }
+
+    /// Runs `f` as the table's only writer, on the branch's own copy of it (made on the
+    /// first write to a main table from a dev branch), with its current catalog entry.
+    pub(crate) fn with_writer<T>(
+        &self,
+        t: &TableRef,
+        f: impl FnOnce(&TableView, &TableFile) -> Result<T>,
+    ) -> Result<T> {
+        let view = self.read(|c| {
+            writable(&bucket_view(c, &t.bucket_ref())?)?;
+            table_view(c, t)
+        })?;
+        if view.home != *t {
+            self.copy_on_write(t)?;
+        }
+        let file = self.file_of(t)?;
+        let _only_writer = file.lock_writer();
+        let view = self.read(|c| table_view(c, t))?;
+        f(&view, &file)
+    }
+
+    /// Gives a dev branch its own copy of a main table, a consistent snapshot of main's rows.
+    fn copy_on_write(&self, t: &TableRef) -> Result<()> {
+        let _one_copy = self.copy_on_write.lock();
+        let view = self.read(|c| table_view(c, t))?;
+        if view.home == *t {
+            return Ok(()); // another writer copied it meanwhile
+        }
+        let main = self.file_of(&view.home)?;
+        let reading = main.read()?;
+        let columns = view.meta.defs();
+        self.materialize(t, &columns, &view.meta.primary_key, view.meta.created_at, |c, data| {
+            c.execute(&copy_rows(&columns, data, &reading.data()), []).map_err(db_err).map(drop)
+        })?;
+        tracing::info!(table = %t.table_id(), branch = %t.branch, "copied a main table onto a branch on its first write");
+        Ok(())
+    }
+
+    /// Builds table `t`'s complete file under a temporary name (`fill` writes its rows,
+    /// given a connection and the new table's SQL name), then moves it into place and
+    /// registers it. Either everything is there afterwards or nothing is.
+    pub(crate) fn materialize(
+        &self,
+        t: &TableRef,
+        columns: &[ColumnDef],
+        primary_key: &[ColumnName],
+        created_at: DateTime<Utc>,
+        fill: impl FnOnce(&Connection, &str) -> Result<()>,
+    ) -> Result<()> {
+        let bucket = t.bucket_ref();
+        let staged = self.layout.loading_file(&bucket, &t.table);
+        let ddl: Vec<String> = columns.iter().map(column_ddl).collect();
+        self.files.build(&self.hub, &staged, &ddl, |data| fill(&*self.hub.conn()?, data))?;
+        let path = self.layout.table_file(&bucket, &t.table);
+        let now = naive(self.now());
+        let registered = self.write(|c| {
+            if load_row(c, t)?.is_some() {
+                return Err(StorageError::already_exists(Resource::Table, t.table_id()));
+            }
+            if path.exists() {
+                tracing::warn!(path = %path.display(), "removing an orphaned table file left by an interrupted operation");
+                remove_db_file(&path)?;
+            }
+            std::fs::rename(&staged, &path)?;
+            let uid = uuid::Uuid::new_v4().to_string();
+            let pk = serde_json::to_string(primary_key).expect("names serialize");
+            c.execute(
+                "INSERT INTO meta.tables VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                params![uid, t.project.as_str(), t.branch.as_str(), t.bucket.to_string(), t.table.as_str(), pk, naive(created_at), now],
+            )
+            .map_err(db_err)?;
+            insert_columns(c, &uid, columns)?;
+            untombstone(c, t)
+        });
+        if registered.is_err() {
+            let _ = remove_db_file(&staged);
+            if !self.read(|c| load_row(c, t)).is_ok_and(|r| r.is_some()) {
+                let _ = remove_db_file(&path);
+            }
+        }
+        registered
+    }
+
+    /// Atomically replaces the schema and rows of `view`'s table (whose writer lock the
+    /// caller holds): the new file is built completely, then swapped in together with the
+    /// catalog change.
+    pub(crate) fn replace_filled(
+        &self,
+        view: &TableView,
+        file: &TableFile,
+        columns: &[ColumnDef],
+        primary_key: &[ColumnName],
+        fill: impl FnOnce(&Connection, &str) -> Result<()>,
+    ) -> Result<()> {
+        let next = self.layout.loading_file(&view.home.bucket_ref(), &view.home.table);
+        let ddl: Vec<String> = columns.iter().map(column_ddl).collect();
+        self.files.build(&self.hub, &next, &ddl, |data| fill(&*self.hub.conn()?, data))?;
+        let now = naive(self.now());
+        self.write(|c| {
+            set_schema(c, &view.meta.uid, columns, primary_key, now)?;
+            self.files.replace(&self.hub, file, &next)
+        })
     }
 
     pub(crate) fn row_count(&self, file: &TableFile) -> Result<u64> {
@@ -148,130 +314,123 @@ impl DuckEngine {
     }
 
     /// Records that the table's data or schema changed now.
-    pub(crate) fn touch_table(&self, table: &TableRef) -> Result<()> {
+    pub(crate) fn touch_table(&self, t: &TableRef) -> Result<()> {
         let now = naive(self.now());
         self.write(|c| {
             c.execute(
                 "UPDATE meta.tables SET updated_at = ? WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?",
-                params![now, table.project.as_str(), table.branch.as_str(), table.bucket.to_string(), table.table.as_str()],
+                params![now, t.project.as_str(), t.branch.as_str(), t.bucket.to_string(), t.table.as_str()],
             )
             .map_err(db_err)?;
             Ok(())
         })
     }
 
-    /// Adds what only the table file knows (rows, bytes) to the catalog entry.
-    fn describe(&self, table: &TableRef, meta: TableMeta) -> Result<Table> {
-        let path = self.layout.table_file(&table.bucket_ref(), &table.table);
-        let row_count = self.row_count(&*self.files.open(&self.hub, &path)?)?;
+    /// The API view of a table: catalog entry plus what only the file knows.
+    fn describe(&self, t: &TableRef, view: TableView) -> Result<Table> {
+        let file = self.file_of(&view.home)?;
         Ok(Table {
-            id: table.table_id(),
-            name: table.table.clone(),
-            bucket: table.bucket.clone(),
-            columns: meta.columns,
-            primary_key: meta.primary_key,
-            row_count,
-            size_bytes: db_file_size(&path),
-            created_at: meta.created_at,
-            updated_at: meta.updated_at,
-            source: TableSource::Main,
+            id: t.table_id(),
+            name: t.table.clone(),
+            bucket: t.bucket.clone(),
+            row_count: self.row_count(&file)?,
+            size_bytes: db_file_size(&self.layout.table_file(&view.home.bucket_ref(), &view.home.table)),
+            columns: view.meta.columns,
+            primary_key: view.meta.primary_key,
+            created_at: view.meta.created_at,
+            updated_at: view.meta.updated_at,
+            source: view.source,
         })
     }
 
     pub(crate) fn table_create(&self, bucket: &BucketRef, new: &NewTable) -> Result<Table> {
         validate_columns(&new.columns, &new.primary_key)?;
-        let table = bucket.table(new.name.clone());
-        let path = self.layout.table_file(bucket, &new.name);
-        let ddl: Vec<String> = new.columns.iter().map(column_ddl).collect();
-        let now = naive(self.now());
-        let mut made_file = false;
-        let created = self.write(|c| {
-            require_bucket(c, bucket)?;
-            let defaults: Vec<Cast> = new
-                .columns
-                .iter()
-                .filter_map(|col| {
-                    col.default.as_ref().map(|d| Cast {
-                        value: d.clone(),
-                        ty: col.data_type,
-                        what: format!("default of column {:?}", col.name.as_str()),
-                    })
-                })
-                .collect();
-            check_casts(c, &defaults)?;
-            let taken: Option<String> = c
-                .query_row(
-                    "SELECT name FROM meta.tables WHERE project_id = ? AND branch_id = ? AND bucket_id = ? \
-                     AND lower(name) = lower(?)",
-                    [bucket.project.as_str(), bucket.branch.as_str(), &bucket.bucket.to_string(), new.name.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?;
-            if let Some(existing) = taken {
+        let t = bucket.table(new.name.clone());
+        self.read(|c| {
+            let view = bucket_view(c, bucket)?;
+            writable(&view)?;
+            if let Some(existing) =
+                table_names(c, bucket, &view)?.into_iter().find(|n| n.as_str().eq_ignore_ascii_case(new.name.as_str()))
+            {
                 return Err(StorageError::already_exists(Resource::Table, format!("{}.{existing}", bucket.bucket)));
             }
-            if path.exists() {
-                tracing::warn!(path = %path.display(), "removing orphaned table file left by an interrupted operation");
-                crate::layout::remove_db_file(&path)?;
-            }
-            self.files.create(&self.hub, &path, &ddl)?;
-            made_file = true;
-            let uid = uuid::Uuid::new_v4().to_string();
-            let pk = serde_json::to_string(&new.primary_key).expect("names serialize");
-            c.execute(
-                "INSERT INTO meta.tables VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                params![
-                    uid,
-                    bucket.project.as_str(),
-                    bucket.branch.as_str(),
-                    bucket.bucket.to_string(),
-                    new.name.as_str(),
-                    pk,
-                    now,
-                    now
-                ],
-            )
-            .map_err(db_err)?;
-            insert_columns(c, &uid, &new.columns)
-        });
-        if let Err(e) = created {
-            if made_file {
-                let _ = self.files.remove(&self.hub, &path);
-            }
-            return Err(e);
-        }
-        self.table_get(&table)
+            check_casts(c, &default_casts(&new.columns))
+        })?;
+        self.materialize(&t, &new.columns, &new.primary_key, self.now(), |_, _| Ok(()))?;
+        self.table_get(&t)
     }
 
     pub(crate) fn table_list(&self, bucket: &BucketRef) -> Result<Vec<Table>> {
-        let metas = self.read(|c| {
-            require_bucket(c, bucket)?;
-            names_in(c, bucket)?
+        let views = self.read(|c| {
+            let view = bucket_view(c, bucket)?;
+            table_names(c, bucket, &view)?
                 .into_iter()
                 .map(|name| {
-                    let table = bucket.table(name);
-                    load(c, &table).map(|m| (table, m))
+                    let t = bucket.table(name);
+                    table_view(c, &t).map(|v| (t, v))
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
-        metas.into_iter().map(|(t, m)| self.describe(&t, m)).collect()
+        views.into_iter().map(|(t, v)| self.describe(&t, v)).collect()
     }
 
-    pub(crate) fn table_get(&self, table: &TableRef) -> Result<Table> {
-        let meta = self.read(|c| load(c, table))?;
-        self.describe(table, meta)
+    pub(crate) fn table_get(&self, t: &TableRef) -> Result<Table> {
+        let view = self.read(|c| table_view(c, t))?;
+        self.describe(t, view)
     }
 
-    pub(crate) fn table_delete(&self, table: &TableRef) -> Result<()> {
-        self.write(|c| {
-            load(c, table)?;
-            uncatalog(c, table)
+    /// Drops a table as its branch sees it: its own data goes (after the snapshot the
+    /// policy asks for); main's version is only hidden from a dev branch.
+    pub(crate) fn table_delete(&self, t: &TableRef, actor: &str) -> Result<()> {
+        let view = self.read(|c| {
+            writable(&bucket_view(c, &t.bucket_ref())?)?;
+            table_view(c, t)
         })?;
-        self.files.remove(&self.hub, &self.layout.table_file(&table.bucket_ref(), &table.table))
+        if view.home != *t {
+            return self.write(|c| tombstone(c, t));
+        }
+        let file = self.file_of(t)?;
+        {
+            let _only_writer = file.lock_writer();
+            self.auto_snapshot(&view, &file, DestructiveOp::DropTable, None, actor)?;
+            self.write(|c| {
+                uncatalog(c, t)?;
+                if !t.branch.is_main() && load_row(c, &TableRef { branch: BranchId::main(), ..t.clone() })?.is_some() {
+                    tombstone(c, t)?;
+                }
+                Ok(())
+            })?;
+        }
+        self.files.remove(&self.hub, &self.layout.table_file(&t.bucket_ref(), &t.table))
     }
 
-    pub(crate) fn table_preview(&self, table: &TableRef, q: &RowQuery) -> Result<Preview> {
+    /// Resets a dev branch's table to main's current version: the branch's copy goes.
+    pub(crate) fn table_pull(&self, t: &TableRef) -> Result<Table> {
+        if t.branch.is_main() {
+            return Err(StorageError::invalid("main_branch", "pull resets a dev branch's table to main; this is main"));
+        }
+        let main = TableRef { branch: BranchId::main(), ..t.clone() };
+        let own = self.write(|c| {
+            if load_row(c, &main)?.is_none() {
+                return Err(StorageError::conflict(
+                    "nothing_to_pull",
+                    format!("main has no table {}; it exists only on this branch", t.table_id()),
+                ));
+            }
+            untombstone(c, t)?;
+            let own = load_row(c, t)?.is_some();
+            if own {
+                uncatalog(c, t)?;
+            }
+            Ok(own)
+        })?;
+        if own {
+            self.files.remove(&self.hub, &self.layout.table_file(&t.bucket_ref(), &t.table))?;
+        }
+        self.table_get(t)
+    }
+
+    pub(crate) fn table_preview(&self, t: &TableRef, q: &RowQuery) -> Result<Preview> {
         let limit = q.limit.unwrap_or(DEFAULT_PREVIEW_ROWS);
         if !(1..=MAX_PREVIEW_ROWS).contains(&limit) {
             return Err(StorageError::invalid(
@@ -279,7 +438,9 @@ impl DuckEngine {
                 format!("preview limit must be between 1 and {MAX_PREVIEW_ROWS}, got {limit}"),
             ));
         }
-        let meta = self.read(|c| load(c, table))?;
+        let (_, file) = self.read_table(t)?;
+        let reading = file.read()?;
+        let meta = self.read(|c| table_view(c, t))?.meta;
         let columns: Vec<Column> = match &q.columns {
             None => meta.columns.clone(),
             Some(names) if names.is_empty() => {
@@ -293,8 +454,6 @@ impl DuckEngine {
         let filter = where_clause(&q.selection(), &meta.columns)?;
         let order = order_clause(&q.order_by, &meta.columns)?;
         let select: Vec<String> = columns.iter().map(json_friendly).collect();
-        let file = self.files.open(&self.hub, &self.layout.table_file(&table.bucket_ref(), &table.table))?;
-        let reading = file.read()?;
         let (rows, total_row_count) = self.read(|c| {
             check_casts(c, &filter.casts)?;
             let sql =

@@ -70,6 +70,21 @@ pub struct ConfigArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload_ttl_secs: Option<u64>,
 
+    /// Days a manual snapshot is kept, unless settings say otherwise [default: 90].
+    #[arg(long, env = "DUCKSTORE_SNAPSHOT_MANUAL_DAYS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_manual_days: Option<u32>,
+
+    /// Days an automatic snapshot is kept, unless settings say otherwise [default: 7].
+    #[arg(long, env = "DUCKSTORE_SNAPSHOT_AUTO_DAYS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_auto_days: Option<u32>,
+
+    /// Days audit events are kept [default: 365].
+    #[arg(long, env = "DUCKSTORE_AUDIT_RETENTION_DAYS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_retention_days: Option<u32>,
+
     /// Seconds between runs of the background sweeper (expired uploads, …) [default: 60].
     #[arg(long, env = "DUCKSTORE_SWEEP_INTERVAL_SECS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,6 +115,9 @@ pub struct Config {
     #[serde(serialize_with = "exact_bytes")]
     pub project_max_file_bytes: ByteSize,
     pub upload_ttl_secs: u64,
+    pub snapshot_manual_days: u32,
+    pub snapshot_auto_days: u32,
+    pub audit_retention_days: u32,
     pub sweep_interval_secs: u64,
     /// The admin key (`DUCKSTORE_ADMIN_KEY`); when unset, one is generated on first start.
     #[serde(skip_serializing)]
@@ -119,6 +137,9 @@ impl Default for Config {
             project_max_files: 10_000,
             project_max_file_bytes: ByteSize::tb(1),
             upload_ttl_secs: 24 * 3600,
+            snapshot_manual_days: 90,
+            snapshot_auto_days: 7,
+            audit_retention_days: 365,
             sweep_interval_secs: 60,
             admin_key: None,
         }
@@ -166,6 +187,9 @@ impl Config {
         }
         if self.sweep_interval_secs == 0 {
             anyhow::bail!("sweep_interval_secs must be at least 1");
+        }
+        if self.snapshot_manual_days == 0 || self.snapshot_auto_days == 0 || self.audit_retention_days == 0 {
+            anyhow::bail!("retention periods must be at least 1 day");
         }
         Ok(())
     }

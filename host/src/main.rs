@@ -1,6 +1,7 @@
 //! The `duckstore` binary.
 
 mod api;
+mod audit;
 mod auth;
 mod config;
 mod idempotency;

@@ -9,6 +9,8 @@ use tokio::net::TcpListener;
 use duckstore_engine_duckdb::{DuckEngine, EngineConfig, FileLimits};
 use duckstore_plugin_sdk::BackendInfo;
 use duckstore_plugin_sdk::model::KeyHash;
+use duckstore_plugin_sdk::policy::SettingsPolicy;
+use duckstore_plugin_sdk::settings::{Retention, SnapshotSettings};
 
 use crate::auth::{self, Authenticator};
 use crate::config::Config;
@@ -37,6 +39,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             max_bytes_per_project: config.project_max_file_bytes.as_u64(),
             upload_ttl: chrono::Duration::seconds(config.upload_ttl_secs as i64),
         },
+        snapshot_defaults: SnapshotSettings {
+            retention: Retention { manual_days: config.snapshot_manual_days, auto_days: config.snapshot_auto_days },
+            ..SnapshotSettings::default()
+        },
+        policy: Arc::new(SettingsPolicy),
         clock: Arc::new(Utc::now),
     };
     let engine = tokio::task::spawn_blocking(move || DuckEngine::open(engine_config))
@@ -57,8 +64,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         backend_info,
     };
 
-    let sweeper =
-        crate::sweeper::spawn(state.storage.clone(), std::time::Duration::from_secs(config.sweep_interval_secs));
+    let sweeper = crate::sweeper::spawn(
+        state.storage.clone(),
+        std::time::Duration::from_secs(config.sweep_interval_secs),
+        chrono::Duration::days(config.audit_retention_days.into()),
+    );
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding the REST API to {}", config.http_addr))?;

@@ -1,19 +1,28 @@
-//! The background sweeper: periodically removes what has expired (unregistered uploads, …).
+//! The background sweeper: periodically removes what has expired: unregistered uploads,
+//! snapshots past their retention, audit events past theirs.
 
 use std::time::Duration;
 
 use crate::storage::Storage;
 
-pub fn spawn(storage: Storage, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn(storage: Storage, every: Duration, audit_retention: chrono::Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match storage.run(|s| s.sweep_expired_uploads()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(uploads = n, "swept expired uploads"),
-                Err(e) => tracing::warn!(error = %e, "sweeping expired uploads failed"),
+            let swept = storage
+                .run(move |s| {
+                    let uploads = s.sweep_expired_uploads()?;
+                    let snapshots = s.sweep_expired_snapshots()?;
+                    let events = s.sweep_audit(chrono::Utc::now() - audit_retention)?;
+                    Ok((uploads, snapshots, events))
+                })
+                .await;
+            match swept {
+                Ok((0, 0, 0)) => {}
+                Ok((uploads, snapshots, events)) => tracing::info!(uploads, snapshots, events, "swept expired data"),
+                Err(e) => tracing::warn!(error = %e, "sweeping expired data failed"),
             }
         }
     })

@@ -10,16 +10,19 @@
 
 use serde_json::Value;
 
+use crate::audit::{AuditEvent, AuditQuery};
 use crate::error::{Result, StorageError};
 use crate::files::{FileInfo, FileQuery, NewUpload, Upload, UploadSink};
 use crate::jobs::{Job, JobProgress, NewJob};
 use crate::model::{
-    ApiKey, Branch, Bucket, KeyHash, NewBucket, NewProject, NewTable, Page, Preview, Project, ProjectStats,
-    ProjectUpdate, StoredApiKey, Table,
+    ApiKey, Branch, Bucket, BucketLink, KeyHash, NewBranch, NewBucket, NewProject, NewTable, Page, Preview, Project,
+    ProjectStats, ProjectUpdate, StoredApiKey, Table,
 };
 use crate::names::{BranchRef, BucketRef, ColumnName, ProjectId, TableRef};
 use crate::query::{RowQuery, RowSelection};
 use crate::schema::{ColumnChange, ColumnDef};
+use crate::settings::{SettingsScope, SettingsView, SnapshotSettingsPatch};
+use crate::snapshots::{NewSnapshot, RestoreRequest, RestoreResult, Snapshot, SnapshotDetail, SnapshotQuery};
 use crate::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFile};
 
 /// Name and version of an engine, for `/health` and logs.
@@ -29,6 +32,8 @@ pub struct BackendInfo {
     pub version: String,
 }
 
+/// Methods that change data take `actor` (`admin` or `key:<id>`): it is recorded on the
+/// snapshots and jobs they cause.
 pub trait StorageBackend: Send + Sync + 'static {
     fn info(&self) -> BackendInfo;
 
@@ -71,6 +76,14 @@ pub trait StorageBackend: Send + Sync + 'static {
 
     fn get_branch(&self, at: &BranchRef) -> Result<Branch>;
     fn list_branches(&self, project: &ProjectId) -> Result<Vec<Branch>>;
+    /// Creates a dev branch in O(1): nothing is copied until the branch writes a table.
+    fn create_branch(&self, project: &ProjectId, new: &NewBranch, actor: &str) -> Result<Branch>;
+    /// Deletes a dev branch and everything it owns; keys limited to it are revoked.
+    fn delete_branch(&self, at: &BranchRef) -> Result<()>;
+    /// Resets a dev branch's table to main's current version.
+    fn pull_table(&self, table: &TableRef) -> Result<Table>;
+    /// Replaces main's version of a table with the branch's, after snapshotting main's.
+    fn merge_table(&self, table: &TableRef, actor: &str) -> Result<Table>;
 
     // --- buckets -----------------------------------------------------------------------
 
@@ -78,14 +91,21 @@ pub trait StorageBackend: Send + Sync + 'static {
     fn list_buckets(&self, at: &BranchRef) -> Result<Vec<Bucket>>;
     fn get_bucket(&self, bucket: &BucketRef) -> Result<Bucket>;
     /// Deletes a bucket; with `cascade` its tables too, otherwise a non-empty bucket is a conflict.
-    fn delete_bucket(&self, bucket: &BucketRef, cascade: bool) -> Result<()>;
+    fn delete_bucket(&self, bucket: &BucketRef, cascade: bool, actor: &str) -> Result<()>;
+    /// Shares a main-branch bucket with a project, or with every project (`*`).
+    fn share_bucket(&self, bucket: &BucketRef, target: &str) -> Result<Bucket>;
+    /// Removes a share (all with `None`); refused while a project losing access links it.
+    fn unshare_bucket(&self, bucket: &BucketRef, target: Option<&str>) -> Result<Bucket>;
+    /// Creates `bucket` as a read-only link to a bucket shared with its project.
+    fn link_bucket(&self, bucket: &BucketRef, source: &BucketLink) -> Result<Bucket>;
+    fn unlink_bucket(&self, bucket: &BucketRef) -> Result<()>;
 
     // --- tables ------------------------------------------------------------------------
 
     fn create_table(&self, bucket: &BucketRef, new: &NewTable) -> Result<Table>;
     fn list_tables(&self, bucket: &BucketRef) -> Result<Vec<Table>>;
     fn get_table(&self, table: &TableRef) -> Result<Table>;
-    fn delete_table(&self, table: &TableRef) -> Result<()>;
+    fn delete_table(&self, table: &TableRef, actor: &str) -> Result<()>;
     /// Reads at most `query.limit` rows (the engine caps it) as JSON values.
     fn preview(&self, table: &TableRef, query: &RowQuery) -> Result<Preview>;
 
@@ -93,23 +113,59 @@ pub trait StorageBackend: Send + Sync + 'static {
 
     fn add_column(&self, table: &TableRef, column: &ColumnDef) -> Result<Table>;
     /// Refuses to drop the last column or a primary-key column.
-    fn drop_column(&self, table: &TableRef, column: &ColumnName) -> Result<Table>;
+    fn drop_column(&self, table: &TableRef, column: &ColumnName, actor: &str) -> Result<Table>;
     /// Renames, retypes or changes nullability/default; nothing changes if any row does not fit.
     fn alter_column(&self, table: &TableRef, column: &ColumnName, change: &ColumnChange) -> Result<Table>;
     /// Refuses (conflict) when existing rows repeat a key or have a NULL in it.
     fn set_primary_key(&self, table: &TableRef, columns: &[ColumnName]) -> Result<Table>;
     fn drop_primary_key(&self, table: &TableRef) -> Result<Table>;
     /// Deletes the selected rows (all rows for an empty selection); returns how many.
-    fn delete_rows(&self, table: &TableRef, selection: &RowSelection) -> Result<u64>;
+    fn delete_rows(&self, table: &TableRef, selection: &RowSelection, actor: &str) -> Result<u64>;
+    /// Deletes every row; returns how many.
+    fn truncate_table(&self, table: &TableRef, actor: &str) -> Result<u64>;
 
     // --- data in and out ---------------------------------------------------------------
 
     /// Imports rows; a full load replaces the table atomically, a failed one leaves it intact.
-    fn import_table(&self, table: &TableRef, request: &ImportRequest) -> Result<ImportResult>;
+    fn import_table(&self, table: &TableRef, request: &ImportRequest, actor: &str) -> Result<ImportResult>;
     /// Creates a table shaped like a file and imports the file into it.
-    fn create_table_from_file(&self, bucket: &BucketRef, request: &NewTableFromFile) -> Result<(Table, ImportResult)>;
+    fn create_table_from_file(
+        &self,
+        bucket: &BucketRef,
+        request: &NewTableFromFile,
+        actor: &str,
+    ) -> Result<(Table, ImportResult)>;
     /// Writes the selected rows to a new registered file of the table's project.
     fn export_table(&self, table: &TableRef, request: &ExportRequest) -> Result<FileInfo>;
+
+    // --- snapshots and their settings ----------------------------------------------------
+
+    fn create_snapshot(&self, at: &BranchRef, new: &NewSnapshot, actor: &str) -> Result<Snapshot>;
+    /// Snapshots of the branch, newest first.
+    fn list_snapshots(&self, at: &BranchRef, query: &SnapshotQuery) -> Result<Vec<Snapshot>>;
+    fn get_snapshot(&self, at: &BranchRef, snapshot_id: &str) -> Result<SnapshotDetail>;
+    fn delete_snapshot(&self, at: &BranchRef, snapshot_id: &str) -> Result<()>;
+    fn restore_snapshot(
+        &self,
+        at: &BranchRef,
+        snapshot_id: &str,
+        request: &RestoreRequest,
+        actor: &str,
+    ) -> Result<RestoreResult>;
+    /// Deletes snapshots past their expiry; returns how many.
+    fn sweep_expired_snapshots(&self) -> Result<u64>;
+    fn snapshot_settings(&self, scope: &SettingsScope) -> Result<SettingsView>;
+    /// Stores the given keys at the scope's level (other keys there stay).
+    fn update_snapshot_settings(&self, scope: &SettingsScope, patch: &SnapshotSettingsPatch) -> Result<SettingsView>;
+    fn clear_snapshot_settings(&self, scope: &SettingsScope) -> Result<SettingsView>;
+
+    // --- audit log -------------------------------------------------------------------------
+
+    fn record_audit(&self, event: &AuditEvent) -> Result<()>;
+    /// Events newest first, with the total before paging.
+    fn list_audit(&self, query: &AuditQuery) -> Result<(Vec<AuditEvent>, u64)>;
+    /// Deletes events older than `before`; returns how many.
+    fn sweep_audit(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
 
     // --- files -------------------------------------------------------------------------
 

@@ -2,18 +2,24 @@
 //!
 //! - [`names`], [`schema`], [`query`], [`model`]: the domain types every engine, API adapter
 //!   and plugin shares: validated names, column types, structured row selection, resources;
-//! - [`files`], [`jobs`], [`transfer`]: uploads and files, background jobs, import/export.
+//! - [`files`], [`jobs`], [`transfer`]: uploads and files, background jobs, import/export;
+//! - [`snapshots`], [`settings`], [`policy`], [`audit`]: snapshots, their hierarchical
+//!   settings, the auto-snapshot decision point, the audit log.
 //! - [`error`]: the single error type crossing the engine boundary.
 //! - [`backend`]: the [`StorageBackend`] trait that storage engines implement.
 
+pub mod audit;
 pub mod backend;
 pub mod error;
 pub mod files;
 pub mod jobs;
 pub mod model;
 pub mod names;
+pub mod policy;
 pub mod query;
 pub mod schema;
+pub mod settings;
+pub mod snapshots;
 pub mod transfer;
 
 pub use backend::{BackendInfo, StorageBackend};

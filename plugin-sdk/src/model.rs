@@ -55,6 +55,21 @@ pub struct Branch {
     pub description: Option<String>,
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
+    pub created_by: Option<String>,
+    /// Tables the branch holds its own copy of (written on the branch, or created there).
+    pub own_tables: Vec<String>,
+    /// Bytes of the branch's own table files.
+    pub size_bytes: u64,
+}
+
+/// A dev branch to create; its id is its name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBranch {
+    #[schema(value_type = String)]
+    pub name: BranchId,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -78,6 +93,27 @@ pub struct Bucket {
     pub description: Option<String>,
     pub table_count: u64,
     pub created_at: DateTime<Utc>,
+    /// For a linked bucket: the shared bucket it shows (read-only, always current).
+    pub linked_from: Option<BucketLink>,
+    /// Projects this bucket is shared with (`*`: every project).
+    pub shared_with: Vec<String>,
+}
+
+/// The source of a linked bucket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BucketLink {
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
+    #[schema(value_type = String)]
+    pub bucket_id: BucketId,
+}
+
+/// Who a bucket is shared with: a project id, or `*` for every project.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareTarget {
+    pub target_project_id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::StorageError;
-use crate::names::{BranchId, BucketId, ColumnName, ProjectId, TableName};
+use crate::names::{BranchId, BucketId, ColumnName, TableName};
 use crate::query::RowQuery;
 
 /// Keboola's CSV dialect options.
@@ -83,13 +83,10 @@ pub enum DedupMode {
     FailOnDuplicates,
 }
 
-/// A table to read from: on this project by default, or a bucket shared with it.
+/// A table of the same project to read from; a shared bucket is read through its link.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceTable {
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub project_id: Option<ProjectId>,
     /// Defaults to the branch of the target table.
     #[serde(default)]
     #[schema(value_type = Option<String>)]

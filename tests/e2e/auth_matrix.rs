@@ -55,6 +55,16 @@ enum Fresh {
     File,
     /// An extra column `d{n}` on the fixture table.
     Column,
+    /// A dev branch `{branch_id}`.
+    Branch,
+    /// A main table `{table_name}` that branch `dev` has its own copy of.
+    DevCopy,
+    /// A share of the fixture bucket with p2.
+    Share,
+    /// Bucket `{bucket_id}` of p1 linked to p2's shared bucket.
+    Link,
+    /// A snapshot of the fixture table (`{snapshot_id}`).
+    Snapshot,
 }
 
 struct Route {
@@ -184,8 +194,51 @@ fn routes() -> Vec<Route> {
         route("PUT", "/projects/{project_id}/files/{file_id}/tags", Write, 200).body(json!({"tags": ["t"]})),
         route("GET", "/projects/{project_id}/jobs", Read, 200),
         route("GET", "/projects/{project_id}/jobs/{job_id}", Read, 200),
+        table_route("POST", "/truncate", Write, 200),
+        route("POST", "/projects/{project_id}/branches", Manage, 201).body(json!({"name": "br{n}"})),
+        route("DELETE", "/projects/{project_id}/branches/{branch_id}", Manage, 204)
+            .fresh(Fresh::Branch, &[("branch_id", "del{n}")]),
+        route("POST", "/projects/{project_id}/branches/{branch_id}/tables/{bucket_id}/{table_name}/pull", Write, 200)
+            .fresh(Fresh::Nothing, &[("branch_id", "dev")]),
+        route("POST", "/projects/{project_id}/branches/{branch_id}/tables/{bucket_id}/{table_name}/merge", Write, 200)
+            .fresh(Fresh::DevCopy, &[("branch_id", "dev"), ("table_name", "mt{n}")]),
+        route("POST", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/share", Manage, 200)
+            .body(json!({"target_project_id": "p2"})),
+        route("DELETE", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/share", Manage, 200)
+            .fresh(Fresh::Share, &[]),
+        route("POST", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/link", Manage, 201)
+            .fresh(Fresh::Nothing, &[("bucket_id", "in.c-link{n}")])
+            .body(json!({"project_id": "p2", "bucket_id": "in.c-pub"})),
+        route("DELETE", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/link", Manage, 204)
+            .fresh(Fresh::Link, &[("bucket_id", "in.c-ln{n}")]),
+        route("POST", SNAPSHOTS, Write, 202).body(json!({"bucket_id": "in.c-main", "table_name": "t"})),
+        route("GET", SNAPSHOTS, Read, 200),
+        route("GET", "/projects/{project_id}/branches/{branch_id}/snapshots/{snapshot_id}", Read, 200),
+        route("DELETE", "/projects/{project_id}/branches/{branch_id}/snapshots/{snapshot_id}", Write, 204)
+            .fresh(Fresh::Snapshot, &[]),
+        route("POST", "/projects/{project_id}/branches/{branch_id}/snapshots/{snapshot_id}/restore", Write, 202)
+            .body(json!({"target_table_name": "rs{n}"})),
+        route("GET", "/projects/{project_id}/settings/snapshots", Read, 200),
+        route("PUT", "/projects/{project_id}/settings/snapshots", Manage, 200).body(json!({"enabled": true})),
+        route("DELETE", "/projects/{project_id}/settings/snapshots", Manage, 200),
+        route("GET", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/settings/snapshots", Read, 200),
+        route("PUT", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/settings/snapshots", Manage, 200)
+            .body(json!({"enabled": true})),
+        route(
+            "DELETE",
+            "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/settings/snapshots",
+            Manage,
+            200,
+        ),
+        table_route("GET", "/settings/snapshots", Read, 200),
+        table_route("PUT", "/settings/snapshots", Manage, 200).body(json!({"enabled": true})),
+        table_route("DELETE", "/settings/snapshots", Manage, 200),
+        route("GET", "/projects/{project_id}/events", Manage, 200),
+        route("GET", "/events", Admin, 200),
     ]
 }
+
+const SNAPSHOTS: &str = "/projects/{project_id}/branches/{branch_id}/snapshots";
 
 fn expected(rule: Rule, who: Who, ok: u16) -> u16 {
     use Who::*;
@@ -214,6 +267,12 @@ fn every_route_answers_every_kind_of_caller_correctly() {
         .expect(201);
     let existing_key = reader["id"].as_str().unwrap().to_owned();
     let existing_file = admin.upload("p1", "fixture.csv", "id,name\n1,a\n");
+    admin.post("/projects/p1/branches", json!({"name": "dev"})).expect(201);
+    create_bucket(&admin, "p2", "pub");
+    admin.post(&format!("{}/share", bucket("p2", "in.c-pub")), json!({"target_project_id": "p1"})).expect(200);
+    let snapshot_job = admin
+        .post(&format!("{}/snapshots?wait=true", branch("p1")), json!({"bucket_id": "in.c-main", "table_name": "t"}));
+    let existing_snapshot = snapshot_job.expect(200)["result"]["snapshot"]["id"].as_str().unwrap().to_owned();
     let existing_job =
         admin.import(&table("p1", "in.c-main", "t"), json!({"file_id": existing_file})).expect(200)["id"]
             .as_str()
@@ -269,6 +328,7 @@ fn every_route_answers_every_kind_of_caller_correctly() {
                 ("key_id", existing_key.clone()),
                 ("file_id", existing_file.clone()),
                 ("job_id", existing_job.clone()),
+                ("snapshot_id", existing_snapshot.clone()),
             ]
             .into();
             for (k, v) in r.params {
@@ -310,6 +370,29 @@ fn every_route_answers_every_kind_of_caller_correctly() {
                             json!({"name": name, "type": "int"}),
                         )
                         .expect(201);
+                }
+                Fresh::Branch => {
+                    admin.post("/projects/p1/branches", json!({"name": values["branch_id"]})).expect(201);
+                }
+                Fresh::DevCopy => {
+                    let name = values["table_name"].clone();
+                    create_table(&admin, "p1", "in.c-main", &name);
+                    let on_dev = format!("/projects/p1/branches/dev/buckets/in.c-main/tables/{name}/columns");
+                    admin.post(&on_dev, json!({"name": "extra", "type": "int"})).expect(201);
+                }
+                Fresh::Share => {
+                    admin
+                        .post(&format!("{}/share", bucket("p1", "in.c-main")), json!({"target_project_id": "p2"}))
+                        .expect(200);
+                }
+                Fresh::Link => {
+                    let link = format!("{}/link", bucket("p1", &values["bucket_id"]));
+                    admin.post(&link, json!({"project_id": "p2", "bucket_id": "in.c-pub"})).expect(201);
+                }
+                Fresh::Snapshot => {
+                    let url = format!("{}/snapshots?wait=true", branch("p1"));
+                    let job = admin.post(&url, json!({"bucket_id": "in.c-main", "table_name": "t"})).expect(200);
+                    values.insert("snapshot_id", job["result"]["snapshot"]["id"].as_str().unwrap().to_owned());
                 }
             }
             let fill = |s: &str| values.iter().fold(unique(s), |s, (k, v)| s.replace(&format!("{{{k}}}"), v));

@@ -3,8 +3,10 @@
 mod harness;
 
 mod api_keys;
+mod audit;
 mod auth_matrix;
 mod bad_input;
+mod branches;
 mod exports;
 mod files;
 mod idempotency;
@@ -13,4 +15,6 @@ mod jobs;
 mod projects;
 mod restart;
 mod schema;
+mod sharing;
+mod snapshots;
 mod tables;

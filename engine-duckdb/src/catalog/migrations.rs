@@ -60,6 +60,32 @@ const MIGRATIONS: &[(i32, &str)] = &[
         created_at TIMESTAMP NOT NULL, started_at TIMESTAMP, finished_at TIMESTAMP);
     ",
     ),
+    (
+        3,
+        "
+    ALTER TABLE meta.branches ADD COLUMN created_by VARCHAR;
+    ALTER TABLE meta.buckets ADD COLUMN source_project_id VARCHAR;
+    ALTER TABLE meta.buckets ADD COLUMN source_bucket_id VARCHAR;
+    CREATE TABLE meta.tombstones (
+        project_id VARCHAR NOT NULL, branch_id VARCHAR NOT NULL, bucket_id VARCHAR NOT NULL,
+        table_name VARCHAR);
+    CREATE TABLE meta.shares (
+        project_id VARCHAR NOT NULL, bucket_id VARCHAR NOT NULL, target_project_id VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL);
+    CREATE TABLE meta.snapshots (
+        id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, branch_id VARCHAR NOT NULL,
+        bucket_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+        trigger VARCHAR, description VARCHAR, row_count UBIGINT NOT NULL, size_bytes UBIGINT NOT NULL,
+        created_by VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL);
+    CREATE TABLE meta.settings (
+        project_id VARCHAR NOT NULL, bucket_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL,
+        snapshots VARCHAR NOT NULL);
+    CREATE TABLE meta.audit_log (
+        occurred_at TIMESTAMP NOT NULL, request_id VARCHAR, principal VARCHAR NOT NULL, project_id VARCHAR,
+        operation VARCHAR NOT NULL, resource VARCHAR NOT NULL, status USMALLINT NOT NULL,
+        duration_ms UBIGINT NOT NULL);
+    ",
+    ),
 ];
 
 /// The newest catalog version this build understands.

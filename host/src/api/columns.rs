@@ -97,7 +97,8 @@ async fn drop(
 ) -> ApiResult<Json<Table>> {
     principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
     let (table, column) = path.at();
-    Ok(Json(state.storage.run(move |s| s.drop_column(&table, &column)).await?))
+    let actor = principal.label();
+    Ok(Json(state.storage.run(move |s| s.drop_column(&table, &column, &actor)).await?))
 }
 
 /// Set the primary key; refused (409) if existing rows repeat a key or have NULL in it.

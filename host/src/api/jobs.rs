@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use duckstore_plugin_sdk::StorageBackend;
 use duckstore_plugin_sdk::jobs::{Job, NewJob};
 use duckstore_plugin_sdk::model::Page;
-use duckstore_plugin_sdk::names::ProjectId;
+use duckstore_plugin_sdk::names::{BranchId, ProjectId};
 
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{ApiPath, ApiQuery, ProjectPath};
@@ -44,6 +44,17 @@ pub struct JobList {
 pub struct WaitParams {
     #[serde(default)]
     pub wait: bool,
+}
+
+/// The record of a job on a table (or another resource named by `table_id`) of a branch.
+pub fn new_job(principal: &Principal, project: &ProjectId, branch: &BranchId, kind: &str, table_id: String) -> NewJob {
+    NewJob {
+        project: project.clone(),
+        branch: Some(branch.clone()),
+        kind: kind.to_owned(),
+        table_id: Some(table_id),
+        created_by: principal.label(),
+    }
 }
 
 /// Starts `work` as a job and answers as [`WaitParams`] describes.

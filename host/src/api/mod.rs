@@ -9,10 +9,13 @@ pub mod branches;
 pub mod buckets;
 pub mod columns;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod files;
 pub mod jobs;
 pub mod projects;
+pub mod settings;
+pub mod snapshots;
 pub mod system;
 pub mod tables;
 pub mod transfer;
@@ -63,6 +66,9 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(transfer::routes())
         .merge(files::routes())
         .merge(jobs::routes())
+        .merge(snapshots::routes())
+        .merge(settings::routes())
+        .merge(events::routes())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -71,6 +77,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     routes
         .route("/openapi.json", axum::routing::get(move || async move { axum::Json((*openapi).clone()) }))
+        .route_layer(axum::middleware::from_fn_with_state(state.storage.clone(), crate::audit::record))
         .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {

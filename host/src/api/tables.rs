@@ -78,7 +78,8 @@ async fn delete(
 ) -> ApiResult<StatusCode> {
     principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
     let at = path.at();
-    state.storage.run(move |s| s.delete_table(&at)).await?;
+    let actor = principal.label();
+    state.storage.run(move |s| s.delete_table(&at, &actor)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,13 +8,13 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use duckstore_plugin_sdk::jobs::{Job, JobProgress, NewJob};
+use duckstore_plugin_sdk::jobs::{Job, JobProgress};
 use duckstore_plugin_sdk::query::RowSelection;
 use duckstore_plugin_sdk::transfer::{ExportRequest, ImportRequest, NewTableFromFile};
 
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, BucketPath, TablePath};
-use crate::api::jobs::{WaitParams, run};
+use crate::api::jobs::{WaitParams, new_job as job, run};
 use crate::auth::{Access, Principal};
 use crate::server::AppState;
 
@@ -24,22 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_from_file))
         .routes(routes!(export))
         .routes(routes!(delete_rows))
-}
-
-fn job(
-    principal: &Principal,
-    project: &duckstore_plugin_sdk::names::ProjectId,
-    branch: &duckstore_plugin_sdk::names::BranchId,
-    kind: &str,
-    table_id: String,
-) -> NewJob {
-    NewJob {
-        project: project.clone(),
-        branch: Some(branch.clone()),
-        kind: kind.to_owned(),
-        table_id: Some(table_id),
-        created_by: principal.label(),
-    }
+        .routes(routes!(truncate))
 }
 
 /// Load a file or another table's rows into the table: a full load replaces its rows
@@ -56,13 +41,17 @@ async fn import(
 ) -> ApiResult<Response> {
     principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
     if let Some(source) = &request.source_table {
-        let project = source.project_id.as_ref().unwrap_or(&path.project_id);
-        principal.authorize(project, Some(source.branch_id.as_ref().unwrap_or(&path.branch_id)), Access::Read)?;
+        principal.authorize(
+            &path.project_id,
+            Some(source.branch_id.as_ref().unwrap_or(&path.branch_id)),
+            Access::Read,
+        )?;
     }
     let table = path.at();
     let new = job(&principal, &table.project, &table.branch, "table_import", table.table_id());
+    let actor = principal.label();
     run(&state, new, params.wait, move |s| {
-        let result = s.import_table(&table, &request)?;
+        let result = s.import_table(&table, &request, &actor)?;
         Ok((JobProgress { rows: result.rows_imported, bytes: result.bytes_read }, json!(result)))
     })
     .await
@@ -83,8 +72,9 @@ async fn create_from_file(
     let bucket = path.at();
     let table_id = format!("{}.{}", bucket.bucket, request.name);
     let new = job(&principal, &bucket.project, &bucket.branch, "table_create", table_id);
+    let actor = principal.label();
     run(&state, new, params.wait, move |s| {
-        let (table, result) = s.create_table_from_file(&bucket, &request)?;
+        let (table, result) = s.create_table_from_file(&bucket, &request, &actor)?;
         Ok((
             JobProgress { rows: result.rows_imported, bytes: result.bytes_read },
             json!({"table": table, "import": result}),
@@ -131,6 +121,22 @@ async fn delete_rows(
 ) -> ApiResult<Json<DeletedRows>> {
     principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
     let table = path.at();
-    let deleted_rows = state.storage.run(move |s| s.delete_rows(&table, &selection)).await?;
+    let actor = principal.label();
+    let deleted_rows = state.storage.run(move |s| s.delete_rows(&table, &selection, &actor)).await?;
+    Ok(Json(DeletedRows { deleted_rows }))
+}
+
+/// Delete every row (the `truncate_table` snapshot trigger applies).
+#[utoipa::path(post, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}/truncate",
+    tag = "data", params(TablePath), responses((status = 200, body = DeletedRows), (status = "4XX", body = ErrorBody)))]
+async fn truncate(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(path): ApiPath<TablePath>,
+) -> ApiResult<Json<DeletedRows>> {
+    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
+    let table = path.at();
+    let actor = principal.label();
+    let deleted_rows = state.storage.run(move |s| s.truncate_table(&table, &actor)).await?;
     Ok(Json(DeletedRows { deleted_rows }))
 }
