@@ -16,7 +16,11 @@ use duckstore_plugin_sdk::settings::{SettingsScope, SettingsView, SnapshotSettin
 use duckstore_plugin_sdk::snapshots::{
     NewSnapshot, RestoreRequest, RestoreResult, Snapshot, SnapshotDetail, SnapshotQuery,
 };
+use duckstore_plugin_sdk::sql::SqlSession;
 use duckstore_plugin_sdk::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFile};
+use duckstore_plugin_sdk::workspaces::{
+    LoadRequest, LoadResult, NewWorkspace, StoredWorkspace, Workspace, WorkspaceDetail,
+};
 use duckstore_plugin_sdk::{BackendInfo, Result, StorageBackend, StorageError};
 
 use crate::DuckEngine;
@@ -268,6 +272,50 @@ impl StorageBackend for DuckEngine {
 
     fn sweep_audit(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
         self.audit_sweep(before)
+    }
+
+    fn create_workspace(&self, at: &BranchRef, new: &NewWorkspace, verifier: &str, actor: &str) -> Result<Workspace> {
+        self.workspace_create(at, new, verifier, actor)
+    }
+
+    fn list_workspaces(&self, at: &BranchRef) -> Result<Vec<Workspace>> {
+        self.workspace_list(at)
+    }
+
+    fn get_workspace(&self, at: &BranchRef, id: &str) -> Result<WorkspaceDetail> {
+        self.workspace_get(at, id)
+    }
+
+    fn delete_workspace(&self, at: &BranchRef, id: &str) -> Result<()> {
+        self.workspace_delete(at, id)
+    }
+
+    fn clear_workspace(&self, at: &BranchRef, id: &str) -> Result<WorkspaceDetail> {
+        self.workspace_clear(at, id)
+    }
+
+    fn drop_workspace_object(&self, at: &BranchRef, id: &str, object: &str) -> Result<()> {
+        self.workspace_drop_object(at, id, object)
+    }
+
+    fn set_workspace_verifier(&self, at: &BranchRef, id: &str, verifier: &str) -> Result<Workspace> {
+        self.workspace_set_verifier(at, id, verifier)
+    }
+
+    fn load_workspace(&self, at: &BranchRef, id: &str, request: &LoadRequest) -> Result<LoadResult> {
+        self.workspace_load(at, id, request)
+    }
+
+    fn find_workspace(&self, id: &str) -> Result<Option<StoredWorkspace>> {
+        self.workspace_find(id)
+    }
+
+    fn open_sql_session(&self, id: &str) -> Result<Box<dyn SqlSession>> {
+        self.workspace_session(id)
+    }
+
+    fn sweep_expired_workspaces(&self) -> Result<u64> {
+        self.workspaces_sweep()
     }
 
     fn prepare_upload(&self, project: &ProjectId, new: &NewUpload) -> Result<Upload> {

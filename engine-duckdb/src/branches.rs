@@ -124,6 +124,8 @@ impl DuckEngine {
             ));
         }
         let now = naive(self.now());
+        self.read(|c| require_branch(c, at))?;
+        self.workspaces_delete_under(&at.project, Some(at.branch.as_str()))?;
         let snapshots: Vec<String> = self.write(|c| {
             require_branch(c, at)?;
             let key = [at.project.as_str(), at.branch.as_str()];

@@ -7,13 +7,15 @@
 
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use duckdb::{Config, Connection};
+use duckdb::Connection;
 use parking_lot::Mutex;
 
 use duckstore_plugin_sdk::Result;
 
 use crate::error::db_err;
+use crate::raw::{Database, RawConnection};
 
 /// Resource limits of the DuckDB instance; DuckDB's defaults (80% of RAM, all cores) are
 /// wrong for a server sharing a machine.
@@ -30,38 +32,45 @@ pub struct Limits {
 const MAX_IDLE: usize = 16;
 
 pub struct Hub {
-    /// Kept to clone new connections from; `Connection` is `Send` but not `Sync`.
-    root: Mutex<Connection>,
+    db: Arc<Database>,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl Hub {
     pub fn open(limits: &Limits) -> Result<Self> {
         std::fs::create_dir_all(&limits.temp_directory)?;
-        let config = Config::default()
-            .threads(limits.threads as i64)
-            .and_then(|c| c.max_memory(&limits.memory_limit))
-            .and_then(|c| c.with("temp_directory", limits.temp_directory.to_string_lossy()))
-            // Nothing depends on the order of unordered results, and loads run ~35% faster
-            // without it (imports that need input order ask for it explicitly).
-            .and_then(|c| c.with("preserve_insertion_order", "false"))
-            // Never reach for the network to fetch an extension.
-            .and_then(|c| c.with("autoinstall_known_extensions", "false"))
-            .and_then(|c| c.with("autoload_known_extensions", "false"))
-            .map_err(db_err)?;
-        let root = Connection::open_in_memory_with_flags(config).map_err(db_err)?;
+        let db = Database::open(
+            ":memory:",
+            &[
+                ("threads", limits.threads.to_string()),
+                ("memory_limit", limits.memory_limit.clone()),
+                ("temp_directory", limits.temp_directory.to_string_lossy().into_owned()),
+                // Nothing depends on the order of unordered results, and loads run ~35% faster
+                // without it (imports that need input order ask for it explicitly).
+                ("preserve_insertion_order", "false".into()),
+                // Never reach for the network to fetch an extension.
+                ("autoinstall_known_extensions", "false".into()),
+                ("autoload_known_extensions", "false".into()),
+            ],
+        )?;
+        let hub = Self { db, idle: Mutex::new(Vec::new()) };
         // Timestamps are UTC everywhere; a build without ICU has no time zones to set.
-        let _ = root.execute_batch("SET GLOBAL TimeZone = 'UTC'");
-        Ok(Self { root: Mutex::new(root), idle: Mutex::new(Vec::new()) })
+        let _ = hub.conn()?.execute_batch("SET GLOBAL TimeZone = 'UTC'");
+        Ok(hub)
     }
 
     /// A connection for one unit of work; it returns to the pool when dropped.
     pub fn conn(&self) -> Result<Conn<'_>> {
         let conn = match self.idle.lock().pop() {
             Some(c) => c,
-            None => self.root.lock().try_clone().map_err(db_err)?,
+            None => self.db.safe_connection()?,
         };
         Ok(Conn { hub: self, conn: Some(conn) })
+    }
+
+    /// A raw connection, for streaming chunks to another DuckDB instance.
+    pub fn raw_connection(&self) -> Result<RawConnection> {
+        RawConnection::connect(&self.db)
     }
 
     /// ATTACHes a database file under `alias`, creating it if absent.

@@ -248,6 +248,19 @@ impl DuckEngine {
                 Ok(Source { plain, ordered, table: None, bytes: info.size_bytes })
             }
             ImportSource::Table(source) => self.table_source(target, meta, &source),
+            ImportSource::Workspace(source) => {
+                let relation =
+                    self.workspace_source(&target.bucket_ref().branch_ref(), &source.workspace_id, &source.table)?;
+                let names: Vec<String> =
+                    self.read(|c| describe(c, &relation))?.into_iter().map(|(name, _)| name).collect();
+                let casts = cast_list(&names, &match_columns(&names, &meta.columns)?);
+                Ok(Source {
+                    plain: format!("SELECT {casts} FROM {relation}"),
+                    ordered: format!("SELECT {casts}, row_number() OVER () AS {SEQ} FROM {relation}"),
+                    table: None,
+                    bytes: 0,
+                })
+            }
         }
     }
 
@@ -346,6 +359,7 @@ impl DuckEngine {
         let import = ImportRequest {
             file_id: Some(request.file_id.clone()),
             source_table: None,
+            source_workspace: None,
             format: request.format.clone(),
             csv: request.csv.clone(),
             incremental: false,

@@ -6,6 +6,7 @@
 //! <data>/files/<project>/<file id>                              registered files
 //! <data>/staging/<project>/<upload key>                          uploads in progress, exports being written
 //! <data>/snapshots/<project>/<snapshot id>/{data.parquet,metadata.json}
+//! <data>/workspaces/<project>/<workspace id>.duckdb               a workspace's own database
 //! <data>/tmp/                                                    DuckDB spill space
 //! ```
 //! Every path component comes from a validated name type, so no input can escape `<data>`.
@@ -74,6 +75,20 @@ impl Layout {
     /// A snapshot's directory; ids are generated hex strings, never user input.
     pub fn snapshot_dir(&self, project: &ProjectId, snapshot_id: &str) -> PathBuf {
         self.snapshots_dir(project).join(snapshot_id)
+    }
+
+    pub fn workspaces_dir(&self, project: &ProjectId) -> PathBuf {
+        self.root.join("workspaces").join(project.as_str())
+    }
+
+    /// A workspace's database; ids are generated, never user input.
+    pub fn workspace(&self, project: &ProjectId, workspace_id: &str) -> PathBuf {
+        self.workspaces_dir(project).join(format!("{workspace_id}.duckdb"))
+    }
+
+    /// Spill space of a workspace's DuckDB instance.
+    pub fn workspace_temp(&self, workspace_id: &str) -> PathBuf {
+        self.temp().join("workspaces").join(workspace_id)
     }
 
     pub fn staging_dir(&self, project: &ProjectId) -> PathBuf {

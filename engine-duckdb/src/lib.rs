@@ -6,7 +6,9 @@
 //! - [`catalog`]: `metadata.duckdb`, its migrations and row mapping;
 //! - [`views`]: how buckets and tables look from a branch (copy-on-write, tombstones, links);
 //! - [`projects`], [`api_keys`], [`branches`], [`buckets`], [`tables`], [`files`], [`jobs`],
-//!   [`snapshots`], [`settings`], [`audit`]: the resources;
+//!   [`snapshots`], [`settings`], [`audit`], [`workspaces`]: the resources;
+//! - [`bridge`], [`raw`], [`types`]: moving rows between the hub and workspace databases
+//!   over DuckDB's C API, and type mapping;
 //! - [`imports`], [`exports`], [`alter`]: loading data, writing it out, schema changes;
 //! - [`backend`]: the `StorageBackend` implementation, delegating to the resource modules;
 //! - [`sql`], [`layout`], [`error`]: SQL building, on-disk paths, error mapping.
@@ -16,6 +18,7 @@ mod api_keys;
 mod audit;
 mod backend;
 mod branches;
+mod bridge;
 mod buckets;
 mod catalog;
 mod error;
@@ -26,15 +29,19 @@ mod imports;
 mod jobs;
 mod layout;
 mod projects;
+mod raw;
 mod settings;
 mod snapshots;
 mod sql;
 mod table_files;
 mod tables;
+mod types;
 mod views;
+mod workspaces;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
@@ -45,6 +52,7 @@ use duckstore_plugin_sdk::policy::SnapshotPolicy;
 use duckstore_plugin_sdk::settings::SnapshotSettings;
 
 pub use hub::Limits;
+pub use workspaces::WorkspaceLimits;
 
 use crate::hub::{Hub, in_transaction};
 use crate::layout::Layout;
@@ -62,6 +70,7 @@ pub struct EngineConfig {
     pub snapshot_defaults: SnapshotSettings,
     /// Decides whether destructive operations snapshot first.
     pub policy: Arc<dyn SnapshotPolicy>,
+    pub workspaces: WorkspaceLimits,
     pub clock: Clock,
 }
 
@@ -83,12 +92,16 @@ pub struct DuckEngine {
     file_limits: FileLimits,
     snapshot_defaults: SnapshotSettings,
     policy: Arc<dyn SnapshotPolicy>,
-    hub: Hub,
-    files: TableFiles,
+    hub: Arc<Hub>,
+    files: Arc<TableFiles>,
     /// Serializes catalog writes: uniqueness checks and their inserts must not interleave.
     catalog_write: Mutex<()>,
     /// One copy-on-write at a time, so two first writes cannot both copy a table.
     copy_on_write: Mutex<()>,
+    workspaces: Arc<workspaces::Workspaces>,
+    workspace_limits: WorkspaceLimits,
+    /// Bumped by every catalog write; workspaces re-sync their bucket views when it moves.
+    catalog_epoch: Arc<AtomicU64>,
     clock: Clock,
 }
 
@@ -97,22 +110,35 @@ impl DuckEngine {
     pub fn open(config: EngineConfig) -> Result<Self> {
         let layout = Layout::new(&config.data_dir);
         std::fs::create_dir_all(layout.root())?;
-        let hub = Hub::open(&Limits {
+        let hub = Arc::new(Hub::open(&Limits {
             threads: config.threads,
             memory_limit: config.memory_limit.clone(),
             temp_directory: layout.temp(),
-        })?;
+        })?);
         hub.attach(&layout.metadata(), catalog::ALIAS)?;
         catalog::migrations::migrate(&mut *hub.conn()?)?;
+        let files = Arc::new(TableFiles::new());
+        let catalog_epoch = Arc::new(AtomicU64::new(0));
+        let workspaces = workspaces::Workspaces::new(
+            hub.clone(),
+            files.clone(),
+            layout.clone(),
+            config.workspaces.clone(),
+            catalog_epoch.clone(),
+        );
+        bridge::register_workspace_table(&*hub.conn()?, Arc::new(workspaces::Opener(Arc::downgrade(&workspaces))))?;
         Ok(Self {
             layout,
             file_limits: config.files,
             snapshot_defaults: config.snapshot_defaults,
             policy: config.policy,
             hub,
-            files: TableFiles::new(),
+            files,
             catalog_write: Mutex::new(()),
             copy_on_write: Mutex::new(()),
+            workspaces,
+            workspace_limits: config.workspaces,
+            catalog_epoch,
             clock: config.clock,
         })
     }
@@ -130,7 +156,9 @@ impl DuckEngine {
     fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let _one_writer = self.catalog_write.lock();
         let mut conn = self.hub.conn()?;
-        in_transaction(&mut conn, |tx| f(tx))
+        let out = in_transaction(&mut conn, |tx| f(tx))?;
+        self.catalog_epoch.fetch_add(1, Ordering::Release);
+        Ok(out)
     }
 }
 

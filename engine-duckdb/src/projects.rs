@@ -126,6 +126,8 @@ impl DuckEngine {
     /// Catalog rows go first, in one transaction: if removing files fails afterwards, what is
     /// left is unreachable garbage, never a catalog entry pointing at missing data.
     pub(crate) fn project_delete(&self, id: &ProjectId) -> Result<()> {
+        self.read(|c| require(c, id))?;
+        self.workspaces_delete_under(id, None)?;
         self.write(|c| {
             require(c, id)?;
             for sql in [

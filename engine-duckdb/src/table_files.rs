@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::lock_api::ArcRwLockReadGuard;
+use parking_lot::{Mutex, MutexGuard, RawRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use duckstore_plugin_sdk::names::ColumnName;
 use duckstore_plugin_sdk::{Result, StorageError};
@@ -30,7 +31,7 @@ pub struct TableFile {
     path: PathBuf,
     writer: Mutex<()>,
     /// The alias the file is attached under; `None` once the table is removed.
-    attachment: RwLock<Option<String>>,
+    attachment: Arc<RwLock<Option<String>>>,
 }
 
 /// A table file held attached: shared by queries ([`Reading`]) or exclusively by a schema
@@ -41,6 +42,8 @@ pub struct Held<G> {
 
 pub type Reading<'a> = Held<RwLockReadGuard<'a, Option<String>>>;
 pub type Exclusive<'a> = Held<RwLockWriteGuard<'a, Option<String>>>;
+/// A [`Reading`] that owns its lock, for scans that outlive the call that started them.
+pub type OwnedReading = Held<ArcRwLockReadGuard<RawRwLock, Option<String>>>;
 
 impl<G: Deref<Target = Option<String>>> Held<G> {
     fn new(alias: G) -> Result<Self> {
@@ -68,6 +71,10 @@ impl TableFile {
     /// Holds the file attached for the guard's lifetime.
     pub fn read(&self) -> Result<Reading<'_>> {
         Held::new(self.attachment.read())
+    }
+
+    pub fn read_owned(&self) -> Result<OwnedReading> {
+        Held::new(self.attachment.read_arc())
     }
 
     /// Holds the file attached with no query running until the guard drops.
@@ -106,8 +113,11 @@ impl TableFiles {
         }
         let alias = self.new_alias();
         hub.attach(path, &alias)?;
-        let file =
-            Arc::new(TableFile { path: path.to_owned(), writer: Mutex::new(()), attachment: RwLock::new(Some(alias)) });
+        let file = Arc::new(TableFile {
+            path: path.to_owned(),
+            writer: Mutex::new(()),
+            attachment: Arc::new(RwLock::new(Some(alias))),
+        });
         files.insert(path.to_owned(), file.clone());
         Ok(file)
     }

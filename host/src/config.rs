@@ -89,6 +89,41 @@ pub struct ConfigArgs {
     #[arg(long, env = "DUCKSTORE_SWEEP_INTERVAL_SECS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep_interval_secs: Option<u64>,
+
+    /// DuckDB threads of each workspace [default: 2].
+    #[arg(long, env = "DUCKSTORE_WORKSPACE_THREADS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_threads: Option<usize>,
+
+    /// DuckDB memory limit of each workspace [default: 512MB].
+    #[arg(long, env = "DUCKSTORE_WORKSPACE_MEMORY_LIMIT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_memory_limit: Option<String>,
+
+    /// Size limit of a workspace created without one [default: 10GB].
+    #[arg(long, env = "DUCKSTORE_WORKSPACE_SIZE_LIMIT")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exact_bytes_opt")]
+    pub workspace_size_limit: Option<ByteSize>,
+
+    /// Most concurrent PostgreSQL sessions per workspace [default: 20].
+    #[arg(long, env = "DUCKSTORE_WORKSPACE_MAX_SESSIONS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_max_sessions: Option<u64>,
+
+    /// PEM certificate for PostgreSQL TLS (with pg_tls_key); self-signed when unset.
+    #[arg(long, env = "DUCKSTORE_PG_TLS_CERT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_tls_cert: Option<PathBuf>,
+
+    /// PEM private key for PostgreSQL TLS.
+    #[arg(long, env = "DUCKSTORE_PG_TLS_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_tls_key: Option<PathBuf>,
+
+    /// Longest a PostgreSQL statement may run, in seconds; 0 = no limit [default: 0].
+    #[arg(long, env = "DUCKSTORE_PG_STATEMENT_TIMEOUT_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_statement_timeout_secs: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -119,6 +154,14 @@ pub struct Config {
     pub snapshot_auto_days: u32,
     pub audit_retention_days: u32,
     pub sweep_interval_secs: u64,
+    pub workspace_threads: usize,
+    pub workspace_memory_limit: String,
+    #[serde(serialize_with = "exact_bytes")]
+    pub workspace_size_limit: ByteSize,
+    pub workspace_max_sessions: u64,
+    pub pg_tls_cert: Option<PathBuf>,
+    pub pg_tls_key: Option<PathBuf>,
+    pub pg_statement_timeout_secs: u64,
     /// The admin key (`DUCKSTORE_ADMIN_KEY`); when unset, one is generated on first start.
     #[serde(skip_serializing)]
     pub admin_key: Option<String>,
@@ -141,6 +184,13 @@ impl Default for Config {
             snapshot_auto_days: 7,
             audit_retention_days: 365,
             sweep_interval_secs: 60,
+            workspace_threads: 2,
+            workspace_memory_limit: "512MB".to_owned(),
+            workspace_size_limit: ByteSize::gb(10),
+            workspace_max_sessions: 20,
+            pg_tls_cert: None,
+            pg_tls_key: None,
+            pg_statement_timeout_secs: 0,
             admin_key: None,
         }
     }
@@ -184,6 +234,12 @@ impl Config {
         }
         if self.threads == 0 {
             anyhow::bail!("threads must be at least 1");
+        }
+        if self.workspace_threads == 0 || self.workspace_max_sessions == 0 {
+            anyhow::bail!("workspace_threads and workspace_max_sessions must be at least 1");
+        }
+        if self.pg_tls_cert.is_some() != self.pg_tls_key.is_some() {
+            anyhow::bail!("pg_tls_cert and pg_tls_key are given together or not at all");
         }
         if self.sweep_interval_secs == 0 {
             anyhow::bail!("sweep_interval_secs must be at least 1");

@@ -7,6 +7,7 @@ mod config;
 mod idempotency;
 mod jobs;
 mod metrics;
+mod pg;
 mod server;
 mod storage;
 mod sweeper;

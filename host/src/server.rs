@@ -6,7 +6,7 @@ use anyhow::Context;
 use chrono::Utc;
 use tokio::net::TcpListener;
 
-use duckstore_engine_duckdb::{DuckEngine, EngineConfig, FileLimits};
+use duckstore_engine_duckdb::{DuckEngine, EngineConfig, FileLimits, WorkspaceLimits};
 use duckstore_plugin_sdk::BackendInfo;
 use duckstore_plugin_sdk::model::KeyHash;
 use duckstore_plugin_sdk::policy::SettingsPolicy;
@@ -16,6 +16,7 @@ use crate::auth::{self, Authenticator};
 use crate::config::Config;
 use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
+use crate::pg::PgConfig;
 use crate::storage::Storage;
 
 /// What every request handler can reach.
@@ -26,6 +27,21 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub idempotency: Arc<Idempotency>,
     pub backend_info: BackendInfo,
+    pub pg_endpoint: PgEndpoint,
+}
+
+/// Where PostgreSQL clients connect, as workspace responses tell them.
+#[derive(Clone)]
+pub struct PgEndpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl PgEndpoint {
+    fn of(addr: std::net::SocketAddr) -> Self {
+        let host = if addr.ip().is_unspecified() { "localhost".to_owned() } else { addr.ip().to_string() };
+        Self { host, port: addr.port() }
+    }
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -44,6 +60,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             ..SnapshotSettings::default()
         },
         policy: Arc::new(SettingsPolicy),
+        workspaces: WorkspaceLimits {
+            threads: config.workspace_threads,
+            memory_limit: config.workspace_memory_limit.clone(),
+            default_size_bytes: config.workspace_size_limit.as_u64(),
+            max_sessions: config.workspace_max_sessions,
+        },
         clock: Arc::new(Utc::now),
     };
     let engine = tokio::task::spawn_blocking(move || DuckEngine::open(engine_config))
@@ -56,12 +78,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(jobs = interrupted, "marked jobs interrupted by the last shutdown as failed");
     }
     let admin_hash = settle_admin_key(&config, &storage).await?;
+    let pg_config = PgConfig {
+        addr: config.pg_addr,
+        tls: config.pg_tls_cert.clone().zip(config.pg_tls_key.clone()),
+        statement_timeout: (config.pg_statement_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(config.pg_statement_timeout_secs)),
+    };
+    let pg_listener = crate::pg::bind(&pg_config).await?;
+    let pg_addr = pg_listener.local_addr()?;
     let state = AppState {
         storage,
         auth: Arc::new(Authenticator::new(admin_hash)),
         metrics: Arc::new(Metrics::new()),
         idempotency: Arc::default(),
         backend_info,
+        pg_endpoint: PgEndpoint::of(pg_addr),
     };
 
     let sweeper = crate::sweeper::spawn(
@@ -69,6 +100,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         std::time::Duration::from_secs(config.sweep_interval_secs),
         chrono::Duration::days(config.audit_retention_days.into()),
     );
+    let pg_server = tokio::spawn(crate::pg::serve(pg_listener, pg_config, state.storage.clone()));
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding the REST API to {}", config.http_addr))?;
@@ -77,8 +109,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "duckstore started");
     // Tests and scripts read the bound address (port 0 picks one) from this line.
     println!("duckstore listening on http://{addr}");
+    println!("duckstore listening on postgresql://{pg_addr}");
     axum::serve(listener, crate::api::router(state)).with_graceful_shutdown(shutdown).await?;
     sweeper.abort();
+    pg_server.abort();
     tracing::info!("duckstore stopped");
     Ok(())
 }

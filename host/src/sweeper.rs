@@ -1,5 +1,5 @@
 //! The background sweeper: periodically removes what has expired: unregistered uploads,
-//! snapshots past their retention, audit events past theirs.
+//! snapshots past their retention, audit events past theirs, expired workspaces.
 
 use std::time::Duration;
 
@@ -16,12 +16,15 @@ pub fn spawn(storage: Storage, every: Duration, audit_retention: chrono::Duratio
                     let uploads = s.sweep_expired_uploads()?;
                     let snapshots = s.sweep_expired_snapshots()?;
                     let events = s.sweep_audit(chrono::Utc::now() - audit_retention)?;
-                    Ok((uploads, snapshots, events))
+                    let workspaces = s.sweep_expired_workspaces()?;
+                    Ok((uploads, snapshots, events, workspaces))
                 })
                 .await;
             match swept {
-                Ok((0, 0, 0)) => {}
-                Ok((uploads, snapshots, events)) => tracing::info!(uploads, snapshots, events, "swept expired data"),
+                Ok((0, 0, 0, 0)) => {}
+                Ok((uploads, snapshots, events, workspaces)) => {
+                    tracing::info!(uploads, snapshots, events, workspaces, "swept expired data")
+                }
                 Err(e) => tracing::warn!(error = %e, "sweeping expired data failed"),
             }
         }

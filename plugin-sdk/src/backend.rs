@@ -23,7 +23,9 @@ use crate::query::{RowQuery, RowSelection};
 use crate::schema::{ColumnChange, ColumnDef};
 use crate::settings::{SettingsScope, SettingsView, SnapshotSettingsPatch};
 use crate::snapshots::{NewSnapshot, RestoreRequest, RestoreResult, Snapshot, SnapshotDetail, SnapshotQuery};
+use crate::sql::SqlSession;
 use crate::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFile};
+use crate::workspaces::{LoadRequest, LoadResult, NewWorkspace, StoredWorkspace, Workspace, WorkspaceDetail};
 
 /// Name and version of an engine, for `/health` and logs.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -166,6 +168,28 @@ pub trait StorageBackend: Send + Sync + 'static {
     fn list_audit(&self, query: &AuditQuery) -> Result<(Vec<AuditEvent>, u64)>;
     /// Deletes events older than `before`; returns how many.
     fn sweep_audit(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
+
+    // --- workspaces ----------------------------------------------------------------------
+
+    /// Creates a workspace of the branch; `verifier` is the SCRAM verifier of its password.
+    fn create_workspace(&self, at: &BranchRef, new: &NewWorkspace, verifier: &str, actor: &str) -> Result<Workspace>;
+    fn list_workspaces(&self, at: &BranchRef) -> Result<Vec<Workspace>>;
+    /// An expired workspace is `Gone` here and in every other workspace call.
+    fn get_workspace(&self, at: &BranchRef, id: &str) -> Result<WorkspaceDetail>;
+    /// Closes its sessions and removes its data.
+    fn delete_workspace(&self, at: &BranchRef, id: &str) -> Result<()>;
+    /// Drops every table and view its users created.
+    fn clear_workspace(&self, at: &BranchRef, id: &str) -> Result<WorkspaceDetail>;
+    fn drop_workspace_object(&self, at: &BranchRef, id: &str, object: &str) -> Result<()>;
+    fn set_workspace_verifier(&self, at: &BranchRef, id: &str, verifier: &str) -> Result<Workspace>;
+    /// Copies project tables (selected columns and rows) into workspace tables.
+    fn load_workspace(&self, at: &BranchRef, id: &str, request: &LoadRequest) -> Result<LoadResult>;
+    /// Looks a workspace up by id for a login; `None` when unknown.
+    fn find_workspace(&self, id: &str) -> Result<Option<StoredWorkspace>>;
+    /// Opens a SQL session; refused when the workspace expired or has its most sessions.
+    fn open_sql_session(&self, id: &str) -> Result<Box<dyn SqlSession>>;
+    /// Deletes expired workspaces; returns how many.
+    fn sweep_expired_workspaces(&self) -> Result<u64>;
 
     // --- files -------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 //!   and plugin shares: validated names, column types, structured row selection, resources;
 //! - [`files`], [`jobs`], [`transfer`]: uploads and files, background jobs, import/export;
 //! - [`snapshots`], [`settings`], [`policy`], [`audit`]: snapshots, their hierarchical
-//!   settings, the auto-snapshot decision point, the audit log.
+//!   settings, the auto-snapshot decision point, the audit log;
+//! - [`workspaces`], [`sql`]: SQL workspaces and the sessions the PostgreSQL wire server runs.
 //! - [`error`]: the single error type crossing the engine boundary.
 //! - [`backend`]: the [`StorageBackend`] trait that storage engines implement.
 
@@ -20,7 +21,9 @@ pub mod query;
 pub mod schema;
 pub mod settings;
 pub mod snapshots;
+pub mod sql;
 pub mod transfer;
+pub mod workspaces;
 
 pub use backend::{BackendInfo, StorageBackend};
 pub use error::{ErrorKind, Resource, Result, StorageError};

@@ -102,17 +102,32 @@ pub struct SourceTable {
 pub enum ImportSource {
     File { file_id: String },
     Table(SourceTable),
+    Workspace(SourceWorkspaceTable),
+}
+
+/// A workspace table to import: how SQL results go back to storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceWorkspaceTable {
+    /// A workspace of the target table's branch.
+    pub workspace_id: String,
+    /// A table in the workspace's default schema.
+    pub table: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
-    /// A registered file to import (exclusive with `source_table`).
+    /// A registered file to import. Exactly one of `file_id`, `source_table` and
+    /// `source_workspace` is given.
     #[serde(default)]
     pub file_id: Option<String>,
-    /// A table to copy rows from (exclusive with `file_id`).
+    /// A table to copy rows from.
     #[serde(default)]
     pub source_table: Option<SourceTable>,
+    /// A workspace table to copy rows from.
+    #[serde(default)]
+    pub source_workspace: Option<SourceWorkspaceTable>,
     /// `csv` or `parquet`; guessed from the file name when absent.
     #[serde(default)]
     pub format: Option<String>,
@@ -127,10 +142,14 @@ pub struct ImportRequest {
 
 impl ImportRequest {
     pub fn source(&self) -> Result<ImportSource, StorageError> {
-        match (&self.file_id, &self.source_table) {
-            (Some(file_id), None) => Ok(ImportSource::File { file_id: file_id.clone() }),
-            (None, Some(table)) => Ok(ImportSource::Table(table.clone())),
-            _ => Err(StorageError::invalid("invalid_source", "give exactly one of file_id and source_table")),
+        match (&self.file_id, &self.source_table, &self.source_workspace) {
+            (Some(file_id), None, None) => Ok(ImportSource::File { file_id: file_id.clone() }),
+            (None, Some(table), None) => Ok(ImportSource::Table(table.clone())),
+            (None, None, Some(table)) => Ok(ImportSource::Workspace(table.clone())),
+            _ => Err(StorageError::invalid(
+                "invalid_source",
+                "give exactly one of file_id, source_table and source_workspace",
+            )),
         }
     }
 }

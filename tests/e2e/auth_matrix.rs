@@ -65,6 +65,10 @@ enum Fresh {
     Link,
     /// A snapshot of the fixture table (`{snapshot_id}`).
     Snapshot,
+    /// A workspace (`{workspace_id}`).
+    Workspace,
+    /// A table `{object}` in the fixture workspace.
+    WorkspaceTable,
 }
 
 struct Route {
@@ -233,12 +237,34 @@ fn routes() -> Vec<Route> {
         table_route("GET", "/settings/snapshots", Read, 200),
         table_route("PUT", "/settings/snapshots", Manage, 200).body(json!({"enabled": true})),
         table_route("DELETE", "/settings/snapshots", Manage, 200),
+        route("POST", WORKSPACES, Write, 201).body(json!({"name": "w{n}"})),
+        route("GET", WORKSPACES, Read, 200),
+        route("GET", WORKSPACE, Read, 200),
+        route("DELETE", WORKSPACE, Write, 204).fresh(Fresh::Workspace, &[]),
+        route("POST", "/projects/{project_id}/branches/{branch_id}/workspaces/{workspace_id}/clear", Write, 200),
+        route(
+            "DELETE",
+            "/projects/{project_id}/branches/{branch_id}/workspaces/{workspace_id}/objects/{object}",
+            Write,
+            204,
+        )
+        .fresh(Fresh::WorkspaceTable, &[("object", "o{n}")]),
+        route(
+            "POST",
+            "/projects/{project_id}/branches/{branch_id}/workspaces/{workspace_id}/reset-password",
+            Write,
+            200,
+        ),
+        route("POST", "/projects/{project_id}/branches/{branch_id}/workspaces/{workspace_id}/load", Write, 200)
+            .body(json!({"tables": [{"bucket_id": "in.c-main", "table_name": "t"}]})),
         route("GET", "/projects/{project_id}/events", Manage, 200),
         route("GET", "/events", Admin, 200),
     ]
 }
 
 const SNAPSHOTS: &str = "/projects/{project_id}/branches/{branch_id}/snapshots";
+const WORKSPACES: &str = "/projects/{project_id}/branches/{branch_id}/workspaces";
+const WORKSPACE: &str = "/projects/{project_id}/branches/{branch_id}/workspaces/{workspace_id}";
 
 fn expected(rule: Rule, who: Who, ok: u16) -> u16 {
     use Who::*;
@@ -275,6 +301,11 @@ fn every_route_answers_every_kind_of_caller_correctly() {
     let existing_snapshot = snapshot_job.expect(200)["result"]["snapshot"]["id"].as_str().unwrap().to_owned();
     let existing_job =
         admin.import(&table("p1", "in.c-main", "t"), json!({"file_id": existing_file})).expect(200)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let existing_workspace =
+        admin.post(&format!("{}/workspaces", branch("p1")), json!({"name": "fixture"})).expect(201)["id"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -329,6 +360,7 @@ fn every_route_answers_every_kind_of_caller_correctly() {
                 ("file_id", existing_file.clone()),
                 ("job_id", existing_job.clone()),
                 ("snapshot_id", existing_snapshot.clone()),
+                ("workspace_id", existing_workspace.clone()),
             ]
             .into();
             for (k, v) in r.params {
@@ -393,6 +425,15 @@ fn every_route_answers_every_kind_of_caller_correctly() {
                     let url = format!("{}/snapshots?wait=true", branch("p1"));
                     let job = admin.post(&url, json!({"bucket_id": "in.c-main", "table_name": "t"})).expect(200);
                     values.insert("snapshot_id", job["result"]["snapshot"]["id"].as_str().unwrap().to_owned());
+                }
+                Fresh::Workspace => {
+                    let ws = admin.post(&format!("{}/workspaces", branch("p1")), json!({"name": "fresh"})).expect(201);
+                    values.insert("workspace_id", ws["id"].as_str().unwrap().to_owned());
+                }
+                Fresh::WorkspaceTable => {
+                    let load = format!("{}/workspaces/{existing_workspace}/load", branch("p1"));
+                    let table = json!({"bucket_id": "in.c-main", "table_name": "t", "destination": values["object"]});
+                    admin.post(&load, json!({"tables": [table]})).expect(200);
                 }
             }
             let fill = |s: &str| values.iter().fold(unique(s), |s, (k, v)| s.replace(&format!("{{{k}}}"), v));

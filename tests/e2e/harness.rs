@@ -14,6 +14,8 @@ pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 pub struct Server {
     child: Child,
     pub url: String,
+    /// The PostgreSQL wire server's port.
+    pub pg_port: u16,
     /// Lines the server printed on stdout before it was ready.
     pub banner: Vec<String>,
     data: PathBuf,
@@ -48,7 +50,7 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_duckstore"));
         cmd.args(["serve", "--data-dir"])
             .arg(data)
-            .args(["--http-addr", "127.0.0.1:0", "--threads", "2", "--memory-limit", "1GB"])
+            .args(["--http-addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0", "--threads", "2", "--memory-limit", "1GB"])
             .args(args)
             .env_remove("DUCKSTORE_ADMIN_KEY")
             .stdout(Stdio::piped())
@@ -68,10 +70,14 @@ impl Server {
             }
         });
         let mut banner = Vec::new();
-        let url = loop {
+        let (mut url, mut pg_port) = (None, None);
+        while url.is_none() || pg_port.is_none() {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => match line.strip_prefix("duckstore listening on ") {
-                    Some(url) => break url.to_owned(),
+                    Some(pg) if pg.starts_with("postgresql://") => {
+                        pg_port = pg.rsplit(':').next().and_then(|p| p.parse().ok());
+                    }
+                    Some(http) => url = Some(http.to_owned()),
                     None => banner.push(line),
                 },
                 Err(_) => {
@@ -79,8 +85,9 @@ impl Server {
                     panic!("duckstore did not start:\n{}", read_log(data));
                 }
             }
-        };
-        Self { child, url, banner, data: data.to_owned(), _tmp: None }
+        }
+        let (url, pg_port) = (url.expect("set"), pg_port.expect("set"));
+        Self { child, url, pg_port, banner, data: data.to_owned(), _tmp: None }
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -18,3 +18,4 @@ mod schema;
 mod sharing;
 mod snapshots;
 mod tables;
+mod workspaces;

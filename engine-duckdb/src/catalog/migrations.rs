@@ -86,6 +86,15 @@ const MIGRATIONS: &[(i32, &str)] = &[
         duration_ms UBIGINT NOT NULL);
     ",
     ),
+    (
+        4,
+        "
+    CREATE TABLE meta.workspaces (
+        id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, branch_id VARCHAR NOT NULL, name VARCHAR NOT NULL,
+        verifier VARCHAR NOT NULL, size_limit_bytes UBIGINT NOT NULL,
+        created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL);
+    ",
+    ),
 ];
 
 /// The newest catalog version this build understands.

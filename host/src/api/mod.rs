@@ -19,6 +19,7 @@ pub mod snapshots;
 pub mod system;
 pub mod tables;
 pub mod transfer;
+pub mod workspaces;
 
 use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -69,6 +70,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(snapshots::routes())
         .merge(settings::routes())
         .merge(events::routes())
+        .merge(workspaces::routes())
 }
 
 pub fn router(state: AppState) -> Router {

@@ -1,0 +1,243 @@
+//! Table functions that move rows between the hub and workspace databases, which are
+//! separate DuckDB instances (a workspace's is locked down for user SQL).
+//!
+//! - `storage_table(bucket, table [, filter := json])`, registered in each workspace, scans a
+//!   project table through the engine's own handle: the rows a SQL session sees are always
+//!   the committed current ones, and no second handle is ever opened on a table file.
+//! - `workspace_table(workspace, table)`, registered in the hub, scans a workspace table so an
+//!   import can write SQL results back to storage.
+//!
+//! Both stream: each call hands the consuming query one chunk of the producing query, whose
+//! vectors the output references without copying (the declared column types match
+//! exactly). Only the projected columns are read (projection pushdown); a `filter` is
+//! applied by the producing query.
+
+use std::sync::Arc;
+
+use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
+use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo, VTab};
+use parking_lot::Mutex;
+
+use duckstore_plugin_sdk::names::{BranchId, ColumnName, ProjectId, TableRef};
+use duckstore_plugin_sdk::query::RowSelection;
+use duckstore_plugin_sdk::schema::{Column, ColumnDef};
+use duckstore_plugin_sdk::{Result, StorageError};
+
+use crate::hub::Hub;
+use crate::layout::Layout;
+use crate::raw::{Bind, QueryResult, RawConnection};
+use crate::sql::{ident, where_clause};
+use crate::table_files::{OwnedReading, TableFiles};
+use crate::types::{column_type, logical_type, type_name};
+use crate::views::table_view;
+
+type Error = Box<dyn std::error::Error>;
+
+/// A producing query being streamed into a consuming one, plus whatever keeps its source alive.
+struct Stream {
+    result: QueryResult,
+    _reading: Option<OwnedReading>,
+    _conn: RawConnection,
+}
+
+/// Scan state shared by `init` and `func` (DuckDB calls `func` one call at a time).
+pub(crate) struct Streaming(Mutex<Option<Stream>>);
+
+/// Hands the next producing chunk to `output`; an empty output ends the scan.
+fn next_into(state: &Streaming, output: &mut DataChunkHandle) -> std::result::Result<(), Error> {
+    let mut guard = state.0.lock();
+    let Some(stream) = guard.as_mut() else {
+        output.set_len(0);
+        return Ok(());
+    };
+    match stream.result.next_chunk()? {
+        Some(chunk) => chunk.reference_into(output.get_ptr())?,
+        None => {
+            *guard = None; // release the source as soon as it is exhausted
+            output.set_len(0);
+        }
+    }
+    Ok(())
+}
+
+/// The select list for the projected columns; `1` when none is needed (`count(*)`), and the
+/// row id where DuckDB asks for it.
+fn projection(columns: &[Column], indices: &[u64]) -> String {
+    let parts: Vec<String> = indices
+        .iter()
+        .map(|&i| columns.get(i as usize).map_or_else(|| "rowid".to_owned(), |c| ident(c.def.name.as_str())))
+        .collect();
+    if parts.is_empty() { "1".to_owned() } else { parts.join(", ") }
+}
+
+// ---- storage_table: project tables inside a workspace --------------------------------------
+
+/// What `storage_table` in one workspace may read: its project's tables as its branch sees them.
+pub(crate) struct StorageScope {
+    pub hub: Arc<Hub>,
+    pub files: Arc<TableFiles>,
+    pub layout: Layout,
+    pub project: ProjectId,
+    pub branch: BranchId,
+}
+
+pub(crate) struct StorageBind {
+    scope: Arc<StorageScope>,
+    home: TableRef,
+    columns: Vec<Column>,
+    filter: Option<RowSelection>,
+}
+
+pub(crate) struct StorageTable;
+
+fn text_param(bind: &BindInfo, index: u64) -> String {
+    bind.get_parameter(index).to_string()
+}
+
+impl VTab for StorageTable {
+    type BindData = StorageBind;
+    type InitData = Streaming;
+
+    fn bind(bind: &BindInfo) -> std::result::Result<StorageBind, Error> {
+        // SAFETY: registered with an Arc<StorageScope> as its extra info (see `register_storage_table`).
+        let scope = unsafe { (*bind.get_extra_info::<Arc<StorageScope>>()).clone() };
+        let bucket = text_param(bind, 0).parse()?;
+        let table = text_param(bind, 1).parse()?;
+        let t = TableRef { project: scope.project.clone(), branch: scope.branch.clone(), bucket, table };
+        let view = table_view(&*scope.hub.conn()?, &t)?;
+        let filter = match bind.get_named_parameter("filter") {
+            Some(v) if !v.is_null() => Some(serde_json::from_str(&v.to_string())?),
+            _ => None,
+        };
+        for c in &view.meta.columns {
+            bind.add_result_column(c.def.name.as_str(), logical_type(c.def.data_type));
+        }
+        Ok(StorageBind { scope, home: view.home, columns: view.meta.columns, filter })
+    }
+
+    fn init(init: &InitInfo) -> std::result::Result<Streaming, Error> {
+        // SAFETY: the bind data is the StorageBind returned by `bind`.
+        let bind = unsafe { &*init.get_bind_data::<StorageBind>() };
+        let scope = &bind.scope;
+        let file = scope.files.open(&scope.hub, &scope.layout.table_file(&bind.home.bucket_ref(), &bind.home.table))?;
+        let reading = file.read_owned()?;
+        let filter = where_clause(&bind.filter.clone().unwrap_or_default(), &bind.columns)?;
+        let sql = format!(
+            "SELECT {} FROM {}{}",
+            projection(&bind.columns, &init.get_column_indices()),
+            reading.data(),
+            filter.sql
+        );
+        let mut conn = scope.hub.raw_connection()?;
+        let mut stmt = conn.prepare_sql(&sql)?;
+        stmt.bind(&filter.params.iter().map(|p| Bind::Text(p)).collect::<Vec<_>>())?;
+        let result = stmt.execute()?;
+        Ok(Streaming(Mutex::new(Some(Stream { result, _reading: Some(reading), _conn: conn }))))
+    }
+
+    fn func(func: &TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> std::result::Result<(), Error> {
+        next_into(func.get_init_data(), output)
+    }
+
+    fn parameters() -> Option<Vec<LogicalTypeHandle>> {
+        Some(vec![LogicalTypeHandle::from(LogicalTypeId::Varchar), LogicalTypeHandle::from(LogicalTypeId::Varchar)])
+    }
+
+    fn named_parameters() -> Option<Vec<(String, LogicalTypeHandle)>> {
+        Some(vec![("filter".to_owned(), LogicalTypeHandle::from(LogicalTypeId::Varchar))])
+    }
+
+    fn supports_pushdown() -> bool {
+        true
+    }
+}
+
+/// Registers `storage_table` on a workspace database.
+pub(crate) fn register_storage_table(conn: &duckdb::Connection, scope: Arc<StorageScope>) -> Result<()> {
+    conn.register_table_function_with_extra_info::<StorageTable, Arc<StorageScope>>("storage_table", &scope)
+        .map_err(crate::error::db_err)
+}
+
+// ---- workspace_table: workspace tables inside hub imports ------------------------------------
+
+/// Opens a raw connection on a workspace's database, by workspace id.
+pub(crate) trait WorkspaceOpener: Send + Sync {
+    fn connect(&self, workspace_id: &str) -> Result<RawConnection>;
+}
+
+pub(crate) struct WorkspaceBind {
+    opener: Arc<dyn WorkspaceOpener>,
+    workspace: String,
+    table: String,
+    columns: Vec<Column>,
+}
+
+pub(crate) struct WorkspaceTable;
+
+/// The columns of a workspace table, refused unless every type can be stored in a table.
+fn workspace_columns(conn: &mut RawConnection, table: &str) -> Result<Vec<Column>> {
+    let stmt = conn.prepare_sql(&format!("SELECT * FROM {}", ident(table)))?;
+    stmt.columns()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, info))| {
+            let data_type = column_type(&info).ok_or_else(|| {
+                StorageError::unprocessable(
+                    "unsupported_type",
+                    format!(
+                        "column {name:?} of workspace table {table:?} has type {}, which a table cannot hold; cast it in SQL first",
+                        type_name(&info)
+                    ),
+                )
+            })?;
+            let name = ColumnName::new(name.as_str()).map_err(|_| {
+                StorageError::unprocessable("invalid_name", format!("workspace column {name:?} is not a valid column name"))
+            })?;
+            Ok(Column { def: ColumnDef { name, data_type, nullable: true, default: None }, ordinal_position: i as u32 + 1 })
+        })
+        .collect()
+}
+
+impl VTab for WorkspaceTable {
+    type BindData = WorkspaceBind;
+    type InitData = Streaming;
+
+    fn bind(bind: &BindInfo) -> std::result::Result<WorkspaceBind, Error> {
+        // SAFETY: registered with an Arc<dyn WorkspaceOpener> as its extra info.
+        let opener = unsafe { (*bind.get_extra_info::<Arc<dyn WorkspaceOpener>>()).clone() };
+        let (workspace, table) = (text_param(bind, 0), text_param(bind, 1));
+        let columns = workspace_columns(&mut opener.connect(&workspace)?, &table)?;
+        for c in &columns {
+            bind.add_result_column(c.def.name.as_str(), logical_type(c.def.data_type));
+        }
+        Ok(WorkspaceBind { opener, workspace, table, columns })
+    }
+
+    fn init(init: &InitInfo) -> std::result::Result<Streaming, Error> {
+        // SAFETY: the bind data is the WorkspaceBind returned by `bind`.
+        let bind = unsafe { &*init.get_bind_data::<WorkspaceBind>() };
+        let mut conn = bind.opener.connect(&bind.workspace)?;
+        let sql =
+            format!("SELECT {} FROM {}", projection(&bind.columns, &init.get_column_indices()), ident(&bind.table));
+        let result = conn.prepare_sql(&sql)?.execute()?;
+        Ok(Streaming(Mutex::new(Some(Stream { result, _reading: None, _conn: conn }))))
+    }
+
+    fn func(func: &TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> std::result::Result<(), Error> {
+        next_into(func.get_init_data(), output)
+    }
+
+    fn parameters() -> Option<Vec<LogicalTypeHandle>> {
+        Some(vec![LogicalTypeHandle::from(LogicalTypeId::Varchar), LogicalTypeHandle::from(LogicalTypeId::Varchar)])
+    }
+
+    fn supports_pushdown() -> bool {
+        true
+    }
+}
+
+/// Registers `workspace_table` on the hub.
+pub(crate) fn register_workspace_table(conn: &duckdb::Connection, opener: Arc<dyn WorkspaceOpener>) -> Result<()> {
+    conn.register_table_function_with_extra_info::<WorkspaceTable, Arc<dyn WorkspaceOpener>>("workspace_table", &opener)
+        .map_err(crate::error::db_err)
+}

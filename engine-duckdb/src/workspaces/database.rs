@@ -1,0 +1,419 @@
+//! One workspace's DuckDB database: a separate instance, locked down for user SQL, that
+//! shows the project's tables as views over `storage_table` in one schema per bucket.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use duckstore_plugin_sdk::names::{BranchId, BranchRef, ProjectId};
+use duckstore_plugin_sdk::workspaces::WorkspaceObject;
+use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
+
+use crate::bridge::{StorageScope, register_storage_table};
+use crate::error::db_err;
+use crate::hub::Hub;
+use crate::raw::{Database, Interrupter, RawConnection};
+use crate::sql::{ident, literal};
+use crate::views::{bucket_views, table_names, table_view};
+
+/// Resources of each workspace instance.
+#[derive(Clone, Debug)]
+pub struct WorkspaceLimits {
+    pub threads: usize,
+    pub memory_limit: String,
+    /// Size limit of a workspace created without one.
+    pub default_size_bytes: u64,
+    /// Most concurrent SQL sessions per workspace.
+    pub max_sessions: u64,
+}
+
+/// A schema name that belongs to storage: the id of a bucket, present or future.
+pub(crate) fn is_bucket_schema(name: &str) -> bool {
+    name.strip_prefix("in.c-").or_else(|| name.strip_prefix("out.c-")).is_some_and(|rest| !rest.is_empty())
+}
+
+const BUCKET_SCHEMA_SQL: &str = r"regexp_full_match(schema_name, '(in|out)\.c-.+')";
+
+/// The views storage wants: bucket id → table name → column signature.
+type ViewSet = BTreeMap<String, BTreeMap<String, String>>;
+
+struct Views {
+    /// The catalog epoch `set` was computed at.
+    epoch: u64,
+    set: ViewSet,
+}
+
+pub(crate) struct WorkspaceDb {
+    pub id: String,
+    pub project: ProjectId,
+    pub branch: BranchId,
+    pub size_limit_bytes: u64,
+    path: PathBuf,
+    db: Arc<Database>,
+    hub: Arc<Hub>,
+    /// For the engine's own work on the workspace (view sync, loads, clearing).
+    admin: Mutex<duckdb::Connection>,
+    /// Held shared by statements that may change schemas, exclusively by a view sync, so
+    /// a session's check that bucket schemas are untouched never sees a sync.
+    views: RwLock<Views>,
+    catalog_epoch: Arc<AtomicU64>,
+    closed: AtomicBool,
+    sessions: Mutex<HashMap<u64, Interrupter>>,
+    next_session: AtomicU64,
+}
+
+impl WorkspaceDb {
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        id: &str,
+        at: &BranchRef,
+        size_limit_bytes: u64,
+        path: PathBuf,
+        temp: PathBuf,
+        limits: &WorkspaceLimits,
+        scope: StorageScope,
+        catalog_epoch: Arc<AtomicU64>,
+    ) -> Result<Arc<Self>> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::create_dir_all(&temp)?;
+        let hub = scope.hub.clone();
+        let db = Database::open(
+            &path.to_string_lossy(),
+            &[
+                ("threads", limits.threads.to_string()),
+                ("memory_limit", limits.memory_limit.clone()),
+                ("temp_directory", temp.to_string_lossy().into_owned()),
+                ("autoinstall_known_extensions", "false".into()),
+                ("autoload_known_extensions", "false".into()),
+                ("allow_community_extensions", "false".into()),
+                // User SQL must never reach the host's files: no read_csv of paths, no
+                // COPY TO, ATTACH, INSTALL or LOAD; and nobody can switch that back on.
+                ("enable_external_access", "false".into()),
+                ("lock_configuration", "true".into()),
+            ],
+        )?;
+        let admin = db.safe_connection()?;
+        register_storage_table(&admin, Arc::new(scope))?;
+        let ws = Arc::new(Self {
+            id: id.to_owned(),
+            project: at.project.clone(),
+            branch: at.branch.clone(),
+            size_limit_bytes,
+            path,
+            db,
+            hub,
+            admin: Mutex::new(admin),
+            views: RwLock::new(Views { epoch: u64::MAX, set: ViewSet::new() }),
+            catalog_epoch,
+            closed: AtomicBool::new(false),
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(0),
+        });
+        // Views left by an earlier run are rebuilt from the catalog.
+        {
+            let admin = ws.admin.lock();
+            admin.execute_batch(&drop_bucket_schemas(&admin)?).map_err(db_err)?;
+        }
+        Ok(ws)
+    }
+
+    pub fn connect(&self) -> Result<RawConnection> {
+        self.ensure_open()?;
+        RawConnection::connect(&self.db)
+    }
+
+    pub fn ensure_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::new(ErrorKind::Gone, "57P01", format!("workspace {} was deleted", self.id)));
+        }
+        Ok(())
+    }
+
+    /// Closes every session (their running statements are interrupted) and refuses new ones.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        for interrupter in self.sessions.lock().values() {
+            interrupter.interrupt();
+        }
+    }
+
+    /// Registers a session; refused beyond `max` concurrent ones.
+    pub fn add_session(&self, interrupter: Interrupter, max: u64) -> Result<u64> {
+        let mut sessions = self.sessions.lock();
+        if sessions.len() as u64 >= max {
+            return Err(StorageError::new(
+                ErrorKind::Unavailable,
+                "53300",
+                format!("workspace {} already has {max} sessions, its limit", self.id),
+            ));
+        }
+        let key = self.next_session.fetch_add(1, Ordering::Relaxed);
+        sessions.insert(key, interrupter);
+        Ok(key)
+    }
+
+    pub fn remove_session(&self, key: u64) {
+        self.sessions.lock().remove(&key);
+    }
+
+    pub fn active_sessions(&self) -> u64 {
+        self.sessions.lock().len() as u64
+    }
+
+    /// Brings the bucket views up to date with the catalog, if it changed since the last sync.
+    pub fn sync_views(&self) -> Result<()> {
+        let epoch = self.catalog_epoch.load(Ordering::Acquire);
+        if self.views.read().epoch == epoch {
+            return Ok(());
+        }
+        let mut views = self.views.write();
+        if views.epoch == epoch {
+            return Ok(());
+        }
+        let wanted = self.wanted_views()?;
+        let sql = sync_sql(&views.set, &wanted);
+        if !sql.is_empty() {
+            let admin = self.admin.lock();
+            admin.execute_batch(&format!("BEGIN; {sql} COMMIT;")).map_err(|e| {
+                let _ = admin.execute_batch("ROLLBACK");
+                db_err(e)
+            })?;
+        }
+        *views = Views { epoch, set: wanted };
+        Ok(())
+    }
+
+    fn wanted_views(&self) -> Result<ViewSet> {
+        let c = self.hub.conn()?;
+        let branch = BranchRef { project: self.project.clone(), branch: self.branch.clone() };
+        let mut set = ViewSet::new();
+        for bucket in bucket_views(&c, &branch)? {
+            let at = branch.bucket(bucket.bucket.id.clone());
+            let tables = set.entry(bucket.bucket.id.to_string()).or_default();
+            for name in table_names(&c, &at, &bucket)? {
+                let view = table_view(&c, &at.table(name.clone()))?;
+                let signature =
+                    view.meta.columns.iter().map(|c| format!("{}:{}", c.def.name, c.def.data_type)).collect::<Vec<_>>();
+                tables.insert(name.to_string(), signature.join(","));
+            }
+        }
+        Ok(set)
+    }
+
+    /// Runs `f` while no view sync can run, for statements that must leave bucket schemas alone.
+    pub fn guarding_views<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _shared = self.views.read();
+        f()
+    }
+
+    /// Bytes the workspace's data takes (used blocks plus write-ahead log).
+    pub fn size_bytes(&self) -> Result<u64> {
+        let used: i64 = self
+            .admin
+            .lock()
+            .query_row(
+                "SELECT (total_blocks - free_blocks) * block_size FROM pragma_database_size() WHERE database_name = ?",
+                [&self.id],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        let wal = std::fs::metadata(self.path.with_extension("duckdb.wal")).map(|m| m.len()).unwrap_or(0);
+        Ok(used.max(0) as u64 + wal)
+    }
+
+    /// Refuses writes once the workspace holds more than its limit.
+    pub fn ensure_room(&self) -> Result<()> {
+        let size = self.size_bytes()?;
+        if size > self.size_limit_bytes {
+            return Err(StorageError::new(
+                ErrorKind::TooLarge,
+                "53100",
+                format!(
+                    "workspace {} holds {size} bytes, over its limit of {} bytes; drop tables to write again",
+                    self.id, self.size_limit_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The workspace's own tables and views (not the bucket views).
+    pub fn objects(&self) -> Result<Vec<WorkspaceObject>> {
+        let admin = self.admin.lock();
+        let sql = format!(
+            "SELECT CASE WHEN schema_name = 'main' THEN '' ELSE schema_name || '.' END || table_name, 'table', estimated_size \
+               FROM duckdb_tables() WHERE database_name = $1 AND NOT {BUCKET_SCHEMA_SQL} \
+             UNION ALL \
+             SELECT CASE WHEN schema_name = 'main' THEN '' ELSE schema_name || '.' END || view_name, 'view', NULL \
+               FROM duckdb_views() WHERE database_name = $1 AND NOT internal AND NOT {BUCKET_SCHEMA_SQL} \
+             ORDER BY 1"
+        );
+        let mut stmt = admin.prepare(&sql).map_err(db_err)?;
+        let rows = stmt
+            .query_map([&self.id], |r| {
+                Ok(WorkspaceObject {
+                    name: r.get(0)?,
+                    kind: r.get(1)?,
+                    rows: r.get::<_, Option<i64>>(2)?.map(|n| n as u64),
+                })
+            })
+            .and_then(|rows| rows.collect::<duckdb::Result<Vec<_>>>())
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    /// Drops every object the workspace's users created, in one transaction.
+    pub fn clear(&self) -> Result<()> {
+        let admin = self.admin.lock();
+        let sql = format!(
+            "SELECT schema_name FROM duckdb_schemas() WHERE database_name = $1 AND NOT internal AND schema_name <> 'main' \
+               AND NOT {BUCKET_SCHEMA_SQL}"
+        );
+        let schemas: Vec<String> =
+            admin.prepare(&sql).and_then(|mut s| s.query_map([&self.id], |r| r.get(0))?.collect()).map_err(db_err)?;
+        let in_main = |sql: &str| -> Result<Vec<String>> {
+            admin.prepare(sql).and_then(|mut s| s.query_map([&self.id], |r| r.get(0))?.collect()).map_err(db_err)
+        };
+        let mut batch = String::from("BEGIN;");
+        for v in in_main(
+            "SELECT view_name FROM duckdb_views() WHERE database_name = $1 AND schema_name = 'main' AND NOT internal",
+        )? {
+            batch.push_str(&format!("DROP VIEW IF EXISTS main.{} CASCADE;", ident(&v)));
+        }
+        for t in in_main("SELECT table_name FROM duckdb_tables() WHERE database_name = $1 AND schema_name = 'main'")? {
+            batch.push_str(&format!("DROP TABLE IF EXISTS main.{} CASCADE;", ident(&t)));
+        }
+        for q in
+            in_main("SELECT sequence_name FROM duckdb_sequences() WHERE database_name = $1 AND schema_name = 'main'")?
+        {
+            batch.push_str(&format!("DROP SEQUENCE IF EXISTS main.{} CASCADE;", ident(&q)));
+        }
+        for s in schemas {
+            batch.push_str(&format!("DROP SCHEMA {} CASCADE;", ident(&s)));
+        }
+        batch.push_str("COMMIT; CHECKPOINT;");
+        admin.execute_batch(&batch).map_err(|e| {
+            let _ = admin.execute_batch("ROLLBACK");
+            db_err(e)
+        })
+    }
+
+    /// Drops one table or view (`name` or `schema.name`) the workspace's users created.
+    pub fn drop_object(&self, name: &str) -> Result<()> {
+        let objects = self.objects()?;
+        let object = objects.iter().find(|o| o.name == name).ok_or_else(|| {
+            StorageError::new(
+                ErrorKind::NotFound,
+                "object_not_found",
+                format!("workspace has no table or view {name:?}"),
+            )
+        })?;
+        let qualified = match name.split_once('.') {
+            Some((schema, table)) => format!("{}.{}", ident(schema), ident(table)),
+            None => ident(name),
+        };
+        let kind = if object.kind == "view" { "VIEW" } else { "TABLE" };
+        self.admin.lock().execute_batch(&format!("DROP {kind} {qualified}; CHECKPOINT;")).map_err(db_err)
+    }
+
+    /// Runs `sql` on the admin connection (view-synced first, so bucket views resolve).
+    pub fn admin_execute(&self, sql: &str) -> Result<u64> {
+        self.sync_views()?;
+        self.admin.lock().execute(sql, []).map(|n| n as u64).map_err(db_err)
+    }
+
+    /// Everything in bucket schemas, as a string that changes when anything there does.
+    pub fn bucket_fingerprint(&self, conn: &mut RawConnection) -> Result<String> {
+        let db = literal(&self.id);
+        let sql = format!(
+            "SELECT coalesce(string_agg(k, '|' ORDER BY k), '') FROM ( \
+               SELECT 's:' || schema_name AS k FROM duckdb_schemas() WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
+               UNION ALL SELECT 'v:' || schema_name || '.' || view_name || ':' || sql FROM duckdb_views() \
+                 WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
+               UNION ALL SELECT 't:' || schema_name || '.' || table_name FROM duckdb_tables() \
+                 WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
+               UNION ALL SELECT 'f:' || schema_name || '.' || function_name FROM duckdb_functions() \
+                 WHERE database_name = {db} AND NOT internal AND {BUCKET_SCHEMA_SQL} \
+               UNION ALL SELECT 'q:' || schema_name || '.' || sequence_name FROM duckdb_sequences() \
+                 WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
+               UNION ALL SELECT 'y:' || schema_name || '.' || type_name FROM duckdb_types() \
+                 WHERE database_name = {db} AND NOT internal AND {BUCKET_SCHEMA_SQL})"
+        );
+        let mut result = conn.prepare_sql(&sql)?.execute()?;
+        let batch = result.next_batch()?.ok_or_else(|| StorageError::internal("fingerprint query returned nothing"))?;
+        let column = batch.column(0);
+        Ok(duckdb::arrow::util::display::array_value_to_string(column, 0).unwrap_or_default())
+    }
+}
+
+fn drop_bucket_schemas(admin: &duckdb::Connection) -> Result<String> {
+    let sql = format!("SELECT schema_name FROM duckdb_schemas() WHERE NOT internal AND {BUCKET_SCHEMA_SQL}");
+    let schemas: Vec<String> =
+        admin.prepare(&sql).and_then(|mut s| s.query_map([], |r| r.get(0))?.collect()).map_err(db_err)?;
+    Ok(schemas.iter().map(|s| format!("DROP SCHEMA IF EXISTS {} CASCADE;", ident(s))).collect())
+}
+
+/// The DDL that turns the views `have` into `want`.
+fn sync_sql(have: &ViewSet, want: &ViewSet) -> String {
+    let mut sql = String::new();
+    for (bucket, tables) in have {
+        match want.get(bucket) {
+            None => sql.push_str(&format!("DROP SCHEMA IF EXISTS {} CASCADE;", ident(bucket))),
+            Some(wanted) => {
+                for table in tables.keys().filter(|t| !wanted.contains_key(*t)) {
+                    sql.push_str(&format!("DROP VIEW IF EXISTS {}.{};", ident(bucket), ident(table)));
+                }
+            }
+        }
+    }
+    for (bucket, tables) in want {
+        let had = have.get(bucket);
+        if had.is_none() {
+            sql.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};", ident(bucket)));
+        }
+        for (table, signature) in tables {
+            if had.and_then(|h| h.get(table)) != Some(signature) {
+                sql.push_str(&format!(
+                    "CREATE OR REPLACE VIEW {}.{} AS SELECT * FROM storage_table({}, {});",
+                    ident(bucket),
+                    ident(table),
+                    literal(bucket),
+                    literal(table)
+                ));
+            }
+        }
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_schema_names_are_reserved() {
+        assert!(is_bucket_schema("in.c-sales"));
+        assert!(is_bucket_schema("out.c-x"));
+        assert!(!is_bucket_schema("in.c-"));
+        assert!(!is_bucket_schema("main"));
+    }
+
+    #[test]
+    fn view_sync_touches_only_what_changed() {
+        let mut have = ViewSet::new();
+        have.entry("in.c-a".into()).or_default().insert("t".into(), "id:INTEGER".into());
+        have.entry("in.c-gone".into()).or_default().insert("t".into(), "id:INTEGER".into());
+        let mut want = ViewSet::new();
+        want.entry("in.c-a".into()).or_default().insert("t".into(), "id:INTEGER".into());
+        want.entry("in.c-a".into()).or_default().insert("u".into(), "x:VARCHAR".into());
+        let sql = sync_sql(&have, &want);
+        assert!(sql.contains("DROP SCHEMA IF EXISTS \"in.c-gone\" CASCADE;"));
+        assert!(sql.contains("CREATE OR REPLACE VIEW \"in.c-a\".\"u\""));
+        assert!(!sql.contains("VIEW \"in.c-a\".\"t\""));
+    }
+}

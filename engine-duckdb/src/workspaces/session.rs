@@ -1,0 +1,410 @@
+//! A SQL session on a workspace: one raw DuckDB connection with the PostgreSQL catalog
+//! emulation, running one statement at a time and streaming results as Arrow batches.
+//!
+//! Errors carry a SQLSTATE as their code (the wire server passes it on).
+
+use std::sync::Arc;
+
+use duckdb::arrow::array::AsArray;
+use duckdb::arrow::datatypes::Int64Type;
+
+use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, SqlType, StatementKind};
+use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
+
+use super::compat::{CATALOG_SQL, rewrite};
+use super::database::{WorkspaceDb, is_bucket_schema};
+use crate::raw::{Bind, Prepared, RawConnection, ResultKind, StatementType};
+use crate::types::sql_type;
+
+pub(crate) struct DuckSession {
+    ws: Arc<WorkspaceDb>,
+    conn: RawConnection,
+    key: u64,
+    in_transaction: bool,
+}
+
+impl DuckSession {
+    pub fn open(ws: Arc<WorkspaceDb>, max_sessions: u64) -> Result<Self> {
+        let conn = ws.connect()?;
+        let key = ws.add_session(conn.interrupter(), max_sessions)?;
+        let session = Self { ws, conn, key, in_transaction: false };
+        let mut session = session;
+        let catalog = CATALOG_SQL.replace("{DBNAME}", &session.ws.id).replace("{USER}", &session.ws.id);
+        session.conn.execute_batch(&catalog).map_err(|e| sql_error(&e.message))?;
+        Ok(session)
+    }
+
+    /// Rewrites and prepares one statement, refusing what sessions may not run.
+    fn prepare(&mut self, sql: &str) -> Result<(Prepared, StatementType, String)> {
+        self.ws.ensure_open()?;
+        self.ws.sync_views().map_err(|e| sql_error(&e.message))?;
+        let sql = rewrite(sql);
+        let statements = self.conn.split(&sql).map_err(|e| sql_error(&e.message))?;
+        let [statement] = statements.as_slice() else {
+            return Err(StorageError::new(ErrorKind::Invalid, "42601", "send one statement at a time"));
+        };
+        let prepared = self.conn.prepare(statement).map_err(|e| sql_error(&e.message))?;
+        let ty = prepared.statement_type();
+        if let Some(refusal) = refused(ty) {
+            return Err(StorageError::new(ErrorKind::Forbidden, "42501", refusal));
+        }
+        Ok((prepared, ty, sql))
+    }
+
+    /// Binds, checks and runs a prepared statement.
+    fn run(
+        &mut self,
+        mut prepared: Prepared,
+        ty: StatementType,
+        kind: &StatementKind,
+        params: &[SqlParam],
+        sink: &mut dyn RowSink,
+    ) -> Result<Outcome> {
+        let binds: Vec<Bind<'_>> = params
+            .iter()
+            .map(|p| match p {
+                SqlParam::Null => Bind::Null,
+                SqlParam::Text(s) => Bind::Text(s),
+                SqlParam::Bool(b) => Bind::Bool(*b),
+                SqlParam::Int(i) => Bind::Int(*i),
+                SqlParam::Float(f) => Bind::Float(*f),
+                SqlParam::Bytes(b) => Bind::Blob(b),
+            })
+            .collect();
+        prepared.bind(&binds).map_err(|e| StorageError::new(ErrorKind::Invalid, "08P01", e.message))?;
+        if grows(ty) {
+            self.ws.ensure_room()?;
+        }
+        if changes_schema(ty) {
+            return self.execute_guarded(&mut prepared);
+        }
+        let columns = columns_of(&prepared);
+        let rows = returns_rows(ty, &columns);
+        let mut result = prepared.execute().map_err(|e| sql_error(&e.message))?;
+        match kind {
+            StatementKind::Begin => self.in_transaction = true,
+            StatementKind::Commit | StatementKind::Rollback => self.in_transaction = false,
+            _ => {}
+        }
+        if rows {
+            sink.columns(&columns)?;
+            let mut n = 0u64;
+            while let Some(batch) = result.next_batch().map_err(|e| sql_error(&e.message))? {
+                n += batch.num_rows() as u64;
+                if !sink.rows(batch)? {
+                    break;
+                }
+            }
+            return Ok(Outcome::Rows(n));
+        }
+        Ok(match result.kind() {
+            ResultKind::Changed(n) if n > 0 => Outcome::Changed(n),
+            ResultKind::Changed(_) | ResultKind::Rows
+                if matches!(ty, StatementType::Insert | StatementType::Update | StatementType::Delete) =>
+            {
+                let mut n = 0u64;
+                while let Some(batch) = result.next_batch().map_err(|e| sql_error(&e.message))? {
+                    if let Some(counts) = batch.column(0).as_primitive_opt::<Int64Type>() {
+                        n += counts.iter().flatten().sum::<i64>().max(0) as u64;
+                    }
+                }
+                Outcome::Changed(n)
+            }
+            _ => Outcome::Done,
+        })
+    }
+
+    /// Runs a statement that may change schemas, failing it (and its transaction) if it
+    /// touched a bucket schema.
+    fn execute_guarded(&mut self, prepared: &mut Prepared) -> Result<Outcome> {
+        let ws = self.ws.clone();
+        ws.guarding_views(|| {
+            let autocommit = !self.in_transaction;
+            if autocommit {
+                self.conn.execute_batch("BEGIN").map_err(|e| sql_error(&e.message))?;
+            }
+            let before = ws.bucket_fingerprint(&mut self.conn);
+            let outcome = prepared.execute().map_err(|e| sql_error(&e.message)).map(|_| Outcome::Done);
+            let touched = match (&outcome, before) {
+                (Ok(_), Ok(before)) => ws.bucket_fingerprint(&mut self.conn).map(|after| after != before),
+                (_, Err(e)) => Err(e),
+                (Err(_), Ok(_)) => Ok(false),
+            };
+            let failed = outcome.is_err() || !matches!(touched, Ok(false));
+            if failed {
+                // The statement's transaction fails as a whole, as in PostgreSQL.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.in_transaction = false;
+            } else if autocommit {
+                self.conn.execute_batch("COMMIT").map_err(|e| sql_error(&e.message))?;
+            }
+            match touched {
+                Ok(true) => Err(read_only()),
+                Err(e) => Err(e),
+                Ok(false) => outcome,
+            }
+        })
+    }
+}
+
+fn read_only() -> StorageError {
+    StorageError::new(
+        ErrorKind::Forbidden,
+        "42501",
+        "project tables are read-only in a workspace: write to a workspace table, then import it through the API",
+    )
+}
+
+/// Statement types a session may not run, with why.
+fn refused(ty: StatementType) -> Option<&'static str> {
+    match ty {
+        StatementType::Copy => Some("COPY is served by the wire protocol only as COPY … TO STDOUT / FROM STDIN"),
+        StatementType::Other(t)
+            if [
+                duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ATTACH,
+                duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DETACH,
+                duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPORT,
+                duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_LOAD,
+                duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXTENSION,
+            ]
+            .contains(&t) =>
+        {
+            Some("workspaces cannot attach databases, export, or install and load extensions")
+        }
+        _ => None,
+    }
+}
+
+/// Whether the statement may change a schema (and so is checked against bucket schemas).
+fn changes_schema(ty: StatementType) -> bool {
+    !matches!(
+        ty,
+        StatementType::Select
+            | StatementType::Insert
+            | StatementType::Update
+            | StatementType::Delete
+            | StatementType::Explain
+            | StatementType::Transaction
+            | StatementType::Set
+    )
+}
+
+/// Whether the statement adds data (refused over the size limit).
+fn grows(ty: StatementType) -> bool {
+    matches!(ty, StatementType::Insert | StatementType::Update | StatementType::Create)
+}
+
+fn first_words(sql: &str, n: usize) -> Vec<String> {
+    sql.split(|c: char| c.is_whitespace() || c == '(' || c == ';')
+        .filter(|w| !w.is_empty())
+        .take(n)
+        .map(str::to_ascii_uppercase)
+        .collect()
+}
+
+/// The PostgreSQL command tag of a statement that returns no rows (`CREATE TABLE`, …).
+fn command_tag(sql: &str) -> String {
+    let words: Vec<String> = first_words(sql, 6)
+        .into_iter()
+        .filter(|w| !matches!(w.as_str(), "OR" | "REPLACE" | "TEMP" | "TEMPORARY" | "UNIQUE" | "IF" | "MATERIALIZED"))
+        .collect();
+    match words.first().map(String::as_str) {
+        Some("CREATE" | "DROP" | "ALTER") if words.len() > 1 => format!("{} {}", words[0], words[1]),
+        Some(w) => w.to_owned(),
+        None => "OK".to_owned(),
+    }
+}
+
+fn kind_of(ty: StatementType, sql: &str) -> StatementKind {
+    match ty {
+        StatementType::Select => StatementKind::Query,
+        StatementType::Insert => StatementKind::Insert,
+        StatementType::Update => StatementKind::Update,
+        StatementType::Delete => StatementKind::Delete,
+        StatementType::Transaction => match first_words(sql, 1).first().map(String::as_str) {
+            Some("BEGIN" | "START") => StatementKind::Begin,
+            Some("COMMIT" | "END") => StatementKind::Commit,
+            _ => StatementKind::Rollback,
+        },
+        _ => StatementKind::Other(command_tag(sql)),
+    }
+}
+
+/// DML without RETURNING reports one `Count` column; that is not a result set.
+fn is_count_only(columns: &[SqlColumn]) -> bool {
+    columns.len() == 1 && columns[0].name == "Count" && columns[0].ty == SqlType::Int8
+}
+
+fn columns_of(prepared: &Prepared) -> Vec<SqlColumn> {
+    prepared.columns().into_iter().map(|(name, info)| SqlColumn { name, ty: sql_type(&info) }).collect()
+}
+
+fn returns_rows(ty: StatementType, columns: &[SqlColumn]) -> bool {
+    match ty {
+        StatementType::Insert | StatementType::Update | StatementType::Delete => !is_count_only(columns),
+        StatementType::Create
+        | StatementType::Drop
+        | StatementType::Alter
+        | StatementType::Transaction
+        | StatementType::Set => false,
+        _ => !columns.is_empty(),
+    }
+}
+
+impl SqlSession for DuckSession {
+    fn describe(&mut self, sql: &str) -> Result<Described> {
+        let (prepared, ty, sql) = self.prepare(sql)?;
+        let params = prepared
+            .parameter_types()
+            .iter()
+            .map(|t| match sql_type(t) {
+                // PostgreSQL resolves a parameter nothing constrains as text.
+                SqlType::Unknown => SqlType::Text,
+                t => t,
+            })
+            .collect();
+        let columns = columns_of(&prepared);
+        let columns = returns_rows(ty, &columns).then_some(columns);
+        Ok(Described { kind: kind_of(ty, &sql), params, columns })
+    }
+
+    fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)> {
+        let (prepared, ty, sql) = self.prepare(sql)?;
+        let kind = kind_of(ty, &sql);
+        let outcome = self.run(prepared, ty, &kind, params, sink)?;
+        Ok((kind, outcome))
+    }
+
+    fn interrupter(&self) -> Arc<dyn Fn() + Send + Sync> {
+        let interrupter = self.conn.interrupter();
+        Arc::new(move || interrupter.interrupt())
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    fn copy_in(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+        columns: &[String],
+        rows: &mut dyn Iterator<Item = Result<Vec<Option<String>>>>,
+    ) -> Result<u64> {
+        self.ws.ensure_open()?;
+        let schema = schema.unwrap_or("main");
+        if is_bucket_schema(schema) {
+            return Err(read_only());
+        }
+        self.ws.ensure_room()?;
+        let autocommit = !self.in_transaction;
+        if autocommit {
+            self.conn.execute_batch("BEGIN").map_err(|e| sql_error(&e.message))?;
+        }
+        let appended = (|| {
+            let mut appender = self.conn.appender(schema, table, columns).map_err(|e| sql_error(&e.message))?;
+            let mut n = 0u64;
+            for row in rows {
+                appender.append_row(&row?).map_err(|e| sql_error(&e.message))?;
+                n += 1;
+            }
+            appender.flush().map_err(|e| sql_error(&e.message))?;
+            Ok(n)
+        })();
+        match appended {
+            Ok(n) => {
+                if autocommit {
+                    self.conn.execute_batch("COMMIT").map_err(|e| sql_error(&e.message))?;
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.in_transaction = false;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for DuckSession {
+    fn drop(&mut self) {
+        self.ws.remove_session(self.key);
+    }
+}
+
+fn writes_view(message: &str) -> bool {
+    message.contains("is not an table")
+        || message.contains("Can only update base table")
+        || message.contains("Can only delete from base table")
+}
+
+/// Maps a DuckDB error message to the SQLSTATE PostgreSQL would report.
+pub(crate) fn sql_error(message: &str) -> StorageError {
+    if writes_view(message) {
+        return read_only();
+    }
+    let (class, rest) = message.split_once(" Error: ").unwrap_or(("", message));
+    let lower = rest.to_ascii_lowercase();
+    let (kind, code) = match class {
+        "Parser" => (ErrorKind::Invalid, "42601"),
+        "Catalog" if lower.contains("does not exist") || lower.contains("not found") => {
+            if lower.contains("schema") {
+                (ErrorKind::NotFound, "3F000")
+            } else if lower.contains("function") || lower.contains("macro") {
+                (ErrorKind::NotFound, "42883")
+            } else {
+                (ErrorKind::NotFound, "42P01")
+            }
+        }
+        "Catalog" if lower.contains("already exists") => (ErrorKind::Conflict, "42P07"),
+        "Catalog" => (ErrorKind::Invalid, "42P01"),
+        "Binder" if lower.contains("column") && (lower.contains("not found") || lower.contains("does not have")) => {
+            (ErrorKind::Invalid, "42703")
+        }
+        "Binder" if lower.contains("no function matches") || lower.contains("function") => {
+            (ErrorKind::Invalid, "42883")
+        }
+        "Binder" => (ErrorKind::Invalid, "42804"),
+        "Conversion" => (ErrorKind::Unprocessable, "22P02"),
+        "Out of Range" => (ErrorKind::Unprocessable, "22003"),
+        "Constraint" if lower.contains("not null") => (ErrorKind::Unprocessable, "23502"),
+        "Constraint" if lower.contains("foreign key") => (ErrorKind::Unprocessable, "23503"),
+        "Constraint" if lower.contains("check") => (ErrorKind::Unprocessable, "23514"),
+        "Constraint" => (ErrorKind::Conflict, "23505"),
+        "Invalid Input" if lower.contains("division by zero") => (ErrorKind::Unprocessable, "22012"),
+        "Invalid Input" => (ErrorKind::Unprocessable, "22023"),
+        "Permission" => (ErrorKind::Forbidden, "42501"),
+        "INTERRUPT" | "Interrupt" => (ErrorKind::Unavailable, "57014"),
+        "TransactionContext" if lower.contains("conflict") => (ErrorKind::Conflict, "40001"),
+        "TransactionContext" if lower.contains("aborted") => (ErrorKind::Conflict, "25P02"),
+        "TransactionContext" => (ErrorKind::Conflict, "25000"),
+        "Not implemented" => (ErrorKind::Unsupported, "0A000"),
+        "Out of Memory" => (ErrorKind::Unavailable, "53200"),
+        "Dependency" => (ErrorKind::Conflict, "2BP01"),
+        _ => (ErrorKind::Internal, "XX000"),
+    };
+    StorageError::new(kind, code, message.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duckdb_errors_map_to_postgres_sqlstates() {
+        assert_eq!(sql_error("Parser Error: syntax error at or near \"SELEC\"").code, "42601");
+        assert_eq!(sql_error("Catalog Error: Table with name nope does not exist!").code, "42P01");
+        assert_eq!(sql_error("Binder Error: Referenced column \"x\" not found in FROM clause!").code, "42703");
+        assert_eq!(sql_error("Permission Error: Cannot access file \"/etc/passwd\"").code, "42501");
+        assert_eq!(sql_error("INTERRUPT Error: Interrupted!").code, "57014");
+        assert_eq!(sql_error("Conversion Error: Could not convert string 'x' to INT32").code, "22P02");
+    }
+
+    #[test]
+    fn command_tags_follow_postgres() {
+        assert_eq!(command_tag("create or replace temp table t (a int)"), "CREATE TABLE");
+        assert_eq!(command_tag("DROP VIEW IF EXISTS v"), "DROP VIEW");
+        assert_eq!(command_tag("checkpoint"), "CHECKPOINT");
+    }
+}

@@ -1,0 +1,125 @@
+//! Workspaces at the engine level: a SQL session sees project tables live and read-only,
+//! cannot reach the host's files, and writes results back through an import.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use duckdb::arrow::array::RecordBatch;
+use duckdb::arrow::util::display::array_value_to_string;
+
+use duckstore_plugin_sdk::sql::{Outcome, RowSink, SqlColumn, SqlSession};
+use duckstore_plugin_sdk::transfer::{ImportRequest, SourceWorkspaceTable};
+use duckstore_plugin_sdk::workspaces::NewWorkspace;
+use duckstore_plugin_sdk::{Result, StorageBackend, StorageError};
+
+use common::{engine, integer, project_with_table};
+
+#[derive(Default)]
+struct Rows(Vec<Vec<String>>);
+
+impl RowSink for Rows {
+    fn columns(&mut self, _: &[SqlColumn]) -> Result<()> {
+        Ok(())
+    }
+    fn rows(&mut self, batch: RecordBatch) -> Result<bool> {
+        for r in 0..batch.num_rows() {
+            self.0.push(batch.columns().iter().map(|c| array_value_to_string(c, r).unwrap()).collect());
+        }
+        Ok(true)
+    }
+}
+
+fn query(s: &mut dyn SqlSession, sql: &str) -> Result<Vec<Vec<String>>> {
+    let mut rows = Rows::default();
+    s.execute(sql, &[], &mut rows)?;
+    Ok(rows.0)
+}
+
+fn scalar(s: &mut dyn SqlSession, sql: &str) -> String {
+    query(s, sql).unwrap_or_else(|e| panic!("{sql}: {e}"))[0][0].clone()
+}
+
+fn sqlstate(r: Result<impl std::fmt::Debug>) -> String {
+    let e: StorageError = r.expect_err("the statement must fail");
+    e.code.into_owned()
+}
+
+#[test]
+fn sessions_read_project_tables_live_and_write_results_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Arc::new(AtomicI64::new(0)));
+    let (main, table) = project_with_table(&e);
+    let ws = e
+        .create_workspace(&main, &NewWorkspace { name: "w".into(), ttl_hours: None, size_limit_gb: None }, "v", "t")
+        .unwrap();
+    let mut s = e.open_sql_session(&ws.id).unwrap();
+    assert_eq!(scalar(&mut *s, r#"SELECT count(*) FROM "in.c-b".t"#), "0");
+
+    let done = s.execute("CREATE TABLE results AS SELECT range::INTEGER AS a FROM range(5)", &[], &mut Rows::default());
+    assert_eq!(done.unwrap().1, Outcome::Done);
+    let import = ImportRequest {
+        source_workspace: Some(SourceWorkspaceTable { workspace_id: ws.id.clone(), table: "results".into() }),
+        ..serde_json::from_str("{}").unwrap()
+    };
+    assert_eq!(e.import_table(&table, &import, "t").unwrap().rows_in_table, 5);
+    assert_eq!(scalar(&mut *s, r#"SELECT sum(a) FROM "in.c-b".t"#), "10", "the session sees the import at once");
+
+    // A table created through the API appears without reconnecting.
+    e.create_table(
+        &table.bucket_ref(),
+        &duckstore_plugin_sdk::model::NewTable {
+            name: "u".parse().unwrap(),
+            columns: vec![integer("x")],
+            primary_key: vec![],
+        },
+    )
+    .unwrap();
+    assert_eq!(scalar(&mut *s, r#"SELECT count(*) FROM "in.c-b".u"#), "0");
+}
+
+#[test]
+fn project_tables_are_read_only_and_host_files_out_of_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Arc::new(AtomicI64::new(0)));
+    let (main, _) = project_with_table(&e);
+    let ws = e
+        .create_workspace(&main, &NewWorkspace { name: "w".into(), ttl_hours: None, size_limit_gb: None }, "v", "t")
+        .unwrap();
+    let mut s = e.open_sql_session(&ws.id).unwrap();
+    for write in [
+        r#"INSERT INTO "in.c-b".t VALUES (1)"#,
+        r#"UPDATE "in.c-b".t SET a = 2"#,
+        r#"DELETE FROM "in.c-b".t"#,
+        r#"DROP VIEW "in.c-b".t"#,
+        r#"CREATE TABLE "in.c-b".x (a INT)"#,
+        r#"CREATE OR REPLACE VIEW "in.c-b".t AS SELECT 42 AS a"#,
+        r#"CREATE SCHEMA "out.c-mine""#,
+        r#"DROP SCHEMA "in.c-b" CASCADE"#,
+    ] {
+        assert_eq!(sqlstate(query(&mut *s, write)), "42501", "{write}");
+    }
+    assert_eq!(scalar(&mut *s, r#"SELECT count(*) FROM "in.c-b".t"#), "0", "the table is still there");
+
+    for escape in [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/hostname')",
+        "COPY (SELECT 1) TO '/tmp/out.csv'",
+        "ATTACH '/tmp/other.duckdb'",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+    ] {
+        assert!(query(&mut *s, escape).is_err(), "{escape} must fail");
+    }
+    assert_eq!(sqlstate(query(&mut *s, "SELECT * FROM read_csv('/etc/passwd')")), "42501");
+
+    // The workspace itself is writable.
+    query(&mut *s, "CREATE TABLE mine AS SELECT 1 AS x").unwrap();
+    assert_eq!(scalar(&mut *s, "SELECT count(*) FROM mine"), "1");
+
+    // Deleting the workspace ends its sessions.
+    e.delete_workspace(&main, &ws.id).unwrap();
+    assert_eq!(sqlstate(query(&mut *s, "SELECT 1")), "57P01");
+}

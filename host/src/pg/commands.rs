@@ -1,0 +1,594 @@
+//! The SQL-level parts of the wire protocol that never reach the engine as typed: splitting
+//! a simple query into statements, session commands PostgreSQL clients send (SET, SHOW,
+//! SAVEPOINT, DISCARD, …) and COPY … TO STDOUT / FROM STDIN.
+
+/// Splits `sql` at top-level semicolons, honouring quotes, dollar quotes and comments.
+/// Empty statements are dropped.
+pub fn split(sql: &str) -> Vec<&str> {
+    let b = sql.as_bytes();
+    let (mut out, mut start, mut i) = (Vec::new(), 0, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' => {
+                let q = b[i];
+                let escapes = q == b'\'' && i > 0 && (b[i - 1] == b'e' || b[i - 1] == b'E');
+                i += 1;
+                while i < b.len() {
+                    if escapes && b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if b[i] == q {
+                        if i + 1 < b.len() && b[i + 1] == q {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => i = sql[i..].find('\n').map_or(b.len(), |j| i + j),
+            b'/' if b.get(i + 1) == Some(&b'*') => i = sql[i + 2..].find("*/").map_or(b.len(), |j| i + 2 + j + 2),
+            b'$' => {
+                let tag_len = sql[i + 1..].find(|c: char| !(c.is_alphanumeric() || c == '_')).map(|j| j + 2);
+                match tag_len.filter(|&n| sql.as_bytes()[i..].get(n - 1) == Some(&b'$')) {
+                    Some(n) => {
+                        let tag = &sql[i..i + n];
+                        i = sql[i + n..].find(tag).map_or(b.len(), |j| i + n + j + n);
+                    }
+                    None => i += 1,
+                }
+            }
+            b';' => {
+                out.push(&sql[start..i]);
+                i += 1;
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push(&sql[start..]);
+    out.into_iter().filter(|s| !is_blank(s)).collect()
+}
+
+/// Whether `sql` holds nothing but whitespace and comments.
+pub fn is_blank(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.find('\n').map_or("", |j| &r[j..]).trim_start();
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.find("*/").map_or("", |j| &r[j + 2..]).trim_start();
+        } else {
+            return rest.is_empty();
+        }
+    }
+}
+
+/// Words of `sql` (up to `n`), upper-cased, after leading comments.
+fn words(sql: &str, n: usize) -> Vec<String> {
+    let mut rest = sql.trim_start();
+    while !rest.is_empty() && (rest.starts_with("--") || rest.starts_with("/*")) {
+        rest = if rest.starts_with("--") {
+            rest.find('\n').map_or("", |j| &rest[j..])
+        } else {
+            rest.find("*/").map_or("", |j| &rest[j + 2..])
+        }
+        .trim_start();
+    }
+    rest.split(|c: char| c.is_whitespace() || c == ';' || c == '(' || c == '=')
+        .filter(|w| !w.is_empty())
+        .take(n)
+        .map(str::to_ascii_uppercase)
+        .collect()
+}
+
+/// A statement the wire server answers itself, or passes to the engine in another form.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    /// `SET name = value` (and `SET SESSION …`, `SET TIME ZONE …`).
+    Set {
+        name: String,
+        value: String,
+    },
+    Show(String),
+    Reset(Option<String>),
+    /// Acknowledged without effect, with this command tag.
+    NoOp(&'static str),
+    Begin,
+    Commit,
+    Rollback,
+    CopyOut(CopyOut),
+    CopyIn(CopyIn),
+    /// Refused with this message.
+    Unsupported(String),
+    /// Anything else: SQL for the engine.
+    Sql,
+}
+
+#[derive(Debug, PartialEq, Clone)]
+pub struct CopyOptions {
+    pub csv: bool,
+    pub header: bool,
+    pub delimiter: char,
+    pub null: String,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct CopyOut {
+    /// The query whose rows are copied.
+    pub query: String,
+    pub options: CopyOptions,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct CopyIn {
+    pub schema: Option<String>,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub options: CopyOptions,
+}
+
+fn unquote(value: &str) -> String {
+    let v = value.trim();
+    if v.len() >= 2 && ((v.starts_with('\'') && v.ends_with('\'')) || (v.starts_with('"') && v.ends_with('"'))) {
+        let q = &v[..1];
+        v[1..v.len() - 1].replace(&format!("{q}{q}"), q)
+    } else {
+        v.to_owned()
+    }
+}
+
+pub fn classify(sql: &str) -> Command {
+    let w = words(sql, 4);
+    let first = w.first().map(String::as_str).unwrap_or("");
+    let second = w.get(1).map(String::as_str).unwrap_or("");
+    match first {
+        "SET" => parse_set(sql),
+        "SHOW" => Command::Show(setting_name(&sql.trim().trim_end_matches(';')[4..])),
+        "RESET" if second == "ALL" => Command::Reset(None),
+        "RESET" => Command::Reset(Some(second.to_ascii_lowercase())),
+        "DISCARD" => Command::NoOp("DISCARD ALL"),
+        "SAVEPOINT" => Command::NoOp("SAVEPOINT"),
+        "RELEASE" => Command::NoOp("RELEASE"),
+        "DEALLOCATE" => Command::NoOp("DEALLOCATE"),
+        "LISTEN" => Command::NoOp("LISTEN"),
+        "UNLISTEN" => Command::NoOp("UNLISTEN"),
+        "BEGIN" | "START" => Command::Begin,
+        "COMMIT" | "END" => Command::Commit,
+        "ROLLBACK" | "ABORT" if second == "TO" => {
+            Command::Unsupported("ROLLBACK TO SAVEPOINT is not supported: savepoints are not kept".into())
+        }
+        "ROLLBACK" | "ABORT" => Command::Rollback,
+        "COPY" => parse_copy(sql),
+        "DECLARE" | "FETCH" | "MOVE" | "CLOSE" | "NOTIFY" | "PREPARE" | "EXECUTE" => {
+            Command::Unsupported(format!("{first} is not supported; use the extended query protocol"))
+        }
+        _ => Command::Sql,
+    }
+}
+
+/// A setting's canonical name: `SHOW TRANSACTION ISOLATION LEVEL` is `transaction_isolation`.
+fn setting_name(raw: &str) -> String {
+    let name = unquote(raw).split_whitespace().collect::<Vec<_>>().join("_").to_ascii_lowercase();
+    match name.as_str() {
+        "transaction_isolation_level" => "transaction_isolation".to_owned(),
+        "time_zone" => "timezone".to_owned(),
+        _ => name,
+    }
+}
+
+fn parse_set(sql: &str) -> Command {
+    let body = sql.trim().trim_end_matches(';').trim();
+    let mut rest = body[3..].trim_start();
+    for modifier in ["SESSION ", "LOCAL "] {
+        if rest.len() >= modifier.len() && rest[..modifier.len()].eq_ignore_ascii_case(modifier) {
+            rest = rest[modifier.len()..].trim_start();
+        }
+    }
+    if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("TIME ZONE") {
+        return Command::Set { name: "timezone".into(), value: unquote(&rest[9..]) };
+    }
+    if rest.len() >= 11 && rest[..11].eq_ignore_ascii_case("TRANSACTION") {
+        return Command::NoOp("SET");
+    }
+    let split = rest.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(rest.len());
+    let (name, value) = rest.split_at(split);
+    let value = value.trim_start();
+    let value = value
+        .strip_prefix('=')
+        .or_else(|| value.get(..2).filter(|t| t.eq_ignore_ascii_case("TO")).map(|_| &value[2..]))
+        .unwrap_or(value);
+    let values: Vec<String> = value.split(',').map(unquote).collect();
+    Command::Set { name: unquote(name).to_ascii_lowercase(), value: values.join(", ") }
+}
+
+/// Splits off the first top-level parenthesised group of `s` (after whitespace).
+fn paren_group(s: &str) -> Option<(&str, &str)> {
+    let s = s.trim_start();
+    if !s.starts_with('(') {
+        return None;
+    }
+    let mut depth = 0;
+    let mut quote: Option<char> = None;
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((&s[1..i], &s[i + 1..]));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The next identifier part (`"quoted"` or bare) and what follows it.
+fn identifier(s: &str) -> Option<(String, &str)> {
+    let s = s.trim_start();
+    if let Some(rest) = s.strip_prefix('"') {
+        let mut i = 0;
+        let b = rest.as_bytes();
+        while i < b.len() {
+            if b[i] == b'"' {
+                if b.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                return Some((rest[..i].replace("\"\"", "\""), &rest[i + 1..]));
+            }
+            i += 1;
+        }
+        return None;
+    }
+    let end = s.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')).unwrap_or(s.len());
+    (end > 0).then(|| (s[..end].to_ascii_lowercase(), &s[end..]))
+}
+
+fn parse_options(s: &str) -> Result<CopyOptions, String> {
+    let mut o = CopyOptions { csv: false, header: false, delimiter: '\t', null: "\\N".into() };
+    let s = s.trim().trim_end_matches(';');
+    let s = s.strip_prefix("WITH").or_else(|| s.strip_prefix("with")).unwrap_or(s);
+    let body = paren_group(s).map_or(s.to_owned(), |(inner, _)| inner.replace(',', " "));
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    let mut quote = false;
+    for c in body.chars() {
+        if c == '\'' {
+            quote = !quote;
+            cur.push(c);
+        } else if c.is_whitespace() && !quote {
+            if !cur.is_empty() {
+                tokens.push(std::mem::take(&mut cur));
+            }
+        } else {
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    let mut it = tokens.into_iter().peekable();
+    let mut delimiter_set = false;
+    while let Some(t) = it.next() {
+        match t.to_ascii_uppercase().as_str() {
+            "FORMAT" => match it.next().map(|v| unquote(&v).to_ascii_lowercase()).as_deref() {
+                Some("csv") => o.csv = true,
+                Some("text") => o.csv = false,
+                other => return Err(format!("COPY format {} is not supported (use text or csv)", other.unwrap_or(""))),
+            },
+            "CSV" => o.csv = true,
+            "BINARY" => return Err("COPY in binary format is not supported (use text or csv)".into()),
+            "HEADER" => {
+                o.header = match it.peek().map(|v| unquote(v).to_ascii_lowercase()) {
+                    Some(v) if ["true", "on", "1", "false", "off", "0", "match"].contains(&v.as_str()) => {
+                        it.next();
+                        !["false", "off", "0"].contains(&v.as_str())
+                    }
+                    _ => true,
+                }
+            }
+            "DELIMITER" => {
+                let d = unquote(&it.next().unwrap_or_default());
+                o.delimiter = d.chars().next().ok_or("COPY delimiter must be one character")?;
+                delimiter_set = true;
+            }
+            "NULL" => o.null = unquote(&it.next().unwrap_or_default()),
+            "QUOTE" | "ESCAPE" | "ENCODING" | "FREEZE" | "FORCE_QUOTE" | "FORCE_NOT_NULL" => {
+                it.next();
+            }
+            other => return Err(format!("COPY option {other} is not supported")),
+        }
+    }
+    if o.csv {
+        if !delimiter_set {
+            o.delimiter = ',';
+        }
+        if o.null == "\\N" {
+            o.null = String::new();
+        }
+    }
+    Ok(o)
+}
+
+fn parse_copy(sql: &str) -> Command {
+    let body = sql.trim().trim_end_matches(';');
+    let rest = &body[4..];
+    let unsupported = |m: &str| Command::Unsupported(m.to_owned());
+    // COPY (query) TO STDOUT
+    if let Some((query, after)) = paren_group(rest) {
+        let w = words(after, 2);
+        if w != ["TO", "STDOUT"] {
+            return unsupported("COPY (query) is supported only TO STDOUT");
+        }
+        return match parse_options(&after.trim_start()[2..].trim_start()[6..]) {
+            Ok(options) => Command::CopyOut(CopyOut { query: query.to_owned(), options }),
+            Err(e) => Command::Unsupported(e),
+        };
+    }
+    let Some((first, mut after)) = identifier(rest) else { return unsupported("COPY needs a table name") };
+    let (mut schema, mut table) = (None, first.clone());
+    if let Some(r) = after.trim_start().strip_prefix('.') {
+        let Some((t, a)) = identifier(r) else { return unsupported("COPY needs a table name") };
+        schema = Some(first);
+        table = t;
+        after = a;
+    }
+    let mut columns = Vec::new();
+    if let Some((cols, a)) = paren_group(after) {
+        let mut s = cols;
+        while let Some((c, r)) = identifier(s) {
+            columns.push(c);
+            s = r.trim_start().strip_prefix(',').unwrap_or(r);
+        }
+        after = a;
+    }
+    let w = words(after, 2);
+    let direction = w.iter().map(String::as_str).collect::<Vec<_>>();
+    let options_at = |s: &str| {
+        let s = s.trim_start();
+        let s = &s[s.find(char::is_whitespace).unwrap_or(s.len())..];
+        let s = s.trim_start();
+        s[s.find(char::is_whitespace).unwrap_or(s.len())..].to_owned()
+    };
+    let options = match parse_options(&options_at(after)) {
+        Ok(o) => o,
+        Err(e) => return Command::Unsupported(e),
+    };
+    match direction.as_slice() {
+        ["FROM", "STDIN"] => Command::CopyIn(CopyIn { schema, table, columns, options }),
+        ["TO", "STDOUT"] => {
+            let cols = if columns.is_empty() {
+                "*".to_owned()
+            } else {
+                columns.iter().map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect::<Vec<_>>().join(", ")
+            };
+            let target = match &schema {
+                Some(s) => format!("\"{}\".\"{}\"", s.replace('"', "\"\""), table.replace('"', "\"\"")),
+                None => format!("\"{}\"", table.replace('"', "\"\"")),
+            };
+            Command::CopyOut(CopyOut { query: format!("SELECT {cols} FROM {target}"), options })
+        }
+        _ => unsupported("COPY is supported only as COPY … TO STDOUT and COPY … FROM STDIN"),
+    }
+}
+
+/// Escapes one value for a COPY text or CSV line.
+pub fn copy_field(out: &mut String, value: Option<&str>, o: &CopyOptions) {
+    match value {
+        None => out.push_str(&o.null),
+        Some(v) if o.csv => {
+            let needs = v.is_empty() || v.contains([o.delimiter, '"', '\n', '\r']) || v == o.null;
+            if needs {
+                out.push('"');
+                out.push_str(&v.replace('"', "\"\""));
+                out.push('"');
+            } else {
+                out.push_str(v);
+            }
+        }
+        Some(v) => {
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c == o.delimiter => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+}
+
+/// Parses COPY FROM STDIN input line by line, keeping partial lines between chunks.
+pub struct CopyParser {
+    options: CopyOptions,
+    pending: Vec<u8>,
+    skip_header: bool,
+    done: bool,
+}
+
+impl CopyParser {
+    pub fn new(options: CopyOptions) -> Self {
+        let skip_header = options.header;
+        Self { options, pending: Vec::new(), skip_header, done: false }
+    }
+
+    /// Feeds bytes; returns the complete rows they finish.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Vec<Vec<Option<String>>>, String> {
+        self.pending.extend_from_slice(data);
+        let mut rows = Vec::new();
+        while let Some(end) = self.record_end() {
+            let line: Vec<u8> = self.pending.drain(..end + 1).collect();
+            self.push_line(&line[..line.len() - 1], &mut rows)?;
+        }
+        Ok(rows)
+    }
+
+    /// Ends the input: a last line without a newline is a row too.
+    pub fn finish(&mut self) -> Result<Vec<Vec<Option<String>>>, String> {
+        let line = std::mem::take(&mut self.pending);
+        let mut rows = Vec::new();
+        if !line.is_empty() {
+            self.push_line(&line, &mut rows)?;
+        }
+        Ok(rows)
+    }
+
+    /// Where the next record ends: a newline outside CSV quotes.
+    fn record_end(&self) -> Option<usize> {
+        if !self.options.csv {
+            return self.pending.iter().position(|&b| b == b'\n');
+        }
+        let mut quoted = false;
+        for (i, &b) in self.pending.iter().enumerate() {
+            match b {
+                b'"' => quoted = !quoted,
+                b'\n' if !quoted => return Some(i),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn push_line(&mut self, line: &[u8], rows: &mut Vec<Vec<Option<String>>>) -> Result<(), String> {
+        let line = std::str::from_utf8(line).map_err(|_| "COPY data is not valid UTF-8".to_owned())?;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if self.done || (!self.options.csv && line == "\\.") {
+            self.done = true;
+            return Ok(());
+        }
+        if std::mem::take(&mut self.skip_header) {
+            return Ok(());
+        }
+        rows.push(if self.options.csv { self.csv_fields(line) } else { self.text_fields(line) });
+        Ok(())
+    }
+
+    fn text_fields(&self, line: &str) -> Vec<Option<String>> {
+        line.split(self.options.delimiter)
+            .map(|raw| {
+                if raw == self.options.null {
+                    return None;
+                }
+                let mut v = String::with_capacity(raw.len());
+                let mut chars = raw.chars();
+                while let Some(c) = chars.next() {
+                    if c != '\\' {
+                        v.push(c);
+                        continue;
+                    }
+                    match chars.next() {
+                        Some('n') => v.push('\n'),
+                        Some('r') => v.push('\r'),
+                        Some('t') => v.push('\t'),
+                        Some('b') => v.push('\u{8}'),
+                        Some('f') => v.push('\u{c}'),
+                        Some('v') => v.push('\u{b}'),
+                        Some(other) => v.push(other),
+                        None => v.push('\\'),
+                    }
+                }
+                Some(v)
+            })
+            .collect()
+    }
+
+    fn csv_fields(&self, line: &str) -> Vec<Option<String>> {
+        let (mut fields, mut cur, mut quoted, mut was_quoted) = (Vec::new(), String::new(), false, false);
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    cur.push('"');
+                    chars.next();
+                }
+                '"' => {
+                    quoted = !quoted;
+                    was_quoted = true;
+                }
+                c if c == self.options.delimiter && !quoted => {
+                    let v = std::mem::take(&mut cur);
+                    fields.push(if !was_quoted && v == self.options.null { None } else { Some(v) });
+                    was_quoted = false;
+                }
+                c => cur.push(c),
+            }
+        }
+        fields.push(if !was_quoted && cur == self.options.null { None } else { Some(cur) });
+        fields
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_split_at_top_level_semicolons_only() {
+        assert_eq!(
+            split("SELECT 1; SELECT ';'; -- x;\n SELECT $$a;b$$ ;"),
+            vec!["SELECT 1", " SELECT ';'", " -- x;\n SELECT $$a;b$$ "]
+        );
+        assert_eq!(split(" ; -- only a comment"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn session_commands_are_recognised() {
+        assert_eq!(
+            classify("SET extra_float_digits = 3"),
+            Command::Set { name: "extra_float_digits".into(), value: "3".into() }
+        );
+        assert_eq!(
+            classify("set application_name to 'psql'"),
+            Command::Set { name: "application_name".into(), value: "psql".into() }
+        );
+        assert_eq!(classify("SET TIME ZONE 'UTC'"), Command::Set { name: "timezone".into(), value: "UTC".into() });
+        assert_eq!(classify("SHOW transaction_isolation"), Command::Show("transaction_isolation".into()));
+        assert_eq!(classify("show transaction isolation level"), Command::Show("transaction_isolation".into()));
+        assert_eq!(classify("SAVEPOINT sa_1"), Command::NoOp("SAVEPOINT"));
+        assert!(matches!(classify("ROLLBACK TO SAVEPOINT x"), Command::Unsupported(_)));
+        assert_eq!(classify("select 1"), Command::Sql);
+    }
+
+    #[test]
+    fn copy_statements_are_parsed() {
+        let Command::CopyIn(c) = classify("COPY \"My\".t (a, \"B\") FROM STDIN WITH (FORMAT csv, HEADER)") else {
+            panic!()
+        };
+        assert_eq!(
+            (c.schema.as_deref(), c.table.as_str(), c.columns.clone()),
+            (Some("My"), "t", vec!["a".into(), "B".into()])
+        );
+        assert!(c.options.csv && c.options.header && c.options.delimiter == ',');
+        let Command::CopyOut(c) = classify("COPY (SELECT 1) TO STDOUT") else { panic!() };
+        assert_eq!(c.query, "SELECT 1");
+        assert!(!c.options.csv);
+        assert!(matches!(classify("COPY t TO '/etc/x'"), Command::Unsupported(_)));
+        assert!(matches!(classify("COPY t FROM STDIN (FORMAT binary)"), Command::Unsupported(_)));
+    }
+
+    #[test]
+    fn copy_input_is_parsed_across_chunk_boundaries() {
+        let mut p = CopyParser::new(CopyOptions { csv: false, header: false, delimiter: '\t', null: "\\N".into() });
+        assert!(p.feed(b"1\ta\\tb\n2\t").unwrap().len() == 1);
+        let rows = p.feed(b"\\N\n\\.\n").unwrap();
+        assert_eq!(rows, vec![vec![Some("2".to_owned()), None]]);
+        let mut p = CopyParser::new(CopyOptions { csv: true, header: true, delimiter: ',', null: String::new() });
+        let rows = p.feed(b"a,b\n1,\"x\ny\"\n2,\n").unwrap();
+        assert_eq!(rows, vec![vec![Some("1".into()), Some("x\ny".into())], vec![Some("2".into()), None]]);
+    }
+}

@@ -1,0 +1,358 @@
+//! PostgreSQL's representations of values: type OIDs for SQL types, Arrow batches encoded
+//! as DataRow fields (text or binary), COPY text/CSV lines, and binary parameters decoded.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, IntervalUnit, TimeUnit};
+use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
+use pgwire::api::Type;
+use pgwire::api::results::FieldFormat;
+use pgwire::messages::data::DataRow;
+
+use duckstore_plugin_sdk::sql::SqlType;
+
+/// The PostgreSQL type clients are told about.
+pub fn pg_type(ty: &SqlType) -> Type {
+    match ty {
+        SqlType::Bool => Type::BOOL,
+        SqlType::Int2 => Type::INT2,
+        SqlType::Int4 => Type::INT4,
+        SqlType::Int8 => Type::INT8,
+        SqlType::Float4 => Type::FLOAT4,
+        SqlType::Float8 => Type::FLOAT8,
+        SqlType::Numeric { .. } => Type::NUMERIC,
+        SqlType::Text => Type::VARCHAR,
+        SqlType::Bytea => Type::BYTEA,
+        SqlType::Date => Type::DATE,
+        SqlType::Time => Type::TIME,
+        SqlType::Timestamp => Type::TIMESTAMP,
+        SqlType::TimestampTz => Type::TIMESTAMPTZ,
+        SqlType::Interval => Type::INTERVAL,
+        SqlType::Uuid => Type::UUID,
+        SqlType::Json => Type::JSON,
+        SqlType::Unknown => Type::UNKNOWN,
+        SqlType::Array(inner) => match pg_type(inner) {
+            Type::BOOL => Type::BOOL_ARRAY,
+            Type::INT2 => Type::INT2_ARRAY,
+            Type::INT4 => Type::INT4_ARRAY,
+            Type::INT8 => Type::INT8_ARRAY,
+            Type::FLOAT4 => Type::FLOAT4_ARRAY,
+            Type::FLOAT8 => Type::FLOAT8_ARRAY,
+            Type::NUMERIC => Type::NUMERIC_ARRAY,
+            Type::DATE => Type::DATE_ARRAY,
+            Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
+            Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
+            Type::UUID => Type::UUID_ARRAY,
+            _ => Type::VARCHAR_ARRAY,
+        },
+    }
+}
+
+/// `atttypmod` of a type: numeric precision and scale, −1 otherwise.
+pub fn type_modifier(ty: &SqlType) -> i32 {
+    match ty {
+        SqlType::Numeric { precision, scale } => ((i32::from(*precision) << 16) | i32::from(*scale)) + 4,
+        _ => -1,
+    }
+}
+
+fn pg_epoch() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2000, 1, 1).expect("valid").and_hms_opt(0, 0, 0).expect("valid")
+}
+
+/// Appends every row of `batch` as a DataRow, column `i` in binary when `binary(i)`.
+pub fn data_rows(batch: &RecordBatch, types: &[SqlType], binary: &dyn Fn(usize) -> bool, out: &mut Vec<DataRow>) {
+    let columns = batch.columns();
+    for row in 0..batch.num_rows() {
+        let mut buf = BytesMut::with_capacity(16 * columns.len());
+        for (i, column) in columns.iter().enumerate() {
+            let ty = types.get(i).unwrap_or(&SqlType::Text);
+            if column.is_null(row) {
+                buf.put_i32(-1);
+                continue;
+            }
+            let at = buf.len();
+            buf.put_i32(0);
+            if binary(i) {
+                write_binary(&mut buf, column, row, ty);
+            } else {
+                write_text(&mut buf, column, row);
+            }
+            let len = (buf.len() - at - 4) as i32;
+            buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        out.push(DataRow::new(buf, columns.len() as i16));
+    }
+}
+
+fn float_text(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        v.to_string()
+    }
+}
+
+fn micros_text(us: i64) -> Option<NaiveDateTime> {
+    DateTime::from_timestamp_micros(us).map(|t| t.naive_utc())
+}
+
+fn interval_text(months: i32, days: i32, nanos: i64) -> String {
+    let mut parts = Vec::new();
+    let (years, months) = (months / 12, months % 12);
+    if years != 0 {
+        parts.push(format!("{years} year{}", if years.abs() == 1 { "" } else { "s" }));
+    }
+    if months != 0 {
+        parts.push(format!("{months} mon{}", if months.abs() == 1 { "" } else { "s" }));
+    }
+    if days != 0 {
+        parts.push(format!("{days} day{}", if days.abs() == 1 { "" } else { "s" }));
+    }
+    if nanos != 0 || parts.is_empty() {
+        let sign = if nanos < 0 { "-" } else { "" };
+        let us = (nanos / 1000).unsigned_abs();
+        let (h, m, s, f) = (us / 3_600_000_000, us / 60_000_000 % 60, us / 1_000_000 % 60, us % 1_000_000);
+        let frac = if f == 0 { String::new() } else { format!(".{f:06}").trim_end_matches('0').to_owned() };
+        parts.push(format!("{sign}{h:02}:{m:02}:{s:02}{frac}"));
+    }
+    parts.join(" ")
+}
+
+/// One value in PostgreSQL's text form.
+pub fn text(column: &ArrayRef, row: usize) -> String {
+    let mut buf = BytesMut::new();
+    write_text(&mut buf, column, row);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn write_text(buf: &mut BytesMut, column: &ArrayRef, row: usize) {
+    let s: String = match column.data_type() {
+        DataType::Boolean => return buf.put_slice(if column.as_boolean().value(row) { b"t" } else { b"f" }),
+        DataType::Utf8 => return buf.put_slice(column.as_string::<i32>().value(row).as_bytes()),
+        DataType::LargeUtf8 => return buf.put_slice(column.as_string::<i64>().value(row).as_bytes()),
+        DataType::Utf8View => return buf.put_slice(column.as_string_view().value(row).as_bytes()),
+        DataType::Int8 => column.as_primitive::<Int8Type>().value(row).to_string(),
+        DataType::Int16 => column.as_primitive::<Int16Type>().value(row).to_string(),
+        DataType::Int32 => column.as_primitive::<Int32Type>().value(row).to_string(),
+        DataType::Int64 => column.as_primitive::<Int64Type>().value(row).to_string(),
+        DataType::UInt8 => column.as_primitive::<UInt8Type>().value(row).to_string(),
+        DataType::UInt16 => column.as_primitive::<UInt16Type>().value(row).to_string(),
+        DataType::UInt32 => column.as_primitive::<UInt32Type>().value(row).to_string(),
+        DataType::UInt64 => column.as_primitive::<UInt64Type>().value(row).to_string(),
+        DataType::Float32 => float_text(f64::from(column.as_primitive::<Float32Type>().value(row))),
+        DataType::Float64 => float_text(column.as_primitive::<Float64Type>().value(row)),
+        DataType::Binary => format!("\\x{}", hex::encode(column.as_binary::<i32>().value(row))),
+        DataType::LargeBinary => format!("\\x{}", hex::encode(column.as_binary::<i64>().value(row))),
+        DataType::Date32 => {
+            let days = column.as_primitive::<Date32Type>().value(row);
+            (pg_epoch().date() + chrono::Duration::days(i64::from(days) - 10957)).to_string()
+        }
+        DataType::Time64(TimeUnit::Microsecond) => {
+            let us = column.as_primitive::<Time64MicrosecondType>().value(row);
+            NaiveTime::from_num_seconds_from_midnight_opt((us / 1_000_000) as u32, (us % 1_000_000 * 1000) as u32)
+                .map(|t| t.format("%H:%M:%S%.f").to_string())
+                .unwrap_or_default()
+        }
+        DataType::Timestamp(unit, tz) => {
+            let v = match unit {
+                TimeUnit::Second => column.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
+                TimeUnit::Millisecond => column.as_primitive::<TimestampMillisecondType>().value(row) * 1000,
+                TimeUnit::Microsecond => column.as_primitive::<TimestampMicrosecondType>().value(row),
+                TimeUnit::Nanosecond => column.as_primitive::<TimestampNanosecondType>().value(row) / 1000,
+            };
+            let t = micros_text(v).map(|t| t.format("%Y-%m-%d %H:%M:%S%.f").to_string()).unwrap_or_default();
+            if tz.is_some() { format!("{t}+00") } else { t }
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let v = column.as_primitive::<IntervalMonthDayNanoType>().value(row);
+            interval_text(v.months, v.days, v.nanoseconds)
+        }
+        DataType::List(_) | DataType::LargeList(_) => {
+            let values = match column.data_type() {
+                DataType::List(_) => column.as_list::<i32>().value(row),
+                _ => column.as_list::<i64>().value(row),
+            };
+            let items: Vec<String> = (0..values.len())
+                .map(|i| {
+                    if values.is_null(i) {
+                        return "NULL".to_owned();
+                    }
+                    let t = text(&values, i);
+                    let plain = !t.is_empty()
+                        && !t.eq_ignore_ascii_case("null")
+                        && !t.contains([',', '{', '}', '"', '\\', ' ']);
+                    if plain { t } else { format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")) }
+                })
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        _ => arrow_cast::display::array_value_to_string(column, row).unwrap_or_default(),
+    };
+    buf.put_slice(s.as_bytes());
+}
+
+fn int_value(column: &ArrayRef, row: usize) -> Option<i64> {
+    Some(match column.data_type() {
+        DataType::Int8 => i64::from(column.as_primitive::<Int8Type>().value(row)),
+        DataType::Int16 => i64::from(column.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => i64::from(column.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => column.as_primitive::<Int64Type>().value(row),
+        DataType::UInt8 => i64::from(column.as_primitive::<UInt8Type>().value(row)),
+        DataType::UInt16 => i64::from(column.as_primitive::<UInt16Type>().value(row)),
+        DataType::UInt32 => i64::from(column.as_primitive::<UInt32Type>().value(row)),
+        _ => return None,
+    })
+}
+
+/// One value in PostgreSQL's binary form; types without one here travel as text bytes.
+fn write_binary(buf: &mut BytesMut, column: &ArrayRef, row: usize, ty: &SqlType) {
+    match ty {
+        SqlType::Bool => buf.put_u8(u8::from(column.as_boolean().value(row))),
+        SqlType::Int2 => buf.put_i16(int_value(column, row).unwrap_or_default() as i16),
+        SqlType::Int4 => buf.put_i32(int_value(column, row).unwrap_or_default() as i32),
+        SqlType::Int8 => buf.put_i64(int_value(column, row).unwrap_or_default()),
+        SqlType::Float4 => buf.put_f32(column.as_primitive::<Float32Type>().value(row)),
+        SqlType::Float8 => buf.put_f64(column.as_primitive::<Float64Type>().value(row)),
+        SqlType::Bytea => match column.data_type() {
+            DataType::LargeBinary => buf.put_slice(column.as_binary::<i64>().value(row)),
+            _ => buf.put_slice(column.as_binary::<i32>().value(row)),
+        },
+        SqlType::Date => buf.put_i32(column.as_primitive::<Date32Type>().value(row) - 10957),
+        SqlType::Time => buf.put_i64(column.as_primitive::<Time64MicrosecondType>().value(row)),
+        SqlType::Timestamp | SqlType::TimestampTz => {
+            let t = text(column, row);
+            let t = t.trim_end_matches("+00");
+            let parsed = NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f").unwrap_or(pg_epoch());
+            buf.put_i64((parsed - pg_epoch()).num_microseconds().unwrap_or_default());
+        }
+        SqlType::Interval => {
+            let v = column.as_primitive::<IntervalMonthDayNanoType>().value(row);
+            buf.put_i64(v.nanoseconds / 1000);
+            buf.put_i32(v.days);
+            buf.put_i32(v.months);
+        }
+        SqlType::Uuid => {
+            let t = text(column, row);
+            buf.put_slice(&uuid::Uuid::parse_str(&t).map(|u| *u.as_bytes()).unwrap_or_default());
+        }
+        SqlType::Numeric { .. } => write_numeric(buf, &text(column, row)),
+        _ => write_text(buf, column, row),
+    }
+}
+
+/// PostgreSQL's binary numeric: base-10000 digits with a weight, sign and display scale.
+fn write_numeric(buf: &mut BytesMut, text: &str) {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
+    let int_part = int_part.trim_start_matches('0');
+    // Pad both parts to whole groups of four digits.
+    let int_padded = format!("{}{int_part}", "0".repeat((4 - int_part.len() % 4) % 4));
+    let frac_padded = format!("{frac_part}{}", "0".repeat((4 - frac_part.len() % 4) % 4));
+    let mut groups: Vec<i16> = int_padded
+        .as_bytes()
+        .chunks(4)
+        .chain(frac_padded.as_bytes().chunks(4))
+        .map(|c| std::str::from_utf8(c).ok().and_then(|s| s.parse().ok()).unwrap_or(0))
+        .collect();
+    let mut weight = (int_padded.len() / 4) as i16 - 1;
+    while groups.first() == Some(&0) {
+        groups.remove(0);
+        weight -= 1;
+    }
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    buf.put_i16(groups.len() as i16);
+    buf.put_i16(weight);
+    buf.put_u16(if negative && !groups.is_empty() { 0x4000 } else { 0 });
+    buf.put_i16(frac_part.len() as i16);
+    for g in groups {
+        buf.put_i16(g);
+    }
+}
+
+/// A binary parameter in the text form DuckDB casts from, by its declared type.
+pub fn binary_param(ty: &Type, bytes: &[u8]) -> Option<String> {
+    let be = |n: usize| -> Option<[u8; 8]> {
+        (bytes.len() == n).then(|| {
+            let mut b = [0u8; 8];
+            b[8 - n..].copy_from_slice(bytes);
+            b
+        })
+    };
+    Some(match *ty {
+        Type::INT2 => i16::from_be_bytes(bytes.try_into().ok()?).to_string(),
+        Type::INT4 | Type::OID => i32::from_be_bytes(bytes.try_into().ok()?).to_string(),
+        Type::INT8 => i64::from_be_bytes(be(8)?).to_string(),
+        Type::FLOAT4 => f32::from_be_bytes(bytes.try_into().ok()?).to_string(),
+        Type::FLOAT8 => f64::from_be_bytes(be(8)?).to_string(),
+        Type::BOOL => (bytes.first()? != &0).to_string(),
+        Type::DATE => (pg_epoch().date()
+            + chrono::Duration::days(i64::from(i32::from_be_bytes(bytes.try_into().ok()?))))
+        .to_string(),
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+            let us = i64::from_be_bytes(be(8)?);
+            (pg_epoch() + chrono::Duration::microseconds(us)).format("%Y-%m-%d %H:%M:%S%.f").to_string()
+                + if *ty == Type::TIMESTAMPTZ { "+00" } else { "" }
+        }
+        Type::UUID => uuid::Uuid::from_slice(bytes).ok()?.to_string(),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::UNKNOWN => {
+            String::from_utf8(bytes.to_vec()).ok()?
+        }
+        Type::JSONB => String::from_utf8(bytes.get(1..)?.to_vec()).ok()?,
+        _ => return None,
+    })
+}
+
+/// The format of column `i` when the client gave `codes` (none = all text, one = all).
+pub fn format_of(codes: &[i16], i: usize) -> FieldFormat {
+    let code = match codes.len() {
+        0 => 0,
+        1 => codes[0],
+        _ => codes.get(i).copied().unwrap_or(0),
+    };
+    if code == 1 { FieldFormat::Binary } else { FieldFormat::Text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric(text: &str) -> Vec<i16> {
+        let mut buf = BytesMut::new();
+        write_numeric(&mut buf, text);
+        buf.chunks(2).map(|c| i16::from_be_bytes([c[0], c[1]])).collect()
+    }
+
+    #[test]
+    fn numerics_encode_as_base_10000_groups() {
+        // ndigits, weight, sign, dscale, digits…
+        assert_eq!(numeric("12345.67"), vec![3, 1, 0, 2, 1, 2345, 6700]);
+        assert_eq!(numeric("-0.5"), vec![1, -1, 0x4000, 1, 5000]);
+        assert_eq!(numeric("0"), vec![0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn intervals_print_like_postgres() {
+        assert_eq!(interval_text(14, 3, 3_723_000_000_000), "1 year 2 mons 3 days 01:02:03");
+        assert_eq!(interval_text(0, 0, 0), "00:00:00");
+    }
+
+    #[test]
+    fn binary_parameters_become_text_duckdb_casts() {
+        assert_eq!(binary_param(&Type::INT4, &42i32.to_be_bytes()).unwrap(), "42");
+        assert_eq!(binary_param(&Type::DATE, &0i32.to_be_bytes()).unwrap(), "2000-01-01");
+        assert!(binary_param(&Type::INT4, &[1, 2]).is_none());
+    }
+}

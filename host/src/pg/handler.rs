@@ -1,0 +1,634 @@
+//! Query handling: the simple and extended protocols, session commands, COPY and cancel.
+//! Both protocols go through [`Handler::statement`]-style helpers over the same engine
+//! session calls.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::{Sink, SinkExt, stream};
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::copy::CopyHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response, send_ready_for_query};
+use pgwire::api::results::{
+    CopyResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail, CopyInResponse, CopyOutResponse};
+use pgwire::messages::data::{DataRow, NoData, ParameterDescription, RowDescription};
+use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
+use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
+use pgwire::messages::simplequery::Query;
+use pgwire::messages::startup::ParameterStatus;
+
+use duckstore_plugin_sdk::sql::{Outcome, SqlColumn, SqlParam, SqlType, StatementKind};
+use duckstore_plugin_sdk::{Result, StorageError};
+
+use crate::pg::commands::{Command, CopyOut, classify, split};
+use crate::pg::copy::CopyInFlight;
+use crate::pg::encode::{binary_param, format_of, pg_type, type_modifier};
+use crate::pg::error::{error, fatal, from_storage};
+use crate::pg::session::{CancelRegistry, Encoding, Event, PgSession};
+
+/// Server settings SHOW reports unless the session SET them.
+const SETTINGS: &[(&str, &str)] = &[
+    ("server_version", crate::pg::SERVER_VERSION),
+    ("server_version_num", "150006"),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("intervalstyle", "postgres"),
+    ("timezone", "UTC"),
+    ("integer_datetimes", "on"),
+    ("standard_conforming_strings", "on"),
+    ("transaction_isolation", "read committed"),
+    ("default_transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+    ("default_transaction_read_only", "off"),
+    ("search_path", "\"$user\", public"),
+    ("is_superuser", "off"),
+    ("max_identifier_length", "63"),
+    ("application_name", ""),
+    ("lc_collate", "C.UTF-8"),
+    ("lc_ctype", "C.UTF-8"),
+    ("statement_timeout", "0"),
+];
+
+/// Settings clients are told about when they change (PostgreSQL's GUC_REPORT ones).
+const REPORTED: &[&str] = &["application_name", "client_encoding", "datestyle", "intervalstyle", "timezone"];
+
+/// A prepared statement: the SQL and what describing it found.
+#[derive(Debug)]
+pub struct Stmt {
+    sql: String,
+    params: Vec<SqlType>,
+    columns: Option<Vec<SqlColumn>>,
+}
+
+pub struct Handler {
+    pub cancels: Arc<CancelRegistry>,
+    parser: Arc<Parser>,
+}
+
+impl Handler {
+    pub fn new(cancels: Arc<CancelRegistry>) -> Self {
+        Self { cancels, parser: Arc::new(Parser) }
+    }
+}
+
+pub fn session<C: ClientInfo + ?Sized>(client: &C) -> PgWireResult<Arc<PgSession>> {
+    client.session_extensions().get::<PgSession>().ok_or_else(|| fatal("08P01", "not authenticated"))
+}
+
+fn fields(columns: &[SqlColumn], formats: &[i16]) -> Vec<FieldInfo> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            FieldInfo::new(c.name.clone(), None, None, pg_type(&c.ty), format_of(formats, i))
+                .with_type_modifier(type_modifier(&c.ty))
+        })
+        .collect()
+}
+
+fn format_codes(format: &Format) -> Vec<i16> {
+    match format {
+        Format::UnifiedText => vec![],
+        Format::UnifiedBinary => vec![1],
+        Format::Individual(codes) => codes.clone(),
+    }
+}
+
+fn tag(kind: &StatementKind, outcome: Outcome) -> Tag {
+    let rows = match outcome {
+        Outcome::Rows(n) | Outcome::Changed(n) => n as usize,
+        Outcome::Done => 0,
+    };
+    match kind {
+        StatementKind::Insert => Tag::new("INSERT").with_oid(0).with_rows(rows),
+        StatementKind::Update => Tag::new("UPDATE").with_rows(rows),
+        StatementKind::Delete => Tag::new("DELETE").with_rows(rows),
+        StatementKind::Begin => Tag::new("BEGIN"),
+        StatementKind::Commit => Tag::new("COMMIT"),
+        StatementKind::Rollback => Tag::new("ROLLBACK"),
+        StatementKind::Query => Tag::new("SELECT").with_rows(rows),
+        StatementKind::Other(_) if matches!(outcome, Outcome::Rows(_)) => Tag::new("SELECT").with_rows(rows),
+        StatementKind::Other(t) => Tag::new(t),
+    }
+}
+
+fn storage(e: StorageError) -> PgWireError {
+    from_storage(&e)
+}
+
+/// The local answer to a session command, or `None` for SQL the engine runs.
+enum Local {
+    /// A command tag, after which the transaction status is unchanged.
+    Tag(Tag),
+    /// SHOW: one text column and value.
+    Show(String, String),
+}
+
+fn show_value(session: &PgSession, name: &str) -> PgWireResult<String> {
+    if let Some(v) = session.settings.lock().get(name) {
+        return Ok(v.clone());
+    }
+    SETTINGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| (*v).to_owned())
+        .ok_or_else(|| error("ERROR", "42704", &format!("unrecognized configuration parameter \"{name}\"")))
+}
+
+/// Transaction status after a statement of `kind` succeeded.
+fn status_after(kind: &StatementKind, before: TransactionStatus) -> TransactionStatus {
+    match kind {
+        StatementKind::Begin => TransactionStatus::Transaction,
+        StatementKind::Commit | StatementKind::Rollback => TransactionStatus::Idle,
+        _ => before,
+    }
+}
+
+impl Handler {
+    /// Answers session commands that need no engine (SET, SHOW, SAVEPOINT, …).
+    async fn local<C>(&self, client: &mut C, session: &PgSession, command: &Command) -> PgWireResult<Option<Local>>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        Ok(Some(match command {
+            Command::Set { name, value } => {
+                session.settings.lock().insert(name.clone(), value.clone());
+                if REPORTED.contains(&name.as_str()) {
+                    client
+                        .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.clone(), value.clone())))
+                        .await?;
+                }
+                Local::Tag(Tag::new("SET"))
+            }
+            Command::Show(name) => Local::Show(name.clone(), show_value(session, name)?),
+            Command::Reset(name) => {
+                match name {
+                    Some(n) => session.settings.lock().remove(n),
+                    None => {
+                        session.settings.lock().clear();
+                        None
+                    }
+                };
+                Local::Tag(Tag::new("RESET"))
+            }
+            Command::NoOp(t) => Local::Tag(Tag::new(t)),
+            Command::Unsupported(m) => return Err(error("ERROR", "0A000", m)),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Ends a transaction: COMMIT of a failed one rolls back, as in PostgreSQL.
+    async fn end_transaction(&self, session: &PgSession, commit: bool, status: TransactionStatus) -> Result<Tag> {
+        if !session.in_transaction().await? {
+            return Ok(Tag::new(if commit && status != TransactionStatus::Error { "COMMIT" } else { "ROLLBACK" }));
+        }
+        let sql = if commit && status != TransactionStatus::Error { "COMMIT" } else { "ROLLBACK" };
+        let (kind, outcome) = session.execute(sql).await?;
+        Ok(tag(&kind, outcome))
+    }
+
+    /// Streams a COPY … TO STDOUT; returns how many rows it copied.
+    async fn copy_out<C>(&self, client: &mut C, session: &PgSession, copy: &CopyOut) -> PgWireResult<usize>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut running = session.run(copy.query.clone(), Vec::new(), Encoding::Copy(copy.options.clone()));
+        let mut rows = 0u64;
+        let mut started = false;
+        while let Some(event) = running.next().await {
+            match event {
+                Event::Columns(columns) if !started => {
+                    started = true;
+                    let n = columns.len() as i16;
+                    client
+                        .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(0, n, vec![0; n as usize])))
+                        .await?;
+                }
+                Event::Copy(data, n) => {
+                    rows += n;
+                    client.feed(PgWireBackendMessage::CopyData(CopyData::new(data))).await?;
+                }
+                _ => {}
+            }
+        }
+        running.finish().await.map_err(storage)?;
+        if !started {
+            return Err(error("ERROR", "0A000", "COPY needs a query that returns rows"));
+        }
+        client.feed(PgWireBackendMessage::CopyDone(CopyDone::new())).await?;
+        Ok(rows as usize)
+    }
+
+    /// Starts a COPY FROM STDIN after checking its target; returns the number of columns
+    /// the client is asked to send.
+    async fn copy_in(&self, session: &PgSession, copy: crate::pg::commands::CopyIn) -> PgWireResult<usize> {
+        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let columns = if copy.columns.is_empty() {
+            "*".to_owned()
+        } else {
+            copy.columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
+        };
+        let target = match &copy.schema {
+            Some(s) => format!("{}.{}", quote(s), quote(&copy.table)),
+            None => quote(&copy.table),
+        };
+        let described = session.describe(format!("SELECT {columns} FROM {target}")).await.map_err(storage)?;
+        let n = described.columns.map_or(0, |c| c.len());
+        *session.copy_in.lock().await = Some(CopyInFlight::start(session, copy));
+        Ok(n)
+    }
+
+    /// Runs one statement of a simple query, writing its messages; returns `false` when a
+    /// COPY FROM STDIN now waits for data.
+    async fn simple_statement<C>(
+        &self,
+        client: &mut C,
+        session: &PgSession,
+        sql: &str,
+        status: &mut TransactionStatus,
+    ) -> PgWireResult<bool>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let command = classify(sql);
+        let ends = matches!(command, Command::Commit | Command::Rollback);
+        if *status == TransactionStatus::Error && !ends {
+            return Err(aborted());
+        }
+        if let Some(local) = self.local(client, session, &command).await? {
+            match local {
+                Local::Tag(t) => client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?,
+                Local::Show(name, value) => {
+                    let fields = fields(&[SqlColumn { name, ty: SqlType::Text }], &[]);
+                    client
+                        .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
+                            fields.iter().map(Into::into).collect(),
+                        )))
+                        .await?;
+                    let mut buf = bytes::BytesMut::new();
+                    bytes::BufMut::put_i32(&mut buf, value.len() as i32);
+                    bytes::BufMut::put_slice(&mut buf, value.as_bytes());
+                    client.feed(PgWireBackendMessage::DataRow(DataRow::new(buf, 1))).await?;
+                    client.feed(PgWireBackendMessage::CommandComplete(Tag::new("SHOW").with_rows(1).into())).await?;
+                }
+            }
+            return Ok(true);
+        }
+        let sql = match command {
+            Command::Commit | Command::Rollback => {
+                let t = self
+                    .end_transaction(session, matches!(command, Command::Commit), *status)
+                    .await
+                    .map_err(storage)?;
+                *status = TransactionStatus::Idle;
+                client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
+                return Ok(true);
+            }
+            Command::CopyOut(copy) => {
+                let n = self.copy_out(client, session, &copy).await?;
+                client.feed(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(n).into())).await?;
+                return Ok(true);
+            }
+            Command::CopyIn(copy) => {
+                let n = self.copy_in(session, copy).await?;
+                client.send(PgWireBackendMessage::CopyInResponse(CopyInResponse::new(0, n as i16, vec![0; n]))).await?;
+                client.set_state(PgWireConnectionState::CopyInProgress(false));
+                return Ok(false);
+            }
+            Command::Begin => "BEGIN TRANSACTION".to_owned(),
+            _ => sql.to_owned(),
+        };
+        let mut running = session.run(sql, Vec::new(), Encoding::Rows(Arc::default()));
+        while let Some(event) = running.next().await {
+            match event {
+                Event::Columns(columns) => {
+                    let fields = fields(&columns, &[]);
+                    client
+                        .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
+                            fields.iter().map(Into::into).collect(),
+                        )))
+                        .await?;
+                }
+                Event::Rows(rows) => {
+                    for row in rows {
+                        client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                    }
+                }
+                Event::Copy(..) => {}
+            }
+        }
+        let (kind, outcome) = running.finish().await.map_err(storage)?;
+        *status = status_after(&kind, *status);
+        client.feed(PgWireBackendMessage::CommandComplete(tag(&kind, outcome).into())).await?;
+        Ok(true)
+    }
+}
+
+fn aborted() -> PgWireError {
+    error("ERROR", "25P02", "current transaction is aborted, commands ignored until end of transaction block")
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Handler {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session(client)?;
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let mut status = client.transaction_status();
+        let statements = split(&query.query);
+        if statements.is_empty() {
+            client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+        }
+        for sql in statements {
+            match self.simple_statement(client, &session, sql, &mut status).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(PgWireError::UserError(info)) => {
+                    client.feed(PgWireBackendMessage::ErrorResponse((*info).into())).await?;
+                    status = if status == TransactionStatus::Idle { status } else { TransactionStatus::Error };
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        send_ready_for_query(client, status).await
+    }
+
+    async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        unreachable!("on_query handles simple queries itself")
+    }
+}
+
+pub struct Parser;
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Arc<Stmt>;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Arc<Stmt>>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = session(client)?;
+        let local = |columns| Ok(Some(Arc::new(Stmt { sql: sql.to_owned(), params: vec![], columns })));
+        match classify(sql) {
+            _ if crate::pg::commands::is_blank(sql) => Ok(None),
+            Command::Show(name) => local(Some(vec![SqlColumn { name, ty: SqlType::Text }])),
+            Command::Sql => {
+                let d = session.describe(sql.to_owned()).await.map_err(storage)?;
+                Ok(Some(Arc::new(Stmt { sql: sql.to_owned(), params: d.params, columns: d.columns })))
+            }
+            Command::Unsupported(m) => Err(error("ERROR", "0A000", &m)),
+            _ => local(None),
+        }
+    }
+
+    fn get_parameter_types(&self, stmt: &Arc<Stmt>) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.params.iter().map(pg_type).collect())
+    }
+
+    fn get_result_schema(&self, stmt: &Arc<Stmt>, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        let codes = format.map(format_codes).unwrap_or_default();
+        Ok(stmt.columns.as_deref().map(|c| fields(c, &codes)).unwrap_or_default())
+    }
+}
+
+/// Bound parameters in the forms the engine binds.
+fn parameters(portal: &Portal<Arc<Stmt>>) -> PgWireResult<Vec<SqlParam>> {
+    let stmt = &portal.statement;
+    let codes = format_codes(&portal.parameter_format);
+    portal
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let Some(bytes) = value else { return Ok(SqlParam::Null) };
+            let ty = stmt
+                .parameter_types
+                .get(i)
+                .cloned()
+                .flatten()
+                .or_else(|| stmt.statement.params.get(i).map(pg_type))
+                .unwrap_or(Type::TEXT);
+            if format_of(&codes, i) == FieldFormat::Text {
+                return String::from_utf8(bytes.to_vec())
+                    .map(SqlParam::Text)
+                    .map_err(|_| error("ERROR", "22021", "parameter is not valid UTF-8"));
+            }
+            if ty == Type::BYTEA {
+                return Ok(SqlParam::Bytes(bytes.to_vec()));
+            }
+            binary_param(&ty, bytes).map(SqlParam::Text).ok_or_else(|| {
+                error(
+                    "ERROR",
+                    "22P03",
+                    &format!("binary format of parameter ${} (type {}) is not supported", i + 1, ty.name()),
+                )
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Handler {
+    type Statement = Arc<Stmt>;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Parser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Arc<Stmt>>, max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session(client)?;
+        let stmt = &portal.statement.statement;
+        let command = classify(&stmt.sql);
+        let status = client.transaction_status();
+        if status == TransactionStatus::Error && !matches!(command, Command::Commit | Command::Rollback) {
+            return Err(aborted());
+        }
+        if let Some(local) = self.local(client, &session, &command).await? {
+            return Ok(match local {
+                Local::Tag(t) => Response::Execution(t),
+                Local::Show(_, value) => {
+                    let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
+                    let mut buf = bytes::BytesMut::new();
+                    bytes::BufMut::put_i32(&mut buf, value.len() as i32);
+                    bytes::BufMut::put_slice(&mut buf, value.as_bytes());
+                    Response::Query(QueryResponse::new(fields, stream::iter([Ok(DataRow::new(buf, 1))])))
+                }
+            });
+        }
+        let sql = match command {
+            Command::Commit | Command::Rollback => {
+                let t = self
+                    .end_transaction(&session, matches!(command, Command::Commit), status)
+                    .await
+                    .map_err(storage)?;
+                return Ok(Response::TransactionEnd(t));
+            }
+            Command::CopyOut(copy) => {
+                let n = self.copy_out(client, &session, &copy).await?;
+                return Ok(Response::Execution(Tag::new("COPY").with_rows(n)));
+            }
+            Command::CopyIn(copy) => {
+                let n = self.copy_in(&session, copy).await?;
+                return Ok(Response::CopyIn(CopyResponse::new(0, n, stream::empty())));
+            }
+            Command::Begin => "BEGIN TRANSACTION".to_owned(),
+            _ => stmt.sql.clone(),
+        };
+        let codes = format_codes(&portal.result_column_format);
+        let binary: Vec<bool> = (0..stmt.columns.as_ref().map_or(0, Vec::len))
+            .map(|i| format_of(&codes, i) == FieldFormat::Binary)
+            .collect();
+        let mut running = session.run(sql, parameters(portal)?, Encoding::Rows(Arc::new(binary)));
+        if max_rows > 0 {
+            // The client pages through the result: pgwire keeps the stream in the portal.
+            let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
+            let rows = stream::unfold(running, |mut r| async move {
+                loop {
+                    match r.next().await? {
+                        Event::Rows(rows) => return Some((stream::iter(rows.into_iter().map(Ok)), r)),
+                        _ => continue,
+                    }
+                }
+            });
+            return Ok(Response::Query(QueryResponse::new(fields, futures_util::StreamExt::flatten(rows))));
+        }
+        let mut returned = 0usize;
+        while let Some(event) = running.next().await {
+            if let Event::Rows(rows) = event {
+                returned += rows.len();
+                for row in rows {
+                    client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                }
+            }
+        }
+        let (kind, outcome) = running.finish().await.map_err(storage)?;
+        Ok(match kind {
+            StatementKind::Begin => Response::TransactionStart(tag(&kind, outcome)),
+            StatementKind::Commit | StatementKind::Rollback => Response::TransactionEnd(tag(&kind, outcome)),
+            _ if stmt.columns.is_some() => Response::Execution(tag(&kind, Outcome::Rows(returned as u64))),
+            _ => Response::Execution(tag(&kind, outcome)),
+        })
+    }
+
+    /// Describe of a statement with parameters but no result must answer NoData (pgwire
+    /// would send an empty RowDescription, which pgjdbc reads as a result set).
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == TARGET_TYPE_BYTE_STATEMENT {
+            let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+            if let Some(Entry::Value(stmt)) = client.portal_store().get_statement(name) {
+                let described: DescribeStatementResponse = self.do_describe_statement(client, &stmt).await?;
+                if described.fields.is_empty() {
+                    let oids = described.parameters.iter().map(|t| t.oid()).collect();
+                    client.feed(PgWireBackendMessage::ParameterDescription(ParameterDescription::new(oids))).await?;
+                    client.feed(PgWireBackendMessage::NoData(NoData::new())).await?;
+                    return Ok(());
+                }
+                return send_describe_response(client, &described).await;
+            }
+        }
+        self._on_describe(client, message).await
+    }
+}
+
+#[async_trait]
+impl CopyHandler for Handler {
+    async fn on_copy_data<C>(&self, client: &mut C, data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session(client)?;
+        let mut copy = session.copy_in.lock().await;
+        let Some(flight) = copy.as_mut() else { return Ok(()) };
+        if let Err(e) = flight.data(&data.data).await {
+            copy.take();
+            return Err(storage(e));
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session(client)?;
+        let flight = session.copy_in.lock().await.take();
+        let Some(flight) = flight else { return Err(error("ERROR", "08P01", "no COPY in progress")) };
+        let n = flight.finish().await.map_err(storage)?;
+        client.send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(n as usize).into())).await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Ok(session) = session(client)
+            && let Some(flight) = session.copy_in.lock().await.take()
+        {
+            flight.abort(fail.message.clone()).await;
+        }
+        error("ERROR", "57014", &format!("COPY from stdin failed: {}", fail.message))
+    }
+}
+
+#[async_trait]
+impl CancelHandler for Handler {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        self.cancels.cancel(request.pid, &request.secret_key.to_bytes());
+    }
+}

@@ -1,0 +1,239 @@
+//! One client connection's state, and running its statements on the engine.
+//!
+//! The engine session is synchronous; each statement runs on tokio's blocking pool and
+//! streams its rows back through a small bounded channel, so a slow client slows DuckDB
+//! down instead of filling memory, and a client that went away stops the statement.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pgwire::messages::data::DataRow;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, StatementKind};
+use duckstore_plugin_sdk::{Result, StorageError};
+
+use crate::pg::commands::{CopyOptions, copy_field};
+use crate::pg::encode::{data_rows, text};
+
+/// Batches in flight between DuckDB and the socket (each up to one DuckDB chunk).
+const IN_FLIGHT: usize = 4;
+
+type Interrupt = Arc<dyn Fn() + Send + Sync>;
+
+/// Running statements that a CancelRequest (pid and secret key) may interrupt.
+#[derive(Default)]
+pub struct CancelRegistry(parking_lot::Mutex<HashMap<(i32, Vec<u8>), Interrupt>>);
+
+impl CancelRegistry {
+    pub fn register(self: &Arc<Self>, pid: i32, key: Vec<u8>, interrupt: Interrupt) -> CancelGuard {
+        self.0.lock().insert((pid, key.clone()), interrupt);
+        CancelGuard { registry: self.clone(), id: (pid, key) }
+    }
+
+    pub fn cancel(&self, pid: i32, key: &[u8]) {
+        let found = self.0.lock().get(&(pid, key.to_vec())).cloned();
+        if let Some(interrupt) = found {
+            interrupt();
+        }
+    }
+}
+
+/// Removes a connection from the cancel registry when it ends.
+pub struct CancelGuard {
+    registry: Arc<CancelRegistry>,
+    id: (i32, Vec<u8>),
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        self.registry.0.lock().remove(&self.id);
+    }
+}
+
+/// What a running statement sends back.
+pub enum Event {
+    Columns(Vec<SqlColumn>),
+    Rows(Vec<DataRow>),
+    /// COPY TO STDOUT data: lines of text or CSV, and how many rows they hold.
+    Copy(Bytes, u64),
+}
+
+/// How rows are encoded on the way out.
+#[derive(Clone)]
+pub enum Encoding {
+    /// DataRows, column `i` binary when `binary[i]` (missing = text).
+    Rows(Arc<Vec<bool>>),
+    Copy(CopyOptions),
+}
+
+struct ChannelSink {
+    tx: mpsc::Sender<Event>,
+    encoding: Encoding,
+    types: Vec<duckstore_plugin_sdk::sql::SqlType>,
+}
+
+impl RowSink for ChannelSink {
+    fn columns(&mut self, columns: &[SqlColumn]) -> Result<()> {
+        self.types = columns.iter().map(|c| c.ty.clone()).collect();
+        if let Encoding::Copy(o) = &self.encoding
+            && o.header
+        {
+            let mut line = String::new();
+            for (i, c) in columns.iter().enumerate() {
+                if i > 0 {
+                    line.push(o.delimiter);
+                }
+                copy_field(&mut line, Some(&c.name), o);
+            }
+            line.push('\n');
+            let _ = self.tx.blocking_send(Event::Copy(Bytes::from(line), 0));
+        }
+        let _ = self.tx.blocking_send(Event::Columns(columns.to_vec()));
+        Ok(())
+    }
+
+    fn rows(&mut self, batch: arrow_array::RecordBatch) -> Result<bool> {
+        let event = match &self.encoding {
+            Encoding::Rows(binary) => {
+                let mut rows = Vec::with_capacity(batch.num_rows());
+                data_rows(&batch, &self.types, &|i| binary.get(i).copied().unwrap_or(false), &mut rows);
+                Event::Rows(rows)
+            }
+            Encoding::Copy(o) => {
+                let mut out = String::new();
+                for row in 0..batch.num_rows() {
+                    for (i, column) in batch.columns().iter().enumerate() {
+                        if i > 0 {
+                            out.push(o.delimiter);
+                        }
+                        let value = (!arrow_array::Array::is_null(column, row)).then(|| text(column, row));
+                        copy_field(&mut out, value.as_deref(), o);
+                    }
+                    out.push('\n');
+                }
+                Event::Copy(Bytes::from(out), batch.num_rows() as u64)
+            }
+        };
+        // A closed channel means the client went away: stop the statement.
+        Ok(self.tx.blocking_send(event).is_ok())
+    }
+}
+
+/// A statement running on the engine.
+pub struct Running {
+    pub events: mpsc::Receiver<Event>,
+    done: JoinHandle<Result<(StatementKind, Outcome)>>,
+    interrupt: Interrupt,
+    deadline: Option<tokio::time::Instant>,
+    timed_out: bool,
+}
+
+impl Running {
+    /// The next event; `None` once the statement produced everything. Past the statement
+    /// timeout the statement is interrupted.
+    pub async fn next(&mut self) -> Option<Event> {
+        match self.deadline {
+            Some(deadline) if !self.timed_out => match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(event) => event,
+                Err(_) => {
+                    self.timed_out = true;
+                    (self.interrupt)();
+                    self.events.recv().await
+                }
+            },
+            _ => self.events.recv().await,
+        }
+    }
+
+    /// Waits for the statement to end (dropping unread rows).
+    pub async fn finish(mut self) -> Result<(StatementKind, Outcome)> {
+        self.events.close();
+        while self.events.recv().await.is_some() {}
+        let result = self.done.await.map_err(|e| StorageError::internal(format!("statement failed: {e}")))?;
+        match result {
+            Err(e) if self.timed_out && e.code == "57014" => {
+                Err(StorageError::new(e.kind, "57014", "canceling statement due to statement timeout"))
+            }
+            other => other,
+        }
+    }
+}
+
+/// One client connection to a workspace.
+pub struct PgSession {
+    engine: Arc<std::sync::Mutex<Box<dyn SqlSession>>>,
+    pub interrupt: Interrupt,
+    statement_timeout: Option<Duration>,
+    /// Session settings the client SET (names lower-case).
+    pub settings: parking_lot::Mutex<BTreeMap<String, String>>,
+    /// A COPY FROM STDIN in progress.
+    pub copy_in: tokio::sync::Mutex<Option<crate::pg::copy::CopyInFlight>>,
+    pub cancel: parking_lot::Mutex<Option<CancelGuard>>,
+}
+
+impl PgSession {
+    pub fn new(engine: Box<dyn SqlSession>, statement_timeout: Option<Duration>) -> Self {
+        let interrupt = engine.interrupter();
+        Self {
+            engine: Arc::new(std::sync::Mutex::new(engine)),
+            interrupt,
+            statement_timeout,
+            settings: parking_lot::Mutex::default(),
+            copy_in: tokio::sync::Mutex::new(None),
+            cancel: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` on the engine session on the blocking pool.
+    pub async fn with_engine<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn SqlSession) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = engine.lock().map_err(|_| StorageError::internal("a previous statement panicked"))?;
+            f(guard.as_mut())
+        })
+        .await
+        .map_err(|e| StorageError::internal(format!("statement failed: {e}")))?
+    }
+
+    pub async fn describe(&self, sql: String) -> Result<Described> {
+        self.with_engine(move |s| s.describe(&sql)).await
+    }
+
+    pub async fn in_transaction(&self) -> Result<bool> {
+        self.with_engine(|s| Ok(s.in_transaction())).await
+    }
+
+    /// Starts `sql`; its rows arrive as events.
+    pub fn run(&self, sql: String, params: Vec<SqlParam>, encoding: Encoding) -> Running {
+        let (tx, events) = mpsc::channel(IN_FLIGHT);
+        let engine = self.engine.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut guard = engine.lock().map_err(|_| StorageError::internal("a previous statement panicked"))?;
+            let mut sink = ChannelSink { tx, encoding, types: Vec::new() };
+            guard.execute(&sql, &params, &mut sink)
+        });
+        Running {
+            events,
+            done,
+            interrupt: self.interrupt.clone(),
+            deadline: self.statement_timeout.map(|t| tokio::time::Instant::now() + t),
+            timed_out: false,
+        }
+    }
+
+    /// Runs a statement without rows (BEGIN, COMMIT, …).
+    pub async fn execute(&self, sql: &str) -> Result<(StatementKind, Outcome)> {
+        self.run(sql.to_owned(), Vec::new(), Encoding::Rows(Arc::default())).finish().await
+    }
+
+    pub fn engine(&self) -> Arc<std::sync::Mutex<Box<dyn SqlSession>>> {
+        self.engine.clone()
+    }
+}

@@ -1,0 +1,120 @@
+//! SQL sessions: what the PostgreSQL wire server asks of an engine for one client
+//! connection to a workspace.
+//!
+//! The wire server owns the protocol (authentication, message flow, SET/SHOW, COPY
+//! framing, type OIDs and encodings); the engine owns SQL: it executes one statement at
+//! a time in PostgreSQL's dialect as far as it can emulate it, and hands rows over as
+//! Arrow record batches, never materializing a whole result.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+
+use crate::error::Result;
+
+/// A column or parameter type, as PostgreSQL clients are told about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqlType {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    Numeric {
+        precision: u8,
+        scale: u8,
+    },
+    Text,
+    Bytea,
+    Date,
+    Time,
+    Timestamp,
+    TimestampTz,
+    Interval,
+    Uuid,
+    Json,
+    Array(Box<SqlType>),
+    /// A type the engine could not infer (an unused parameter); clients see `unknown`.
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlColumn {
+    pub name: String,
+    pub ty: SqlType,
+}
+
+/// What kind of statement, for command tags and transaction state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatementKind {
+    Query,
+    Insert,
+    Update,
+    Delete,
+    Begin,
+    Commit,
+    Rollback,
+    /// Anything else, with the PostgreSQL command tag to report (`CREATE TABLE`, …).
+    Other(String),
+}
+
+/// A statement prepared (and checked) without running it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Described {
+    pub kind: StatementKind,
+    pub params: Vec<SqlType>,
+    /// `None` when the statement returns no rows.
+    pub columns: Option<Vec<SqlColumn>>,
+}
+
+/// A bound parameter value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlParam {
+    Null,
+    /// A value in PostgreSQL's text form; the engine casts it to the parameter's type.
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Bytes(Vec<u8>),
+}
+
+/// How a statement ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Rows were returned (all of them, unless the sink stopped early).
+    Rows(u64),
+    /// Rows were inserted, updated or deleted.
+    Changed(u64),
+    Done,
+}
+
+/// Receives a statement's columns once, then its rows batch by batch; returning `false`
+/// stops the statement (the client went away).
+pub trait RowSink {
+    fn columns(&mut self, columns: &[SqlColumn]) -> Result<()>;
+    fn rows(&mut self, batch: RecordBatch) -> Result<bool>;
+}
+
+/// One client's session on a workspace. It is used by one thread at a time; only its
+/// interrupter is shared. Errors it returns carry a SQLSTATE as their `code`.
+pub trait SqlSession: Send {
+    /// Prepares `sql` (one statement) without running it.
+    fn describe(&mut self, sql: &str) -> Result<Described>;
+    /// Runs one statement, streaming any rows into `sink`.
+    fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)>;
+    /// Cancels the running statement from another thread (it fails with 57014).
+    fn interrupter(&self) -> Arc<dyn Fn() + Send + Sync>;
+    /// Whether an explicit transaction is open.
+    fn in_transaction(&self) -> bool;
+    /// Appends rows of text fields (`None` = NULL) to the named columns of a workspace
+    /// table, all or nothing; returns how many.
+    fn copy_in(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+        columns: &[String],
+        rows: &mut dyn Iterator<Item = Result<Vec<Option<String>>>>,
+    ) -> Result<u64>;
+}

@@ -1,0 +1,223 @@
+//! SQL workspaces over the PostgreSQL wire protocol, used with real clients: tokio-postgres
+//! (simple and extended protocol, COPY, cancel), psql and Python (psycopg, SQLAlchemy).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client as Pg, NoTls};
+
+use crate::harness::{Client, Server, branch, create_bucket, create_table, table};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A project `p1` with table `in.c-main.t (id, name)` holding two rows, and a workspace.
+fn setup(server: &Server) -> (Client, Value) {
+    let p1 = server.project("p1");
+    create_bucket(&p1, "p1", "main");
+    create_table(&p1, "p1", "in.c-main", "t");
+    let file = p1.upload("p1", "t.csv", "id,name\n1,a\n2,b\n");
+    p1.import(&table("p1", "in.c-main", "t"), json!({"file_id": file})).expect(200);
+    let ws = p1.post(&format!("{}/workspaces", branch("p1")), json!({"name": "analysis"})).expect(201);
+    (p1, ws)
+}
+
+fn conninfo(server: &Server, ws: &Value, password: &str) -> String {
+    let id = ws["id"].as_str().unwrap();
+    format!("host=127.0.0.1 port={} dbname={id} user={id} password={password}", server.pg_port)
+}
+
+fn password(ws: &Value) -> &str {
+    ws["connection"]["password"].as_str().unwrap()
+}
+
+async fn connect(info: &str) -> Result<Pg, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(info, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+fn code(e: &tokio_postgres::Error) -> SqlState {
+    e.code().cloned().unwrap_or_else(|| panic!("expected a SQL error, got {e}"))
+}
+
+#[test]
+fn analysts_query_project_tables_live_and_write_results_back() {
+    let server = Server::start();
+    let (p1, ws) = setup(&server);
+    assert_eq!(ws["connection"]["port"], server.pg_port);
+    let info = conninfo(&server, &ws, password(&ws));
+    let t = table("p1", "in.c-main", "t");
+    let rt = runtime();
+    let pg = rt.block_on(connect(&info)).unwrap();
+    // Extended protocol with a parameter, against the project table.
+    let rows = rt.block_on(pg.query(r#"SELECT name FROM "in.c-main".t WHERE id = $1"#, &[&2i32])).unwrap();
+    assert_eq!(rows[0].get::<_, String>(0), "b");
+
+    // An import through the API is visible at once, on the same connection.
+    let file = p1.upload("p1", "more.csv", "id,name\n3,c\n");
+    p1.import(&t, json!({"file_id": file, "incremental": true})).expect(200);
+    let n: i64 = rt.block_on(pg.query_one(r#"SELECT count(*) FROM "in.c-main".t"#, &[])).unwrap().get(0);
+    assert_eq!(n, 3);
+
+    rt.block_on(async {
+        // The workspace is writable; the project table is not.
+        pg.batch_execute(r#"CREATE TABLE result AS SELECT id, upper(name) AS name FROM "in.c-main".t"#).await.unwrap();
+        let changed = pg.execute("INSERT INTO result VALUES ($1, $2)", &[&10i32, &"z"]).await.unwrap();
+        assert_eq!(changed, 1);
+        for write in [r#"INSERT INTO "in.c-main".t VALUES (9, 'x')"#, r#"DROP VIEW "in.c-main".t"#] {
+            let e = pg.batch_execute(write).await.unwrap_err();
+            assert_eq!(code(&e), SqlState::INSUFFICIENT_PRIVILEGE, "{write}");
+        }
+        let e = pg.batch_execute("SELECT * FROM read_csv('/etc/passwd')").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::INSUFFICIENT_PRIVILEGE);
+
+        // COPY both ways, served by duckstore itself.
+        let sink = pg.copy_in("COPY result (id, name) FROM STDIN WITH (FORMAT csv)").await.unwrap();
+        futures_util::pin_mut!(sink);
+        use futures_util::SinkExt;
+        sink.send(bytes::Bytes::from_static(b"20,\"with, comma\"\n21,\n")).await.unwrap();
+        assert_eq!(sink.finish().await.unwrap(), 2);
+        let out = pg.copy_out("COPY (SELECT id, name FROM result WHERE id >= 20 ORDER BY id) TO STDOUT").await.unwrap();
+        use futures_util::TryStreamExt;
+        let data: Vec<bytes::Bytes> = out.try_collect().await.unwrap();
+        assert_eq!(data.concat(), b"20\twith, comma\n21\t\\N\n");
+    });
+
+    // Results go back to storage through an import from the workspace table.
+    let source = json!({"workspace_id": ws["id"], "table": "result"});
+    p1.import(&t, json!({"source_workspace": source})).expect(200);
+    let rows = p1.rows(&t, "id");
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows[0]["name"], "A");
+}
+
+#[test]
+fn transactions_roll_back_and_failed_ones_must_be_ended() {
+    let server = Server::start();
+    let (_, ws) = setup(&server);
+    let info = conninfo(&server, &ws, password(&ws));
+    runtime().block_on(async {
+        let mut pg = connect(&info).await.unwrap();
+        pg.batch_execute("CREATE TABLE k (a INT)").await.unwrap();
+        let tx = pg.transaction().await.unwrap();
+        tx.execute("INSERT INTO k VALUES (1)", &[]).await.unwrap();
+        tx.rollback().await.unwrap();
+        let n: i64 = pg.query_one("SELECT count(*) FROM k", &[]).await.unwrap().get(0);
+        assert_eq!(n, 0);
+
+        pg.batch_execute("BEGIN").await.unwrap();
+        assert!(pg.batch_execute("SELECT * FROM nope").await.is_err());
+        let e = pg.batch_execute("SELECT 1").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::IN_FAILED_SQL_TRANSACTION);
+        pg.batch_execute("ROLLBACK").await.unwrap();
+        pg.batch_execute("SELECT 1").await.unwrap();
+    });
+}
+
+#[test]
+fn logins_are_checked_and_sessions_limited() {
+    let server = Server::start_with(&["--workspace-max-sessions", "1"]);
+    let (p1, ws) = setup(&server);
+    let id = ws["id"].as_str().unwrap();
+    let rt = runtime();
+    let e = rt.block_on(connect(&conninfo(&server, &ws, "wrong"))).unwrap_err();
+    assert_eq!(code(&e), SqlState::INVALID_PASSWORD);
+    let unknown = json!({"id": "ws_0000000000000000"});
+    let e = rt.block_on(connect(&conninfo(&server, &unknown, "x"))).unwrap_err();
+    assert_eq!(code(&e), SqlState::INVALID_CATALOG_NAME);
+
+    let first = rt.block_on(connect(&conninfo(&server, &ws, password(&ws)))).unwrap();
+    let e = rt.block_on(connect(&conninfo(&server, &ws, password(&ws)))).unwrap_err();
+    assert_eq!(code(&e), SqlState::TOO_MANY_CONNECTIONS);
+    let detail = p1.get(&format!("{}/workspaces/{id}", branch("p1"))).expect(200);
+    assert_eq!(detail["active_sessions"], 1);
+
+    // A new password replaces the old one; deleting the workspace ends its session.
+    let reset = p1.post(&format!("{}/workspaces/{id}/reset-password", branch("p1")), json!({})).expect(200);
+    drop(first);
+    std::thread::sleep(Duration::from_millis(300));
+    let e = rt.block_on(connect(&conninfo(&server, &ws, password(&ws)))).unwrap_err();
+    assert_eq!(code(&e), SqlState::INVALID_PASSWORD, "the old password stopped working");
+    let again = rt.block_on(connect(&conninfo(&server, &ws, password(&reset)))).unwrap();
+    p1.delete(&format!("{}/workspaces/{id}", branch("p1"))).expect(204);
+    assert!(rt.block_on(again.batch_execute("SELECT 1")).is_err(), "the session ended with its workspace");
+    let e = rt.block_on(connect(&conninfo(&server, &ws, password(&reset)))).unwrap_err();
+    assert_eq!(code(&e), SqlState::INVALID_CATALOG_NAME);
+    p1.get(&format!("{}/workspaces/{id}", branch("p1"))).expect_error(404, "workspace_not_found");
+}
+
+#[test]
+fn cancel_and_statement_timeout_stop_running_queries() {
+    let server = Server::start_with(&["--pg-statement-timeout-secs", "2"]);
+    let (_, ws) = setup(&server);
+    let info = conninfo(&server, &ws, password(&ws));
+    let endless = "SELECT count(*) FROM range(1000000000000) a WHERE a.range % 7 = 3";
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        let token = pg.cancel_token();
+        let started = Instant::now();
+        let canceller = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            token.cancel_query(NoTls).await.unwrap();
+        });
+        let e = pg.batch_execute(endless).await.unwrap_err();
+        canceller.await.unwrap();
+        assert_eq!(code(&e), SqlState::QUERY_CANCELED);
+        assert!(started.elapsed() < Duration::from_secs(2), "cancelled, not timed out");
+
+        let e = pg.batch_execute(endless).await.unwrap_err();
+        assert_eq!(code(&e), SqlState::QUERY_CANCELED);
+        let message = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
+        assert!(message.contains("statement timeout"), "{message}");
+        pg.batch_execute("SELECT 1").await.unwrap();
+    });
+}
+
+#[test]
+fn psql_and_python_clients_see_the_catalog() {
+    let server = Server::start();
+    let (_, ws) = setup(&server);
+    let info = conninfo(&server, &ws, password(&ws));
+    let psql = |command: &str| {
+        let out = Command::new("psql")
+            .args([&format!("{info} sslmode=require"), "-X", "-A", "-t", "-c", command])
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "psql {command}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(psql(r"\dn").contains("in.c-main"));
+    assert!(psql(r#"\d "in.c-main".t"#).contains("name|character varying"));
+    assert!(psql(r"\l").contains(ws["id"].as_str().unwrap()));
+    assert_eq!(psql(r#"SELECT count(*) FROM "in.c-main".t"#).trim(), "2");
+
+    let script = r#"
+import sys, psycopg, sqlalchemy
+info = sys.argv[1]
+with psycopg.connect(info) as conn:
+    for _ in range(8):  # psycopg prepares statements after 5 executions
+        row = conn.execute('SELECT name FROM "in.c-main".t WHERE id = %s', (1,)).fetchone()
+    assert row == ('a',), row
+kv = dict(p.split('=', 1) for p in info.split())
+url = f"postgresql+psycopg://{kv['user']}:{kv['password']}@{kv['host']}:{kv['port']}/{kv['dbname']}"
+engine = sqlalchemy.create_engine(url)
+with engine.connect() as c:
+    c.execute(sqlalchemy.text('CREATE TABLE py_t (a INTEGER PRIMARY KEY, b TEXT)'))
+    c.commit()
+inspector = sqlalchemy.inspect(engine)
+assert 'py_t' in inspector.get_table_names(), inspector.get_table_names()
+assert 't' in inspector.get_table_names(schema='in.c-main')
+assert 'in.c-main' in inspector.get_schema_names(), inspector.get_schema_names()
+print('ok')
+"#;
+    let out = Command::new("python3").args(["-c", script, &info]).output().expect("python3");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "python clients failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
