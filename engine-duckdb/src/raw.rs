@@ -532,25 +532,18 @@ impl QueryResult {
     /// The next chunk of rows as an Arrow batch; `None` at the end.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         self.arrow_schema()?;
-        unsafe {
-            let mut chunk = ffi::duckdb_fetch_chunk(self.res);
-            if chunk.is_null() {
-                let mut res = self.res;
-                return if ffi::duckdb_result_error(&mut res).is_null() { Ok(None) } else { Err(self.error()) };
-            }
-            if ffi::duckdb_data_chunk_get_size(chunk) == 0 {
-                ffi::duckdb_destroy_data_chunk(&mut chunk);
-                return Ok(None);
-            }
-            let (options, schema) = self.arrow.as_ref().expect("set above");
-            let mut array = FFI_ArrowArray::empty();
-            let err = ffi::duckdb_data_chunk_to_arrow(*options, chunk, &mut array as *mut _ as *mut ffi::ArrowArray);
-            ffi::duckdb_destroy_data_chunk(&mut chunk);
-            check_error_data(err)?;
-            let data = from_ffi(array, schema)
-                .map_err(|e| StorageError::internal(format!("importing a DuckDB chunk: {e}")))?;
-            Ok(Some(RecordBatch::from(StructArray::from(data))))
-        }
+        let Some(chunk) = self.next_chunk()? else { return Ok(None) };
+        let (options, schema) = self.arrow.as_ref().expect("set by arrow_schema");
+        let mut array = FFI_ArrowArray::empty();
+        // SAFETY: the chunk is alive until the end of this scope; DuckDB copies it into `array`.
+        let err =
+            unsafe { ffi::duckdb_data_chunk_to_arrow(*options, chunk.0, &mut array as *mut _ as *mut ffi::ArrowArray) };
+        drop(chunk);
+        check_error_data(err)?;
+        // SAFETY: `array` was filled by DuckDB against `schema`.
+        let data = unsafe { from_ffi(array, schema) }
+            .map_err(|e| StorageError::internal(format!("importing a DuckDB chunk: {e}")))?;
+        Ok(Some(RecordBatch::from(StructArray::from(data))))
     }
 }
 

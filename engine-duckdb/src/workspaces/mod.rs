@@ -121,6 +121,11 @@ impl Workspaces {
         Ok(db)
     }
 
+    /// The workspace's database if this process has it open.
+    fn opened(&self, id: &str) -> Option<Arc<WorkspaceDb>> {
+        self.open.lock().get(id).cloned()
+    }
+
     /// Closes a workspace's sessions and forgets its database (its file can then go).
     fn close(&self, id: &str) {
         if let Some(db) = self.open.lock().remove(id) {
@@ -214,7 +219,23 @@ impl DuckEngine {
             })
             .map_err(db_err)
         })?;
-        stored.into_iter().map(|s| self.described(s.workspace.clone(), &*self.workspaces.database(&s)?)).collect()
+        // Listing does not open workspaces: one not open has no sessions, and its size is its files'.
+        stored
+            .into_iter()
+            .map(|s| match self.workspaces.opened(&s.workspace.id) {
+                Some(db) => self.described(s.workspace, &db),
+                None => {
+                    let mut ws = s.workspace;
+                    let path = self.layout.workspace(&ws.project_id, &ws.id);
+                    ws.size_bytes = [path.clone(), path.with_extension("duckdb.wal")]
+                        .iter()
+                        .filter_map(|p| std::fs::metadata(p).ok())
+                        .map(|m| m.len())
+                        .sum();
+                    Ok(ws)
+                }
+            })
+            .collect()
     }
 
     pub(crate) fn workspace_get(&self, at: &BranchRef, id: &str) -> Result<WorkspaceDetail> {

@@ -27,8 +27,7 @@ impl DuckSession {
     pub fn open(ws: Arc<WorkspaceDb>, max_sessions: u64) -> Result<Self> {
         let conn = ws.connect()?;
         let key = ws.add_session(conn.interrupter(), max_sessions)?;
-        let session = Self { ws, conn, key, in_transaction: false };
-        let mut session = session;
+        let mut session = Self { ws, conn, key, in_transaction: false };
         let catalog = CATALOG_SQL.replace("{DBNAME}", &session.ws.id).replace("{USER}", &session.ws.id);
         session.conn.execute_batch(&catalog).map_err(|e| sql_error(&e.message))?;
         Ok(session)

@@ -7,14 +7,15 @@ use tokio::task::JoinHandle;
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use crate::pg::commands::{CopyIn, CopyParser};
-use crate::pg::session::PgSession;
+use crate::pg::session::{PgSession, lock};
 
 type Batch = Result<Vec<Vec<Option<String>>>>;
 
 pub struct CopyInFlight {
     parser: CopyParser,
     tx: mpsc::Sender<Batch>,
-    done: JoinHandle<Result<u64>>,
+    /// The engine's append; taken when awaited.
+    done: Option<JoinHandle<Result<u64>>>,
 }
 
 fn bad_data(message: String) -> StorageError {
@@ -27,29 +28,28 @@ impl CopyInFlight {
         let engine = session.engine();
         let parser = CopyParser::new(copy.options.clone());
         let done = tokio::task::spawn_blocking(move || {
-            let mut guard = engine.lock().map_err(|_| StorageError::internal("a previous statement panicked"))?;
+            let mut guard = lock(&engine)?;
             let mut rows = std::iter::from_fn(|| rx.blocking_recv()).flat_map(|batch| match batch {
                 Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => vec![Err(e)],
             });
             guard.copy_in(copy.schema.as_deref(), &copy.table, &copy.columns, &mut rows)
         });
-        Self { parser, tx, done }
+        Self { parser, tx, done: Some(done) }
     }
 
-    /// Sends rows to the engine; an engine failure ends the COPY with its error.
+    /// The engine's outcome.
+    async fn outcome(&mut self) -> Result<u64> {
+        let done = self.done.take().ok_or_else(|| StorageError::internal("the COPY already ended"))?;
+        done.await.map_err(|e| StorageError::internal(format!("COPY failed: {e}")))?
+    }
+
+    /// Sends rows to the engine; an engine that stopped early ends the COPY with its error.
     async fn send(&mut self, batch: Batch) -> Result<()> {
-        if self.tx.send(batch).await.is_err() {
-            // The engine stopped early: its error says why.
-            let (tx, _) = mpsc::channel(1);
-            let done = std::mem::replace(&mut self.done, tokio::spawn(async { Ok(0) }));
-            self.tx = tx;
-            return Err(match done.await {
-                Ok(Err(e)) => e,
-                _ => StorageError::internal("the COPY ended unexpectedly"),
-            });
+        if self.tx.send(batch).await.is_ok() {
+            return Ok(());
         }
-        Ok(())
+        Err(self.outcome().await.err().unwrap_or_else(|| StorageError::internal("the COPY ended unexpectedly")))
     }
 
     pub async fn data(&mut self, bytes: &[u8]) -> Result<()> {
@@ -63,14 +63,16 @@ impl CopyInFlight {
         if !rows.is_empty() {
             self.send(Ok(rows)).await?;
         }
-        drop(self.tx);
-        self.done.await.map_err(|e| StorageError::internal(format!("COPY failed: {e}")))?
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.tx, closed));
+        self.outcome().await
     }
 
     /// Aborts: nothing of the COPY is kept.
-    pub async fn abort(self, why: String) {
+    pub async fn abort(mut self, why: String) {
         let _ = self.tx.send(Err(StorageError::new(ErrorKind::Invalid, "57014", why))).await;
-        drop(self.tx);
-        let _ = self.done.await;
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.tx, closed));
+        let _ = self.outcome().await;
     }
 }

@@ -135,6 +135,14 @@ enum Local {
     Show(String, String),
 }
 
+/// A one-column row holding `value` as text (SHOW's answer).
+fn text_row(value: &str) -> DataRow {
+    let mut buf = bytes::BytesMut::with_capacity(4 + value.len());
+    bytes::BufMut::put_i32(&mut buf, value.len() as i32);
+    bytes::BufMut::put_slice(&mut buf, value.as_bytes());
+    DataRow::new(buf, 1)
+}
+
 fn show_value(session: &PgSession, name: &str) -> PgWireResult<String> {
     if let Some(v) = session.settings.lock().get(name) {
         return Ok(v.clone());
@@ -282,10 +290,7 @@ impl Handler {
                             fields.iter().map(Into::into).collect(),
                         )))
                         .await?;
-                    let mut buf = bytes::BytesMut::new();
-                    bytes::BufMut::put_i32(&mut buf, value.len() as i32);
-                    bytes::BufMut::put_slice(&mut buf, value.as_bytes());
-                    client.feed(PgWireBackendMessage::DataRow(DataRow::new(buf, 1))).await?;
+                    client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
                     client.feed(PgWireBackendMessage::CommandComplete(Tag::new("SHOW").with_rows(1).into())).await?;
                 }
             }
@@ -491,10 +496,7 @@ impl ExtendedQueryHandler for Handler {
                 Local::Tag(t) => Response::Execution(t),
                 Local::Show(_, value) => {
                     let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
-                    let mut buf = bytes::BytesMut::new();
-                    bytes::BufMut::put_i32(&mut buf, value.len() as i32);
-                    bytes::BufMut::put_slice(&mut buf, value.as_bytes());
-                    Response::Query(QueryResponse::new(fields, stream::iter([Ok(DataRow::new(buf, 1))])))
+                    Response::Query(QueryResponse::new(fields, stream::iter([Ok(text_row(&value))])))
                 }
             });
         }

@@ -163,9 +163,16 @@ impl Running {
     }
 }
 
+type Engine = Arc<std::sync::Mutex<Box<dyn SqlSession>>>;
+
+/// The engine session, for one blocking call at a time.
+pub fn lock(engine: &Engine) -> Result<std::sync::MutexGuard<'_, Box<dyn SqlSession>>> {
+    engine.lock().map_err(|_| StorageError::internal("a previous statement of this session panicked"))
+}
+
 /// One client connection to a workspace.
 pub struct PgSession {
-    engine: Arc<std::sync::Mutex<Box<dyn SqlSession>>>,
+    engine: Engine,
     pub interrupt: Interrupt,
     statement_timeout: Option<Duration>,
     /// Session settings the client SET (names lower-case).
@@ -195,7 +202,7 @@ impl PgSession {
     ) -> Result<T> {
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = engine.lock().map_err(|_| StorageError::internal("a previous statement panicked"))?;
+            let mut guard = lock(&engine)?;
             f(guard.as_mut())
         })
         .await
@@ -215,7 +222,7 @@ impl PgSession {
         let (tx, events) = mpsc::channel(IN_FLIGHT);
         let engine = self.engine.clone();
         let done = tokio::task::spawn_blocking(move || {
-            let mut guard = engine.lock().map_err(|_| StorageError::internal("a previous statement panicked"))?;
+            let mut guard = lock(&engine)?;
             let mut sink = ChannelSink { tx, encoding, types: Vec::new() };
             guard.execute(&sql, &params, &mut sink)
         });
@@ -233,7 +240,7 @@ impl PgSession {
         self.run(sql.to_owned(), Vec::new(), Encoding::Rows(Arc::default())).finish().await
     }
 
-    pub fn engine(&self) -> Arc<std::sync::Mutex<Box<dyn SqlSession>>> {
+    pub fn engine(&self) -> Engine {
         self.engine.clone()
     }
 }
