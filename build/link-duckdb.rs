@@ -3,7 +3,7 @@
 //! The prebuilt libduckdb is a shared library outside the system search path, so each
 //! binary carries an rpath to it: first the binary's own directory (an installed
 //! `duckstore` ships with `libduckdb.so` beside it), then the directory it was linked from.
-fn main() {
+pub fn main() {
     println!("cargo:rerun-if-env-changed=DUCKDB_LIB_DIR");
     println!("cargo:rustc-link-arg=-Wl,-rpath,$ORIGIN");
     if let Ok(dir) = std::env::var("DUCKDB_LIB_DIR") {

@@ -17,7 +17,7 @@ use duckstore_plugin_sdk::snapshots::{
     NewSnapshot, RestoreRequest, RestoreResult, Snapshot, SnapshotDetail, SnapshotQuery,
 };
 use duckstore_plugin_sdk::sql::SqlSession;
-use duckstore_plugin_sdk::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFile};
+use duckstore_plugin_sdk::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFile, ParsedRows};
 use duckstore_plugin_sdk::workspaces::{
     LoadRequest, LoadResult, NewWorkspace, StoredWorkspace, Workspace, WorkspaceDetail,
 };
@@ -205,6 +205,16 @@ impl StorageBackend for DuckEngine {
 
     fn import_table(&self, table: &TableRef, request: &ImportRequest, actor: &str) -> Result<ImportResult> {
         self.table_import(table, request, actor)
+    }
+
+    fn import_rows(
+        &self,
+        table: &TableRef,
+        request: &ImportRequest,
+        rows: ParsedRows<'_>,
+        actor: &str,
+    ) -> Result<ImportResult> {
+        self.table_import_rows(table, request, rows, actor)
     }
 
     fn create_table_from_file(

@@ -23,7 +23,8 @@ use duckstore_plugin_sdk::names::{BucketRef, ColumnName, TableRef};
 use duckstore_plugin_sdk::policy::DestructiveOp;
 use duckstore_plugin_sdk::schema::{Column, ColumnDef, ColumnType};
 use duckstore_plugin_sdk::transfer::{
-    CsvDialect, CsvOptions, DedupMode, ImportRequest, ImportResult, ImportSource, NewTableFromFile, SourceTable,
+    CsvDialect, CsvOptions, DedupMode, ImportRequest, ImportResult, ImportSource, NewTableFromFile, ParsedRows,
+    SourceTable,
 };
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
@@ -283,9 +284,42 @@ impl DuckEngine {
     }
 
     pub(crate) fn table_import(&self, table: &TableRef, request: &ImportRequest, actor: &str) -> Result<ImportResult> {
+        self.load(table, request, actor, |meta| self.source(table, meta, request))
+    }
+
+    /// Loads rows parsed outside the engine: they are staged in a table of the hub's
+    /// in-memory database (which spills to the temp directory) and loaded from there like
+    /// any other source.
+    pub(crate) fn table_import_rows(
+        &self,
+        table: &TableRef,
+        request: &ImportRequest,
+        rows: ParsedRows<'_>,
+        actor: &str,
+    ) -> Result<ImportResult> {
+        let staged = Staged::new(self, rows)?;
+        self.load(table, request, actor, |meta| {
+            let relation = staged.relation();
+            let casts = cast_list(&staged.names, &match_columns(&staged.names, &meta.columns)?);
+            Ok(Source {
+                plain: format!("SELECT {casts} FROM {relation}"),
+                ordered: format!("SELECT {casts}, rowid AS {SEQ} FROM {relation}"),
+                table: None,
+                bytes: staged.bytes,
+            })
+        })
+    }
+
+    fn load(
+        &self,
+        table: &TableRef,
+        request: &ImportRequest,
+        actor: &str,
+        source: impl FnOnce(&TableMeta) -> Result<Source>,
+    ) -> Result<ImportResult> {
         self.with_writer(table, |view, file| {
             let meta = &view.meta;
-            let source = self.source(table, meta, request)?;
+            let source = source(meta)?;
             let load = Load { meta, mode: request.dedup_mode, now: naive(self.now()) };
             let rows_imported = if request.incremental {
                 let reading = file.read()?;
@@ -364,6 +398,7 @@ impl DuckEngine {
             csv: request.csv.clone(),
             incremental: false,
             dedup_mode: DedupMode::default(),
+            options: None,
         };
         let table_ref = bucket.table(request.name.clone());
         match self.table_import(&table_ref, &import, actor) {
@@ -586,6 +621,68 @@ impl Load<'_> {
         c.execute_batch("DROP TABLE temp.main.ds_delta").map_err(db_err)?;
         Ok(inserted as u64)
     }
+}
+
+/// Parsed rows staged in the hub's in-memory database; dropped with the value.
+struct Staged<'e> {
+    engine: &'e DuckEngine,
+    name: String,
+    names: Vec<String>,
+    bytes: u64,
+}
+
+impl<'e> Staged<'e> {
+    fn new(engine: &'e DuckEngine, rows: ParsedRows<'_>) -> Result<Self> {
+        let name = format!("ds_rows_{}", uuid::Uuid::new_v4().simple());
+        let names: Vec<String> = rows.schema.fields().iter().map(|f| f.name().clone()).collect();
+        let columns = rows
+            .schema
+            .fields()
+            .iter()
+            .map(|f| Ok(format!("{} {}", ident(f.name()), staged_type(f.data_type())?)))
+            .collect::<Result<Vec<_>>>()?;
+        let conn = engine.hub.conn()?;
+        conn.execute_batch(&format!("CREATE TABLE memory.main.{} ({})", ident(&name), columns.join(", ")))
+            .map_err(db_err)?;
+        let staged = Staged { engine, name, names, bytes: rows.bytes };
+        let mut appender = conn.appender_to_catalog_and_db(&staged.name, "memory", "main").map_err(db_err)?;
+        for batch in rows.batches {
+            appender.append_record_batch(batch?).map_err(db_err)?;
+        }
+        appender.flush().map_err(db_err)?;
+        Ok(staged)
+    }
+
+    fn relation(&self) -> String {
+        format!("memory.main.{}", ident(&self.name))
+    }
+}
+
+impl Drop for Staged<'_> {
+    fn drop(&mut self) {
+        let dropped = self
+            .engine
+            .hub
+            .conn()
+            .and_then(|c| c.execute_batch(&format!("DROP TABLE IF EXISTS {}", self.relation())).map_err(db_err));
+        if let Err(e) = dropped {
+            tracing::warn!(error = %e, table = %self.name, "could not drop staged import rows");
+        }
+    }
+}
+
+/// The DuckDB type an Arrow column of parsed rows is staged as.
+fn staged_type(t: &arrow_schema::DataType) -> Result<&'static str> {
+    use arrow_schema::{DataType, TimeUnit};
+    Ok(match t {
+        DataType::Boolean => "BOOLEAN",
+        DataType::Int64 => "BIGINT",
+        DataType::Float64 => "DOUBLE",
+        DataType::Utf8 => "VARCHAR",
+        DataType::Date32 => "DATE",
+        DataType::Timestamp(TimeUnit::Microsecond, None) => "TIMESTAMP",
+        other => return Err(StorageError::internal(format!("parsed rows of type {other} cannot be staged"))),
+    })
 }
 
 fn key_list(meta: &TableMeta) -> String {

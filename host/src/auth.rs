@@ -17,7 +17,13 @@ use subtle::ConstantTimeEq;
 use duckstore_plugin_sdk::model::{ApiKey, KeyHash, Scope, StoredApiKey};
 use duckstore_plugin_sdk::names::{BranchId, ProjectId};
 
+use std::sync::Arc;
+
+use duckstore_plugin_sdk::StorageError;
+
 use crate::api::error::ApiError;
+use crate::plugins::auth::{self as auth_plugin, Credential, Outcome, Role};
+use crate::plugins::{PluginError, Plugins};
 use crate::storage::Storage;
 
 const PROJECT_KEY_PREFIX: &str = "dsk_";
@@ -83,6 +89,16 @@ pub enum Principal {
     Admin,
     /// A project key.
     Key { id: String, project: ProjectId, scope: Scope, branch: Option<BranchId> },
+    /// Someone an auth-provider plugin vouched for, with the grants it gave.
+    External { label: String, grants: Vec<Grant> },
+}
+
+/// Access to one project (optionally one branch of it) with a key scope's rights.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub project: ProjectId,
+    pub branch: Option<BranchId>,
+    pub scope: Scope,
 }
 
 /// What a request wants to do.
@@ -96,33 +112,55 @@ pub enum Access {
     Manage,
 }
 
+/// Whether a scope limited to `allowed` (a branch, or every branch) permits `access` to `wanted`.
+fn scope_allows(
+    scope: Scope,
+    allowed: Option<&BranchId>,
+    wanted: Option<&BranchId>,
+    access: Access,
+) -> Result<(), ApiError> {
+    match (scope, access) {
+        (Scope::ProjectAdmin, _) => return Ok(()),
+        (_, Access::Manage) => return Err(ApiError::forbidden("this needs a project_admin key")),
+        (Scope::BranchRead, Access::Write) => return Err(ApiError::forbidden("this API key can only read")),
+        _ => {}
+    }
+    match (wanted, allowed) {
+        (Some(wanted), Some(allowed)) if wanted != allowed => {
+            Err(ApiError::forbidden(format!("this API key is limited to branch {allowed}")))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Principal {
     /// Allows or refuses an action on `project`, optionally on one of its branches.
     pub fn authorize(&self, project: &ProjectId, branch: Option<&BranchId>, access: Access) -> Result<(), ApiError> {
-        let Principal::Key { project: own, scope, branch: key_branch, .. } = self else {
-            return Ok(());
-        };
-        if own != project {
-            return Err(ApiError::forbidden("this API key belongs to another project"));
-        }
-        match (scope, access) {
-            (Scope::ProjectAdmin, _) => return Ok(()),
-            (_, Access::Manage) => return Err(ApiError::forbidden("this needs a project_admin key")),
-            (Scope::BranchRead, Access::Write) => return Err(ApiError::forbidden("this API key can only read")),
-            _ => {}
-        }
-        match (branch, key_branch) {
-            (Some(wanted), Some(allowed)) if wanted != allowed => {
-                Err(ApiError::forbidden(format!("this API key is limited to branch {allowed}")))
+        match self {
+            Principal::Admin => Ok(()),
+            Principal::Key { project: own, scope, branch: key_branch, .. } => {
+                if own != project {
+                    return Err(ApiError::forbidden("this API key belongs to another project"));
+                }
+                scope_allows(*scope, key_branch.as_ref(), branch, access)
             }
-            _ => Ok(()),
+            Principal::External { grants, .. } => {
+                let mut refusal = ApiError::forbidden("you have no grant for this project");
+                for grant in grants.iter().filter(|g| &g.project == project) {
+                    match scope_allows(grant.scope, grant.branch.as_ref(), branch, access) {
+                        Ok(()) => return Ok(()),
+                        Err(e) => refusal = e,
+                    }
+                }
+                Err(refusal)
+            }
         }
     }
 
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self {
             Principal::Admin => Ok(()),
-            Principal::Key { .. } => Err(ApiError::forbidden("this needs the admin key")),
+            _ => Err(ApiError::forbidden("this needs the admin key")),
         }
     }
 
@@ -131,30 +169,74 @@ impl Principal {
         match self {
             Principal::Admin => "admin".to_owned(),
             Principal::Key { id, .. } => format!("key:{id}"),
+            Principal::External { label, .. } => label.clone(),
         }
     }
 
-    /// The project a key is bound to; `None` for the admin.
-    pub fn project(&self) -> Option<&ProjectId> {
+    /// The projects the caller may see; `None` for the admin (all of them).
+    pub fn projects(&self) -> Option<Vec<ProjectId>> {
         match self {
             Principal::Admin => None,
-            Principal::Key { project, .. } => Some(project),
+            Principal::Key { project, .. } => Some(vec![project.clone()]),
+            Principal::External { grants, .. } => {
+                let mut projects: Vec<ProjectId> = grants.iter().map(|g| g.project.clone()).collect();
+                projects.sort();
+                projects.dedup();
+                Some(projects)
+            }
         }
     }
+}
+
+fn invalid_key() -> ApiError {
+    ApiError::unauthorized("invalid_token", "the API key is invalid, revoked or expired")
+}
+
+/// Turns a provider's principal into ours, refusing grants that name no valid project or
+/// branch and principals already expired.
+fn external(provider: &str, principal: auth_plugin::Principal) -> Result<Principal, ApiError> {
+    let lie = |what: String| {
+        ApiError::unauthorized("authentication_failed", format!("the auth provider {provider} answered {what}"))
+    };
+    if principal.expires_at.is_some_and(|t| t <= Utc::now().timestamp()) {
+        return Err(ApiError::unauthorized("invalid_token", format!("{provider}: the credential has expired")));
+    }
+    let grants = principal
+        .grants
+        .into_iter()
+        .map(|g| {
+            Ok(Grant {
+                project: ProjectId::new(&g.project).map_err(|e| lie(format!("an invalid project: {}", e.message)))?,
+                branch: g
+                    .branch
+                    .map(|b| BranchId::new(&b).map_err(|e| lie(format!("an invalid branch: {}", e.message))))
+                    .transpose()?,
+                scope: match g.role {
+                    Role::ProjectAdmin => Scope::ProjectAdmin,
+                    Role::BranchAdmin => Scope::BranchAdmin,
+                    Role::BranchRead => Scope::BranchRead,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Principal::External { label: format!("{provider}:{}", principal.subject), grants })
 }
 
 /// How often a key's `last_used_at` is written at most.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Verifies presented keys against the admin hash and the stored project keys.
+/// Credentials that are not duckstore keys go to the auth-provider plugins, in order.
 pub struct Authenticator {
     admin_hash: KeyHash,
     last_touch: Mutex<HashMap<String, Instant>>,
+    plugins: Arc<Plugins>,
+    providers: Vec<String>,
 }
 
 impl Authenticator {
-    pub fn new(admin_hash: KeyHash) -> Self {
-        Self { admin_hash, last_touch: Mutex::new(HashMap::new()) }
+    pub fn new(admin_hash: KeyHash, plugins: Arc<Plugins>, providers: Vec<String>) -> Self {
+        Self { admin_hash, last_touch: Mutex::new(HashMap::new()), plugins, providers }
     }
 
     pub async fn authenticate(&self, storage: &Storage, presented: &str) -> Result<Principal, ApiError> {
@@ -162,10 +244,10 @@ impl Authenticator {
         if bool::from(presented_hash.ct_eq(&self.admin_hash)) {
             return Ok(Principal::Admin);
         }
-        let invalid = || ApiError::unauthorized("invalid_token", "the API key is invalid, revoked or expired");
+        let invalid = invalid_key;
         let Some(id) = presented.strip_prefix(PROJECT_KEY_PREFIX).and_then(|rest| rest.split_once('_')).map(|p| p.0)
         else {
-            return Err(invalid());
+            return self.ask_providers(presented).await;
         };
         let id = id.to_owned();
         let stored = storage.run(move |s| s.find_api_key(&id)).await?.ok_or_else(invalid)?;
@@ -176,6 +258,45 @@ impl Authenticator {
         }
         self.touch(storage, &key.id);
         Ok(Principal::Key { id: key.id, project: key.project_id, scope: key.scope, branch: key.branch_id })
+    }
+
+    /// Runs the auth-provider chain: `not-applicable` (or a provider out of service) passes
+    /// to the next; a denial, a crash or a malformed answer refuses the request (fail closed).
+    async fn ask_providers(&self, secret: &str) -> Result<Principal, ApiError> {
+        if self.providers.is_empty() {
+            return Err(invalid_key());
+        }
+        let (plugins, providers) = (self.plugins.clone(), self.providers.clone());
+        let credential = Credential {
+            scheme: "bearer".into(),
+            username: None,
+            secret: secret.to_owned(),
+            headers: vec![],
+            peer: None,
+        };
+        tokio::task::spawn_blocking(move || {
+            for name in &providers {
+                match plugins.authenticate(name, &credential) {
+                    Ok(Outcome::NotApplicable) => continue,
+                    Ok(Outcome::Denied(reason)) => {
+                        return Err(ApiError::unauthorized("invalid_token", format!("{name}: {reason}")));
+                    }
+                    Ok(Outcome::Authenticated(principal)) => return external(name, principal),
+                    Err(PluginError::Unavailable { reason, .. }) => {
+                        tracing::warn!(plugin = %name, %reason, "skipping an auth provider that is out of service");
+                    }
+                    Err(e) => {
+                        return Err(ApiError::unauthorized(
+                            "authentication_failed",
+                            format!("the auth provider {name} failed, so the request is refused: {e}"),
+                        ));
+                    }
+                }
+            }
+            Err(invalid_key())
+        })
+        .await
+        .map_err(|e| ApiError::from(StorageError::internal(format!("the auth task failed: {e}"))))?
     }
 
     /// Records use of a key at most once per [`TOUCH_INTERVAL`], in the background.

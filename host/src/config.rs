@@ -124,6 +124,26 @@ pub struct ConfigArgs {
     #[arg(long, env = "DUCKSTORE_PG_STATEMENT_TIMEOUT_SECS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg_statement_timeout_secs: Option<u64>,
+
+    /// Directory of plugin `.wasm` files (and uploads) [default: <data_dir>/plugins].
+    #[arg(long, env = "DUCKSTORE_PLUGINS_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugins_dir: Option<PathBuf>,
+
+    /// Where compiled plugins are cached [default: <plugins_dir>/.compiled].
+    #[arg(long, env = "DUCKSTORE_PLUGIN_CACHE_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_cache_dir: Option<PathBuf>,
+
+    /// Auth-provider plugins asked, in order, about credentials that are not API keys.
+    #[arg(long, env = "DUCKSTORE_AUTH_PROVIDERS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_providers: Option<Vec<String>>,
+
+    /// The snapshot-policy plugin deciding auto-snapshots [default: snapshot-policy-default].
+    #[arg(long, env = "DUCKSTORE_SNAPSHOT_POLICY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_policy: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -162,6 +182,13 @@ pub struct Config {
     pub pg_tls_cert: Option<PathBuf>,
     pub pg_tls_key: Option<PathBuf>,
     pub pg_statement_timeout_secs: u64,
+    pub plugins_dir: Option<PathBuf>,
+    pub plugin_cache_dir: Option<PathBuf>,
+    pub auth_providers: Vec<String>,
+    pub snapshot_policy: String,
+    /// Settings each plugin can read (`[plugins.<name>]` tables); may hold secrets.
+    #[serde(skip_serializing)]
+    pub plugins: std::collections::BTreeMap<String, toml::Table>,
     /// The admin key (`DUCKSTORE_ADMIN_KEY`); when unset, one is generated on first start.
     #[serde(skip_serializing)]
     pub admin_key: Option<String>,
@@ -191,6 +218,11 @@ impl Default for Config {
             pg_tls_cert: None,
             pg_tls_key: None,
             pg_statement_timeout_secs: 0,
+            plugins_dir: None,
+            plugin_cache_dir: None,
+            auth_providers: Vec::new(),
+            snapshot_policy: crate::plugins::embedded::DEFAULT_SNAPSHOT_POLICY.to_owned(),
+            plugins: Default::default(),
             admin_key: None,
         }
     }
@@ -212,6 +244,22 @@ fn exact_bytes_opt<S: serde::Serializer>(size: &Option<ByteSize>, s: S) -> Resul
 const MIN_ADMIN_KEY_LEN: usize = 16;
 
 impl Config {
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.plugins_dir.clone().unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+
+    /// A plugin's settings as text, whatever their TOML type.
+    pub fn plugin_settings(&self, plugin: &str) -> std::collections::BTreeMap<String, String> {
+        let table = self.plugins.get(plugin).cloned().unwrap_or_default();
+        table
+            .into_iter()
+            .map(|(k, v)| match v {
+                toml::Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect()
+    }
+
     pub fn load(args: &ConfigArgs) -> anyhow::Result<Self> {
         let mut merged = match &args.config {
             Some(path) => read_file(path)?,

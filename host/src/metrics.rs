@@ -42,6 +42,11 @@ impl Metrics {
         Self { registry, http_requests, http_duration }
     }
 
+    /// Where other parts of the server (plugins) register their own metrics.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

@@ -9,7 +9,6 @@ use tokio::net::TcpListener;
 use duckstore_engine_duckdb::{DuckEngine, EngineConfig, FileLimits, WorkspaceLimits};
 use duckstore_plugin_sdk::BackendInfo;
 use duckstore_plugin_sdk::model::KeyHash;
-use duckstore_plugin_sdk::policy::SettingsPolicy;
 use duckstore_plugin_sdk::settings::{Retention, SnapshotSettings};
 
 use crate::auth::{self, Authenticator};
@@ -17,6 +16,9 @@ use crate::config::Config;
 use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
 use crate::pg::PgConfig;
+use crate::plugins::Plugins;
+use crate::plugins::policy::PluginPolicy;
+use crate::plugins::runtime::{Runtime, default_cache_dir};
 use crate::storage::Storage;
 
 /// What every request handler can reach.
@@ -28,6 +30,7 @@ pub struct AppState {
     pub idempotency: Arc<Idempotency>,
     pub backend_info: BackendInfo,
     pub pg_endpoint: PgEndpoint,
+    pub plugins: Arc<Plugins>,
 }
 
 /// Where PostgreSQL clients connect, as workspace responses tell them.
@@ -45,6 +48,8 @@ impl PgEndpoint {
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let plugins = start_plugins(&config, &metrics).await?;
     let engine_config = EngineConfig {
         data_dir: config.data_dir.clone(),
         threads: config.threads,
@@ -59,7 +64,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             retention: Retention { manual_days: config.snapshot_manual_days, auto_days: config.snapshot_auto_days },
             ..SnapshotSettings::default()
         },
-        policy: Arc::new(SettingsPolicy),
+        policy: Arc::new(PluginPolicy { plugins: plugins.clone(), name: config.snapshot_policy.clone() }),
         workspaces: WorkspaceLimits {
             threads: config.workspace_threads,
             memory_limit: config.workspace_memory_limit.clone(),
@@ -88,11 +93,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pg_addr = pg_listener.local_addr()?;
     let state = AppState {
         storage,
-        auth: Arc::new(Authenticator::new(admin_hash)),
-        metrics: Arc::new(Metrics::new()),
+        auth: Arc::new(Authenticator::new(admin_hash, plugins.clone(), config.auth_providers.clone())),
+        metrics,
         idempotency: Arc::default(),
         backend_info,
         pg_endpoint: PgEndpoint::of(pg_addr),
+        plugins,
     };
 
     let sweeper = crate::sweeper::spawn(
@@ -115,6 +121,31 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     pg_server.abort();
     tracing::info!("duckstore stopped");
     Ok(())
+}
+
+/// Loads the embedded plugins and those of the plugins directory (compiling takes a moment
+/// the first time; compiled code is cached).
+async fn start_plugins(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<Plugins>> {
+    let dir = config.plugins_dir();
+    let cache = config.plugin_cache_dir.clone().unwrap_or_else(|| default_cache_dir(&dir));
+    let runtime = Runtime::new(cache).context("starting the plugin runtime")?;
+    let settings = config.clone();
+    let plugins = Arc::new(Plugins::new(
+        runtime,
+        dir,
+        Arc::new(move |name: &str| settings.plugin_settings(name)),
+        metrics.registry(),
+    ));
+    let loading = plugins.clone();
+    tokio::task::spawn_blocking(move || loading.load_all(crate::plugins::embedded::FIRST_PARTY))
+        .await?
+        .context("loading plugins")?;
+    for name in config.auth_providers.iter().chain([&config.snapshot_policy]) {
+        if plugins.get(name).is_err() {
+            tracing::warn!(plugin = %name, "the configuration names a plugin that is not installed");
+        }
+    }
+    Ok(plugins)
 }
 
 /// The configured admin key wins; otherwise the stored one; otherwise a new one is

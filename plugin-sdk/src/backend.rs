@@ -24,7 +24,7 @@ use crate::schema::{ColumnChange, ColumnDef};
 use crate::settings::{SettingsScope, SettingsView, SnapshotSettingsPatch};
 use crate::snapshots::{NewSnapshot, RestoreRequest, RestoreResult, Snapshot, SnapshotDetail, SnapshotQuery};
 use crate::sql::SqlSession;
-use crate::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFile};
+use crate::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFile, ParsedRows};
 use crate::workspaces::{LoadRequest, LoadResult, NewWorkspace, StoredWorkspace, Workspace, WorkspaceDetail};
 
 /// Name and version of an engine, for `/health` and logs.
@@ -130,6 +130,15 @@ pub trait StorageBackend: Send + Sync + 'static {
 
     /// Imports rows; a full load replaces the table atomically, a failed one leaves it intact.
     fn import_table(&self, table: &TableRef, request: &ImportRequest, actor: &str) -> Result<ImportResult>;
+    /// Loads rows parsed by the host (an import-format plugin) from `request`'s file, with
+    /// `request`'s load options: the same atomicity and de-duplication as `import_table`.
+    fn import_rows(
+        &self,
+        table: &TableRef,
+        request: &ImportRequest,
+        rows: ParsedRows<'_>,
+        actor: &str,
+    ) -> Result<ImportResult>;
     /// Creates a table shaped like a file and imports the file into it.
     fn create_table_from_file(
         &self,

@@ -1,8 +1,8 @@
 //! The auto-snapshot decision point: before a destructive operation the engine asks a
 //! [`SnapshotPolicy`] whether to snapshot the table first.
 //!
-//! The default, [`SettingsPolicy`], follows the hierarchical settings; a WASM plugin can
-//! replace it. A policy that fails is treated as "snapshot" (fail safe), and a snapshot
+//! The server answers it with a snapshot-policy WASM plugin (by default the first-party
+//! `snapshot-policy-default`, which follows the hierarchical settings). A policy that fails is treated as "snapshot" (fail safe), and a snapshot
 //! that fails aborts the operation: nothing is destroyed without the snapshot asked for.
 
 use serde::{Deserialize, Serialize};
@@ -70,24 +70,4 @@ pub enum Decision {
 
 pub trait SnapshotPolicy: Send + Sync {
     fn decide(&self, context: &PolicyContext) -> Result<Decision>;
-}
-
-/// Snapshots when the settings enable snapshots and the operation's trigger. Operations
-/// without a setting of their own (filtered deletes, full loads) are never snapshotted
-/// by it; a stricter policy can.
-pub struct SettingsPolicy;
-
-impl SnapshotPolicy for SettingsPolicy {
-    fn decide(&self, ctx: &PolicyContext) -> Result<Decision> {
-        let t = &ctx.settings.auto_snapshot_triggers;
-        let wanted = ctx.settings.enabled
-            && match ctx.operation {
-                DestructiveOp::DropTable => t.drop_table,
-                DestructiveOp::TruncateTable => t.truncate_table,
-                DestructiveOp::DeleteAllRows => t.delete_all_rows,
-                DestructiveOp::DropColumn => t.drop_column,
-                DestructiveOp::DeleteRows | DestructiveOp::ReplaceRows => false,
-            };
-        Ok(if wanted { Decision::Snapshot { label: None, retain_days: None } } else { Decision::Skip })
-    }
 }

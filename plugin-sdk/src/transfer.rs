@@ -138,6 +138,20 @@ pub struct ImportRequest {
     pub incremental: bool,
     #[serde(default)]
     pub dedup_mode: DedupMode,
+    /// Options for an import-format plugin (e.g. `{"sheet": "Q3"}` for xlsx), passed to it as is.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Value>,
+}
+
+/// Rows read from a file by the host (an import-format plugin), handed to the engine batch
+/// by batch. Their columns are matched to the table's by name and cast to its types, as
+/// for CSV and Parquet.
+pub struct ParsedRows<'a> {
+    pub schema: arrow_schema::SchemaRef,
+    pub batches: Box<dyn Iterator<Item = Result<arrow_array::RecordBatch, StorageError>> + Send + 'a>,
+    /// Size of the file the rows were read from.
+    pub bytes: u64,
 }
 
 impl ImportRequest {

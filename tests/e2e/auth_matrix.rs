@@ -259,6 +259,15 @@ fn routes() -> Vec<Route> {
             .body(json!({"tables": [{"bucket_id": "in.c-main", "table_name": "t"}]})),
         route("GET", "/projects/{project_id}/events", Manage, 200),
         route("GET", "/events", Admin, 200),
+        route("GET", "/plugins", Admin, 200),
+        // A JSON body is not a plugin: refused after the admin check.
+        route("POST", "/plugins", Admin, 400).body(json!({})),
+        route("GET", "/plugins/{name}", Admin, 200),
+        // Built-in plugins cannot be removed, only disabled.
+        route("DELETE", "/plugins/{name}", Admin, 400),
+        route("POST", "/plugins/{name}/disable", Admin, 200),
+        route("POST", "/plugins/{name}/enable", Admin, 200),
+        route("POST", "/plugins/{name}/reload", Admin, 200),
     ]
 }
 
@@ -361,6 +370,7 @@ fn every_route_answers_every_kind_of_caller_correctly() {
                 ("job_id", existing_job.clone()),
                 ("snapshot_id", existing_snapshot.clone()),
                 ("workspace_id", existing_workspace.clone()),
+                ("name", "snapshot-policy-strict".to_owned()),
             ]
             .into();
             for (k, v) in r.params {

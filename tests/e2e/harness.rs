@@ -51,6 +51,9 @@ impl Server {
         cmd.args(["serve", "--data-dir"])
             .arg(data)
             .args(["--http-addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0", "--threads", "2", "--memory-limit", "1GB"])
+            // Compiled plugins are cached by content hash: every test server shares one cache.
+            .arg("--plugin-cache-dir")
+            .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache"))
             .args(args)
             .env_remove("DUCKSTORE_ADMIN_KEY")
             .stdout(Stdio::piped())

@@ -10,7 +10,7 @@ use duckstore_engine_duckdb::{DuckEngine, EngineConfig, FileLimits, WorkspaceLim
 use duckstore_plugin_sdk::StorageBackend;
 use duckstore_plugin_sdk::model::{ApiKey, NewBucket, NewProject, NewTable, Scope, StoredApiKey};
 use duckstore_plugin_sdk::names::{BranchRef, BucketName, ColumnName, ProjectId, Stage, TableName, TableRef};
-use duckstore_plugin_sdk::policy::SettingsPolicy;
+use duckstore_plugin_sdk::policy::{Decision, DestructiveOp, PolicyContext, SnapshotPolicy};
 use duckstore_plugin_sdk::schema::{ColumnDef, ColumnType};
 use duckstore_plugin_sdk::settings::SnapshotSettings;
 
@@ -73,4 +73,22 @@ pub fn project_with_table(e: &DuckEngine) -> (BranchRef, TableRef) {
 
 pub fn integer(name: &str) -> ColumnDef {
     ColumnDef { name: ColumnName::new(name).unwrap(), data_type: ColumnType::Integer, nullable: true, default: None }
+}
+
+/// What the server's default policy plugin decides, for engine tests without a plugin host.
+pub struct SettingsPolicy;
+
+impl SnapshotPolicy for SettingsPolicy {
+    fn decide(&self, ctx: &PolicyContext) -> duckstore_plugin_sdk::Result<Decision> {
+        let t = &ctx.settings.auto_snapshot_triggers;
+        let wanted = ctx.settings.enabled
+            && match ctx.operation {
+                DestructiveOp::DropTable => t.drop_table,
+                DestructiveOp::TruncateTable => t.truncate_table,
+                DestructiveOp::DeleteAllRows => t.delete_all_rows,
+                DestructiveOp::DropColumn => t.drop_column,
+                DestructiveOp::DeleteRows | DestructiveOp::ReplaceRows => false,
+            };
+        Ok(if wanted { Decision::Snapshot { label: None, retain_days: None } } else { Decision::Skip })
+    }
 }

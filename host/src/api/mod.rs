@@ -13,6 +13,7 @@ pub mod events;
 pub mod extract;
 pub mod files;
 pub mod jobs;
+pub mod plugins;
 pub mod projects;
 pub mod settings;
 pub mod snapshots;
@@ -71,6 +72,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(settings::routes())
         .merge(events::routes())
         .merge(workspaces::routes())
+        .merge(plugins::routes())
 }
 
 pub fn router(state: AppState) -> Router {

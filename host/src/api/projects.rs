@@ -67,12 +67,15 @@ async fn list(
     ApiQuery(page): ApiQuery<Page>,
 ) -> ApiResult<Json<ProjectList>> {
     let page = page.checked()?;
-    let (projects, total) = match principal.project().cloned() {
+    let (projects, total) = match principal.projects() {
         None => state.storage.run(move |s| s.list_projects(page)).await?,
         Some(own) => {
-            let project = state.storage.run(move |s| s.get_project(&own)).await?;
-            let skip = page.offset > 0;
-            (if skip { vec![] } else { vec![project] }, 1)
+            let visible = state
+                .storage
+                .run(move |s| Ok(own.iter().filter_map(|p| s.get_project(p).ok()).collect::<Vec<_>>()))
+                .await?;
+            let total = visible.len() as u64;
+            (visible.into_iter().skip(page.offset as usize).take(page.limit as usize).collect(), total)
         }
     };
     Ok(Json(ProjectList { projects, total }))

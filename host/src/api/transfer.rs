@@ -50,8 +50,9 @@ async fn import(
     let table = path.at();
     let new = job(&principal, &table.project, &table.branch, "table_import", table.table_id());
     let actor = principal.label();
+    let plugins = state.plugins.clone();
     run(&state, new, params.wait, move |s| {
-        let result = s.import_table(&table, &request, &actor)?;
+        let result = crate::imports::import(&plugins, s, &table, &request, &actor)?;
         Ok((JobProgress { rows: result.rows_imported, bytes: result.bytes_read }, json!(result)))
     })
     .await

@@ -1,0 +1,136 @@
+//! Which reader an import uses: DuckDB's own for CSV and Parquet, or an import-format
+//! plugin, chosen by the request's `format`, else the file's extension, else by asking
+//! the plugins about the file's first bytes. Both paths load through the engine with the
+//! same atomicity: a plugin that fails leaves the table as it was.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use duckstore_plugin_sdk::names::TableRef;
+use duckstore_plugin_sdk::transfer::{ImportRequest, ImportResult, ParsedRows};
+use duckstore_plugin_sdk::{Result, StorageBackend, StorageError};
+
+use crate::plugins::Plugins;
+use crate::plugins::formats::FormatParser;
+use crate::plugins::loader::Loaded;
+
+/// Formats DuckDB reads itself.
+const NATIVE: &[&str] = &["csv", "parquet"];
+/// File extensions of the native formats (and their usual compressed forms).
+const NATIVE_EXTENSIONS: &[&str] = &["csv", "tsv", "txt", "gz", "parquet"];
+/// How much of a file sniffing looks at.
+const SNIFF_BYTES: usize = 64 << 10;
+/// How much of a file one call into a plugin gets.
+const CHUNK_BYTES: usize = 4 << 20;
+
+pub fn import(
+    plugins: &Arc<Plugins>,
+    storage: &dyn StorageBackend,
+    table: &TableRef,
+    request: &ImportRequest,
+    actor: &str,
+) -> Result<ImportResult> {
+    let Some(file_id) = &request.file_id else { return storage.import_table(table, request, actor) };
+    let Some(plugin) = plugin_for(plugins, storage, table, file_id, request.format.as_deref())? else {
+        return storage.import_table(table, request, actor);
+    };
+    let columns = storage.get_table(table)?.columns;
+    let (info, mut file) = storage.open_file(&table.project, file_id)?;
+    let options = request.options.as_ref().map_or_else(String::new, |o| o.to_string());
+    let mut parser = plugins.open_parser(plugin, &options, &columns)?;
+    // The engine needs the columns before the rows: parse until the first batch.
+    let mut reader = Batches { parser: &mut parser, file: &mut file, queue: Vec::new(), done: false };
+    reader.fill()?;
+    let schema = reader.parser.schema();
+    let rows = ParsedRows { schema, batches: Box::new(reader), bytes: info.size_bytes };
+    storage.import_rows(table, request, rows, actor)
+}
+
+/// The plugin to read the file with, or `None` for DuckDB's own readers.
+fn plugin_for(
+    plugins: &Plugins,
+    storage: &dyn StorageBackend,
+    table: &TableRef,
+    file_id: &str,
+    format: Option<&str>,
+) -> Result<Option<Arc<Loaded>>> {
+    if let Some(format) = format {
+        if NATIVE.iter().any(|n| n.eq_ignore_ascii_case(format)) {
+            return Ok(None);
+        }
+        return plugins.format_named(format).map(Some).ok_or_else(|| {
+            let mut known: Vec<String> = NATIVE.iter().map(|n| n.to_string()).collect();
+            known.extend(plugins.format_names());
+            StorageError::invalid(
+                "unsupported_format",
+                format!("no import format is named {format:?}; available: {}", known.join(", ")),
+            )
+        });
+    }
+    let (info, mut file) = storage.open_file(&table.project, file_id)?;
+    let lower = info.name.to_ascii_lowercase();
+    if NATIVE_EXTENSIONS.iter().any(|x| lower.ends_with(&format!(".{x}"))) {
+        return Ok(None);
+    }
+    if let Some(plugin) = plugins.format_for_file(&info.name) {
+        return Ok(Some(plugin));
+    }
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    file.by_ref().take(SNIFF_BYTES as u64).read_to_end(&mut head)?;
+    if head.starts_with(b"PAR1") {
+        return Ok(None);
+    }
+    Ok(plugins.sniff(&head))
+}
+
+/// The batches of a file, parsed as the engine asks for them.
+struct Batches<'a> {
+    parser: &'a mut FormatParser,
+    file: &'a mut std::fs::File,
+    queue: Vec<arrow_array::RecordBatch>,
+    done: bool,
+}
+
+impl Batches<'_> {
+    /// Feeds the parser until it returns a batch or the file ends.
+    fn fill(&mut self) -> Result<()> {
+        let mut chunk = vec![0u8; CHUNK_BYTES];
+        while self.queue.is_empty() && !self.done {
+            let n = read_full(self.file, &mut chunk)?;
+            let mut batches = if n == 0 {
+                self.done = true;
+                self.parser.finish()?
+            } else {
+                self.parser.feed(&chunk[..n])?
+            };
+            batches.reverse();
+            self.queue = batches;
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Result<arrow_array::RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(e) = self.fill() {
+            self.done = true;
+            self.queue.clear();
+            return Some(Err(e));
+        }
+        self.queue.pop().map(Ok)
+    }
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
