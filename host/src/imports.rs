@@ -32,6 +32,12 @@ pub fn import(
 ) -> Result<ImportResult> {
     let Some(file_id) = &request.file_id else { return storage.import_table(table, request, actor) };
     let Some(plugin) = plugin_for(plugins, storage, table, file_id, request.format.as_deref())? else {
+        if request.options.is_some() {
+            return Err(StorageError::invalid(
+                "invalid_options",
+                "options are for plugin formats; CSV is configured with `csv` and Parquet needs none",
+            ));
+        }
         return storage.import_table(table, request, actor);
     };
     let columns = storage.get_table(table)?.columns;
@@ -39,7 +45,8 @@ pub fn import(
     let options = request.options.as_ref().map_or_else(String::new, |o| o.to_string());
     let mut parser = plugins.open_parser(plugin, &options, &columns)?;
     // The engine needs the columns before the rows: parse until the first batch.
-    let mut reader = Batches { parser: &mut parser, file: &mut file, queue: Vec::new(), done: false };
+    let mut reader =
+        Batches { parser: &mut parser, file: &mut file, chunk: vec![0; CHUNK_BYTES], queue: Vec::new(), done: false };
     reader.fill()?;
     let schema = reader.parser.schema();
     let rows = ParsedRows { schema, batches: Box::new(reader), bytes: info.size_bytes };
@@ -67,14 +74,15 @@ fn plugin_for(
             )
         });
     }
-    let (info, mut file) = storage.open_file(&table.project, file_id)?;
-    let lower = info.name.to_ascii_lowercase();
+    let name = storage.get_file(&table.project, file_id)?.name;
+    let lower = name.to_ascii_lowercase();
     if NATIVE_EXTENSIONS.iter().any(|x| lower.ends_with(&format!(".{x}"))) {
         return Ok(None);
     }
-    if let Some(plugin) = plugins.format_for_file(&info.name) {
+    if let Some(plugin) = plugins.format_for_file(&name) {
         return Ok(Some(plugin));
     }
+    let (_, mut file) = storage.open_file(&table.project, file_id)?;
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     file.by_ref().take(SNIFF_BYTES as u64).read_to_end(&mut head)?;
     if head.starts_with(b"PAR1") {
@@ -87,6 +95,8 @@ fn plugin_for(
 struct Batches<'a> {
     parser: &'a mut FormatParser,
     file: &'a mut std::fs::File,
+    /// The read buffer, reused for every chunk.
+    chunk: Vec<u8>,
     queue: Vec<arrow_array::RecordBatch>,
     done: bool,
 }
@@ -94,14 +104,13 @@ struct Batches<'a> {
 impl Batches<'_> {
     /// Feeds the parser until it returns a batch or the file ends.
     fn fill(&mut self) -> Result<()> {
-        let mut chunk = vec![0u8; CHUNK_BYTES];
         while self.queue.is_empty() && !self.done {
-            let n = read_full(self.file, &mut chunk)?;
+            let n = read_full(self.file, &mut self.chunk)?;
             let mut batches = if n == 0 {
                 self.done = true;
                 self.parser.finish()?
             } else {
-                self.parser.feed(&chunk[..n])?
+                self.parser.feed(&self.chunk[..n])?
             };
             batches.reverse();
             self.queue = batches;

@@ -90,6 +90,8 @@ fn jsonl_imports_into_typed_columns_and_bad_lines_change_nothing() {
     p.import(&t, json!({"file_id": named, "format": "JSONL", "incremental": true})).expect(200);
     assert_eq!(p.rows(&t, "id").len(), 6);
     p.import(&t, json!({"file_id": named, "format": "yaml"})).expect_error(400, "unsupported_format");
+    let csv = p.upload("p1", "rows.csv", "id\n8\n");
+    p.import(&t, json!({"file_id": csv, "options": {"sheet": 1}})).expect_error(400, "invalid_options");
 
     let listed = server.admin().get("/plugins/import-jsonl").expect(200);
     assert!(listed["calls"].as_u64().unwrap() >= 6, "{listed}");

@@ -44,6 +44,24 @@ struct Entry {
     faults_in_a_row: AtomicU32,
 }
 
+impl Entry {
+    fn new(origin: Origin, load: Result<Loaded, String>, enabled: bool) -> Self {
+        let (loaded, load_error) = match load {
+            Ok(loaded) => (Some(Arc::new(loaded)), None),
+            Err(e) => (None, Some(e)),
+        };
+        Entry {
+            origin,
+            loaded: RwLock::new(loaded),
+            load_error: Mutex::new(load_error),
+            enabled: AtomicBool::new(enabled),
+            calls: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            faults_in_a_row: AtomicU32::new(0),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginState {
@@ -153,25 +171,13 @@ impl Plugins {
                 return;
             }
         };
-        let entry = Entry {
-            origin,
-            loaded: RwLock::new(None),
-            load_error: Mutex::new(None),
-            enabled: AtomicBool::new(!disabled.contains(&name)),
-            calls: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            faults_in_a_row: AtomicU32::new(0),
-        };
-        match result {
+        match &result {
             Ok(loaded) => {
-                tracing::info!(plugin = %name, kind = loaded.manifest.kind.as_str(), version = %loaded.manifest.version, "plugin loaded");
-                *entry.loaded.write() = Some(Arc::new(loaded));
+                tracing::info!(plugin = %name, kind = loaded.manifest.kind.as_str(), version = %loaded.manifest.version, "plugin loaded")
             }
-            Err(e) => {
-                tracing::error!(plugin = %name, error = %e, "plugin refused");
-                *entry.load_error.lock() = Some(e);
-            }
+            Err(e) => tracing::error!(plugin = %name, error = %e, "plugin refused"),
         }
+        let entry = Entry::new(origin, result, !disabled.contains(&name));
         if let Some(old) = self.entries.write().insert(name.clone(), Arc::new(entry))
             && matches!(old.origin, Origin::Embedded(_))
         {
@@ -307,16 +313,7 @@ impl Plugins {
             .map_err(|e| PluginError::Io(format!("cannot store the plugin: {e}")))?;
         let replaced = self.entries.read().contains_key(&name);
         let enabled = self.entries.read().get(&name).is_none_or(|e| e.enabled.load(Ordering::Relaxed));
-        let entry = Entry {
-            origin: Origin::File(path),
-            loaded: RwLock::new(Some(Arc::new(loaded))),
-            load_error: Mutex::new(None),
-            enabled: AtomicBool::new(enabled),
-            calls: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            faults_in_a_row: AtomicU32::new(0),
-        };
-        let entry = Arc::new(entry);
+        let entry = Arc::new(Entry::new(Origin::File(path), Ok(loaded), enabled));
         self.entries.write().insert(name.clone(), entry.clone());
         Ok((info(&name, &entry), !replaced))
     }
