@@ -28,7 +28,7 @@ use crate::error::db_err;
 
 impl StorageBackend for DuckEngine {
     fn info(&self) -> BackendInfo {
-        BackendInfo { name: "duckdb".into(), version: duckdb_version() }
+        BackendInfo { name: "duckdb".into(), version: duckdb_version(), library: None }
     }
 
     fn health(&self) -> Result<()> {

@@ -171,7 +171,8 @@ impl DuckEngine {
             size_bytes: None,
             sha256: None,
             created_at: now,
-            expires_at: now + self.file_limits.upload_ttl,
+            expires_at: now
+                + chrono::Duration::seconds(self.file_limits.upload_ttl_secs.try_into().unwrap_or(i64::MAX)),
         };
         self.write(|c| {
             crate::projects::require(c, project)?;

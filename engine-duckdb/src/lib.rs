@@ -39,7 +39,6 @@ mod types;
 mod views;
 mod workspaces;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -51,8 +50,8 @@ use duckstore_plugin_sdk::Result;
 use duckstore_plugin_sdk::policy::SnapshotPolicy;
 use duckstore_plugin_sdk::settings::SnapshotSettings;
 
+pub use duckstore_plugin_sdk::engine::{EngineSettings, FileLimits, WorkspaceLimits};
 pub use hub::Limits;
-pub use workspaces::WorkspaceLimits;
 
 use crate::hub::{Hub, in_transaction};
 use crate::layout::Layout;
@@ -62,29 +61,10 @@ use crate::table_files::TableFiles;
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 pub struct EngineConfig {
-    pub data_dir: PathBuf,
-    pub threads: usize,
-    pub memory_limit: String,
-    pub files: FileLimits,
-    /// The system level of the snapshot settings.
-    pub snapshot_defaults: SnapshotSettings,
+    pub settings: EngineSettings,
     /// Decides whether destructive operations snapshot first.
     pub policy: Arc<dyn SnapshotPolicy>,
-    pub workspaces: WorkspaceLimits,
     pub clock: Clock,
-}
-
-/// Limits on files and uploads, enforced by the engine.
-#[derive(Clone, Debug)]
-pub struct FileLimits {
-    /// Largest single file.
-    pub max_file_bytes: u64,
-    /// Most files (registered plus uploads in progress) per project.
-    pub max_files_per_project: u64,
-    /// Most bytes of files per project.
-    pub max_bytes_per_project: u64,
-    /// How long an upload may stay unregistered before it is swept.
-    pub upload_ttl: chrono::Duration,
 }
 
 pub struct DuckEngine {
@@ -108,11 +88,12 @@ pub struct DuckEngine {
 impl DuckEngine {
     /// Opens (creating if needed) the data directory, migrating the catalog.
     pub fn open(config: EngineConfig) -> Result<Self> {
-        let layout = Layout::new(&config.data_dir);
+        let EngineConfig { settings, policy, clock } = config;
+        let layout = Layout::new(&settings.data_dir);
         std::fs::create_dir_all(layout.root())?;
         let hub = Arc::new(Hub::open(&Limits {
-            threads: config.threads,
-            memory_limit: config.memory_limit.clone(),
+            threads: settings.threads,
+            memory_limit: settings.memory_limit.clone(),
             temp_directory: layout.temp(),
         })?);
         hub.attach(&layout.metadata(), catalog::ALIAS)?;
@@ -123,23 +104,23 @@ impl DuckEngine {
             hub.clone(),
             files.clone(),
             layout.clone(),
-            config.workspaces.clone(),
+            settings.workspaces.clone(),
             catalog_epoch.clone(),
         );
         bridge::register_workspace_table(&*hub.conn()?, Arc::new(workspaces::Opener(Arc::downgrade(&workspaces))))?;
         Ok(Self {
             layout,
-            file_limits: config.files,
-            snapshot_defaults: config.snapshot_defaults,
-            policy: config.policy,
+            file_limits: settings.files,
+            snapshot_defaults: settings.snapshot_defaults,
+            policy,
             hub,
             files,
             catalog_write: Mutex::new(()),
             copy_on_write: Mutex::new(()),
             workspaces,
-            workspace_limits: config.workspaces,
+            workspace_limits: settings.workspaces,
             catalog_epoch,
-            clock: config.clock,
+            clock,
         })
     }
 

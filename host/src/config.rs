@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bytesize::ByteSize;
+use duckstore_plugin_sdk::engine::{EngineSettings, FileLimits, WorkspaceLimits};
+use duckstore_plugin_sdk::settings::{Retention, SnapshotSettings};
 use serde::{Deserialize, Serialize};
 
 /// Flags (and their environment variables) that override the config file.
@@ -144,6 +146,11 @@ pub struct ConfigArgs {
     #[arg(long, env = "DUCKSTORE_SNAPSHOT_POLICY")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_policy: Option<String>,
+
+    /// A native storage engine library (`.so`) to use instead of the built-in DuckDB engine.
+    #[arg(long, env = "DUCKSTORE_ENGINE_LIBRARY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_library: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -186,6 +193,7 @@ pub struct Config {
     pub plugin_cache_dir: Option<PathBuf>,
     pub auth_providers: Vec<String>,
     pub snapshot_policy: String,
+    pub engine_library: Option<PathBuf>,
     /// Settings each plugin can read (`[plugins.<name>]` tables); may hold secrets.
     #[serde(skip_serializing)]
     pub plugins: std::collections::BTreeMap<String, toml::Table>,
@@ -222,6 +230,7 @@ impl Default for Config {
             plugin_cache_dir: None,
             auth_providers: Vec::new(),
             snapshot_policy: crate::plugins::embedded::DEFAULT_SNAPSHOT_POLICY.to_owned(),
+            engine_library: None,
             plugins: Default::default(),
             admin_key: None,
         }
@@ -246,6 +255,31 @@ const MIN_ADMIN_KEY_LEN: usize = 16;
 impl Config {
     pub fn plugins_dir(&self) -> PathBuf {
         self.plugins_dir.clone().unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+
+    /// What the storage engine is told when it opens.
+    pub fn engine_settings(&self) -> EngineSettings {
+        EngineSettings {
+            data_dir: self.data_dir.clone(),
+            threads: self.threads,
+            memory_limit: self.memory_limit.clone(),
+            files: FileLimits {
+                max_file_bytes: self.max_file_size.as_u64(),
+                max_files_per_project: self.project_max_files,
+                max_bytes_per_project: self.project_max_file_bytes.as_u64(),
+                upload_ttl_secs: self.upload_ttl_secs,
+            },
+            snapshot_defaults: SnapshotSettings {
+                retention: Retention { manual_days: self.snapshot_manual_days, auto_days: self.snapshot_auto_days },
+                ..SnapshotSettings::default()
+            },
+            workspaces: WorkspaceLimits {
+                threads: self.workspace_threads,
+                memory_limit: self.workspace_memory_limit.clone(),
+                default_size_bytes: self.workspace_size_limit.as_u64(),
+                max_sessions: self.workspace_max_sessions,
+            },
+        }
     }
 
     /// A plugin's settings as text, whatever their TOML type.

@@ -8,6 +8,7 @@ mod idempotency;
 mod imports;
 mod jobs;
 mod metrics;
+mod native_engine;
 mod pg;
 mod plugins;
 mod server;

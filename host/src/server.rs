@@ -6,15 +6,15 @@ use anyhow::Context;
 use chrono::Utc;
 use tokio::net::TcpListener;
 
-use duckstore_engine_duckdb::{DuckEngine, EngineConfig, FileLimits, WorkspaceLimits};
-use duckstore_plugin_sdk::BackendInfo;
+use duckstore_engine_duckdb::{DuckEngine, EngineConfig};
 use duckstore_plugin_sdk::model::KeyHash;
-use duckstore_plugin_sdk::settings::{Retention, SnapshotSettings};
+use duckstore_plugin_sdk::{BackendInfo, StorageBackend};
 
 use crate::auth::{self, Authenticator};
 use crate::config::Config;
 use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
+use crate::native_engine::NativeEngine;
 use crate::pg::PgConfig;
 use crate::plugins::Plugins;
 use crate::plugins::policy::PluginPolicy;
@@ -50,34 +50,9 @@ impl PgEndpoint {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let plugins = start_plugins(&config, &metrics).await?;
-    let engine_config = EngineConfig {
-        data_dir: config.data_dir.clone(),
-        threads: config.threads,
-        memory_limit: config.memory_limit.clone(),
-        files: FileLimits {
-            max_file_bytes: config.max_file_size.as_u64(),
-            max_files_per_project: config.project_max_files,
-            max_bytes_per_project: config.project_max_file_bytes.as_u64(),
-            upload_ttl: chrono::Duration::seconds(config.upload_ttl_secs as i64),
-        },
-        snapshot_defaults: SnapshotSettings {
-            retention: Retention { manual_days: config.snapshot_manual_days, auto_days: config.snapshot_auto_days },
-            ..SnapshotSettings::default()
-        },
-        policy: Arc::new(PluginPolicy { plugins: plugins.clone(), name: config.snapshot_policy.clone() }),
-        workspaces: WorkspaceLimits {
-            threads: config.workspace_threads,
-            memory_limit: config.workspace_memory_limit.clone(),
-            default_size_bytes: config.workspace_size_limit.as_u64(),
-            max_sessions: config.workspace_max_sessions,
-        },
-        clock: Arc::new(Utc::now),
-    };
-    let engine = tokio::task::spawn_blocking(move || DuckEngine::open(engine_config))
-        .await?
-        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
-    let backend_info = duckstore_plugin_sdk::StorageBackend::info(&engine);
-    let storage = Storage::new(Arc::new(engine));
+    let policy = Arc::new(PluginPolicy { plugins: plugins.clone(), name: config.snapshot_policy.clone() });
+    let storage = open_engine(&config, policy).await?;
+    let backend_info = storage.run(|s| Ok(s.info())).await?;
     let interrupted = storage.run(|s| s.recover_interrupted_jobs()).await?;
     if interrupted > 0 {
         tracing::warn!(jobs = interrupted, "marked jobs interrupted by the last shutdown as failed");
@@ -121,6 +96,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     pg_server.abort();
     tracing::info!("duckstore stopped");
     Ok(())
+}
+
+/// Opens the built-in DuckDB engine, or the configured native engine library.
+async fn open_engine(config: &Config, policy: Arc<PluginPolicy>) -> anyhow::Result<Storage> {
+    let settings = config.engine_settings();
+    let library = config.engine_library.clone();
+    let backend: Arc<dyn StorageBackend> = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let data_dir = settings.data_dir.clone();
+        Ok(match library {
+            Some(path) => {
+                let engine = NativeEngine::load(&path, &settings, policy)?;
+                tracing::info!(library = %path.display(), engine = %engine.info().name, "loaded a native storage engine");
+                Arc::new(engine) as Arc<dyn StorageBackend>
+            }
+            None => Arc::new(
+                DuckEngine::open(EngineConfig { settings, policy, clock: Arc::new(Utc::now) })
+                    .with_context(|| format!("opening the data directory {}", data_dir.display()))?,
+            ),
+        })
+    })
+    .await??;
+    Ok(Storage::new(backend))
 }
 
 /// Loads the embedded plugins and those of the plugins directory (compiling takes a moment

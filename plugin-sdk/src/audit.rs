@@ -26,7 +26,7 @@ impl AuditEvent {
 }
 
 /// Filters for listing events, newest first.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, utoipa::IntoParams)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only this project (for the admin's cross-project list).

@@ -28,10 +28,13 @@ use crate::transfer::{ExportRequest, ImportRequest, ImportResult, NewTableFromFi
 use crate::workspaces::{LoadRequest, LoadResult, NewWorkspace, StoredWorkspace, Workspace, WorkspaceDetail};
 
 /// Name and version of an engine, for `/health` and logs.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BackendInfo {
     pub name: String,
     pub version: String,
+    /// The shared library a native engine was loaded from; the built-in engine has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
 }
 
 /// Methods that change data take `actor` (`admin` or `key:<id>`): it is recorded on the

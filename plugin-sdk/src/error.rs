@@ -9,7 +9,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// What went wrong, coarsely: decides the HTTP status and SQLSTATE.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The request itself is malformed or names something invalid (400).
     Invalid,
@@ -75,7 +76,7 @@ impl fmt::Display for Resource {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{message}")]
 pub struct StorageError {
     pub kind: ErrorKind,

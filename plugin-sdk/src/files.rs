@@ -89,7 +89,7 @@ pub struct FileInfo {
 }
 
 /// Filters for listing files.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FileQuery {
     /// Only files carrying all of these tags.
     pub tags: Vec<String>,

@@ -82,7 +82,7 @@ pub struct Job {
 }
 
 /// What the host records when it starts a job.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewJob {
     pub project: ProjectId,
     pub branch: Option<BranchId>,

@@ -7,15 +7,20 @@
 //!   settings, the auto-snapshot decision point, the audit log;
 //! - [`workspaces`], [`sql`]: SQL workspaces and the sessions the PostgreSQL wire server runs.
 //! - [`error`]: the single error type crossing the engine boundary.
-//! - [`backend`]: the [`StorageBackend`] trait that storage engines implement.
+//! - [`backend`]: the [`StorageBackend`] trait that storage engines implement, [`engine`] the
+//!   settings they are opened with, and `native` the C ABI that carries a `StorageBackend`
+//!   out of a shared library (Unix).
 
 pub mod audit;
 pub mod backend;
+pub mod engine;
 pub mod error;
 pub mod files;
 pub mod jobs;
 pub mod model;
 pub mod names;
+#[cfg(unix)]
+pub mod native;
 pub mod policy;
 pub mod query;
 pub mod schema;

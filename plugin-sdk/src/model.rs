@@ -222,7 +222,7 @@ pub struct ApiKey {
 pub type KeyHash = [u8; 32];
 
 /// A key as the host asks the backend to store it: the record plus the secret's hash.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredApiKey {
     pub key: ApiKey,
     pub secret_hash: KeyHash,

@@ -205,14 +205,14 @@ impl<'de> Deserialize<'de> for BucketId {
 }
 
 /// Where a bucket lives: a project's branch.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BranchRef {
     pub project: ProjectId,
     pub branch: BranchId,
 }
 
 /// Addresses one bucket on one branch.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BucketRef {
     pub project: ProjectId,
     pub branch: BranchId,
@@ -220,7 +220,7 @@ pub struct BucketRef {
 }
 
 /// Addresses one table on one branch.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TableRef {
     pub project: ProjectId,
     pub branch: BranchId,

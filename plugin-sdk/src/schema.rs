@@ -211,7 +211,7 @@ pub struct ColumnChange {
     #[serde(default)]
     pub nullable: Option<bool>,
     /// A new literal default; `null` removes the default.
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "double_option", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub default: Option<Option<String>>,
 }

@@ -228,7 +228,8 @@ mod tests {
 }
 
 /// The level a settings request addresses.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SettingsScope {
     Project(crate::names::ProjectId),
     Bucket(crate::names::BucketRef),

@@ -81,7 +81,7 @@ pub struct SnapshotDetail {
 }
 
 /// Filters for listing snapshots.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, utoipa::IntoParams)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotQuery {
     #[param(value_type = Option<String>)]

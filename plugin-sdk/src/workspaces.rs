@@ -92,7 +92,7 @@ pub struct WorkspaceDetail {
 }
 
 /// A workspace's record as stored, with the secret the PG server checks logins against.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredWorkspace {
     pub workspace: Workspace,
     /// A SCRAM-SHA-256 verifier in PostgreSQL's `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>` form.

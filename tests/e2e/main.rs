@@ -12,6 +12,7 @@ mod files;
 mod idempotency;
 mod imports;
 mod jobs;
+mod native_engine;
 mod plugins;
 mod projects;
 mod restart;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
+use duckstore_plugin_sdk::engine::WorkspaceLimits;
 use duckstore_plugin_sdk::names::{BranchId, BranchRef, ProjectId};
 use duckstore_plugin_sdk::workspaces::WorkspaceObject;
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
@@ -18,17 +19,6 @@ use crate::hub::Hub;
 use crate::raw::{Database, Interrupter, RawConnection};
 use crate::sql::{ident, literal};
 use crate::views::{bucket_views, table_names, table_view};
-
-/// Resources of each workspace instance.
-#[derive(Clone, Debug)]
-pub struct WorkspaceLimits {
-    pub threads: usize,
-    pub memory_limit: String,
-    /// Size limit of a workspace created without one.
-    pub default_size_bytes: u64,
-    /// Most concurrent SQL sessions per workspace.
-    pub max_sessions: u64,
-}
 
 /// A schema name that belongs to storage: the id of a bucket, present or future.
 pub(crate) fn is_bucket_schema(name: &str) -> bool {

@@ -25,7 +25,7 @@ use duckstore_plugin_sdk::workspaces::{
 };
 use duckstore_plugin_sdk::{Resource, Result, StorageError};
 
-pub use database::WorkspaceLimits;
+pub use duckstore_plugin_sdk::engine::WorkspaceLimits;
 
 use crate::DuckEngine;
 use crate::bridge::{StorageScope, WorkspaceOpener};

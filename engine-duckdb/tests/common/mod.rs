@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{Duration, Utc};
 
-use duckstore_engine_duckdb::{DuckEngine, EngineConfig, FileLimits, WorkspaceLimits};
+use duckstore_engine_duckdb::{DuckEngine, EngineConfig, EngineSettings, FileLimits, WorkspaceLimits};
 use duckstore_plugin_sdk::StorageBackend;
 use duckstore_plugin_sdk::model::{ApiKey, NewBucket, NewProject, NewTable, Scope, StoredApiKey};
 use duckstore_plugin_sdk::names::{BranchRef, BucketName, ColumnName, ProjectId, Stage, TableName, TableRef};
@@ -17,23 +17,25 @@ use duckstore_plugin_sdk::settings::SnapshotSettings;
 /// An engine whose clock runs `offset` days ahead of the real one.
 pub fn engine(dir: &std::path::Path, offset: Arc<AtomicI64>) -> DuckEngine {
     DuckEngine::open(EngineConfig {
-        data_dir: dir.to_owned(),
-        threads: 1,
-        memory_limit: "256MB".into(),
-        files: FileLimits {
-            max_file_bytes: 1 << 30,
-            max_files_per_project: 100,
-            max_bytes_per_project: 1 << 30,
-            upload_ttl: Duration::hours(24),
-        },
-        snapshot_defaults: SnapshotSettings::default(),
-        policy: Arc::new(SettingsPolicy),
-        workspaces: WorkspaceLimits {
+        settings: EngineSettings {
+            data_dir: dir.to_owned(),
             threads: 1,
-            memory_limit: "128MB".into(),
-            default_size_bytes: 1 << 30,
-            max_sessions: 4,
+            memory_limit: "256MB".into(),
+            files: FileLimits {
+                max_file_bytes: 1 << 30,
+                max_files_per_project: 100,
+                max_bytes_per_project: 1 << 30,
+                upload_ttl_secs: 24 * 3600,
+            },
+            snapshot_defaults: SnapshotSettings::default(),
+            workspaces: WorkspaceLimits {
+                threads: 1,
+                memory_limit: "128MB".into(),
+                default_size_bytes: 1 << 30,
+                max_sessions: 4,
+            },
         },
+        policy: Arc::new(SettingsPolicy),
         clock: Arc::new(move || Utc::now() + Duration::days(offset.load(Ordering::SeqCst))),
     })
     .unwrap()
