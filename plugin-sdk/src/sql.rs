@@ -100,8 +100,9 @@ pub trait RowSink {
 /// One client's session on a workspace. It is used by one thread at a time; only its
 /// interrupter is shared. Errors it returns carry a SQLSTATE as their `code`.
 pub trait SqlSession: Send {
-    /// Prepares `sql` (one statement) without running it.
-    fn describe(&mut self, sql: &str) -> Result<Described>;
+    /// Prepares `sql` (one statement) without running it. With `values` (a bound portal),
+    /// result types that depend on parameter values are resolved too.
+    fn describe(&mut self, sql: &str, values: Option<&[SqlParam]>) -> Result<Described>;
     /// Runs one statement, streaming any rows into `sink`.
     fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)>;
     /// Cancels the running statement from another thread (it fails with 57014).

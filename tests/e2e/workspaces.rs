@@ -206,10 +206,17 @@ kv = dict(p.split('=', 1) for p in info.split())
 url = f"postgresql+psycopg://{kv['user']}:{kv['password']}@{kv['host']}:{kv['port']}/{kv['dbname']}"
 engine = sqlalchemy.create_engine(url)
 with engine.connect() as c:
-    c.execute(sqlalchemy.text('CREATE TABLE py_t (a INTEGER PRIMARY KEY, b TEXT)'))
+    c.execute(sqlalchemy.text("CREATE TABLE py_t (a INTEGER PRIMARY KEY, b TEXT NOT NULL DEFAULT 'x', c NUMERIC(10,2))"))
     c.commit()
 inspector = sqlalchemy.inspect(engine)
 assert 'py_t' in inspector.get_table_names(), inspector.get_table_names()
+# get_columns sends a query DuckDB can only type once it sees the parameter values.
+columns = [(c['name'], str(c['type']), c['nullable'], c['default']) for c in inspector.get_columns('py_t')]
+assert columns == [('a', 'INTEGER', False, None), ('b', 'VARCHAR', False, "'x'"), ('c', 'NUMERIC(10, 2)', True, None)], columns
+assert inspector.get_pk_constraint('py_t')['constrained_columns'] == ['a']
+with psycopg.connect(info) as conn:
+    row = conn.execute('SELECT 1 AS x, json_build_object(%s::VARCHAR, 2) AS j', ('k',)).fetchone()
+    assert row == (1, {'k': 2}), row
 assert 't' in inspector.get_table_names(schema='in.c-main')
 assert 'in.c-main' in inspector.get_schema_names(), inspector.get_schema_names()
 print('ok')

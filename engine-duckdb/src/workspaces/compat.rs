@@ -133,6 +133,7 @@ re!(REG_CAST_REST, format!(r"(?i)::\s*{TYPQ}(?:regclass|regtype|regproc|regnames
 re!(CAST_QUALIFIED, r"(?i)::\s*pg_catalog\s*\.\s*");
 re!(CAST_NAME, r"(?i)::\s*name\b");
 re!(PG_CATALOG, r"(?i)\bpg_catalog\s*\.\s*");
+re!(PARAMETER, r"\$([0-9]+)\b");
 re!(JSON_BUILD_OBJECT, r"(?i)\bjson_build_object\s*\(");
 re!(ARRAY_LITERAL, r"(=\s*)\x01(\d+)\x02");
 re!(INT_ARRAY, r"^(?:\{\s*-?\d+(?:\s*,\s*-?\d+)*\s*\}|\{\})$");
@@ -283,6 +284,18 @@ pub(crate) fn rewrite(sql: &str) -> String {
     unmask(&alias_set_functions(&s), &toks)
 }
 
+/// `sql` with its parameters `$1`, `$2`, … (outside literals, identifiers and comments)
+/// replaced by SQL literals, for describing a statement whose result type DuckDB can only
+/// tell from the values. Never executed: the statement still runs with bound parameters.
+pub(crate) fn with_parameter_literals(sql: &str, literals: &[String]) -> String {
+    let (s, toks) = mask(sql);
+    let s = PARAMETER.replace_all(&s, |c: &Captures| {
+        let n: usize = c[1].parse().unwrap_or(0);
+        literals.get(n.wrapping_sub(1)).cloned().unwrap_or_else(|| c[0].to_owned())
+    });
+    unmask(&s, &toks)
+}
+
 /// `FROM generate_series(1, 3) s`: PostgreSQL lets a bare alias name the single output
 /// column; DuckDB needs `s(s)`.
 fn alias_set_functions(s: &str) -> String {
@@ -348,7 +361,7 @@ fn alias_set_functions(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::rewrite;
+    use super::{rewrite, with_parameter_literals};
 
     #[test]
     fn psql_describe_queries_become_duckdb_sql() {
@@ -361,6 +374,13 @@ mod tests {
         assert_eq!(rewrite("SELECT 'pg_class'::regclass"), "SELECT __regclass_oid('pg_class')");
         assert_eq!(rewrite("SELECT a.attrelid::pg_catalog.regclass"), "SELECT __regclass_name(a.attrelid)");
         assert_eq!(rewrite("SELECT x::name FROM public.t"), "SELECT x::VARCHAR FROM main.t");
+    }
+
+    #[test]
+    fn parameters_become_literals_only_outside_literals_and_identifiers() {
+        let sql = r#"SELECT $1, '$1', "$2", $2 -- $1"#;
+        let literals = ["'it''s'".to_owned(), "42".to_owned()];
+        assert_eq!(with_parameter_literals(sql, &literals), r#"SELECT 'it''s', '$1', "$2", 42 -- $1"#);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use duckdb::arrow::datatypes::Int64Type;
 use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, SqlType, StatementKind};
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
-use super::compat::{CATALOG_SQL, rewrite};
+use super::compat::{CATALOG_SQL, rewrite, with_parameter_literals};
 use super::database::{WorkspaceDb, is_bucket_schema};
 use crate::raw::{Bind, Prepared, RawConnection, ResultKind, StatementType};
 use crate::types::sql_type;
@@ -38,7 +38,13 @@ impl DuckSession {
         self.ws.ensure_open()?;
         self.ws.sync_views().map_err(|e| sql_error(&e.message))?;
         let sql = rewrite(sql);
-        let statements = self.conn.split(&sql).map_err(|e| sql_error(&e.message))?;
+        let (prepared, ty) = self.prepare_one(&sql)?;
+        Ok((prepared, ty, sql))
+    }
+
+    /// Prepares `sql` (DuckDB dialect), which must be exactly one statement.
+    fn prepare_one(&mut self, sql: &str) -> Result<(Prepared, StatementType)> {
+        let statements = self.conn.split(sql).map_err(|e| sql_error(&e.message))?;
         let [statement] = statements.as_slice() else {
             return Err(StorageError::new(ErrorKind::Invalid, "42601", "send one statement at a time"));
         };
@@ -47,7 +53,17 @@ impl DuckSession {
         if let Some(refusal) = refused(ty) {
             return Err(StorageError::new(ErrorKind::Forbidden, "42501", refusal));
         }
-        Ok((prepared, ty, sql))
+        Ok((prepared, ty))
+    }
+
+    /// The result columns of `sql` with `values` for its parameters. DuckDB cannot type
+    /// some results before it sees the values (a function whose type depends on a
+    /// parameter, such as `json_build_object($1, …)`): it is prepared again with the values
+    /// written in as literals, only to read the types.
+    fn columns_with_values(&mut self, sql: &str, values: &[SqlParam]) -> Result<Vec<SqlColumn>> {
+        let literals: Vec<String> = values.iter().map(sql_literal).collect();
+        let (prepared, _) = self.prepare_one(&with_parameter_literals(sql, &literals))?;
+        Ok(columns_of(&prepared))
     }
 
     /// Binds, checks and runs a prepared statement.
@@ -234,6 +250,19 @@ fn is_count_only(columns: &[SqlColumn]) -> bool {
     columns.len() == 1 && columns[0].name == "Count" && columns[0].ty == SqlType::Int8
 }
 
+/// A bound value as a DuckDB literal.
+fn sql_literal(value: &SqlParam) -> String {
+    match value {
+        SqlParam::Null => "NULL".to_owned(),
+        SqlParam::Text(s) => crate::sql::literal(s),
+        SqlParam::Bool(b) => b.to_string(),
+        SqlParam::Int(i) => i.to_string(),
+        SqlParam::Float(f) if f.is_finite() => format!("{f:?}::DOUBLE"),
+        SqlParam::Float(f) => format!("'{f}'::DOUBLE"),
+        SqlParam::Bytes(b) => format!("from_hex('{}')", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+    }
+}
+
 fn columns_of(prepared: &Prepared) -> Vec<SqlColumn> {
     prepared.columns().into_iter().map(|(name, info)| SqlColumn { name, ty: sql_type(&info) }).collect()
 }
@@ -251,7 +280,7 @@ fn returns_rows(ty: StatementType, columns: &[SqlColumn]) -> bool {
 }
 
 impl SqlSession for DuckSession {
-    fn describe(&mut self, sql: &str) -> Result<Described> {
+    fn describe(&mut self, sql: &str, values: Option<&[SqlParam]>) -> Result<Described> {
         let (prepared, ty, sql) = self.prepare(sql)?;
         let params = prepared
             .parameter_types()
@@ -262,7 +291,12 @@ impl SqlSession for DuckSession {
                 t => t,
             })
             .collect();
-        let columns = columns_of(&prepared);
+        let mut columns = columns_of(&prepared);
+        if let Some(values) = values
+            && columns.iter().any(|c| c.ty == SqlType::Unknown)
+        {
+            columns = self.columns_with_values(&sql, values)?;
+        }
         let columns = returns_rows(ty, &columns).then_some(columns);
         Ok(Described { kind: kind_of(ty, &sql), params, columns })
     }

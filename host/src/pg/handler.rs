@@ -12,7 +12,8 @@ use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response, send_ready_for_query};
 use pgwire::api::results::{
-    CopyResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+    CopyResponse, DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response,
+    Tag,
 };
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
@@ -255,7 +256,7 @@ impl Handler {
             Some(s) => format!("{}.{}", quote(s), quote(&copy.table)),
             None => quote(&copy.table),
         };
-        let described = session.describe(format!("SELECT {columns} FROM {target}")).await.map_err(storage)?;
+        let described = session.describe(format!("SELECT {columns} FROM {target}"), None).await.map_err(storage)?;
         let n = described.columns.map_or(0, |c| c.len());
         *session.copy_in.lock().await = Some(CopyInFlight::start(session, copy));
         Ok(n)
@@ -414,7 +415,7 @@ impl QueryParser for Parser {
             _ if crate::pg::commands::is_blank(sql) => Ok(None),
             Command::Show(name) => local(Some(vec![SqlColumn { name, ty: SqlType::Text }])),
             Command::Sql => {
-                let d = session.describe(sql.to_owned()).await.map_err(storage)?;
+                let d = session.describe(sql.to_owned(), None).await.map_err(storage)?;
                 Ok(Some(Arc::new(Stmt { sql: sql.to_owned(), params: d.params, columns: d.columns })))
             }
             Command::Unsupported(m) => Err(error("ERROR", "0A000", &m)),
@@ -475,6 +476,31 @@ impl ExtendedQueryHandler for Handler {
 
     fn query_parser(&self) -> Arc<Parser> {
         self.parser.clone()
+    }
+
+    /// A statement whose result DuckDB could only type from the parameter values (see
+    /// `SqlSession::describe`) is described again with the portal's values.
+    async fn do_describe_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Arc<Stmt>>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let stmt = &portal.statement.statement;
+        let unresolved = stmt.columns.as_deref().is_some_and(|c| c.iter().any(|c| c.ty == SqlType::Unknown));
+        let columns = if unresolved && !portal.parameters.is_empty() {
+            let session = session(client)?;
+            session.describe(stmt.sql.clone(), Some(parameters(portal)?)).await.map_err(storage)?.columns
+        } else {
+            stmt.columns.clone()
+        };
+        let codes = format_codes(&portal.result_column_format);
+        Ok(DescribePortalResponse::new(columns.map(|c| fields(&c, &codes)).unwrap_or_default()))
     }
 
     async fn do_query<C>(&self, client: &mut C, portal: &Portal<Arc<Stmt>>, max_rows: usize) -> PgWireResult<Response>

@@ -209,8 +209,9 @@ impl PgSession {
         .map_err(|e| StorageError::internal(format!("statement failed: {e}")))?
     }
 
-    pub async fn describe(&self, sql: String) -> Result<Described> {
-        self.with_engine(move |s| s.describe(&sql)).await
+    /// Describes `sql`; with `values` (a bound portal) also results typed by the values.
+    pub async fn describe(&self, sql: String, values: Option<Vec<SqlParam>>) -> Result<Described> {
+        self.with_engine(move |s| s.describe(&sql, values.as_deref())).await
     }
 
     pub async fn in_transaction(&self) -> Result<bool> {
