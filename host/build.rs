@@ -14,7 +14,7 @@ mod link_duckdb;
 const GROUPS: &[&[&str]] = &[
     &["import-jsonl", "import-xlsx", "net-probe"],
     &["auth-jwt", "hostile-auth"],
-    &["snapshot-policy-default", "snapshot-policy-strict", "template"],
+    &["snapshot-policy-default", "snapshot-policy-strict", "template", "hostile-policy"],
 ];
 
 fn main() {

@@ -103,6 +103,40 @@ fn jsonl_imports_into_typed_columns_and_bad_lines_change_nothing() {
 }
 
 #[test]
+fn excel_sheets_import_by_name_or_index_with_typed_cells() {
+    let server = Server::start();
+    let (p, t) = setup(&server);
+    // Written by openpyxl (fixtures/make_orders_xlsx.py): sheet "Summary", then "Orders".
+    let workbook = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/fixtures/orders.xlsx"))
+        .expect("fixture");
+    let file = p.upload("p1", "orders.xlsx", workbook);
+
+    // The first sheet is the default; its header matches no column of the table.
+    let message = p.import(&t, json!({"file_id": file})).expect_error(400, "unknown_columns");
+    assert!(message.contains("note"), "{message}");
+    let message =
+        p.import(&t, json!({"file_id": file, "options": {"sheet": "Nope"}})).expect_error(400, "invalid_options");
+    assert!(message.contains("Orders"), "the error lists the sheets: {message}");
+    assert!(p.rows(&t, "id").is_empty(), "refused imports change nothing");
+
+    let job = p.import(&t, json!({"file_id": file, "options": {"sheet": "Orders"}})).expect(200);
+    assert_eq!(job["result"]["rows_imported"], 4, "{job}");
+    let rows = p.rows(&t, "id");
+    assert_eq!(rows[0], json!({"id": 1, "name": "Widget", "amount": 9.5, "day": "2024-02-29", "ok": true}));
+    assert_eq!(rows[1], json!({"id": 2, "name": "Gadget, large", "amount": 12.0, "day": "2024-03-01", "ok": false}));
+    assert_eq!(
+        rows[2],
+        json!({"id": 3, "name": null, "amount": null, "day": null, "ok": null}),
+        "empty cells are null"
+    );
+    assert_eq!((&rows[3]["name"], &rows[3]["day"]), (&json!("Ünïcode ✓"), &json!("1999-12-31")));
+
+    // By 0-based index, as an incremental load: the same rows, upserted by key.
+    p.import(&t, json!({"file_id": file, "options": {"sheet": 1}, "incremental": true})).expect(200);
+    assert_eq!(p.rows(&t, "id"), rows);
+}
+
+#[test]
 fn a_file_that_is_not_a_workbook_is_refused_by_the_xlsx_plugin() {
     let server = Server::start();
     let (p, t) = setup(&server);
@@ -284,6 +318,31 @@ fn the_configured_policy_plugin_decides_and_a_broken_one_fails_safe() {
     let server = Server::start_with(&["--snapshot-policy", "auth-jwt"]);
     let p = replace(&server);
     assert_eq!(auto_snapshots(&p).len(), 2, "both full loads were snapshotted to be safe");
+}
+
+#[test]
+fn a_policy_plugin_that_traps_or_hangs_still_gets_the_snapshot_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(built("hostile_policy.wasm"), dir.path().join("hostile-policy.wasm")).unwrap();
+    let server =
+        Server::start_with(&["--plugins-dir", dir.path().to_str().unwrap(), "--snapshot-policy", "hostile-policy"]);
+    let p = server.project("p1");
+    create_bucket(&p, "p1", "b");
+    for name in ["calm", "panicky", "looping"] {
+        create_table(&p, "p1", "in.c-b", name);
+    }
+    // The settings would snapshot every drop; this policy says skip, and is obeyed.
+    p.delete(&table("p1", "in.c-b", "calm")).expect(204);
+    assert!(auto_snapshots(&p).is_empty());
+    // Trapping (a panic) and missing its 50 ms deadline (a loop) both mean: snapshot.
+    p.delete(&table("p1", "in.c-b", "panicky")).expect(204);
+    p.delete(&table("p1", "in.c-b", "looping")).expect(204);
+    let mut saved: Vec<String> =
+        auto_snapshots(&p).iter().map(|s| s["table_name"].as_str().unwrap_or_default().to_owned()).collect();
+    saved.sort();
+    assert_eq!(saved, ["looping", "panicky"]);
+    let listed = server.admin().get("/plugins/hostile-policy").expect(200);
+    assert_eq!(listed["failures"], 2, "{listed}");
 }
 
 #[test]
