@@ -14,8 +14,10 @@ test: setup
 
 ## Benchmarks (release build; print tables comparing against raw DuckDB / PostgreSQL).
 bench: setup
+	@python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q 'duckdb==1.5.5'
 	python3 bench/data_io.py
 	python3 bench/branches.py
+	python3 bench/plugins.py
 
 setup:
 	@./scripts/setup

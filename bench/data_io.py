@@ -49,11 +49,11 @@ def generate(path, first, rows):
 
 
 class Duckstore:
-    def __init__(self, binary, data, threads, memory_limit):
+    def __init__(self, binary, data, threads, memory_limit, extra=()):
         env = dict(os.environ, DUCKSTORE_ADMIN_KEY=ADMIN, RUST_LOG="warn")
         self.proc = subprocess.Popen(
             [binary, "serve", "--data-dir", data, "--http-addr", "127.0.0.1:0", "--threads", str(threads),
-             "--memory-limit", memory_limit, "--max-file-size", "100GB"],
+             "--memory-limit", memory_limit, "--max-file-size", "100GB", *extra],
             stdout=subprocess.PIPE, env=env, text=True)
         for line in self.proc.stdout:
             if line.startswith("duckstore listening on http://"):
@@ -82,6 +82,11 @@ class Duckstore:
         if resp.status >= 300:
             sys.exit(f"{method} {path}: {resp.status} {data[:500]!r}")
         return json.loads(data) if data else None
+
+    def request_text(self, method, path):
+        conn = http.client.HTTPConnection(self.host, int(self.port), timeout=60)
+        conn.request(method, path, headers={"Authorization": f"Bearer {self.key}"})
+        return conn.getresponse().read().decode()
 
     def upload(self, project, path):
         name = urllib.parse.quote(os.path.basename(path))

@@ -5,6 +5,9 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use arrow_array::RecordBatch;
 
 use duckstore_plugin_sdk::names::TableRef;
 use duckstore_plugin_sdk::transfer::{ImportRequest, ImportResult, ParsedRows};
@@ -49,8 +52,34 @@ pub fn import(
         Batches { parser: &mut parser, file: &mut file, chunk: vec![0; CHUNK_BYTES], queue: Vec::new(), done: false };
     reader.fill()?;
     let schema = reader.parser.schema();
-    let rows = ParsedRows { schema, batches: Box::new(reader), bytes: info.size_bytes };
-    storage.import_rows(table, request, rows, actor)
+    std::thread::scope(|scope| {
+        let batches = on_thread(scope, reader).into_iter();
+        storage.import_rows(
+            table,
+            request,
+            ParsedRows { schema, batches: Box::new(batches), bytes: info.size_bytes },
+            actor,
+        )
+    })
+}
+
+/// Runs `batches` on a thread of `scope` and hands them over through a small channel, so
+/// that parsing (one core) overlaps with loading (DuckDB's threads). Producing stops at the
+/// first error, or when the receiver is dropped.
+pub fn on_thread<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    batches: impl Iterator<Item = Result<RecordBatch>> + Send + 'scope,
+) -> Receiver<Result<RecordBatch>> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(2);
+    scope.spawn(move || {
+        for batch in batches {
+            let stop = batch.is_err();
+            if sender.send(batch).is_err() || stop {
+                break;
+            }
+        }
+    });
+    receiver
 }
 
 /// The plugin to read the file with, or `None` for DuckDB's own readers.
@@ -97,7 +126,7 @@ struct Batches<'a> {
     file: &'a mut std::fs::File,
     /// The read buffer, reused for every chunk.
     chunk: Vec<u8>,
-    queue: Vec<arrow_array::RecordBatch>,
+    queue: Vec<RecordBatch>,
     done: bool,
 }
 
@@ -120,7 +149,7 @@ impl Batches<'_> {
 }
 
 impl Iterator for Batches<'_> {
-    type Item = Result<arrow_array::RecordBatch>;
+    type Item = Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Err(e) = self.fill() {

@@ -194,8 +194,8 @@ macro_rules! forwarded {
 duckstore_plugin_sdk::storage_ops!(forwarded);
 
 /// Streams parsed rows to the engine as an Arrow C stream. The rows are produced on a
-/// scoped thread and handed over through a small channel, so the stream the engine holds
-/// owns everything it points to; the first parse error is kept whole (code, location)
+/// scoped thread (`imports::on_thread`), so the stream the engine holds owns everything
+/// it points to; the first parse error is kept whole (code, location)
 /// instead of the text an Arrow error would carry across.
 fn import_rows(
     table: &EngineV1,
@@ -205,17 +205,8 @@ fn import_rows(
 ) -> Result<ImportResult> {
     let request = encode(&request)?;
     let failure = Arc::new(Mutex::new(None));
-    let (sender, receiver) = std::sync::mpsc::sync_channel(2);
     let outcome = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            for batch in batches {
-                let stop = batch.is_err();
-                if sender.send(batch).is_err() || stop {
-                    break;
-                }
-            }
-        });
-        let rows = Received { schema, receiver, failure: failure.clone() };
+        let rows = Received { schema, receiver: crate::imports::on_thread(scope, batches), failure: failure.clone() };
         let mut stream = FFI_ArrowArrayStream::new(Box::new(rows));
         let mut out = Buffer::EMPTY;
         // SAFETY: a checked ABI-1 table; the engine takes the stream (releases it) and fills `out`.
