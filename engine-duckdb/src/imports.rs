@@ -15,8 +15,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow_schema::{DataType, Field, Schema};
 use chrono::NaiveDateTime;
 use duckdb::Connection;
+use duckdb::arrow::array::{Int64Array, RecordBatch};
 
 use duckstore_plugin_sdk::model::{NewTable, Table};
 use duckstore_plugin_sdk::names::{BucketRef, ColumnName, TableRef};
@@ -303,7 +305,7 @@ impl DuckEngine {
             let casts = cast_list(&staged.names, &match_columns(&staged.names, &meta.columns)?);
             Ok(Source {
                 plain: format!("SELECT {casts} FROM {relation}"),
-                ordered: format!("SELECT {casts}, rowid AS {SEQ} FROM {relation}"),
+                ordered: format!("SELECT {casts}, {SEQ} FROM {relation}"),
                 table: None,
                 bytes: staged.bytes,
             })
@@ -642,12 +644,18 @@ impl<'e> Staged<'e> {
             .map(|f| Ok(format!("{} {}", ident(f.name()), staged_type(f.data_type())?)))
             .collect::<Result<Vec<_>>>()?;
         let conn = engine.hub.conn()?;
-        conn.execute_batch(&format!("CREATE TABLE memory.main.{} ({})", ident(&name), columns.join(", ")))
-            .map_err(db_err)?;
+        conn.execute_batch(&format!(
+            "CREATE TABLE memory.main.{} ({}, {SEQ} BIGINT)",
+            ident(&name),
+            columns.join(", ")
+        ))
+        .map_err(db_err)?;
         let staged = Staged { engine, name, names, bytes: rows.bytes };
         let mut appender = conn.appender_to_catalog_and_db(&staged.name, "memory", "main").map_err(db_err)?;
+        let mut seq = 0;
         for batch in rows.batches {
-            appender.append_record_batch(batch?).map_err(db_err)?;
+            let batch = with_seq(batch?, &mut seq)?;
+            appender.append_record_batch(batch).map_err(db_err)?;
         }
         appender.flush().map_err(db_err)?;
         Ok(staged)
@@ -656,6 +664,20 @@ impl<'e> Staged<'e> {
     fn relation(&self) -> String {
         format!("memory.main.{}", ident(&self.name))
     }
+}
+
+/// `batch` with its rows' input positions, counted on from `seq`, as a last column. The
+/// staged table's `rowid` is not that: the hub does not preserve insertion order, and
+/// a large append can land out of order.
+fn with_seq(batch: RecordBatch, seq: &mut i64) -> Result<RecordBatch> {
+    let rows = batch.num_rows() as i64;
+    let positions = Arc::new(Int64Array::from_iter_values(*seq..*seq + rows));
+    *seq += rows;
+    let (schema, mut columns, _) = batch.into_parts();
+    columns.push(positions);
+    let fields = schema.fields().iter().cloned().chain([Arc::new(Field::new("ds.seq", DataType::Int64, false))]);
+    RecordBatch::try_new(Arc::new(Schema::new(fields.collect::<Vec<_>>())), columns)
+        .map_err(|e| StorageError::internal(format!("staging parsed rows: {e}")))
 }
 
 impl Drop for Staged<'_> {
