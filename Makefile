@@ -11,6 +11,7 @@ run: setup
 ## Run the whole test suite: unit tests and end-to-end tests against the real binary.
 test: setup
 	cargo nextest run --workspace --no-fail-fast
+	cargo test --locked --manifest-path plugin-sdk/guest/Cargo.toml --features import-format --lib
 
 ## Benchmarks (release build; print tables comparing against raw DuckDB / PostgreSQL).
 bench: setup

@@ -219,15 +219,25 @@ impl ColumnBuilder {
 
 /// `YYYY-MM-DD` as days since 1970-01-01.
 fn parse_date(text: &str) -> Option<i32> {
-    let mut parts = text.splitn(3, '-');
-    let year: i32 = parts.next()?.parse().ok()?;
-    let month: u32 = parts.next()?.parse().ok()?;
-    let day: u32 = parts.next()?.parse().ok()?;
+    let b = text.as_bytes();
+    let (year, month, day) = if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        // The usual layout, read in place: this runs once per value of a large import.
+        (digits(&b[..4])? as i32, digits(&b[5..7])?, digits(&b[8..])?)
+    } else {
+        let mut parts = text.splitn(3, '-');
+        (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?)
+    };
     let days_in_month = [31, if is_leap(year) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month[month as usize - 1] {
         return None;
     }
     Some(days_from_civil(year, month, day))
+}
+
+/// The number written by ASCII digits only (no sign, no spaces).
+fn digits(text: &[u8]) -> Option<u32> {
+    let digit = |b: u8| b.is_ascii_digit().then(|| (b - b'0') as u32);
+    text.iter().try_fold(0u32, |n, &b| n.checked_mul(10)?.checked_add(digit(b)?))
 }
 
 fn is_leap(year: i32) -> bool {
@@ -255,7 +265,7 @@ fn parse_timestamp(text: &str) -> Option<i64> {
         return None;
     }
     let days = parse_date(date)? as i64;
-    let (clock, offset_secs) = match rest.find(['Z', 'z', '+', '-']) {
+    let (clock, offset_secs) = match rest.bytes().position(|b| matches!(b, b'Z' | b'z' | b'+' | b'-')) {
         None => (rest, 0),
         Some(at) => {
             let zone = &rest[at..];
@@ -274,16 +284,20 @@ fn parse_timestamp(text: &str) -> Option<i64> {
             (&rest[..at], offset)
         }
     };
-    let mut fields = clock.splitn(3, ':');
-    let h: i64 = fields.next()?.parse().ok()?;
-    let m: i64 = fields.next()?.parse().ok()?;
-    let (s, micros) = match fields.next() {
+    let c = clock.as_bytes();
+    let (h, m, seconds) = if c.len() >= 8 && c[2] == b':' && c[5] == b':' {
+        (digits(&c[..2])? as i64, digits(&c[3..5])? as i64, Some(&clock[6..]))
+    } else {
+        let mut fields = clock.splitn(3, ':');
+        (fields.next()?.parse().ok()?, fields.next()?.parse().ok()?, fields.next())
+    };
+    let (s, micros) = match seconds {
         None => (0, 0),
         Some(sec) => match sec.split_once('.') {
-            None => (sec.parse().ok()?, 0),
+            None => (digits(sec.as_bytes())? as i64, 0),
             Some((whole, frac)) if !frac.is_empty() && frac.len() <= 9 && frac.bytes().all(|b| b.is_ascii_digit()) => {
                 let padded = format!("{frac:0<6}");
-                (whole.parse().ok()?, padded[..6].parse::<i64>().ok()?)
+                (digits(whole.as_bytes())? as i64, padded[..6].parse::<i64>().ok()?)
             }
             Some(_) => return None,
         },
@@ -307,5 +321,9 @@ mod tests {
         assert_eq!(parse_timestamp("1970-01-01 01:00:00+01:00"), Some(0));
         assert_eq!(parse_timestamp("1970-01-01T00:00:00.5"), Some(500_000));
         assert_eq!(parse_timestamp("1970-01-01X00:00:00"), None);
+        assert_eq!(parse_date("2024-3-1"), parse_date("2024-03-01"), "unpadded fields still parse");
+        assert_eq!(parse_timestamp("1970-01-01 1:02"), Some(3_720_000_000));
+        assert_eq!(parse_timestamp("1970-01-01 00:00:-5"), None, "no signs inside the clock");
+        assert_eq!(parse_timestamp("1970-01-01 00:00:99999999999"), None, "overflow is not a value");
     }
 }
