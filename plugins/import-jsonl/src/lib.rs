@@ -6,11 +6,12 @@
 //! a missing key is null. Blank lines are skipped. Options: `ignore_unknown_keys`,
 //! `batch_rows` (rows per batch handed to the host, default 65536).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use duckstore_plugin_guest::import_format::*;
-use serde::Deserialize;
+use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 struct Jsonl;
@@ -52,7 +53,7 @@ fn default_batch_rows() -> u32 {
 struct JsonlParser(RefCell<State>);
 
 struct State {
-    columns: HashMap<String, usize>,
+    columns: Columns,
     builder: BatchBuilder,
     options: Options,
     /// Bytes after the last complete line.
@@ -66,7 +67,7 @@ impl GuestParser for JsonlParser {
         let options: Options = serde_json::from_str(if options.trim().is_empty() { "{}" } else { &options })
             .map_err(|e| Error::invalid_options(format!("jsonl options: {e}")))?;
         let state = State {
-            columns: columns.iter().enumerate().map(|(i, c)| (c.name.to_lowercase(), i)).collect(),
+            columns: Columns { names: columns.iter().map(|c| c.name.clone()).collect() },
             builder: BatchBuilder::new(&columns),
             options,
             pending: Vec::new(),
@@ -108,50 +109,129 @@ impl GuestParser for JsonlParser {
 
 impl State {
     fn read_lines(&mut self, text: &[u8], batches: &mut Vec<Batch>) -> Result<(), Error> {
-        for line in text.split(|b| *b == b'\n') {
+        // One UTF-8 check for all lines, so that reading each value needs none.
+        let text = std::str::from_utf8(text).map_err(|e| {
+            let before = &text[..e.valid_up_to()];
+            self.line += 1 + before.iter().filter(|b| **b == b'\n').count() as u64;
+            self.refuse("the line is not UTF-8 text".to_owned())
+        })?;
+        for line in text.split('\n') {
             self.line += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
+            if line.trim_ascii().is_empty() {
                 continue;
             }
-            if let Err(message) = self.read_object(line) {
-                return Err(Error::invalid_input(format!("line {}: {message}", self.line))
-                    .at(format!("line {}", self.line)));
-            }
+            self.read_object(line).map_err(|message| self.refuse(message))?;
             if self.builder.rows() >= self.options.batch_rows {
                 batches.push(self.builder.finish());
             }
         }
         // `split` yields one empty piece after a final newline; it is not a line.
-        if text.ends_with(b"\n") {
+        if text.ends_with('\n') {
             self.line -= 1;
         }
         Ok(())
     }
 
-    fn read_object(&mut self, line: &[u8]) -> Result<(), String> {
-        let object: HashMap<std::borrow::Cow<'_, str>, &RawValue> = match serde_json::from_slice(line) {
-            Ok(object) => object,
-            Err(e) => return Err(format!("not a JSON object: {e}")),
+    /// The error for the current line; the host shows the location with the message.
+    fn refuse(&self, message: String) -> Error {
+        Error::invalid_input(message).at(format!("line {}", self.line))
+    }
+
+    fn read_object(&mut self, line: &str) -> Result<(), String> {
+        let mut failure = None;
+        let mut de = serde_json::Deserializer::from_str(line);
+        let row = Row { columns: &self.columns, builder: &mut self.builder, options: &self.options, failure: &mut failure };
+        match de.deserialize_map(row).and_then(|()| de.end()) {
+            Ok(()) => {
+                self.builder.end_row();
+                Ok(())
+            }
+            Err(e) => {
+                self.builder.abandon_row();
+                Err(failure.unwrap_or_else(|| format!("not a JSON object: {e}")))
+            }
+        }
+    }
+}
+
+/// The table's columns, found by a line's keys.
+struct Columns {
+    names: Vec<String>,
+}
+
+impl Columns {
+    /// The column named `key` (exactly, else ignoring ASCII case). Lines usually list
+    /// their keys in one order, so the search starts where the previous key was found.
+    fn find(&self, key: &str, from: usize) -> Option<usize> {
+        let n = self.names.len();
+        let exact = (0..n).map(|i| (from + i) % n).find(|&i| self.names[i] == key);
+        exact.or_else(|| self.names.iter().position(|name| name.eq_ignore_ascii_case(key)))
+    }
+}
+
+/// Reads one line's object straight into the batch: keys are matched as they are read,
+/// nothing is collected per line.
+struct Row<'a> {
+    columns: &'a Columns,
+    builder: &'a mut BatchBuilder,
+    options: &'a Options,
+    /// Why the row was refused, when it was refused for its content rather than its syntax
+    /// (serde's own message would add a position inside the line).
+    failure: &'a mut Option<String>,
+}
+
+impl<'de> Visitor<'de> for Row<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut refuse = |message: String| {
+            *self.failure = Some(message);
+            A::Error::custom("refused")
         };
-        for (key, raw) in object {
-            let Some(&index) = self.columns.get(&*key).or_else(|| self.columns.get(&key.to_lowercase())) else {
+        let mut next = 0;
+        while let Some(Key(key)) = map.next_key()? {
+            let Some(index) = self.columns.find(&key, next) else {
                 if self.options.ignore_unknown_keys {
+                    map.next_value::<IgnoredAny>()?;
                     continue;
                 }
-                self.builder.abandon_row();
-                return Err(format!("key {key:?} is not a column of the table"));
+                return Err(refuse(format!("key {key:?} is not a column of the table")));
             };
+            let raw: &RawValue = map.next_value()?;
             let result = match scalar(raw) {
                 Ok(value) => self.builder.set(index, value),
                 Err(text) => self.builder.set(index, Value::Text(&text)),
             };
-            if let Err(message) = result {
-                self.builder.abandon_row();
-                return Err(message);
+            result.map_err(&mut refuse)?;
+            next = index + 1;
+        }
+        Ok(())
+    }
+}
+
+/// An object key, borrowed from the line unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
             }
         }
-        self.builder.end_row();
-        Ok(())
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
@@ -163,7 +243,7 @@ fn scalar(raw: &RawValue) -> Result<Value<'_>, String> {
         b'n' => Ok(Value::Null),
         b't' => Ok(Value::Bool(true)),
         b'f' => Ok(Value::Bool(false)),
-        b'"' if !json.contains('\\') => Ok(Value::Text(&json[1..json.len() - 1])),
+        b'"' if !json.as_bytes().contains(&b'\\') => Ok(Value::Text(&json[1..json.len() - 1])),
         b'"' => Err(serde_json::from_str::<String>(json).unwrap_or_default()),
         b'{' | b'[' => Err(json.to_owned()),
         _ => Ok(match json.parse::<i64>() {
