@@ -132,6 +132,7 @@ async fn start_plugins(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc
         dir,
         Arc::new(move |name: &str| settings.plugin_settings(name)),
         metrics.registry(),
+        config.threads,
     ));
     let loading = plugins.clone();
     tokio::task::spawn_blocking(move || loading.load_all(crate::plugins::embedded::FIRST_PARTY))

@@ -1,7 +1,10 @@
 //! Which reader an import uses: DuckDB's own for CSV and Parquet, or an import-format
 //! plugin, chosen by the request's `format`, else the file's extension, else by asking
 //! the plugins about the file's first bytes. Both paths load through the engine with the
-//! same atomicity: a plugin that fails leaves the table as it was.
+//! same atomicity: a plugin that fails leaves the table as it was. Large files of a format
+//! with line records are parsed on several cores ([`lines`]).
+
+mod lines;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -23,7 +26,7 @@ const NATIVE: &[&str] = &["csv", "parquet"];
 const NATIVE_EXTENSIONS: &[&str] = &["csv", "tsv", "txt", "gz", "parquet"];
 /// How much of a file sniffing looks at.
 const SNIFF_BYTES: usize = 64 << 10;
-/// How much of a file one call into a plugin gets.
+/// How much of a file one call into a plugin gets (and one part of a parallel parse).
 const CHUNK_BYTES: usize = 4 << 20;
 
 pub fn import(
@@ -46,6 +49,15 @@ pub fn import(
     let columns = storage.get_table(table)?.columns;
     let (info, mut file) = storage.open_file(&table.project, file_id)?;
     let options = request.options.as_ref().map_or_else(String::new, |o| o.to_string());
+    let workers = plugins.parse_threads();
+    if plugin.manifest.line_records && workers > 1 && info.size_bytes > CHUNK_BYTES as u64 {
+        let job = lines::Job { plugins, loaded: &plugin, options: &options, columns: &columns };
+        return std::thread::scope(|scope| {
+            let (schema, batches) = lines::parse(scope, job, file, CHUNK_BYTES, workers)?;
+            let rows = ParsedRows { schema, batches: Box::new(batches), bytes: info.size_bytes };
+            storage.import_rows(table, request, rows, actor)
+        });
+    }
     let mut parser = plugins.open_parser(plugin, &options, &columns)?;
     // The engine needs the columns before the rows: parse until the first batch.
     let mut reader =
@@ -162,7 +174,7 @@ impl Iterator for Batches<'_> {
 }
 
 /// Reads until `buf` is full or the file ends.
-fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(super) fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..])? {

@@ -113,10 +113,19 @@ impl Plugins {
             Err(e) => return Err(self.fault(&loaded, sandbox.fault(e), started)),
         };
         self.record(&loaded, CallOutcome::Ok, started);
-        let fallback = Arc::new(Schema::new(
-            defs.iter().map(|d| Field::new(d.name.clone(), arrow_type(d.type_), true)).collect::<Vec<_>>(),
-        ));
-        Ok(FormatParser { plugins: self.clone(), loaded, sandbox, bindings, parser, schema: None, fallback })
+        let fallback = table_schema(columns);
+        let options = options.to_owned();
+        Ok(FormatParser {
+            plugins: self.clone(),
+            loaded,
+            sandbox,
+            bindings,
+            parser,
+            options,
+            defs,
+            schema: None,
+            fallback,
+        })
     }
 }
 
@@ -132,6 +141,15 @@ fn plugin_type(t: &TableType) -> ColumnType {
         // Exact or textual types travel as text and are cast by DuckDB.
         _ => ColumnType::Text,
     }
+}
+
+/// The columns a plugin is asked for, as the Arrow schema of rows it would return.
+pub fn table_schema(columns: &[TableColumn]) -> SchemaRef {
+    let fields: Vec<_> = columns
+        .iter()
+        .map(|c| Field::new(c.def.name.to_string(), arrow_type(plugin_type(&c.def.data_type)), true))
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 fn arrow_type(t: ColumnType) -> DataType {
@@ -152,6 +170,9 @@ pub struct FormatParser {
     sandbox: Sandbox,
     bindings: ImportFormatPlugin,
     parser: ResourceAny,
+    /// What the parser was opened with, to open the next one alike.
+    options: String,
+    defs: Vec<ColumnDef>,
     /// The columns of the first batch; every later batch must have the same.
     schema: Option<SchemaRef>,
     /// The columns announced to the plugin, for a file without rows.
@@ -165,21 +186,45 @@ impl FormatParser {
     }
 
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<RecordBatch>, PluginError> {
-        self.call(|b, store, parser| b.duckstore_plugin_import_format().parser().call_feed(store, parser, chunk))
+        self.call(
+            |b, store, parser| b.duckstore_plugin_import_format().parser().call_feed(store, parser, chunk),
+            Self::convert_all,
+        )
     }
 
     pub fn finish(&mut self) -> Result<Vec<RecordBatch>, PluginError> {
-        self.call(|b, store, parser| b.duckstore_plugin_import_format().parser().call_finish(store, parser))
+        self.call(
+            |b, store, parser| b.duckstore_plugin_import_format().parser().call_finish(store, parser),
+            Self::convert_all,
+        )
     }
 
-    fn call(
+    /// Drops the parser and opens a new one, with the same options and columns, in the
+    /// same instance: the next input is parsed from scratch, in memory already grown.
+    pub fn restart(&mut self) -> Result<(), PluginError> {
+        let (options, defs) = (self.options.clone(), self.defs.clone());
+        self.call(
+            |b, store, parser| {
+                parser.resource_drop(&mut *store)?;
+                b.duckstore_plugin_import_format().parser().call_open(store, &options, &defs)
+            },
+            |this, parser| {
+                this.parser = parser;
+                Ok(())
+            },
+        )
+    }
+
+    /// Calls into the plugin with its deadline armed; `accept` checks what it returned.
+    fn call<T, R>(
         &mut self,
         f: impl FnOnce(
             &ImportFormatPlugin,
             &mut wasmtime::Store<super::runtime::PluginState>,
             ResourceAny,
-        ) -> wasmtime::Result<Result<Vec<Batch>, super::bindings::WitError>>,
-    ) -> Result<Vec<RecordBatch>, PluginError> {
+        ) -> wasmtime::Result<Result<T, super::bindings::WitError>>,
+        accept: impl FnOnce(&mut Self, T) -> Result<R, String>,
+    ) -> Result<R, PluginError> {
         let started = Instant::now();
         let name = self.loaded.manifest.name.clone();
         self.sandbox.arm();
@@ -189,20 +234,21 @@ impl FormatParser {
                 self.plugins.record(&self.loaded, CallOutcome::Error, started);
                 Err(PluginError::Returned { name, error })
             }
-            Ok(Ok(batches)) => {
-                let converted = batches.into_iter().map(|b| self.convert(b)).collect::<Result<Vec<_>, String>>();
-                match converted {
-                    Ok(batches) => {
-                        self.plugins.record(&self.loaded, CallOutcome::Ok, started);
-                        Ok(batches)
-                    }
-                    Err(message) => {
-                        self.plugins.record(&self.loaded, CallOutcome::Fault, started);
-                        Err(PluginError::Contract { name, message })
-                    }
+            Ok(Ok(value)) => match accept(self, value) {
+                Ok(accepted) => {
+                    self.plugins.record(&self.loaded, CallOutcome::Ok, started);
+                    Ok(accepted)
                 }
-            }
+                Err(message) => {
+                    self.plugins.record(&self.loaded, CallOutcome::Fault, started);
+                    Err(PluginError::Contract { name, message })
+                }
+            },
         }
+    }
+
+    fn convert_all(&mut self, batches: Vec<Batch>) -> Result<Vec<RecordBatch>, String> {
+        batches.into_iter().map(|b| self.convert(b)).collect()
     }
 
     fn convert(&mut self, batch: Batch) -> Result<RecordBatch, String> {

@@ -70,6 +70,11 @@ pub struct Manifest {
     pub api: Version,
     #[serde(default)]
     pub limits: RequestedLimits,
+    /// An import format whose records are lines: every newline ends one and each line
+    /// parses on its own, so the host may split a file at newlines and parse the parts
+    /// in parallel, in separate instances.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub line_records: bool,
 }
 
 impl Manifest {
@@ -102,6 +107,9 @@ impl Manifest {
             && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !valid_name {
             return Err(format!("plugin name {:?} must be 1-64 characters of a-z, 0-9 and -", self.name));
+        }
+        if self.line_records && self.kind != PluginKind::ImportFormat {
+            return Err(format!("plugin {}: line_records is for import formats only", self.name));
         }
         if !api_compatible(&self.api) {
             return Err(format!(
@@ -176,6 +184,11 @@ mod tests {
         assert!(err.contains("must be 1-64 characters"), "{err}");
         let err = Manifest::read(b"not wasm", Some(toml_text)).unwrap_err();
         assert!(err.contains("not a valid WebAssembly"), "{err}");
+
+        let lines = format!("{toml_text}line_records = true\n");
+        assert!(Manifest::read(&component, Some(&lines)).expect("an import format").line_records);
+        let err = Manifest::read(&component, Some(&lines.replace("import-format", "auth-provider"))).unwrap_err();
+        assert!(err.contains("line_records is for import formats"), "{err}");
     }
 
     /// The smallest valid component: the preamble alone.

@@ -104,6 +104,7 @@ pub struct Plugins {
     config: Arc<ConfigFor>,
     entries: RwLock<BTreeMap<String, Arc<Entry>>>,
     metrics: PluginMetrics,
+    parse_threads: usize,
 }
 
 /// How a call ended, for the counters.
@@ -117,7 +118,14 @@ pub enum CallOutcome {
 }
 
 impl Plugins {
-    pub fn new(runtime: Arc<Runtime>, dir: PathBuf, config: Arc<ConfigFor>, registry: &Registry) -> Self {
+    /// `parse_threads`: how many instances of an import format may parse one file at once.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        dir: PathBuf,
+        config: Arc<ConfigFor>,
+        registry: &Registry,
+        parse_threads: usize,
+    ) -> Self {
         let calls = IntCounterVec::new(
             Opts::new("plugin_calls_total", "Calls into plugins by plugin, kind and outcome (ok, error, fault)"),
             &["plugin", "kind", "outcome"],
@@ -131,7 +139,12 @@ impl Plugins {
         .expect("valid metric");
         registry.register(Box::new(calls.clone())).expect("metric names are unique");
         registry.register(Box::new(duration.clone())).expect("metric names are unique");
-        Self { runtime, dir, config, entries: RwLock::new(BTreeMap::new()), metrics: PluginMetrics { calls, duration } }
+        let metrics = PluginMetrics { calls, duration };
+        Self { runtime, dir, config, entries: RwLock::new(BTreeMap::new()), metrics, parse_threads }
+    }
+
+    pub fn parse_threads(&self) -> usize {
+        self.parse_threads
     }
 
     pub fn runtime(&self) -> &Runtime {

@@ -26,10 +26,20 @@ pub use bindings::exports::duckstore::plugin::import_format::{FormatInfo, Guest,
 pub use builder::{BatchBuilder, Value};
 
 /// Exports `$ty` (which implements [`Guest`]) as this crate's import-format plugin.
+///
+/// `import_format_plugin!(MyFormat, line_records)` also promises that every newline ends
+/// a record and each line parses on its own (as in NDJSON, unlike CSV with quoted
+/// newlines): the host then splits large files at newlines and parses the parts in
+/// parallel, each in a fresh parser that is fed its part and finished. Errors located at
+/// `"line N"` count lines from the start of the part; the host renumbers them for the file.
 #[macro_export]
 macro_rules! import_format_plugin {
     ($ty:ident) => {
         $crate::__manifest!("import-format");
+        $crate::import_format::bindings::__export_import_format!($ty with_types_in $crate::import_format::bindings);
+    };
+    ($ty:ident, line_records) => {
+        $crate::__manifest!("import-format", r#","line_records":true"#);
         $crate::import_format::bindings::__export_import_format!($ty with_types_in $crate::import_format::bindings);
     };
 }

@@ -46,6 +46,9 @@ mod errors;
 #[macro_export]
 macro_rules! __manifest {
     ($kind:literal) => {
+        $crate::__manifest!($kind, "");
+    };
+    ($kind:literal, $extra:literal) => {
         const _: () = {
             const MANIFEST: &str = concat!(
                 r#"{"name":""#,
@@ -54,7 +57,9 @@ macro_rules! __manifest {
                 env!("CARGO_PKG_VERSION"),
                 r#"","kind":""#,
                 $kind,
-                r#"","api":"0.1.0"}"#
+                r#"","api":"0.1.0""#,
+                $extra,
+                "}"
             );
             #[unsafe(link_section = "duckstore:manifest")]
             #[used]

@@ -253,4 +253,4 @@ fn scalar(raw: &RawValue) -> Result<Value<'_>, String> {
     }
 }
 
-duckstore_plugin_guest::import_format_plugin!(Jsonl);
+duckstore_plugin_guest::import_format_plugin!(Jsonl, line_records);

@@ -1,0 +1,219 @@
+//! Parsing a file of line records (an import format whose manifest says `line_records`)
+//! on several cores: the file is cut at newlines into parts, each part is parsed by a
+//! fresh parser on one of the workers (each with its own plugin instance), and the
+//! batches come out in file order, so the load is the same as a serial parse, errors
+//! included (the first one in the file wins).
+//!
+//! Part `i` goes to worker `i % n` and its batches are collected from worker `i % n`,
+//! through channels of one slot each: at most about three parts per worker are in memory,
+//! and dropping the returned iterator stops every thread of the pipeline.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::Scope;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use duckstore_plugin_sdk::Result;
+use duckstore_plugin_sdk::schema::Column;
+
+use crate::plugins::formats::FormatParser;
+use crate::plugins::loader::Loaded;
+use crate::plugins::{PluginError, Plugins};
+
+/// What every part is parsed with.
+#[derive(Clone, Copy)]
+pub struct Job<'a> {
+    pub plugins: &'a Arc<Plugins>,
+    pub loaded: &'a Arc<Loaded>,
+    pub options: &'a str,
+    pub columns: &'a [Column],
+}
+
+/// A run of whole lines of the file.
+struct Part {
+    bytes: Vec<u8>,
+    /// Lines of the file before this part.
+    lines_before: u64,
+}
+
+/// Starts the pipeline on `scope`; returns the columns of the rows (those of the first
+/// batch, or the table's for a file without rows) and the batches in file order.
+pub fn parse<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    job: Job<'scope>,
+    file: std::fs::File,
+    part_bytes: usize,
+    workers: usize,
+) -> Result<(SchemaRef, impl Iterator<Item = Result<RecordBatch>> + Send + 'scope)> {
+    let mut inputs = Vec::with_capacity(workers);
+    let mut outputs = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (to_worker, parts) = sync_channel::<Result<Part>>(1);
+        let (results, from_worker) = sync_channel(1);
+        scope.spawn(move || {
+            let mut parser = None;
+            for part in parts {
+                let parsed = part.and_then(|part| parse_part(job, &mut parser, &part));
+                let stop = parsed.is_err();
+                if results.send(parsed).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        inputs.push(to_worker);
+        outputs.push(from_worker);
+    }
+    scope.spawn(move || deal(Parts { file, part_bytes, carry: Vec::new(), lines: 0, done: false }, &inputs));
+    let mut ordered = Ordered { outputs, next: 0, pending: Vec::new(), schema: None, name: &job.loaded.manifest.name };
+    ordered.fill()?;
+    let schema = ordered.schema.clone().unwrap_or_else(|| crate::plugins::formats::table_schema(job.columns));
+    Ok((schema, ordered))
+}
+
+/// Hands part `i` to worker `i % n` until the file ends or a worker is gone.
+fn deal(parts: Parts, workers: &[SyncSender<Result<Part>>]) {
+    for (part, worker) in parts.zip(workers.iter().cycle()) {
+        let stop = part.is_err();
+        if worker.send(part).is_err() || stop {
+            break;
+        }
+    }
+}
+
+/// Parses `part` with a fresh parser: the worker's first, or its previous one restarted
+/// in the same instance.
+fn parse_part(job: Job<'_>, parser: &mut Option<FormatParser>, part: &Part) -> Result<Vec<RecordBatch>> {
+    let parsed = (|| {
+        let parser = match parser {
+            Some(parser) => {
+                parser.restart()?;
+                parser
+            }
+            None => parser.insert(job.plugins.open_parser(job.loaded.clone(), job.options, job.columns)?),
+        };
+        let mut batches = parser.feed(&part.bytes)?;
+        batches.extend(parser.finish()?);
+        Ok(batches)
+    })();
+    parsed.map_err(|e| renumber(e, part.lines_before).into())
+}
+
+/// Makes a location `line N` of a part the line of the file.
+fn renumber(mut error: PluginError, lines_before: u64) -> PluginError {
+    if let PluginError::Returned { error, .. } = &mut error
+        && let Some(at) = &mut error.location
+        && let Some(rest) = at.strip_prefix("line ")
+    {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if let Ok(line) = rest[..digits].parse::<u64>() {
+            *at = format!("line {}{}", line + lines_before, &rest[digits..]);
+        }
+    }
+    error
+}
+
+/// The file cut into parts of about `part_bytes` that end at a newline; a line longer
+/// than that makes a longer part.
+struct Parts {
+    file: std::fs::File,
+    part_bytes: usize,
+    /// The bytes read after the last newline.
+    carry: Vec<u8>,
+    lines: u64,
+    done: bool,
+}
+
+impl Iterator for Parts {
+    type Item = Result<Part>;
+
+    fn next(&mut self) -> Option<Result<Part>> {
+        if self.done {
+            return None;
+        }
+        let mut bytes = std::mem::take(&mut self.carry);
+        let cut = loop {
+            let start = bytes.len();
+            bytes.resize(start + self.part_bytes, 0);
+            let read = match super::read_full(&mut self.file, &mut bytes[start..]) {
+                Ok(read) => read,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e.into()));
+                }
+            };
+            bytes.truncate(start + read);
+            if read == 0 {
+                self.done = true;
+                break bytes.len();
+            }
+            if let Some(newline) = bytes[start..].iter().rposition(|b| *b == b'\n') {
+                break start + newline + 1;
+            }
+        };
+        if bytes.is_empty() {
+            return None;
+        }
+        self.carry = bytes.split_off(cut);
+        let lines_before = self.lines;
+        self.lines += bytes.iter().filter(|b| **b == b'\n').count() as u64;
+        Some(Ok(Part { bytes, lines_before }))
+    }
+}
+
+/// The workers' batches in file order.
+struct Ordered<'a> {
+    outputs: Vec<Receiver<Result<Vec<RecordBatch>>>>,
+    /// The part whose batches come next.
+    next: usize,
+    /// Batches of the current part, last first.
+    pending: Vec<RecordBatch>,
+    schema: Option<SchemaRef>,
+    name: &'a str,
+}
+
+impl Ordered<'_> {
+    /// Receives parts until one has batches or all are received.
+    fn fill(&mut self) -> Result<()> {
+        while self.pending.is_empty() {
+            let Some(output) = self.outputs.get(self.next % self.outputs.len().max(1)) else { return Ok(()) };
+            let Ok(part) = output.recv() else {
+                // Part `next` was never dealt: the file has no more.
+                self.outputs.clear();
+                return Ok(());
+            };
+            self.next += 1;
+            let mut batches = part?;
+            for batch in &batches {
+                match &self.schema {
+                    None => self.schema = Some(batch.schema()),
+                    Some(first) if first.fields() != batch.schema().fields() => {
+                        return Err(PluginError::Contract {
+                            name: self.name.to_owned(),
+                            message: "parts of the file gave batches with different columns".into(),
+                        }
+                        .into());
+                    }
+                    Some(_) => {}
+                }
+            }
+            batches.reverse();
+            self.pending = batches;
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Ordered<'_> {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(e) = self.fill() {
+            self.outputs.clear();
+            self.pending.clear();
+            return Some(Err(e));
+        }
+        self.pending.pop().map(Ok)
+    }
+}
