@@ -217,3 +217,49 @@ impl Iterator for Ordered<'_> {
         self.pending.pop().map(Ok)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::plugins::bindings::{ErrorCode, WitError};
+
+    fn parts_of(text: &str, part_bytes: usize) -> Vec<(String, u64)> {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        Parts { file, part_bytes, carry: Vec::new(), lines: 0, done: false }
+            .map(|p| p.map(|p| (String::from_utf8(p.bytes).unwrap(), p.lines_before)).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn parts_end_at_newlines_and_know_the_lines_before_them() {
+        let parts = parts_of("a1\nb2\nc3\nd4", 5);
+        // Each part is what was left over plus a read of 5 bytes, up to its last newline.
+        assert_eq!(parts, [("a1\n".into(), 0), ("b2\nc3\n".into(), 1), ("d4".into(), 3)]);
+        let long = parts_of("short\na line longer than a part\nz\n", 8);
+        assert_eq!(long[1], ("a line longer than a part\n".into(), 1), "a long line makes a long part");
+        assert_eq!(
+            long.iter().map(|(text, _)| text.as_str()).collect::<String>(),
+            "short\na line longer than a part\nz\n"
+        );
+        assert!(parts_of("", 8).is_empty());
+    }
+
+    #[test]
+    fn part_locations_become_file_lines() {
+        let returned = |at: &str| PluginError::Returned {
+            name: "p".into(),
+            error: WitError { code: ErrorCode::InvalidInput, message: "bad".into(), location: Some(at.into()) },
+        };
+        let at = |e: PluginError| match e {
+            PluginError::Returned { error, .. } => error.location.unwrap(),
+            other => panic!("{other}"),
+        };
+        assert_eq!(at(renumber(returned("line 3"), 100)), "line 103");
+        assert_eq!(at(renumber(returned("line 3, field x"), 100)), "line 103, field x");
+        assert_eq!(at(renumber(returned("row 3"), 100)), "row 3", "other locations are left alone");
+    }
+}

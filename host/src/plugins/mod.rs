@@ -8,7 +8,7 @@
 //! - [`formats`], [`auth`], [`policy`]: each kind's calls, as the rest of the host uses them.
 
 pub mod auth;
-mod bindings;
+pub(crate) mod bindings;
 pub mod embedded;
 pub mod formats;
 pub mod loader;
