@@ -132,6 +132,7 @@ re!(
 re!(REG_CAST_REST, format!(r"(?i)::\s*{TYPQ}(?:regclass|regtype|regproc|regnamespace|regrole)\b"));
 re!(CAST_QUALIFIED, r"(?i)::\s*pg_catalog\s*\.\s*");
 re!(CAST_NAME, r"(?i)::\s*name\b");
+re!(TEXT_ARRAY_CAST, r"(?i)\x01(\d+)\x02\s*::\s*(?:text|varchar|name)\s*\[\s*\]");
 re!(PG_CATALOG, r"(?i)\bpg_catalog\s*\.\s*");
 re!(PARAMETER, r"\$([0-9]+)\b");
 re!(JSON_BUILD_OBJECT, r"(?i)\bjson_build_object\s*\(");
@@ -204,6 +205,27 @@ re!(CAST_TO_TEXT, r"(?is)^(.*)\s+AS\s+(TEXT|VARCHAR)\s*$");
 re!(CAST_TO_REG, r"(?is)^(.*)\s+AS\s+(REGCLASS|OID|REGTYPE|REGPROC|REGNAMESPACE)\s*$");
 re!(INNER_REGCLASS, r"(?is)^\s*CAST\s*\((.*)\s+AS\s+REGCLASS\s*\)\s*$");
 
+/// The elements of a PostgreSQL text array literal (`{a,"b c"}`, as written inside a
+/// plain string, quotes doubled); `None` for forms left to DuckDB (nesting, escapes,
+/// NULL, quoted commas).
+fn text_array(body: &str) -> Option<Vec<String>> {
+    let inner = body.strip_prefix('{')?.strip_suffix('}')?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    let element = |e: &str| {
+        let e = e.trim().replace("''", "'");
+        if e.contains(['{', '}', '\\']) || e.eq_ignore_ascii_case("null") {
+            return None;
+        }
+        match e.strip_prefix('"') {
+            Some(quoted) => quoted.strip_suffix('"').filter(|q| !q.contains('"')).map(str::to_owned),
+            None => (!e.is_empty() && !e.contains('"')).then_some(e),
+        }
+    };
+    inner.split(',').map(element).collect()
+}
+
 /// Rewrites one statement of PostgreSQL SQL into DuckDB SQL.
 pub(crate) fn rewrite(sql: &str) -> String {
     let (s, mut toks) = mask(sql);
@@ -258,6 +280,13 @@ pub(crate) fn rewrite(sql: &str) -> String {
     });
     let s = REG_CAST_REST.replace_all(&s, "::BIGINT");
     let s = CAST_QUALIFIED.replace_all(&s, "::");
+    // '{a,b}'::text[] (pgjdbc's getSQLKeywords): DuckDB casts no array literal text
+    let s = replace_some(&TEXT_ARRAY_CAST, &s, |c, _| {
+        let t = toks.get(c[1].parse::<usize>().ok()?)?.clone();
+        let elements = if t.0 == 'S' { text_array(content(&t))? } else { return None };
+        let items: Vec<String> = elements.iter().map(|e| new_literal(&mut toks, 'S', &e.replace('\'', "''"))).collect();
+        Some(format!("[{}]::VARCHAR[]", items.join(", ")))
+    });
     let s = CAST_NAME.replace_all(&s, "::VARCHAR");
     // the catalog emulation's TEMP objects shadow DuckDB's built-ins only when unqualified
     let s = PG_CATALOG.replace_all(&s, "");
@@ -402,5 +431,16 @@ mod tests {
     #[test]
     fn integer_array_literals_compared_with_equals_become_lists() {
         assert_eq!(rewrite("SELECT 1 WHERE k = '{1,2}'"), "SELECT 1 WHERE k = [1,2]");
+    }
+
+    #[test]
+    fn text_array_literals_become_lists_of_strings() {
+        assert_eq!(
+            rewrite("SELECT 1 WHERE w <> ALL ('{a,\"b c\",it''s}'::text[])"),
+            "SELECT 1 WHERE w <> ALL (['a', 'b c', 'it''s']::VARCHAR[])"
+        );
+        assert_eq!(rewrite("SELECT '{}'::pg_catalog.text[]"), "SELECT []::VARCHAR[]");
+        let nested = "SELECT '{{a}}'::text[]";
+        assert_eq!(rewrite(nested), nested, "forms it cannot read are left to DuckDB");
     }
 }

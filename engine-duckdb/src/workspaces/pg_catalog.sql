@@ -436,3 +436,15 @@ CREATE OR REPLACE TEMP VIEW pg_matviews AS SELECT '' AS schemaname, '' AS matvie
 CREATE OR REPLACE TEMP VIEW pg_depend AS SELECT CAST(0 AS BIGINT) AS classid, CAST(0 AS BIGINT) AS objid, 0 AS objsubid,
   CAST(0 AS BIGINT) AS refclassid, CAST(0 AS BIGINT) AS refobjid, 0 AS refobjsubid, 'n' AS deptype WHERE false;
 CREATE OR REPLACE TEMP MACRO pg_is_other_temp_schema(ns) AS false;
+
+-- What DBeaver and pgjdbc call at connect and when listing tables and indexes.
+CREATE OR REPLACE TEMP MACRO pg_get_partkeydef(rel) AS CAST(NULL AS VARCHAR);
+CREATE OR REPLACE TEMP MACRO pg_stat_get_numscans(rel) AS CAST(0 AS BIGINT);
+CREATE OR REPLACE TEMP MACRO pg_get_keywords() AS TABLE
+  SELECT keyword_name AS word,
+         CASE keyword_category WHEN 'reserved' THEN 'R' WHEN 'unreserved' THEN 'U' WHEN 'column_name' THEN 'C' ELSE 'T' END
+           AS catcode,
+         true AS barelabel, keyword_category AS catdesc, 'can be bare label' AS baredesc
+    FROM duckdb_keywords();
+CREATE OR REPLACE TEMP VIEW pg_shdescription AS
+  SELECT CAST(0 AS BIGINT) AS objoid, CAST(0 AS BIGINT) AS classoid, '' AS description WHERE false;
