@@ -103,6 +103,11 @@ pub trait SqlSession: Send {
     /// Prepares `sql` (one statement) without running it. With `values` (a bound portal),
     /// result types that depend on parameter values are resolved too.
     fn describe(&mut self, sql: &str, values: Option<&[SqlParam]>) -> Result<Described>;
+    /// `sql` with casts for parameters whose type the client declared (PostgreSQL's Parse
+    /// message) where the engine would infer none or a narrower one, and casts to text for
+    /// undeclared ones it cannot infer, as PostgreSQL resolves them; the text to describe
+    /// and run from then on. `sql` itself when nothing needs a cast.
+    fn declare_parameters(&mut self, sql: &str, declared: &[Option<SqlType>]) -> Result<String>;
     /// Runs one statement, streaming any rows into `sink`.
     fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)>;
     /// Cancels the running statement from another thread (it fails with 57014).

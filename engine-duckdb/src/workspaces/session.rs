@@ -263,6 +263,43 @@ fn sql_literal(value: &SqlParam) -> String {
     }
 }
 
+/// The type a parameter is cast to, if any: the declared one where the engine infers
+/// none or a narrower number (`id < $1` with a BIGINT value), text where neither knows.
+fn parameter_cast(declared: Option<&SqlType>, inferred: &SqlType) -> Option<String> {
+    use SqlType::*;
+    match (declared, inferred) {
+        (None | Some(Text | Unknown), Unknown) => Some("VARCHAR".to_owned()),
+        (Some(d), Unknown) => duckdb_type(d),
+        (Some(d @ (Int8 | Float4 | Float8 | Numeric { .. })), Int2 | Int4) => duckdb_type(d),
+        (Some(d @ (Float4 | Float8 | Numeric { .. })), Int8) => duckdb_type(d),
+        _ => None,
+    }
+}
+
+/// DuckDB's name for a client-declared type.
+fn duckdb_type(t: &SqlType) -> Option<String> {
+    use SqlType::*;
+    let name = match t {
+        Bool => "BOOLEAN",
+        Int2 => "SMALLINT",
+        Int4 => "INTEGER",
+        Int8 => "BIGINT",
+        Float4 => "REAL",
+        Float8 => "DOUBLE",
+        Numeric { precision, scale } => return Some(format!("DECIMAL({precision}, {scale})")),
+        Text | Json => "VARCHAR",
+        Bytea => "BLOB",
+        Date => "DATE",
+        Time => "TIME",
+        Timestamp => "TIMESTAMP",
+        TimestampTz => "TIMESTAMPTZ",
+        Interval => "INTERVAL",
+        Uuid => "UUID",
+        Array(_) | Unknown => return None,
+    };
+    Some(name.to_owned())
+}
+
 fn columns_of(prepared: &Prepared) -> Vec<SqlColumn> {
     prepared.columns().into_iter().map(|(name, info)| SqlColumn { name, ty: sql_type(&info) }).collect()
 }
@@ -299,6 +336,27 @@ impl SqlSession for DuckSession {
         }
         let columns = returns_rows(ty, &columns).then_some(columns);
         Ok(Described { kind: kind_of(ty, &sql), params, columns })
+    }
+
+    fn declare_parameters(&mut self, sql: &str, declared: &[Option<SqlType>]) -> Result<String> {
+        let (prepared, _, _) = self.prepare(sql)?;
+        let inferred: Vec<SqlType> = prepared.parameter_types().iter().map(sql_type).collect();
+        let mut changed = false;
+        let params: Vec<String> = inferred
+            .iter()
+            .enumerate()
+            .map(|(i, inferred)| {
+                let declared = declared.get(i).cloned().flatten();
+                match parameter_cast(declared.as_ref(), inferred) {
+                    Some(to) => {
+                        changed = true;
+                        format!("CAST(${} AS {to})", i + 1)
+                    }
+                    None => format!("${}", i + 1),
+                }
+            })
+            .collect();
+        Ok(if changed { with_parameter_literals(sql, &params) } else { sql.to_owned() })
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)> {

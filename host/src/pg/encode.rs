@@ -311,6 +311,60 @@ pub fn binary_param(ty: &Type, bytes: &[u8]) -> Option<String> {
             String::from_utf8(bytes.to_vec()).ok()?
         }
         Type::JSONB => String::from_utf8(bytes.get(1..)?.to_vec()).ok()?,
+        Type::NUMERIC => read_numeric(bytes)?,
+        _ => return None,
+    })
+}
+
+/// PostgreSQL's binary NUMERIC (base-10000 digits, as [`write_numeric`] writes them) as
+/// decimal text; `None` when malformed.
+fn read_numeric(bytes: &[u8]) -> Option<String> {
+    let word = |i: usize| bytes.get(i * 2..i * 2 + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let (ndigits, weight, sign, scale) = (word(0)? as usize, i32::from(word(1)? as i16), word(2)?, word(3)? as usize);
+    if sign == 0xC000 {
+        return Some("NaN".into());
+    }
+    let digits: Vec<u16> = (0..ndigits).map(|i| word(4 + i)).collect::<Option<_>>()?;
+    if bytes.len() != 8 + 2 * ndigits || !matches!(sign, 0 | 0x4000) || digits.iter().any(|d| *d > 9999) {
+        return None;
+    }
+    // Group `i` is worth 10000^(weight - i).
+    let group = |i: i32| usize::try_from(i).ok().and_then(|i| digits.get(i)).copied().unwrap_or(0);
+    let mut text = if sign == 0x4000 { "-".to_owned() } else { String::new() };
+    let int: String = (0..=weight).map(|i| format!("{:04}", group(i))).collect();
+    text.push_str(match int.trim_start_matches('0') {
+        "" => "0",
+        int => int,
+    });
+    if scale > 0 {
+        let frac: String = (1..).map(|k| format!("{:04}", group(weight + k))).take(scale.div_ceil(4)).collect();
+        text.push('.');
+        text.push_str(&frac[..scale]);
+    }
+    Some(text)
+}
+
+/// The type a client declared for a parameter, where the engine can use it; `None` for
+/// `unknown` (0) and types it has no use for. PostgreSQL's unconstrained NUMERIC becomes
+/// DECIMAL(38, 10), DuckDB's widest with room for fractions.
+pub fn declared_type(ty: &Type) -> Option<SqlType> {
+    Some(match *ty {
+        Type::BOOL => SqlType::Bool,
+        Type::INT2 => SqlType::Int2,
+        Type::INT4 => SqlType::Int4,
+        Type::INT8 => SqlType::Int8,
+        Type::FLOAT4 => SqlType::Float4,
+        Type::FLOAT8 => SqlType::Float8,
+        Type::NUMERIC => SqlType::Numeric { precision: 38, scale: 10 },
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => SqlType::Text,
+        Type::BYTEA => SqlType::Bytea,
+        Type::DATE => SqlType::Date,
+        Type::TIME => SqlType::Time,
+        Type::TIMESTAMP => SqlType::Timestamp,
+        Type::TIMESTAMPTZ => SqlType::TimestampTz,
+        Type::INTERVAL => SqlType::Interval,
+        Type::UUID => SqlType::Uuid,
+        Type::JSON | Type::JSONB => SqlType::Json,
         _ => return None,
     })
 }
@@ -354,5 +408,15 @@ mod tests {
         assert_eq!(binary_param(&Type::INT4, &42i32.to_be_bytes()).unwrap(), "42");
         assert_eq!(binary_param(&Type::DATE, &0i32.to_be_bytes()).unwrap(), "2000-01-01");
         assert!(binary_param(&Type::INT4, &[1, 2]).is_none());
+    }
+
+    #[test]
+    fn binary_numerics_read_back_as_written() {
+        for text in ["12345.67", "-0.5", "0", "0.0001", "0.00001", "100000000", "-9999.9999", "1.10"] {
+            let mut buf = BytesMut::new();
+            write_numeric(&mut buf, text);
+            assert_eq!(binary_param(&Type::NUMERIC, &buf).as_deref(), Some(text));
+        }
+        assert!(binary_param(&Type::NUMERIC, &[0, 1, 0, 0, 0, 0, 0, 0]).is_none(), "a digit is missing");
     }
 }

@@ -33,7 +33,7 @@ use duckstore_plugin_sdk::{Result, StorageError};
 
 use crate::pg::commands::{Command, CopyOut, classify, split};
 use crate::pg::copy::CopyInFlight;
-use crate::pg::encode::{binary_param, format_of, pg_type, type_modifier};
+use crate::pg::encode::{binary_param, declared_type, format_of, pg_type, type_modifier};
 use crate::pg::error::{error, fatal, from_storage};
 use crate::pg::session::{CancelRegistry, Encoding, Event, PgSession};
 
@@ -272,7 +272,8 @@ impl Handler {
         status: &mut TransactionStatus,
     ) -> PgWireResult<bool>
     where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
@@ -299,6 +300,8 @@ impl Handler {
         }
         let sql = match command {
             Command::Commit | Command::Rollback => {
+                // Open portals end with their transaction, as in PostgreSQL.
+                client.portal_store().clear_portals();
                 let t = self
                     .end_transaction(session, matches!(command, Command::Commit), *status)
                     .await
@@ -405,7 +408,7 @@ pub struct Parser;
 impl QueryParser for Parser {
     type Statement = Arc<Stmt>;
 
-    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Arc<Stmt>>>
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Arc<Stmt>>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -415,8 +418,9 @@ impl QueryParser for Parser {
             _ if crate::pg::commands::is_blank(sql) => Ok(None),
             Command::Show(name) => local(Some(vec![SqlColumn { name, ty: SqlType::Text }])),
             Command::Sql => {
-                let d = session.describe(sql.to_owned(), None).await.map_err(storage)?;
-                Ok(Some(Arc::new(Stmt { sql: sql.to_owned(), params: d.params, columns: d.columns })))
+                let declared = types.iter().map(|t| t.as_ref().and_then(declared_type)).collect();
+                let (sql, d) = session.prepare(sql.to_owned(), declared).await.map_err(storage)?;
+                Ok(Some(Arc::new(Stmt { sql, params: d.params, columns: d.columns })))
             }
             Command::Unsupported(m) => Err(error("ERROR", "0A000", &m)),
             _ => local(None),
@@ -528,6 +532,7 @@ impl ExtendedQueryHandler for Handler {
         }
         let sql = match command {
             Command::Commit | Command::Rollback => {
+                client.portal_store().clear_portals();
                 let t = self
                     .end_transaction(&session, matches!(command, Command::Commit), status)
                     .await
@@ -550,18 +555,22 @@ impl ExtendedQueryHandler for Handler {
             .map(|i| format_of(&codes, i) == FieldFormat::Binary)
             .collect();
         let mut running = session.run(sql, parameters(portal)?, Encoding::Rows(Arc::new(binary)));
-        if max_rows > 0 {
-            // The client pages through the result: pgwire keeps the stream in the portal.
+        if max_rows > 0 && stmt.columns.is_some() {
+            // The client pages through the result: pgwire keeps the stream in the portal,
+            // which ends with the statement's error if it fails on the way.
             let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
-            let rows = stream::unfold(running, |mut r| async move {
+            let rows = stream::unfold(Some(running), |running| async move {
+                let mut r = running?;
                 loop {
-                    match r.next().await? {
-                        Event::Rows(rows) => return Some((stream::iter(rows.into_iter().map(Ok)), r)),
-                        _ => continue,
+                    match r.next().await {
+                        Some(Event::Rows(rows)) => return Some((rows.into_iter().map(Ok).collect(), Some(r))),
+                        Some(_) => continue,
+                        None => return r.finish().await.err().map(|e| (vec![Err(storage(e))], None)),
                     }
                 }
             });
-            return Ok(Response::Query(QueryResponse::new(fields, futures_util::StreamExt::flatten(rows))));
+            let rows = futures_util::StreamExt::flat_map(rows, stream::iter::<Vec<PgWireResult<DataRow>>>);
+            return Ok(Response::Query(QueryResponse::new(fields, rows)));
         }
         let mut returned = 0usize;
         while let Some(event) = running.next().await {

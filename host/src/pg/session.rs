@@ -1,8 +1,14 @@
 //! One client connection's state, and running its statements on the engine.
 //!
 //! The engine session is synchronous; each statement runs on tokio's blocking pool and
-//! streams its rows back through a small bounded channel, so a slow client slows DuckDB
+//! streams its rows back with a few batches of credit, so a slow client slows DuckDB
 //! down instead of filling memory, and a client that went away stops the statement.
+//!
+//! A result the client pages through (a suspended portal) holds the engine until it is
+//! read. When the connection needs the engine for anything else meanwhile (pgjdbc reads
+//! a fetch-size result while running other statements), the suspended statement is
+//! *detached*: its credit becomes unlimited, it runs to the end into memory and frees
+//! the engine, and the portal goes on reading from memory.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -10,10 +16,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pgwire::messages::data::DataRow;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
-use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, StatementKind};
+use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, SqlType, StatementKind};
 use duckstore_plugin_sdk::{Result, StorageError};
 
 use crate::pg::commands::{CopyOptions, copy_field};
@@ -71,9 +77,23 @@ pub enum Encoding {
 }
 
 struct ChannelSink {
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::UnboundedSender<Event>,
+    /// One permit per batch the reader is ready for; closed once the statement is
+    /// detached or its reader is gone.
+    credit: Arc<Semaphore>,
+    runtime: tokio::runtime::Handle,
     encoding: Encoding,
     types: Vec<duckstore_plugin_sdk::sql::SqlType>,
+}
+
+impl ChannelSink {
+    /// Sends `event` once there is credit for it; `false` when the reader is gone.
+    fn send(&self, event: Event) -> bool {
+        if let Ok(permit) = self.runtime.block_on(self.credit.acquire()) {
+            permit.forget();
+        }
+        self.tx.send(event).is_ok()
+    }
 }
 
 impl RowSink for ChannelSink {
@@ -90,9 +110,9 @@ impl RowSink for ChannelSink {
                 copy_field(&mut line, Some(&c.name), o);
             }
             line.push('\n');
-            let _ = self.tx.blocking_send(Event::Copy(Bytes::from(line), 0));
+            self.send(Event::Copy(Bytes::from(line), 0));
         }
-        let _ = self.tx.blocking_send(Event::Columns(columns.to_vec()));
+        self.send(Event::Columns(columns.to_vec()));
         Ok(())
     }
 
@@ -119,13 +139,14 @@ impl RowSink for ChannelSink {
             }
         };
         // A closed channel means the client went away: stop the statement.
-        Ok(self.tx.blocking_send(event).is_ok())
+        Ok(self.send(event))
     }
 }
 
 /// A statement running on the engine.
 pub struct Running {
-    pub events: mpsc::Receiver<Event>,
+    events: mpsc::UnboundedReceiver<Event>,
+    credit: Arc<Semaphore>,
     done: JoinHandle<Result<(StatementKind, Outcome)>>,
     interrupt: Interrupt,
     deadline: Option<tokio::time::Instant>,
@@ -136,6 +157,12 @@ impl Running {
     /// The next event; `None` once the statement produced everything. Past the statement
     /// timeout the statement is interrupted.
     pub async fn next(&mut self) -> Option<Event> {
+        let event = self.receive().await;
+        self.credit.add_permits(1);
+        event
+    }
+
+    async fn receive(&mut self) -> Option<Event> {
         match self.deadline {
             Some(deadline) if !self.timed_out => match tokio::time::timeout_at(deadline, self.events.recv()).await {
                 Ok(event) => event,
@@ -152,14 +179,23 @@ impl Running {
     /// Waits for the statement to end (dropping unread rows).
     pub async fn finish(mut self) -> Result<(StatementKind, Outcome)> {
         self.events.close();
+        self.credit.close();
         while self.events.recv().await.is_some() {}
-        let result = self.done.await.map_err(|e| StorageError::internal(format!("statement failed: {e}")))?;
+        let done = (&mut self.done).await;
+        let result = done.map_err(|e| StorageError::internal(format!("statement failed: {e}")))?;
         match result {
             Err(e) if self.timed_out && e.code == "57014" => {
                 Err(StorageError::new(e.kind, "57014", "canceling statement due to statement timeout"))
             }
             other => other,
         }
+    }
+}
+
+impl Drop for Running {
+    /// An unread result (a portal closed early) must not keep the statement waiting.
+    fn drop(&mut self) {
+        self.credit.close();
     }
 }
 
@@ -180,6 +216,8 @@ pub struct PgSession {
     /// A COPY FROM STDIN in progress.
     pub copy_in: tokio::sync::Mutex<Option<crate::pg::copy::CopyInFlight>>,
     pub cancel: parking_lot::Mutex<Option<CancelGuard>>,
+    /// The credit of the last statement started, to detach it if it is still running.
+    last: parking_lot::Mutex<Option<Arc<Semaphore>>>,
 }
 
 impl PgSession {
@@ -192,6 +230,15 @@ impl PgSession {
             settings: parking_lot::Mutex::default(),
             copy_in: tokio::sync::Mutex::new(None),
             cancel: parking_lot::Mutex::new(None),
+            last: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// Lets a statement still holding the engine (a suspended portal) run to the end into
+    /// memory, so that the engine is free for the next call.
+    fn detach_last(&self) {
+        if let Some(credit) = self.last.lock().take() {
+            credit.close();
         }
     }
 
@@ -200,6 +247,7 @@ impl PgSession {
         &self,
         f: impl FnOnce(&mut dyn SqlSession) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.detach_last();
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = lock(&engine)?;
@@ -214,21 +262,45 @@ impl PgSession {
         self.with_engine(move |s| s.describe(&sql, values.as_deref())).await
     }
 
+    /// Prepares `sql` with the parameter types the client declared (see
+    /// `SqlSession::declare_parameters`); returns the text to run and its description.
+    pub async fn prepare(&self, sql: String, declared: Vec<Option<SqlType>>) -> Result<(String, Described)> {
+        self.with_engine(move |s| {
+            let described = s.describe(&sql, None)?;
+            if described.params.is_empty() {
+                return Ok((sql, described));
+            }
+            let typed = s.declare_parameters(&sql, &declared)?;
+            if typed == sql {
+                return Ok((sql, described));
+            }
+            let described = s.describe(&typed, None)?;
+            Ok((typed, described))
+        })
+        .await
+    }
+
     pub async fn in_transaction(&self) -> Result<bool> {
         self.with_engine(|s| Ok(s.in_transaction())).await
     }
 
     /// Starts `sql`; its rows arrive as events.
     pub fn run(&self, sql: String, params: Vec<SqlParam>, encoding: Encoding) -> Running {
-        let (tx, events) = mpsc::channel(IN_FLIGHT);
+        self.detach_last();
+        let (tx, events) = mpsc::unbounded_channel();
+        let credit = Arc::new(Semaphore::new(IN_FLIGHT));
+        *self.last.lock() = Some(credit.clone());
         let engine = self.engine.clone();
+        let sink_credit = credit.clone();
+        let runtime = tokio::runtime::Handle::current();
         let done = tokio::task::spawn_blocking(move || {
             let mut guard = lock(&engine)?;
-            let mut sink = ChannelSink { tx, encoding, types: Vec::new() };
+            let mut sink = ChannelSink { tx, credit: sink_credit, runtime, encoding, types: Vec::new() };
             guard.execute(&sql, &params, &mut sink)
         });
         Running {
             events,
+            credit,
             done,
             interrupt: self.interrupt.clone(),
             deadline: self.statement_timeout.map(|t| tokio::time::Instant::now() + t),
