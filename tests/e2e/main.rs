@@ -11,6 +11,7 @@ mod exports;
 mod files;
 mod idempotency;
 mod imports;
+mod jdbc;
 mod jobs;
 mod native_engine;
 mod plugins;
