@@ -119,6 +119,33 @@ fn transactions_roll_back_and_failed_ones_must_be_ended() {
 }
 
 #[test]
+fn unaliased_expressions_are_named_as_postgres_names_them() {
+    let server = Server::start();
+    let (_, ws) = setup(&server);
+    let info = conninfo(&server, &ws, password(&ws));
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        let names = |rows: &[tokio_postgres::SimpleQueryMessage]| -> Vec<String> {
+            match rows.first() {
+                Some(tokio_postgres::SimpleQueryMessage::RowDescription(columns)) => {
+                    columns.iter().map(|c| c.name().to_owned()).collect()
+                }
+                other => panic!("no row description: {other:?}"),
+            }
+        };
+        let sql = r#"SELECT count(*), max(id), 1 + 1, 1::int, count(*) AS n FROM "in.c-main".t"#;
+        // Extended protocol (described before running) and simple protocol alike.
+        let described = pg.prepare(sql).await.unwrap();
+        let extended: Vec<&str> = described.columns().iter().map(|c| c.name()).collect();
+        assert_eq!(extended, ["count", "max", "?column?", "int4", "n"]);
+        assert_eq!(names(&pg.simple_query(sql).await.unwrap()), extended);
+        let sql = r#"SELECT t.id::text, coalesce(name, 'x'), CASE WHEN id > 1 THEN 1 END, lower(name), name
+                     FROM "in.c-main".t t"#;
+        assert_eq!(names(&pg.simple_query(sql).await.unwrap()), ["id", "coalesce", "case", "lower", "name"]);
+    });
+}
+
+#[test]
 fn logins_are_checked_and_sessions_limited() {
     let server = Server::start_with(&["--workspace-max-sessions", "1"]);
     let (p1, ws) = setup(&server);

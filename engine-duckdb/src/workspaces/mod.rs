@@ -8,6 +8,7 @@
 
 mod compat;
 mod database;
+mod names;
 mod session;
 
 use std::collections::HashMap;

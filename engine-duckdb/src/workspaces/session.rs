@@ -13,6 +13,7 @@ use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use super::compat::{CATALOG_SQL, rewrite, with_parameter_literals};
 use super::database::{WorkspaceDb, is_bucket_schema};
+use super::names::postgres_names;
 use crate::raw::{Bind, Prepared, RawConnection, ResultKind, StatementType};
 use crate::types::sql_type;
 
@@ -66,10 +67,18 @@ impl DuckSession {
         Ok(columns_of(&prepared))
     }
 
-    /// Binds, checks and runs a prepared statement.
+    /// PostgreSQL's names for a query's unaliased expressions (see [`postgres_names`]).
+    fn name_like_postgres(&mut self, ty: StatementType, sql: &str, columns: &mut [SqlColumn]) {
+        if ty == StatementType::Select {
+            postgres_names(&mut self.conn, sql, columns);
+        }
+    }
+
+    /// Binds, checks and runs a prepared statement (`sql`, DuckDB's dialect).
     fn run(
         &mut self,
         mut prepared: Prepared,
+        sql: &str,
         ty: StatementType,
         kind: &StatementKind,
         params: &[SqlParam],
@@ -93,7 +102,8 @@ impl DuckSession {
         if changes_schema(ty) {
             return self.execute_guarded(&mut prepared);
         }
-        let columns = columns_of(&prepared);
+        let mut columns = columns_of(&prepared);
+        self.name_like_postgres(ty, sql, &mut columns);
         let rows = returns_rows(ty, &columns);
         let mut result = prepared.execute().map_err(|e| sql_error(&e.message))?;
         match kind {
@@ -334,6 +344,7 @@ impl SqlSession for DuckSession {
         {
             columns = self.columns_with_values(&sql, values)?;
         }
+        self.name_like_postgres(ty, &sql, &mut columns);
         let columns = returns_rows(ty, &columns).then_some(columns);
         Ok(Described { kind: kind_of(ty, &sql), params, columns })
     }
@@ -362,7 +373,7 @@ impl SqlSession for DuckSession {
     fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)> {
         let (prepared, ty, sql) = self.prepare(sql)?;
         let kind = kind_of(ty, &sql);
-        let outcome = self.run(prepared, ty, &kind, params, sink)?;
+        let outcome = self.run(prepared, &sql, ty, &kind, params, sink)?;
         Ok((kind, outcome))
     }
 
