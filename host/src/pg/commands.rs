@@ -395,6 +395,7 @@ pub fn copy_field(out: &mut String, value: Option<&str>, o: &CopyOptions) {
                 out.push_str(v);
             }
         }
+        Some(v) if !v.contains(['\\', '\n', '\r', '\t', o.delimiter]) => out.push_str(v),
         Some(v) => {
             for c in v.chars() {
                 match c {

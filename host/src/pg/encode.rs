@@ -6,7 +6,7 @@ use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, IntervalUnit, TimeUnit};
 use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use pgwire::api::Type;
 use pgwire::api::results::FieldFormat;
 use pgwire::messages::data::DataRow;
@@ -87,13 +87,39 @@ pub fn data_rows(batch: &RecordBatch, types: &[SqlType], binary: &dyn Fn(usize) 
     }
 }
 
-fn float_text(v: f64) -> String {
+fn write_display(buf: &mut BytesMut, value: impl std::fmt::Display) {
+    // Writing into a BytesMut cannot fail.
+    let _ = std::fmt::Write::write_fmt(buf, format_args!("{value}"));
+}
+
+fn write_float(buf: &mut BytesMut, v: f64) {
     if v.is_nan() {
-        "NaN".into()
+        buf.put_slice(b"NaN");
     } else if v.is_infinite() {
-        if v > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        buf.put_slice(if v > 0.0 { b"Infinity" } else { b"-Infinity" });
     } else {
-        v.to_string()
+        write_display(buf, v);
+    }
+}
+
+/// `HH:MM:SS` and the fraction as chrono's `%.f` prints it (none, or 3, 6 or 9 digits).
+fn write_clock(buf: &mut BytesMut, hour: u32, minute: u32, second: u32, nanos: u32) {
+    write_display(buf, format_args!("{hour:02}:{minute:02}:{second:02}"));
+    match nanos {
+        0 => {}
+        n if n % 1_000_000 == 0 => write_display(buf, format_args!(".{:03}", n / 1_000_000)),
+        n if n % 1000 == 0 => write_display(buf, format_args!(".{:06}", n / 1000)),
+        n => write_display(buf, format_args!(".{n:09}")),
+    }
+}
+
+/// A timestamp value in microseconds since 1970, whatever its unit.
+fn timestamp_micros(column: &ArrayRef, row: usize, unit: &TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => column.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
+        TimeUnit::Millisecond => column.as_primitive::<TimestampMillisecondType>().value(row) * 1000,
+        TimeUnit::Microsecond => column.as_primitive::<TimestampMicrosecondType>().value(row),
+        TimeUnit::Nanosecond => column.as_primitive::<TimestampNanosecondType>().value(row) / 1000,
     }
 }
 
@@ -124,49 +150,54 @@ fn interval_text(months: i32, days: i32, nanos: i64) -> String {
 }
 
 /// One value in PostgreSQL's text form.
-pub fn text(column: &ArrayRef, row: usize) -> String {
+fn text(column: &ArrayRef, row: usize) -> String {
     let mut buf = BytesMut::new();
     write_text(&mut buf, column, row);
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-fn write_text(buf: &mut BytesMut, column: &ArrayRef, row: usize) {
+/// Appends one value in PostgreSQL's text form. Scalars are written straight into `buf`:
+/// this runs for every value of every result.
+pub fn write_text(buf: &mut BytesMut, column: &ArrayRef, row: usize) {
+    if let Some(v) = int_value(column, row) {
+        return write_display(buf, v);
+    }
     let s: String = match column.data_type() {
         DataType::Boolean => return buf.put_slice(if column.as_boolean().value(row) { b"t" } else { b"f" }),
         DataType::Utf8 => return buf.put_slice(column.as_string::<i32>().value(row).as_bytes()),
         DataType::LargeUtf8 => return buf.put_slice(column.as_string::<i64>().value(row).as_bytes()),
         DataType::Utf8View => return buf.put_slice(column.as_string_view().value(row).as_bytes()),
-        DataType::Int8 => column.as_primitive::<Int8Type>().value(row).to_string(),
-        DataType::Int16 => column.as_primitive::<Int16Type>().value(row).to_string(),
-        DataType::Int32 => column.as_primitive::<Int32Type>().value(row).to_string(),
-        DataType::Int64 => column.as_primitive::<Int64Type>().value(row).to_string(),
-        DataType::UInt8 => column.as_primitive::<UInt8Type>().value(row).to_string(),
-        DataType::UInt16 => column.as_primitive::<UInt16Type>().value(row).to_string(),
-        DataType::UInt32 => column.as_primitive::<UInt32Type>().value(row).to_string(),
-        DataType::UInt64 => column.as_primitive::<UInt64Type>().value(row).to_string(),
-        DataType::Float32 => float_text(f64::from(column.as_primitive::<Float32Type>().value(row))),
-        DataType::Float64 => float_text(column.as_primitive::<Float64Type>().value(row)),
+        DataType::UInt64 => return write_display(buf, column.as_primitive::<UInt64Type>().value(row)),
+        DataType::Float32 => return write_float(buf, f64::from(column.as_primitive::<Float32Type>().value(row))),
+        DataType::Float64 => return write_float(buf, column.as_primitive::<Float64Type>().value(row)),
         DataType::Binary => format!("\\x{}", hex::encode(column.as_binary::<i32>().value(row))),
         DataType::LargeBinary => format!("\\x{}", hex::encode(column.as_binary::<i64>().value(row))),
         DataType::Date32 => {
             let days = column.as_primitive::<Date32Type>().value(row);
-            (pg_epoch().date() + chrono::Duration::days(i64::from(days) - 10957)).to_string()
+            return write_display(buf, pg_epoch().date() + chrono::Duration::days(i64::from(days) - 10957));
         }
         DataType::Time64(TimeUnit::Microsecond) => {
             let us = column.as_primitive::<Time64MicrosecondType>().value(row);
-            NaiveTime::from_num_seconds_from_midnight_opt((us / 1_000_000) as u32, (us % 1_000_000 * 1000) as u32)
-                .map(|t| t.format("%H:%M:%S%.f").to_string())
-                .unwrap_or_default()
+            if let Some(t) =
+                NaiveTime::from_num_seconds_from_midnight_opt((us / 1_000_000) as u32, (us % 1_000_000 * 1000) as u32)
+            {
+                write_clock(buf, t.hour(), t.minute(), t.second(), t.nanosecond());
+            }
+            return;
         }
         DataType::Timestamp(unit, tz) => {
-            let v = match unit {
-                TimeUnit::Second => column.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
-                TimeUnit::Millisecond => column.as_primitive::<TimestampMillisecondType>().value(row) * 1000,
-                TimeUnit::Microsecond => column.as_primitive::<TimestampMicrosecondType>().value(row),
-                TimeUnit::Nanosecond => column.as_primitive::<TimestampNanosecondType>().value(row) / 1000,
-            };
-            let t = micros_text(v).map(|t| t.format("%Y-%m-%d %H:%M:%S%.f").to_string()).unwrap_or_default();
-            if tz.is_some() { format!("{t}+00") } else { t }
+            if let Some(t) = micros_text(timestamp_micros(column, row, unit)) {
+                if (0..=9999).contains(&t.year()) {
+                    write_display(buf, format_args!("{:04}-{:02}-{:02} ", t.year(), t.month(), t.day()));
+                    write_clock(buf, t.hour(), t.minute(), t.second(), t.nanosecond());
+                } else {
+                    write_display(buf, t.format("%Y-%m-%d %H:%M:%S%.f"));
+                }
+            }
+            if tz.is_some() {
+                buf.put_slice(b"+00");
+            }
+            return;
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let v = column.as_primitive::<IntervalMonthDayNanoType>().value(row);
@@ -225,10 +256,12 @@ fn write_binary(buf: &mut BytesMut, column: &ArrayRef, row: usize, ty: &SqlType)
         SqlType::Date => buf.put_i32(column.as_primitive::<Date32Type>().value(row) - 10957),
         SqlType::Time => buf.put_i64(column.as_primitive::<Time64MicrosecondType>().value(row)),
         SqlType::Timestamp | SqlType::TimestampTz => {
-            let t = text(column, row);
-            let t = t.trim_end_matches("+00");
-            let parsed = NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f").unwrap_or(pg_epoch());
-            buf.put_i64((parsed - pg_epoch()).num_microseconds().unwrap_or_default());
+            let us = match column.data_type() {
+                DataType::Timestamp(unit, _) => timestamp_micros(column, row, unit),
+                _ => 0,
+            };
+            // PostgreSQL counts from 2000-01-01.
+            buf.put_i64(us - 946_684_800_000_000);
         }
         SqlType::Interval => {
             let v = column.as_primitive::<IntervalMonthDayNanoType>().value(row);
@@ -408,6 +441,26 @@ mod tests {
         assert_eq!(binary_param(&Type::INT4, &42i32.to_be_bytes()).unwrap(), "42");
         assert_eq!(binary_param(&Type::DATE, &0i32.to_be_bytes()).unwrap(), "2000-01-01");
         assert!(binary_param(&Type::INT4, &[1, 2]).is_none());
+    }
+
+    #[test]
+    fn timestamps_print_like_postgres_and_travel_in_binary_from_2000() {
+        let micros = [0, 1_500_000, 1_000_001, 946_684_800_000_000, -1];
+        let column: ArrayRef = std::sync::Arc::new(arrow_array::TimestampMicrosecondArray::from(micros.to_vec()));
+        let texts: Vec<String> = (0..micros.len()).map(|row| text(&column, row)).collect();
+        assert_eq!(
+            texts,
+            [
+                "1970-01-01 00:00:00",
+                "1970-01-01 00:00:01.500",
+                "1970-01-01 00:00:01.000001",
+                "2000-01-01 00:00:00",
+                "1969-12-31 23:59:59.999999"
+            ]
+        );
+        let mut buf = BytesMut::new();
+        write_binary(&mut buf, &column, 3, &SqlType::Timestamp);
+        assert_eq!(&buf[..], &0i64.to_be_bytes());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam
 use duckstore_plugin_sdk::{Result, StorageError};
 
 use crate::pg::commands::{CopyOptions, copy_field};
-use crate::pg::encode::{data_rows, text};
+use crate::pg::encode::{data_rows, write_text};
 
 /// Batches in flight between DuckDB and the socket (each up to one DuckDB chunk).
 const IN_FLIGHT: usize = 4;
@@ -124,14 +124,20 @@ impl RowSink for ChannelSink {
                 Event::Rows(rows)
             }
             Encoding::Copy(o) => {
-                let mut out = String::new();
+                let mut out = String::with_capacity(batch.num_rows() * 16 * batch.num_columns());
+                let mut value = bytes::BytesMut::new();
                 for row in 0..batch.num_rows() {
                     for (i, column) in batch.columns().iter().enumerate() {
                         if i > 0 {
                             out.push(o.delimiter);
                         }
-                        let value = (!arrow_array::Array::is_null(column, row)).then(|| text(column, row));
-                        copy_field(&mut out, value.as_deref(), o);
+                        if arrow_array::Array::is_null(column, row) {
+                            copy_field(&mut out, None, o);
+                            continue;
+                        }
+                        value.clear();
+                        write_text(&mut value, column, row);
+                        copy_field(&mut out, Some(&String::from_utf8_lossy(&value)), o);
                     }
                     out.push('\n');
                 }
