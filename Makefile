@@ -19,6 +19,7 @@ bench: setup
 	python3 bench/data_io.py
 	python3 bench/branches.py
 	python3 bench/plugins.py
+	python3 bench/pgwire.py
 
 setup:
 	@./scripts/setup
