@@ -74,6 +74,15 @@ fn analysts_query_project_tables_live_and_write_results_back() {
         }
         let e = pg.batch_execute("SELECT * FROM read_csv('/etc/passwd')").await.unwrap_err();
         assert_eq!(code(&e), SqlState::INSUFFICIENT_PRIVILEGE);
+        // The catalog emulation is shared by the workspace's sessions and cannot be changed.
+        for tamper in
+            ["CREATE OR REPLACE MACRO ds_pg.main.version() AS 'x'", "USE ds_pg", "DROP VIEW ds_pg.main.pg_class"]
+        {
+            let e = pg.batch_execute(tamper).await.unwrap_err();
+            assert_eq!(code(&e), SqlState::INSUFFICIENT_PRIVILEGE, "{tamper}");
+        }
+        let version: String = pg.query_one("SELECT version()", &[]).await.unwrap().get(0);
+        assert!(version.starts_with("PostgreSQL 15"), "{version}");
 
         // COPY both ways, served by duckstore itself.
         let sink = pg.copy_in("COPY result (id, name) FROM STDIN WITH (FORMAT csv)").await.unwrap();

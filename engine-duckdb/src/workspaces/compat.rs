@@ -288,7 +288,7 @@ pub(crate) fn rewrite(sql: &str) -> String {
         Some(format!("[{}]::VARCHAR[]", items.join(", ")))
     });
     let s = CAST_NAME.replace_all(&s, "::VARCHAR");
-    // the catalog emulation's TEMP objects shadow DuckDB's built-ins only when unqualified
+    // the catalog emulation shadows DuckDB's built-ins only when unqualified
     let s = PG_CATALOG.replace_all(&s, "");
     let s = JSON_BUILD_OBJECT.replace_all(&s, "json_object(").into_owned();
     // '{1,2}' compared with = is an integer array in PostgreSQL

@@ -13,6 +13,7 @@ use duckstore_plugin_sdk::names::{BranchId, BranchRef, ProjectId};
 use duckstore_plugin_sdk::workspaces::WorkspaceObject;
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
+use super::compat::CATALOG_SQL;
 use crate::bridge::{StorageScope, register_storage_table};
 use crate::error::db_err;
 use crate::hub::Hub;
@@ -24,6 +25,12 @@ use crate::views::{bucket_views, table_names, table_view};
 pub(crate) fn is_bucket_schema(name: &str) -> bool {
     name.strip_prefix("in.c-").or_else(|| name.strip_prefix("out.c-")).is_some_and(|rest| !rest.is_empty())
 }
+
+/// The in-memory database holding the PostgreSQL catalog emulation.
+const PG_CATALOG_DB: &str = "ds_pg";
+/// A session's search path: its workspace first (where unqualified CREATE goes), then the
+/// catalog emulation, before DuckDB's built-ins.
+pub(crate) const PG_CATALOG_SEARCH_PATH: &str = "SET search_path = 'main,ds_pg.main'";
 
 const BUCKET_SCHEMA_SQL: &str = r"regexp_full_match(schema_name, '(in|out)\.c-.+')";
 
@@ -89,6 +96,7 @@ impl WorkspaceDb {
         )?;
         let admin = db.safe_connection()?;
         register_storage_table(&admin, Arc::new(scope))?;
+        create_pg_catalog(&db, id)?;
         let ws = Arc::new(Self {
             id: id.to_owned(),
             project: at.project.clone(),
@@ -339,6 +347,15 @@ impl WorkspaceDb {
         let column = batch.column(0);
         Ok(duckdb::arrow::util::display::array_value_to_string(column, 0).unwrap_or_default())
     }
+}
+
+/// Creates the PostgreSQL catalog emulation once for all sessions of the workspace (creating
+/// it per connection took ~0.2 s of every connect); sessions find it through their search
+/// path ([`PG_CATALOG_SEARCH_PATH`]).
+fn create_pg_catalog(db: &Database, id: &str) -> Result<()> {
+    let conn = db.safe_connection()?;
+    conn.execute_batch(&format!("ATTACH ':memory:' AS {PG_CATALOG_DB}; USE {PG_CATALOG_DB};")).map_err(db_err)?;
+    conn.execute_batch(&CATALOG_SQL.replace("{DBNAME}", id).replace("{USER}", id)).map_err(db_err)
 }
 
 fn drop_bucket_schemas(admin: &duckdb::Connection) -> Result<String> {

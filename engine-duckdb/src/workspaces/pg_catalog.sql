@@ -1,11 +1,12 @@
 -- duckstore's PostgreSQL catalog emulation for workspace sessions (DuckDB 1.5.5).
--- Run once per session connection: every object is TEMP (lives in temp.main) and so shadows
--- DuckDB's own pg_catalog objects for unqualified references; compat.rs strips the
--- "pg_catalog." qualifier so qualified references land here too.
--- Replaced per session: {DBNAME} {USER} (both the workspace id).
+-- Created once per open workspace, in an in-memory database of its own (ds_pg). Sessions
+-- search it after their own `main` (search_path 'main,ds_pg.main'), so it shadows DuckDB's
+-- built-in pg_catalog objects and functions for unqualified references; compat.rs strips
+-- the "pg_catalog." qualifier so qualified references land here too.
+-- Replaced per workspace: {DBNAME} {USER} (both the workspace id).
 
 -- ---------- type map (PG oids) ----------
-CREATE OR REPLACE TEMP VIEW __pg_typemap AS SELECT * FROM (VALUES
+CREATE OR REPLACE VIEW __pg_typemap AS SELECT * FROM (VALUES
  (16,'bool','boolean',1,true,'B',1000,0,0), (17,'bytea','bytea',-1,false,'U',1001,0,0), (18,'char','"char"',1,true,'Z',1002,0,0),
  (19,'name','name',64,false,'S',1003,0,950), (20,'int8','bigint',8,true,'N',1016,0,0), (21,'int2','smallint',2,true,'N',1005,0,0),
  (23,'int4','integer',4,true,'N',1007,0,0), (25,'text','text',-1,false,'S',1009,0,100), (26,'oid','oid',4,true,'N',1028,0,0),
@@ -22,7 +23,7 @@ CREATE OR REPLACE TEMP VIEW __pg_typemap AS SELECT * FROM (VALUES
 ) t(oid, typname, fmtname, typlen, typbyval, typcategory, typarray, typelem, typcollation);
 
 -- DuckDB column type string -> PG type oid
-CREATE OR REPLACE TEMP MACRO __pg_base_oid(dt) AS CASE
+CREATE OR REPLACE MACRO __pg_base_oid(dt) AS CASE
   WHEN dt = 'BOOLEAN' THEN 16
   WHEN dt IN ('TINYINT','SMALLINT','UTINYINT') THEN 21
   WHEN dt IN ('INTEGER','USMALLINT') THEN 23
@@ -42,71 +43,71 @@ CREATE OR REPLACE TEMP MACRO __pg_base_oid(dt) AS CASE
   WHEN dt = 'JSON' THEN 114
   WHEN dt = 'BIT' THEN 1560
   ELSE 25 END;   -- STRUCT/MAP/UNION/ENUM/... are sent as text
-CREATE OR REPLACE TEMP MACRO __pg_type_oid(dt) AS CASE
+CREATE OR REPLACE MACRO __pg_type_oid(dt) AS CASE
   WHEN dt LIKE '%[]' THEN coalesce((SELECT __m.typarray FROM __pg_typemap __m
         WHERE __m.oid = __pg_base_oid(regexp_replace(dt, '\[\]$', ''))), 1009)
   ELSE __pg_base_oid(dt) END;
 -- PG atttypmod: numeric -> ((p << 16) | s) + 4, everything else -1
-CREATE OR REPLACE TEMP MACRO __pg_typmod(dt, p, s) AS
+CREATE OR REPLACE MACRO __pg_typmod(dt, p, s) AS
   CASE WHEN dt LIKE 'DECIMAL%' THEN (p * 65536 + s) + 4 ELSE -1 END;
 
 -- ---------- functions that do not read catalog views ----------
-CREATE OR REPLACE TEMP MACRO version() AS
+CREATE OR REPLACE MACRO version() AS
   'PostgreSQL 15.6 (duckstore, DuckDB v1.5.5) on x86_64-pc-linux-gnu, compiled by gcc, 64-bit';
-CREATE OR REPLACE TEMP MACRO current_database() AS '{DBNAME}';
-CREATE OR REPLACE TEMP MACRO current_catalog() AS '{DBNAME}';
-CREATE OR REPLACE TEMP MACRO current_schema() AS
+CREATE OR REPLACE MACRO current_database() AS '{DBNAME}';
+CREATE OR REPLACE MACRO current_catalog() AS '{DBNAME}';
+CREATE OR REPLACE MACRO current_schema() AS
   CASE WHEN "system".main.current_schema() = 'main' THEN 'public' ELSE "system".main.current_schema() END;
-CREATE OR REPLACE TEMP MACRO current_schemas(implicit) AS
+CREATE OR REPLACE MACRO current_schemas(implicit) AS
   (CASE WHEN implicit THEN ['pg_catalog'] ELSE [] END) ||
   list_transform(CASE WHEN len("system".main.current_schemas(false)) = 0 THEN ["system".main.current_schema()]
                       ELSE "system".main.current_schemas(false) END,
                  lambda __x: CASE WHEN __x = 'main' THEN 'public' ELSE __x END);
-CREATE OR REPLACE TEMP MACRO pg_get_userbyid(id) AS '{USER}';
-CREATE OR REPLACE TEMP MACRO current_user() AS '{USER}'; CREATE OR REPLACE TEMP MACRO session_user() AS '{USER}';
-CREATE OR REPLACE TEMP MACRO user() AS '{USER}';
-CREATE OR REPLACE TEMP MACRO pg_encoding_to_char(e) AS 'UTF8';
-CREATE OR REPLACE TEMP MACRO __quote_ident(x) AS
+CREATE OR REPLACE MACRO pg_get_userbyid(id) AS '{USER}';
+CREATE OR REPLACE MACRO current_user() AS '{USER}'; CREATE OR REPLACE MACRO session_user() AS '{USER}';
+CREATE OR REPLACE MACRO user() AS '{USER}';
+CREATE OR REPLACE MACRO pg_encoding_to_char(e) AS 'UTF8';
+CREATE OR REPLACE MACRO __quote_ident(x) AS
   CASE WHEN regexp_full_match(x, '[a-z_][a-z0-9_$]*') THEN x ELSE '"' || replace(x, '"', '""') || '"' END;
-CREATE OR REPLACE TEMP MACRO quote_ident(x) AS __quote_ident(x);
-CREATE OR REPLACE TEMP MACRO format_type(type_oid, typemod) AS (
+CREATE OR REPLACE MACRO quote_ident(x) AS __quote_ident(x);
+CREATE OR REPLACE MACRO format_type(type_oid, typemod) AS (
   SELECT CASE
     WHEN __m.oid = 1700 AND typemod >= 4 THEN 'numeric(' || ((typemod - 4) // 65536) || ',' || ((typemod - 4) % 65536) || ')'
     WHEN __m.oid = 1043 AND typemod >= 4 THEN 'character varying(' || (typemod - 4) || ')'
     WHEN __m.oid = 1042 AND typemod >= 4 THEN 'character(' || (typemod - 4) || ')'
     ELSE __m.fmtname END
   FROM __pg_typemap __m WHERE __m.oid = type_oid);
-CREATE OR REPLACE TEMP MACRO to_regtype(name) AS
+CREATE OR REPLACE MACRO to_regtype(name) AS
   (SELECT __m.oid FROM __pg_typemap __m WHERE __m.typname = lower(name) OR __m.fmtname = lower(name) LIMIT 1);
-CREATE OR REPLACE TEMP MACRO __regtype_name(type_oid) AS format_type(type_oid, NULL);
-CREATE OR REPLACE TEMP MACRO pg_type_is_visible(t_oid) AS true; CREATE OR REPLACE TEMP MACRO pg_function_is_visible(f_oid) AS true;
-CREATE OR REPLACE TEMP MACRO pg_collation_is_visible(c_oid) AS true;
-CREATE OR REPLACE TEMP MACRO pg_get_expr(expr, rel) AS CAST(expr AS VARCHAR),
+CREATE OR REPLACE MACRO __regtype_name(type_oid) AS format_type(type_oid, NULL);
+CREATE OR REPLACE MACRO pg_type_is_visible(t_oid) AS true; CREATE OR REPLACE MACRO pg_function_is_visible(f_oid) AS true;
+CREATE OR REPLACE MACRO pg_collation_is_visible(c_oid) AS true;
+CREATE OR REPLACE MACRO pg_get_expr(expr, rel) AS CAST(expr AS VARCHAR),
   (expr, rel, pretty) AS CAST(expr AS VARCHAR);
-CREATE OR REPLACE TEMP MACRO pg_get_serial_sequence(tbl, col) AS CAST(NULL AS VARCHAR);
-CREATE OR REPLACE TEMP MACRO pg_relation_is_publishable(rel) AS false;
-CREATE OR REPLACE TEMP MACRO pg_get_statisticsobjdef_columns(o) AS CAST(NULL AS VARCHAR);
-CREATE OR REPLACE TEMP MACRO pg_table_size(rel) AS CAST(0 AS BIGINT); CREATE OR REPLACE TEMP MACRO pg_relation_size(rel) AS CAST(0 AS BIGINT);
-CREATE OR REPLACE TEMP MACRO pg_total_relation_size(rel) AS CAST(0 AS BIGINT); CREATE OR REPLACE TEMP MACRO pg_indexes_size(rel) AS CAST(0 AS BIGINT);
-CREATE OR REPLACE TEMP MACRO pg_database_size(d) AS CAST(0 AS BIGINT);
-CREATE OR REPLACE TEMP MACRO shobj_description(o, catalog) AS CAST(NULL AS VARCHAR);
-CREATE OR REPLACE TEMP MACRO array_upper(arr, dim) AS CASE WHEN len(arr) = 0 THEN NULL ELSE len(arr) END;
-CREATE OR REPLACE TEMP MACRO array_lower(arr, dim) AS CASE WHEN len(arr) = 0 THEN NULL ELSE 1 END;
+CREATE OR REPLACE MACRO pg_get_serial_sequence(tbl, col) AS CAST(NULL AS VARCHAR);
+CREATE OR REPLACE MACRO pg_relation_is_publishable(rel) AS false;
+CREATE OR REPLACE MACRO pg_get_statisticsobjdef_columns(o) AS CAST(NULL AS VARCHAR);
+CREATE OR REPLACE MACRO pg_table_size(rel) AS CAST(0 AS BIGINT); CREATE OR REPLACE MACRO pg_relation_size(rel) AS CAST(0 AS BIGINT);
+CREATE OR REPLACE MACRO pg_total_relation_size(rel) AS CAST(0 AS BIGINT); CREATE OR REPLACE MACRO pg_indexes_size(rel) AS CAST(0 AS BIGINT);
+CREATE OR REPLACE MACRO pg_database_size(d) AS CAST(0 AS BIGINT);
+CREATE OR REPLACE MACRO shobj_description(o, catalog) AS CAST(NULL AS VARCHAR);
+CREATE OR REPLACE MACRO array_upper(arr, dim) AS CASE WHEN len(arr) = 0 THEN NULL ELSE len(arr) END;
+CREATE OR REPLACE MACRO array_lower(arr, dim) AS CASE WHEN len(arr) = 0 THEN NULL ELSE 1 END;
 -- information_schema._pg_expandarray(arr) -> set of (x, n); the rewriter drops the schema prefix
-CREATE OR REPLACE TEMP MACRO _pg_expandarray(arr) AS
+CREATE OR REPLACE MACRO _pg_expandarray(arr) AS
   unnest(list_transform(range(1, len(arr) + 1), lambda i: {'x': arr[i], 'n': i}));
-CREATE OR REPLACE TEMP MACRO pg_backend_pid() AS 1; CREATE OR REPLACE TEMP MACRO pg_partition_ancestors(rel) AS unnest([CAST(rel AS BIGINT)]);
+CREATE OR REPLACE MACRO pg_backend_pid() AS 1; CREATE OR REPLACE MACRO pg_partition_ancestors(rel) AS unnest([CAST(rel AS BIGINT)]);
 -- same name as a table macro for FROM-clause use (psql \d trigger query; DuckDB ignores WITH ORDINALITY here)
-CREATE OR REPLACE TEMP MACRO pg_partition_ancestors(rel) AS TABLE SELECT CAST(rel AS BIGINT) AS relid, CAST(1 AS BIGINT) AS depth;
-CREATE OR REPLACE TEMP MACRO pg_is_in_recovery() AS false; CREATE OR REPLACE TEMP MACRO pg_advisory_unlock_all() AS NULL;
-CREATE OR REPLACE TEMP MACRO has_table_privilege(tbl, priv) AS true,
+CREATE OR REPLACE MACRO pg_partition_ancestors(rel) AS TABLE SELECT CAST(rel AS BIGINT) AS relid, CAST(1 AS BIGINT) AS depth;
+CREATE OR REPLACE MACRO pg_is_in_recovery() AS false; CREATE OR REPLACE MACRO pg_advisory_unlock_all() AS NULL;
+CREATE OR REPLACE MACRO has_table_privilege(tbl, priv) AS true,
   (u, tbl, priv) AS true;
-CREATE OR REPLACE TEMP MACRO has_schema_privilege(s, priv) AS true,
+CREATE OR REPLACE MACRO has_schema_privilege(s, priv) AS true,
   (u, s, priv) AS true;
-CREATE OR REPLACE TEMP MACRO has_database_privilege(d, priv) AS true;
+CREATE OR REPLACE MACRO has_database_privilege(d, priv) AS true;
 
 -- ---------- settings ----------
-CREATE OR REPLACE TEMP VIEW __pg_settings AS SELECT * FROM (VALUES
+CREATE OR REPLACE VIEW __pg_settings AS SELECT * FROM (VALUES
  ('server_version','15.6'), ('server_version_num','150006'), ('server_encoding','UTF8'),
  ('client_encoding','UTF8'), ('datestyle','ISO, MDY'), ('intervalstyle','postgres'),
  ('timezone','Etc/UTC'), ('integer_datetimes','on'), ('standard_conforming_strings','on'),
@@ -116,11 +117,11 @@ CREATE OR REPLACE TEMP VIEW __pg_settings AS SELECT * FROM (VALUES
  ('default_table_access_method','heap'), ('application_name',''), ('extra_float_digits','1'),
  ('is_superuser','off'), ('lc_collate','C.UTF-8'), ('lc_ctype','C.UTF-8'), ('block_size','8192')
 ) t(name, setting);
-CREATE OR REPLACE TEMP MACRO current_setting(setting_name) AS coalesce(
+CREATE OR REPLACE MACRO current_setting(setting_name) AS coalesce(
   (SELECT __s.setting FROM __pg_settings __s WHERE __s.name = lower(setting_name)),
   (SELECT CAST(__d.value AS VARCHAR) FROM duckdb_settings() __d WHERE __d.name = setting_name)),
   (setting_name, missing_ok) AS current_setting(setting_name);
-CREATE OR REPLACE TEMP VIEW pg_settings AS
+CREATE OR REPLACE VIEW pg_settings AS
   SELECT name, setting, CAST(NULL AS VARCHAR) AS unit, 'duckstore' AS category, '' AS short_desc,
          CAST(NULL AS VARCHAR) AS extra_desc, 'user' AS context, 'string' AS vartype, 'default' AS source,
          CAST(NULL AS VARCHAR) AS min_val, CAST(NULL AS VARCHAR) AS max_val, CAST(NULL AS VARCHAR[]) AS enumvals,
@@ -129,14 +130,14 @@ CREATE OR REPLACE TEMP VIEW pg_settings AS
   FROM __pg_settings;
 
 -- ---------- catalog views ----------
-CREATE OR REPLACE TEMP VIEW pg_namespace AS
+CREATE OR REPLACE VIEW pg_namespace AS
   SELECT oid, CASE WHEN schema_name = 'main' THEN 'public' ELSE schema_name END AS nspname,
          CAST(10 AS BIGINT) AS nspowner, CAST(NULL AS VARCHAR[]) AS nspacl
   FROM duckdb_schemas() WHERE database_name = "system".main.current_database()
   UNION ALL SELECT 11, 'pg_catalog', 10, NULL
   UNION ALL SELECT 13000, 'information_schema', 10, NULL;
 
-CREATE OR REPLACE TEMP VIEW __pg_constraints AS
+CREATE OR REPLACE VIEW __pg_constraints AS
 WITH c AS (
   SELECT k.*, CAST(1000000000 + k.table_oid * 32 + k.constraint_index AS BIGINT) AS con_oid,
          CAST(1600000000 + k.table_oid * 32 + k.constraint_index AS BIGINT) AS idx_oid,
@@ -176,7 +177,7 @@ SELECT c.con_oid AS oid,
   c.expression AS conbin
 FROM c;
 
-CREATE OR REPLACE TEMP VIEW pg_constraint AS
+CREATE OR REPLACE VIEW pg_constraint AS
   SELECT oid, conname, connamespace, contype, false AS condeferrable, false AS condeferred,
          true AS convalidated, conrelid, CAST(0 AS BIGINT) AS contypid, conindid, CAST(0 AS BIGINT) AS conparentid,
          confrelid, CASE WHEN contype = 'f' THEN 'a' ELSE ' ' END AS confupdtype,
@@ -188,7 +189,7 @@ CREATE OR REPLACE TEMP VIEW pg_constraint AS
   FROM __pg_constraints;
 
 -- indexes: PK/UNIQUE constraints (DuckDB keeps them out of duckdb_indexes()) + CREATE INDEX indexes
-CREATE OR REPLACE TEMP VIEW __pg_indexes AS
+CREATE OR REPLACE VIEW __pg_indexes AS
   SELECT k.conindid AS indexrelid, k.conname AS relname, k.conrelid AS indrelid, k.connamespace AS relnamespace,
          k.contype = 'p' AS indisprimary, true AS indisunique, k.conkey AS indkey,
          (SELECT list(a.column_name ORDER BY a.column_index) FROM duckdb_columns() a, unnest(k.conkey) u(n)
@@ -210,7 +211,7 @@ CREATE OR REPLACE TEMP VIEW __pg_indexes AS
            || ' USING btree (' || trim(di.expressions, '[]') || ')'
   FROM duckdb_indexes() di WHERE di.database_name = "system".main.current_database();
 
-CREATE OR REPLACE TEMP VIEW pg_index AS
+CREATE OR REPLACE VIEW pg_index AS
   SELECT indexrelid, indrelid, CAST(len(indkey) AS SMALLINT) AS indnatts, CAST(len(indkey) AS SMALLINT) AS indnkeyatts,
          indisunique, false AS indnullsnotdistinct, indisprimary, false AS indisexclusion, true AS indimmediate,
          false AS indisclustered, true AS indisvalid, false AS indcheckxmin, true AS indisready, true AS indislive,
@@ -221,7 +222,7 @@ CREATE OR REPLACE TEMP VIEW pg_index AS
          CAST(NULL AS VARCHAR) AS indexprs, CAST(NULL AS VARCHAR) AS indpred
   FROM __pg_indexes;
 
-CREATE OR REPLACE TEMP VIEW pg_class AS
+CREATE OR REPLACE VIEW pg_class AS
   SELECT t.table_oid AS oid, t.table_name AS relname, t.schema_oid AS relnamespace, CAST(0 AS BIGINT) AS reltype,
          CAST(0 AS BIGINT) AS reloftype, CAST(10 AS BIGINT) AS relowner, CAST(2 AS BIGINT) AS relam,
          CAST(0 AS BIGINT) AS relfilenode, CAST(0 AS BIGINT) AS reltablespace, 0 AS relpages,
@@ -256,7 +257,7 @@ CREATE OR REPLACE TEMP VIEW pg_class AS
          false, false, false, false, false, true, 'n', false, 0, 0, 0, NULL, NULL, NULL
   FROM __pg_indexes x;
 
-CREATE OR REPLACE TEMP VIEW pg_attribute AS
+CREATE OR REPLACE VIEW pg_attribute AS
   SELECT c.table_oid AS attrelid, c.column_name AS attname, __pg_type_oid(c.data_type) AS atttypid,
          -1 AS attstattarget,
          CAST(coalesce((SELECT m.typlen FROM __pg_typemap m WHERE m.oid = __pg_type_oid(c.data_type)), -1) AS SMALLINT) AS attlen,
@@ -277,12 +278,12 @@ CREATE OR REPLACE TEMP VIEW pg_attribute AS
   LEFT JOIN (SELECT table_oid, column_index, __pg_type_oid(data_type) AS atttypid_ FROM duckdb_columns()) a
          ON a.table_oid = x.indrelid AND a.column_index = x.k;
 
-CREATE OR REPLACE TEMP VIEW pg_attrdef AS
+CREATE OR REPLACE VIEW pg_attrdef AS
   SELECT CAST(c.table_oid * 1000 + c.column_index AS BIGINT) AS oid, c.table_oid AS adrelid,
          CAST(c.column_index AS SMALLINT) AS adnum, c.column_default AS adbin
   FROM duckdb_columns() c WHERE c.column_default IS NOT NULL AND c.database_name = "system".main.current_database();
 
-CREATE OR REPLACE TEMP VIEW pg_type AS
+CREATE OR REPLACE VIEW pg_type AS
   SELECT m.oid, m.typname, CAST(11 AS BIGINT) AS typnamespace, CAST(10 AS BIGINT) AS typowner,
          CAST(m.typlen AS SMALLINT) AS typlen, m.typbyval, 'b' AS typtype, m.typcategory,
          false AS typispreferred, true AS typisdefined, ',' AS typdelim, CAST(0 AS BIGINT) AS typrelid,
@@ -297,19 +298,19 @@ CREATE OR REPLACE TEMP VIEW pg_type AS
          CAST(NULL AS VARCHAR) AS typdefault, CAST(NULL AS VARCHAR[]) AS typacl
   FROM __pg_typemap m;
 
-CREATE OR REPLACE TEMP VIEW pg_am AS SELECT * FROM (VALUES
+CREATE OR REPLACE VIEW pg_am AS SELECT * FROM (VALUES
   (CAST(2 AS BIGINT), 'heap', 'heap_tableam_handler', 't'),
   (CAST(403 AS BIGINT), 'btree', 'bthandler', 'i'),
   (CAST(405 AS BIGINT), 'hash', 'hashhandler', 'i')) t(oid, amname, amhandler, amtype);
 
-CREATE OR REPLACE TEMP VIEW pg_database AS
+CREATE OR REPLACE VIEW pg_database AS
   SELECT CAST(16384 AS BIGINT) AS oid, '{DBNAME}' AS datname, CAST(10 AS BIGINT) AS datdba, 6 AS encoding,
          'c' AS datlocprovider, false AS datistemplate, true AS datallowconn, -1 AS datconnlimit,
          0 AS datfrozenxid, 0 AS datminmxid, CAST(1663 AS BIGINT) AS dattablespace, 'C.UTF-8' AS datcollate,
          'C.UTF-8' AS datctype, CAST(NULL AS VARCHAR) AS daticulocale, CAST(NULL AS VARCHAR) AS datcollversion,
          CAST(NULL AS VARCHAR[]) AS datacl;
 
-CREATE OR REPLACE TEMP VIEW pg_description AS
+CREATE OR REPLACE VIEW pg_description AS
   SELECT t.table_oid AS objoid, CAST(1259 AS BIGINT) AS classoid, 0 AS objsubid, t.comment AS description
     FROM duckdb_tables() t WHERE t.comment IS NOT NULL
   UNION ALL SELECT v.view_oid, 1259, 0, v.comment FROM duckdb_views() v WHERE v.comment IS NOT NULL AND NOT v.internal
@@ -317,7 +318,7 @@ CREATE OR REPLACE TEMP VIEW pg_description AS
   UNION ALL SELECT s.oid, 2615, 0, s.comment FROM duckdb_schemas() s WHERE s.comment IS NOT NULL
   UNION ALL SELECT f.function_oid, 1255, 0, f.comment FROM duckdb_functions() f WHERE f.comment IS NOT NULL AND NOT f.internal;
 
-CREATE OR REPLACE TEMP VIEW pg_proc AS
+CREATE OR REPLACE VIEW pg_proc AS
   SELECT f.function_oid AS oid, f.function_name AS proname, f.schema_oid_ AS pronamespace, CAST(10 AS BIGINT) AS proowner,
          CAST(14 AS BIGINT) AS prolang, 1.0 AS procost, 0.0 AS prorows, CAST(0 AS BIGINT) AS provariadic,
          'f' AS prokind, false AS prosecdef, false AS proleakproof, false AS proisstrict,
@@ -330,53 +331,53 @@ CREATE OR REPLACE TEMP VIEW pg_proc AS
         JOIN duckdb_schemas() s ON s.database_name = d.database_name AND s.schema_name = d.schema_name
         WHERE d.database_name = "system".main.current_database() AND NOT d.internal) f;
 
-CREATE OR REPLACE TEMP VIEW pg_roles AS SELECT CAST(10 AS BIGINT) AS oid, '{USER}' AS rolname, true AS rolsuper,
+CREATE OR REPLACE VIEW pg_roles AS SELECT CAST(10 AS BIGINT) AS oid, '{USER}' AS rolname, true AS rolsuper,
   true AS rolinherit, true AS rolcreaterole, true AS rolcreatedb, true AS rolcanlogin, false AS rolreplication,
   -1 AS rolconnlimit, '********' AS rolpassword, CAST(NULL AS TIMESTAMP) AS rolvaliduntil, true AS rolbypassrls,
   CAST(NULL AS VARCHAR[]) AS rolconfig;
-CREATE OR REPLACE TEMP VIEW pg_user AS SELECT rolname AS usename, oid AS usesysid, true AS usecreatedb,
+CREATE OR REPLACE VIEW pg_user AS SELECT rolname AS usename, oid AS usesysid, true AS usecreatedb,
   true AS usesuper, false AS userepl, true AS usebypassrls FROM pg_roles;
-CREATE OR REPLACE TEMP VIEW pg_tablespace AS SELECT * FROM (VALUES
+CREATE OR REPLACE VIEW pg_tablespace AS SELECT * FROM (VALUES
   (CAST(1663 AS BIGINT), 'pg_default', CAST(10 AS BIGINT)), (CAST(1664 AS BIGINT), 'pg_global', CAST(10 AS BIGINT))) t(oid, spcname, spcowner);
-CREATE OR REPLACE TEMP VIEW pg_collation AS SELECT * FROM (VALUES
+CREATE OR REPLACE VIEW pg_collation AS SELECT * FROM (VALUES
   (CAST(100 AS BIGINT), 'default', CAST(11 AS BIGINT), 'd'), (CAST(950 AS BIGINT), 'C', CAST(11 AS BIGINT), 'c')
   ) t(oid, collname, collnamespace, collprovider);
 
 -- empty stubs with the PG column names the clients reference
-CREATE OR REPLACE TEMP VIEW pg_inherits AS SELECT CAST(0 AS BIGINT) AS inhrelid, CAST(0 AS BIGINT) AS inhparent,
+CREATE OR REPLACE VIEW pg_inherits AS SELECT CAST(0 AS BIGINT) AS inhrelid, CAST(0 AS BIGINT) AS inhparent,
   0 AS inhseqno, false AS inhdetachpending WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_policy AS SELECT CAST(0 AS BIGINT) AS oid, '' AS polname, CAST(0 AS BIGINT) AS polrelid,
+CREATE OR REPLACE VIEW pg_policy AS SELECT CAST(0 AS BIGINT) AS oid, '' AS polname, CAST(0 AS BIGINT) AS polrelid,
   'r' AS polcmd, true AS polpermissive, [CAST(0 AS BIGINT)] AS polroles, CAST(NULL AS VARCHAR) AS polqual,
   CAST(NULL AS VARCHAR) AS polwithcheck WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_statistic_ext AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS stxrelid,
+CREATE OR REPLACE VIEW pg_statistic_ext AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS stxrelid,
   '' AS stxname, CAST(0 AS BIGINT) AS stxnamespace, CAST(0 AS BIGINT) AS stxowner, -1 AS stxstattarget,
   [CAST(0 AS SMALLINT)] AS stxkeys, ['d'] AS stxkind, CAST(NULL AS VARCHAR) AS stxexprs WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_publication AS SELECT CAST(0 AS BIGINT) AS oid, '' AS pubname, CAST(0 AS BIGINT) AS pubowner,
+CREATE OR REPLACE VIEW pg_publication AS SELECT CAST(0 AS BIGINT) AS oid, '' AS pubname, CAST(0 AS BIGINT) AS pubowner,
   false AS puballtables, false AS pubinsert, false AS pubupdate, false AS pubdelete, false AS pubtruncate,
   false AS pubviaroot WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_publication_namespace AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS pnpubid,
+CREATE OR REPLACE VIEW pg_publication_namespace AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS pnpubid,
   CAST(0 AS BIGINT) AS pnnspid WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_publication_rel AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS prpubid,
+CREATE OR REPLACE VIEW pg_publication_rel AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS prpubid,
   CAST(0 AS BIGINT) AS prrelid, CAST(NULL AS VARCHAR) AS prqual, [CAST(0 AS SMALLINT)] AS prattrs WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_opclass AS SELECT CAST(0 AS BIGINT) AS oid, CAST(403 AS BIGINT) AS opcmethod, '' AS opcname,
+CREATE OR REPLACE VIEW pg_opclass AS SELECT CAST(0 AS BIGINT) AS oid, CAST(403 AS BIGINT) AS opcmethod, '' AS opcname,
   CAST(11 AS BIGINT) AS opcnamespace, CAST(10 AS BIGINT) AS opcowner, CAST(0 AS BIGINT) AS opcfamily,
   CAST(0 AS BIGINT) AS opcintype, true AS opcdefault, CAST(0 AS BIGINT) AS opckeytype WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_trigger AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS tgrelid,
+CREATE OR REPLACE VIEW pg_trigger AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS tgrelid,
   CAST(0 AS BIGINT) AS tgparentid, '' AS tgname, false AS tgisinternal, 'O' AS tgenabled WHERE false;
-CREATE OR REPLACE TEMP MACRO pg_get_ruledef(r_oid) AS CAST(NULL AS VARCHAR), (r_oid, pretty) AS CAST(NULL AS VARCHAR);
-CREATE OR REPLACE TEMP MACRO pg_get_triggerdef(t_oid) AS CAST(NULL AS VARCHAR), (t_oid, pretty) AS CAST(NULL AS VARCHAR);
-CREATE OR REPLACE TEMP VIEW pg_rewrite AS SELECT CAST(0 AS BIGINT) AS oid, '' AS rulename, CAST(0 AS BIGINT) AS ev_class WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_partitioned_table AS SELECT CAST(0 AS BIGINT) AS partrelid, 'r' AS partstrat WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_extension AS SELECT CAST(0 AS BIGINT) AS oid, '' AS extname, '' AS extversion WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_enum AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS enumtypid,
+CREATE OR REPLACE MACRO pg_get_ruledef(r_oid) AS CAST(NULL AS VARCHAR), (r_oid, pretty) AS CAST(NULL AS VARCHAR);
+CREATE OR REPLACE MACRO pg_get_triggerdef(t_oid) AS CAST(NULL AS VARCHAR), (t_oid, pretty) AS CAST(NULL AS VARCHAR);
+CREATE OR REPLACE VIEW pg_rewrite AS SELECT CAST(0 AS BIGINT) AS oid, '' AS rulename, CAST(0 AS BIGINT) AS ev_class WHERE false;
+CREATE OR REPLACE VIEW pg_partitioned_table AS SELECT CAST(0 AS BIGINT) AS partrelid, 'r' AS partstrat WHERE false;
+CREATE OR REPLACE VIEW pg_extension AS SELECT CAST(0 AS BIGINT) AS oid, '' AS extname, '' AS extversion WHERE false;
+CREATE OR REPLACE VIEW pg_enum AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS enumtypid,
   CAST(0 AS FLOAT) AS enumsortorder, '' AS enumlabel WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_range AS SELECT CAST(0 AS BIGINT) AS rngtypid, CAST(0 AS BIGINT) AS rngsubtype WHERE false;
+CREATE OR REPLACE VIEW pg_range AS SELECT CAST(0 AS BIGINT) AS rngtypid, CAST(0 AS BIGINT) AS rngsubtype WHERE false;
 
 -- ---------- functions that read the catalog views above ----------
-CREATE OR REPLACE TEMP MACRO __regnamespace_name(ns_oid) AS
+CREATE OR REPLACE MACRO __regnamespace_name(ns_oid) AS
   (SELECT __quote_ident(__n.nspname) FROM pg_namespace __n WHERE __n.oid = ns_oid);
 -- regclass: text -> oid (well-known catalogs get PG's fixed oids)
-CREATE OR REPLACE TEMP MACRO __regclass_oid(name) AS CASE
+CREATE OR REPLACE MACRO __regclass_oid(name) AS CASE
   WHEN name IS NULL THEN NULL
   WHEN regexp_full_match(name, '\d+') THEN CAST(name AS BIGINT)
   WHEN replace(name, 'pg_catalog.', '') = 'pg_class' THEN 1259
@@ -397,54 +398,54 @@ CREATE OR REPLACE TEMP MACRO __regclass_oid(name) AS CASE
           AND __n.nspname = coalesce(nullif(replace(__x.p.qs, '""', '"'), ''), nullif(__x.p.s, ''), current_schema())
         LIMIT 1) END;
 -- regclass: oid -> text (schema-qualified when not on the search path, like PG)
-CREATE OR REPLACE TEMP MACRO __regclass_name(rel_oid) AS coalesce(
+CREATE OR REPLACE MACRO __regclass_name(rel_oid) AS coalesce(
   (SELECT CASE WHEN list_contains(current_schemas(true), __n.nspname) THEN __quote_ident(__c.relname)
                ELSE __quote_ident(__n.nspname) || '.' || __quote_ident(__c.relname) END
      FROM pg_class __c JOIN pg_namespace __n ON __n.oid = __c.relnamespace WHERE __c.oid = rel_oid),
   CAST(rel_oid AS VARCHAR));
-CREATE OR REPLACE TEMP MACRO pg_table_is_visible(rel_oid) AS coalesce(
+CREATE OR REPLACE MACRO pg_table_is_visible(rel_oid) AS coalesce(
   (SELECT list_contains(current_schemas(true), __n.nspname)
      FROM pg_class __c JOIN pg_namespace __n ON __n.oid = __c.relnamespace WHERE __c.oid = rel_oid), false);
-CREATE OR REPLACE TEMP MACRO pg_get_constraintdef(con_oid) AS
+CREATE OR REPLACE MACRO pg_get_constraintdef(con_oid) AS
   (SELECT __x.condef FROM __pg_constraints __x WHERE __x.oid = con_oid),
   (con_oid, pretty) AS   (SELECT __x.condef FROM __pg_constraints __x WHERE __x.oid = con_oid);
-CREATE OR REPLACE TEMP MACRO pg_get_indexdef(idx_oid) AS
+CREATE OR REPLACE MACRO pg_get_indexdef(idx_oid) AS
   (SELECT __x.indexdef FROM __pg_indexes __x WHERE __x.indexrelid = idx_oid),
   (idx_oid, col, pretty) AS   (SELECT CASE WHEN col = 0 THEN __x.indexdef ELSE __x.colnames[col] END FROM __pg_indexes __x WHERE __x.indexrelid = idx_oid);
-CREATE OR REPLACE TEMP MACRO pg_get_function_result(f_oid) AS
+CREATE OR REPLACE MACRO pg_get_function_result(f_oid) AS
   (SELECT CASE WHEN __p.proretset THEN 'TABLE' ELSE 'unknown' END FROM pg_proc __p WHERE __p.oid = f_oid);
-CREATE OR REPLACE TEMP MACRO pg_get_function_arguments(f_oid) AS
+CREATE OR REPLACE MACRO pg_get_function_arguments(f_oid) AS
   (SELECT array_to_string(__p.proargnames, ', ') FROM pg_proc __p WHERE __p.oid = f_oid);
-CREATE OR REPLACE TEMP MACRO pg_get_function_identity_arguments(f_oid) AS pg_get_function_arguments(f_oid);
-CREATE OR REPLACE TEMP MACRO obj_description(o, catalog) AS
+CREATE OR REPLACE MACRO pg_get_function_identity_arguments(f_oid) AS pg_get_function_arguments(f_oid);
+CREATE OR REPLACE MACRO obj_description(o, catalog) AS
   (SELECT __d.description FROM pg_description __d WHERE __d.objoid = o AND __d.classoid = __regclass_oid(catalog) AND __d.objsubid = 0),
   (o) AS   (SELECT __d.description FROM pg_description __d WHERE __d.objoid = o AND __d.objsubid = 0 LIMIT 1);
-CREATE OR REPLACE TEMP MACRO col_description(rel, attnum) AS
+CREATE OR REPLACE MACRO col_description(rel, attnum) AS
   (SELECT __d.description FROM pg_description __d WHERE __d.objoid = rel AND __d.classoid = 1259 AND __d.objsubid = attnum);
 
 -- ---------- views used by dbt ----------
-CREATE OR REPLACE TEMP VIEW pg_tables AS
+CREATE OR REPLACE VIEW pg_tables AS
   SELECT n.nspname AS schemaname, c.relname AS tablename, '{USER}' AS tableowner, CAST(NULL AS VARCHAR) AS tablespace,
          c.relhasindex AS hasindexes, false AS hasrules, false AS hastriggers, false AS rowsecurity
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p');
-CREATE OR REPLACE TEMP VIEW pg_views AS
+CREATE OR REPLACE VIEW pg_views AS
   SELECT n.nspname AS schemaname, v.view_name AS viewname, '{USER}' AS viewowner, v.sql AS definition
   FROM duckdb_views() v JOIN pg_namespace n ON n.oid = v.schema_oid
   WHERE v.database_name = "system".main.current_database() AND NOT v.internal;
-CREATE OR REPLACE TEMP VIEW pg_matviews AS SELECT '' AS schemaname, '' AS matviewname, '' AS matviewowner,
+CREATE OR REPLACE VIEW pg_matviews AS SELECT '' AS schemaname, '' AS matviewname, '' AS matviewowner,
   CAST(NULL AS VARCHAR) AS tablespace, false AS hasindexes, true AS ispopulated, '' AS definition WHERE false;
-CREATE OR REPLACE TEMP VIEW pg_depend AS SELECT CAST(0 AS BIGINT) AS classid, CAST(0 AS BIGINT) AS objid, 0 AS objsubid,
+CREATE OR REPLACE VIEW pg_depend AS SELECT CAST(0 AS BIGINT) AS classid, CAST(0 AS BIGINT) AS objid, 0 AS objsubid,
   CAST(0 AS BIGINT) AS refclassid, CAST(0 AS BIGINT) AS refobjid, 0 AS refobjsubid, 'n' AS deptype WHERE false;
-CREATE OR REPLACE TEMP MACRO pg_is_other_temp_schema(ns) AS false;
+CREATE OR REPLACE MACRO pg_is_other_temp_schema(ns) AS false;
 
 -- What DBeaver and pgjdbc call at connect and when listing tables and indexes.
-CREATE OR REPLACE TEMP MACRO pg_get_partkeydef(rel) AS CAST(NULL AS VARCHAR);
-CREATE OR REPLACE TEMP MACRO pg_stat_get_numscans(rel) AS CAST(0 AS BIGINT);
-CREATE OR REPLACE TEMP MACRO pg_get_keywords() AS TABLE
+CREATE OR REPLACE MACRO pg_get_partkeydef(rel) AS CAST(NULL AS VARCHAR);
+CREATE OR REPLACE MACRO pg_stat_get_numscans(rel) AS CAST(0 AS BIGINT);
+CREATE OR REPLACE MACRO pg_get_keywords() AS TABLE
   SELECT keyword_name AS word,
          CASE keyword_category WHEN 'reserved' THEN 'R' WHEN 'unreserved' THEN 'U' WHEN 'column_name' THEN 'C' ELSE 'T' END
            AS catcode,
          true AS barelabel, keyword_category AS catdesc, 'can be bare label' AS baredesc
     FROM duckdb_keywords();
-CREATE OR REPLACE TEMP VIEW pg_shdescription AS
+CREATE OR REPLACE VIEW pg_shdescription AS
   SELECT CAST(0 AS BIGINT) AS objoid, CAST(0 AS BIGINT) AS classoid, '' AS description WHERE false;

@@ -11,8 +11,8 @@ use duckdb::arrow::datatypes::Int64Type;
 use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, SqlType, StatementKind};
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
-use super::compat::{CATALOG_SQL, rewrite, with_parameter_literals};
-use super::database::{WorkspaceDb, is_bucket_schema};
+use super::compat::{rewrite, with_parameter_literals};
+use super::database::{PG_CATALOG_SEARCH_PATH, WorkspaceDb, is_bucket_schema};
 use super::names::postgres_names;
 use crate::raw::{Bind, Prepared, RawConnection, ResultKind, StatementType};
 use crate::types::sql_type;
@@ -29,8 +29,7 @@ impl DuckSession {
         let conn = ws.connect()?;
         let key = ws.add_session(conn.interrupter(), max_sessions)?;
         let mut session = Self { ws, conn, key, in_transaction: false };
-        let catalog = CATALOG_SQL.replace("{DBNAME}", &session.ws.id).replace("{USER}", &session.ws.id);
-        session.conn.execute_batch(&catalog).map_err(|e| sql_error(&e.message))?;
+        session.conn.execute_batch(PG_CATALOG_SEARCH_PATH).map_err(|e| sql_error(&e.message))?;
         Ok(session)
     }
 
@@ -53,6 +52,14 @@ impl DuckSession {
         let ty = prepared.statement_type();
         if let Some(refusal) = refused(ty) {
             return Err(StorageError::new(ErrorKind::Forbidden, "42501", refusal));
+        }
+        // The catalog emulation is shared by the workspace's sessions: nobody changes it.
+        if !matches!(ty, StatementType::Select | StatementType::Explain) && sql.to_ascii_lowercase().contains("ds_pg") {
+            return Err(StorageError::new(
+                ErrorKind::Forbidden,
+                "42501",
+                "ds_pg is duckstore's catalog emulation and is read-only",
+            ));
         }
         Ok((prepared, ty))
     }
