@@ -272,16 +272,10 @@ impl PgSession {
     /// `SqlSession::declare_parameters`); returns the text to run and its description.
     pub async fn prepare(&self, sql: String, declared: Vec<Option<SqlType>>) -> Result<(String, Described)> {
         self.with_engine(move |s| {
+            // Without a `$` the statement has no parameters: one prepare is enough.
+            let sql = if sql.contains('$') { s.declare_parameters(&sql, &declared)? } else { sql };
             let described = s.describe(&sql, None)?;
-            if described.params.is_empty() {
-                return Ok((sql, described));
-            }
-            let typed = s.declare_parameters(&sql, &declared)?;
-            if typed == sql {
-                return Ok((sql, described));
-            }
-            let described = s.describe(&typed, None)?;
-            Ok((typed, described))
+            Ok((sql, described))
         })
         .await
     }
