@@ -108,6 +108,10 @@ pub trait SqlSession: Send {
     /// undeclared ones it cannot infer, as PostgreSQL resolves them; the text to describe
     /// and run from then on. `sql` itself when nothing needs a cast.
     fn declare_parameters(&mut self, sql: &str, declared: &[Option<SqlType>]) -> Result<String>;
+    /// Where unqualified names resolve, as PostgreSQL's `SET search_path` lists schemas
+    /// (`public` is the session's own; `pg_catalog` and `"$user"` are implied). An empty
+    /// list or one without a known schema means `public`.
+    fn set_search_path(&mut self, schemas: &[String]) -> Result<()>;
     /// Runs one statement, streaming any rows into `sink`.
     fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)>;
     /// Cancels the running statement from another thread (it fails with 57014).

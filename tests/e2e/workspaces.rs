@@ -84,6 +84,17 @@ fn analysts_query_project_tables_live_and_write_results_back() {
         let version: String = pg.query_one("SELECT version()", &[]).await.unwrap().get(0);
         assert!(version.starts_with("PostgreSQL 15"), "{version}");
 
+        // search_path reaches bucket schemas (pgjdbc's setSchema, DBeaver's active schema).
+        assert!(pg.batch_execute("SELECT count(*) FROM t").await.is_err(), "t is only in the bucket schema");
+        pg.batch_execute(r#"SET search_path TO "in.c-main", public"#).await.unwrap();
+        let row = pg.query_one(r#"SELECT count(*), current_schema() FROM t JOIN "in.c-main".t q USING (id)"#, &[]);
+        let row = row.await.unwrap();
+        assert_eq!((row.get::<_, i64>(0), row.get::<_, String>(1)), (3, "in.c-main".to_owned()));
+        pg.batch_execute("RESET search_path").await.unwrap();
+        assert!(pg.batch_execute("SELECT count(*) FROM t").await.is_err());
+        let schema: String = pg.query_one("SELECT current_schema()", &[]).await.unwrap().get(0);
+        assert_eq!(schema, "public");
+
         // COPY both ways, served by duckstore itself.
         let sink = pg.copy_in("COPY result (id, name) FROM STDIN WITH (FORMAT csv)").await.unwrap();
         futures_util::pin_mut!(sink);

@@ -28,9 +28,13 @@ pub(crate) fn is_bucket_schema(name: &str) -> bool {
 
 /// The in-memory database holding the PostgreSQL catalog emulation.
 const PG_CATALOG_DB: &str = "ds_pg";
-/// A session's search path: its workspace first (where unqualified CREATE goes), then the
-/// catalog emulation, before DuckDB's built-ins.
-pub(crate) const PG_CATALOG_SEARCH_PATH: &str = "SET search_path = 'main,ds_pg.main'";
+/// A session's search path for `schemas` (DuckDB names): the first is where unqualified
+/// CREATE goes, then the catalog emulation, before DuckDB's built-ins.
+pub(crate) fn search_path(schemas: &[&str]) -> String {
+    let quoted: Vec<String> = schemas.iter().map(|s| format!("\"{}\"", s.replace('"', "\"\""))).collect();
+    let path = format!("{},{PG_CATALOG_DB}.main", quoted.join(","));
+    format!("SET search_path = {}", literal(&path))
+}
 
 const BUCKET_SCHEMA_SQL: &str = r"regexp_full_match(schema_name, '(in|out)\.c-.+')";
 
@@ -346,6 +350,18 @@ impl WorkspaceDb {
         let batch = result.next_batch()?.ok_or_else(|| StorageError::internal("fingerprint query returned nothing"))?;
         let column = batch.column(0);
         Ok(duckdb::arrow::util::display::array_value_to_string(column, 0).unwrap_or_default())
+    }
+
+    /// The schemas of the workspace database (its own `main` and the buckets').
+    pub fn schemas(&self, conn: &mut RawConnection) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT string_agg(schema_name, chr(10)) FROM duckdb_schemas() WHERE database_name = {}",
+            literal(&self.id)
+        );
+        let mut result = conn.prepare_sql(&sql)?.execute()?;
+        let batch = result.next_batch()?.ok_or_else(|| StorageError::internal("schema query returned nothing"))?;
+        let names = duckdb::arrow::util::display::array_value_to_string(batch.column(0), 0).unwrap_or_default();
+        Ok(names.lines().map(str::to_owned).collect())
     }
 }
 

@@ -12,7 +12,7 @@ use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use super::compat::{rewrite, with_parameter_literals};
-use super::database::{PG_CATALOG_SEARCH_PATH, WorkspaceDb, is_bucket_schema};
+use super::database::{WorkspaceDb, is_bucket_schema, search_path};
 use super::names::postgres_names;
 use crate::raw::{Bind, Prepared, RawConnection, ResultKind, StatementType};
 use crate::types::sql_type;
@@ -29,7 +29,7 @@ impl DuckSession {
         let conn = ws.connect()?;
         let key = ws.add_session(conn.interrupter(), max_sessions)?;
         let mut session = Self { ws, conn, key, in_transaction: false };
-        session.conn.execute_batch(PG_CATALOG_SEARCH_PATH).map_err(|e| sql_error(&e.message))?;
+        session.set_search_path(&[])?;
         Ok(session)
     }
 
@@ -375,6 +375,19 @@ impl SqlSession for DuckSession {
             })
             .collect();
         Ok(if changed { with_parameter_literals(sql, &params) } else { sql.to_owned() })
+    }
+
+    fn set_search_path(&mut self, schemas: &[String]) -> Result<()> {
+        let known: Vec<String> = self.ws.schemas(&mut self.conn)?;
+        let mut path: Vec<&str> = schemas
+            .iter()
+            .map(|s| if s.eq_ignore_ascii_case("public") { "main" } else { s.as_str() })
+            .filter(|s| known.iter().any(|k| k == s))
+            .collect();
+        if path.is_empty() {
+            path.push("main");
+        }
+        self.conn.execute_batch(&search_path(&path)).map_err(|e| sql_error(&e.message))
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)> {

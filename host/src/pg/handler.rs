@@ -174,6 +174,9 @@ impl Handler {
     {
         Ok(Some(match command {
             Command::Set { name, value } => {
+                if name == "search_path" {
+                    session.set_search_path(value).await.map_err(storage)?;
+                }
                 session.settings.lock().insert(name.clone(), value.clone());
                 if REPORTED.contains(&name.as_str()) {
                     client
@@ -184,6 +187,9 @@ impl Handler {
             }
             Command::Show(name) => Local::Show(name.clone(), show_value(session, name)?),
             Command::Reset(name) => {
+                if name.as_deref().is_none_or(|n| n == "search_path") {
+                    session.set_search_path("public").await.map_err(storage)?;
+                }
                 match name {
                     Some(n) => session.settings.lock().remove(n),
                     None => {

@@ -280,6 +280,12 @@ impl PgSession {
         .await
     }
 
+    /// Applies `SET search_path`'s value (names separated by ", ", quotes removed).
+    pub async fn set_search_path(&self, value: &str) -> Result<()> {
+        let schemas: Vec<String> = value.split(", ").map(str::to_owned).collect();
+        self.with_engine(move |s| s.set_search_path(&schemas)).await
+    }
+
     pub async fn in_transaction(&self) -> Result<bool> {
         self.with_engine(|s| Ok(s.in_transaction())).await
     }
