@@ -36,7 +36,7 @@ pub struct ConfigArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg_addr: Option<SocketAddr>,
 
-    /// DuckDB worker threads [default: number of CPUs].
+    /// DuckDB worker threads, and plugin instances parsing one file at once [default: number of CPUs].
     #[arg(long, env = "DUCKSTORE_THREADS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
