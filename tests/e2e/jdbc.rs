@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::harness::{Server, branch, bucket, create_bucket, table};
 
 /// Probe checks that fail for gaps docs/pg-compatibility.md lists.
-const KNOWN_GAPS: &[&str] = &["datagrip.namespaces", "savepoint"];
+const KNOWN_GAPS: &[&str] = &["savepoint"];
 
 #[test]
 fn pgjdbc_reads_metadata_runs_prepared_statements_pages_and_commits() {

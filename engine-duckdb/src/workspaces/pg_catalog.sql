@@ -132,10 +132,11 @@ CREATE OR REPLACE VIEW pg_settings AS
 -- ---------- catalog views ----------
 CREATE OR REPLACE VIEW pg_namespace AS
   SELECT oid, CASE WHEN schema_name = 'main' THEN 'public' ELSE schema_name END AS nspname,
-         CAST(10 AS BIGINT) AS nspowner, CAST(NULL AS VARCHAR[]) AS nspacl
+         CAST(10 AS BIGINT) AS nspowner, CAST(NULL AS VARCHAR[]) AS nspacl,
+         CAST(1 AS BIGINT) AS xmin -- PostgreSQL's row version, which DataGrip reads as a change marker
   FROM duckdb_schemas() WHERE database_name = "system".main.current_database()
-  UNION ALL SELECT 11, 'pg_catalog', 10, NULL
-  UNION ALL SELECT 13000, 'information_schema', 10, NULL;
+  UNION ALL SELECT 11, 'pg_catalog', 10, NULL, 1
+  UNION ALL SELECT 13000, 'information_schema', 10, NULL, 1;
 
 CREATE OR REPLACE VIEW __pg_constraints AS
 WITH c AS (
