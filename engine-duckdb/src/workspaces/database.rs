@@ -28,6 +28,16 @@ pub(crate) fn is_bucket_schema(name: &str) -> bool {
 
 /// The in-memory database holding the PostgreSQL catalog emulation.
 const PG_CATALOG_DB: &str = "ds_pg";
+/// Whether `sql` names the catalog emulation's database, as a word of its own in any case
+/// (`builds_pg` does not).
+pub(crate) fn names_pg_catalog(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    lower
+        .match_indices(PG_CATALOG_DB)
+        .any(|(at, m)| !word(lower[..at].chars().next_back()) && !word(lower[at + m.len()..].chars().next()))
+}
+
 /// A session's search path for `schemas` (DuckDB names): the first is where unqualified
 /// CREATE goes, then the catalog emulation, before DuckDB's built-ins.
 pub(crate) fn search_path(schemas: &[&str]) -> String {
@@ -417,6 +427,14 @@ fn sync_sql(have: &ViewSet, want: &ViewSet) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalog_database_is_recognised_only_as_a_whole_name() {
+        assert!(names_pg_catalog("USE ds_pg"));
+        assert!(names_pg_catalog(r#"CREATE MACRO "DS_PG".main.version() AS 1"#));
+        assert!(!names_pg_catalog("CREATE TABLE builds_pg (a INT)"));
+        assert!(!names_pg_catalog("CREATE TABLE ds_pgx (a INT)"));
+    }
 
     #[test]
     fn bucket_schema_names_are_reserved() {

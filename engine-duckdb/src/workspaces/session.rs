@@ -12,7 +12,7 @@ use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use super::compat::{rewrite, with_parameter_literals};
-use super::database::{WorkspaceDb, is_bucket_schema, search_path};
+use super::database::{WorkspaceDb, is_bucket_schema, names_pg_catalog, search_path};
 use super::names::postgres_names;
 use crate::raw::{Bind, Prepared, RawConnection, ResultKind, StatementType};
 use crate::types::sql_type;
@@ -54,7 +54,7 @@ impl DuckSession {
             return Err(StorageError::new(ErrorKind::Forbidden, "42501", refusal));
         }
         // The catalog emulation is shared by the workspace's sessions: nobody changes it.
-        if !matches!(ty, StatementType::Select | StatementType::Explain) && sql.to_ascii_lowercase().contains("ds_pg") {
+        if !matches!(ty, StatementType::Select | StatementType::Explain) && names_pg_catalog(sql) {
             return Err(StorageError::new(
                 ErrorKind::Forbidden,
                 "42501",
