@@ -10,8 +10,10 @@
 //! Both stream: each call hands the consuming query one chunk of the producing query, whose
 //! vectors the output references without copying (the declared column types match
 //! exactly). Only the projected columns are read (projection pushdown); a `filter` is
-//! applied by the producing query.
+//! applied by the producing query. A large project table is read as several parts (row id
+//! ranges), one producing query each, so an aggregate or join over it uses every thread.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
@@ -23,6 +25,7 @@ use duckstore_plugin_sdk::query::RowSelection;
 use duckstore_plugin_sdk::schema::{Column, ColumnDef};
 use duckstore_plugin_sdk::{Result, StorageError};
 
+use crate::error::db_err;
 use crate::hub::Hub;
 use crate::layout::Layout;
 use crate::raw::{Bind, QueryResult, RawConnection};
@@ -36,28 +39,37 @@ type Error = Box<dyn std::error::Error>;
 /// A producing query being streamed into a consuming one, plus whatever keeps its source alive.
 struct Stream {
     result: QueryResult,
-    _reading: Option<OwnedReading>,
+    _reading: Option<Arc<OwnedReading>>,
     _conn: RawConnection,
 }
 
-/// Scan state shared by `init` and `func` (DuckDB calls `func` one call at a time).
-pub(crate) struct Streaming(Mutex<Option<Stream>>);
+/// The producing queries of one scan, shared by `init` and every thread calling `func`. A call
+/// takes the first stream no other call is reading, hands on one chunk and puts the stream
+/// back in front: one consuming thread reads the streams one after the other, several read
+/// different streams at once. (Rows come in no particular order either way: the hub does not
+/// preserve insertion order, and PostgreSQL promises none without ORDER BY.)
+pub(crate) struct Streaming(Mutex<VecDeque<Stream>>);
 
-/// Hands the next producing chunk to `output`; an empty output ends the scan.
+impl Streaming {
+    fn new(streams: impl IntoIterator<Item = Stream>) -> Self {
+        Self(Mutex::new(streams.into_iter().collect()))
+    }
+}
+
+/// Hands the next producing chunk to `output`; an empty output ends this thread's scan.
 fn next_into(state: &Streaming, output: &mut DataChunkHandle) -> std::result::Result<(), Error> {
-    let mut guard = state.0.lock();
-    let Some(stream) = guard.as_mut() else {
-        output.set_len(0);
-        return Ok(());
-    };
-    match stream.result.next_chunk()? {
-        Some(chunk) => chunk.reference_into(output.get_ptr())?,
-        None => {
-            *guard = None; // release the source as soon as it is exhausted
+    loop {
+        let Some(mut stream) = state.0.lock().pop_front() else {
             output.set_len(0);
+            return Ok(());
+        };
+        // An exhausted stream is dropped here, releasing its source as soon as possible.
+        if let Some(chunk) = stream.result.next_chunk()? {
+            chunk.reference_into(output.get_ptr())?;
+            state.0.lock().push_front(stream);
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// The select list for the projected columns; `1` when none is needed (`count(*)`), and the
@@ -72,6 +84,35 @@ fn projection(columns: &[Column], indices: &[u64]) -> String {
 
 // ---- storage_table: project tables inside a workspace --------------------------------------
 
+/// A part of a table by row id (DuckDB skips the row groups outside it); the last is open-ended.
+struct RowRange {
+    from: u64,
+    to: Option<u64>,
+}
+
+/// DuckDB's row group size: parts are whole row groups.
+const ROW_GROUP: u64 = 122_880;
+
+impl RowRange {
+    /// Up to `parts` ranges of at least two row groups each, covering every row of `data`.
+    fn split(hub: &Hub, data: &str, parts: u64) -> Result<Vec<RowRange>> {
+        let rows: u64 =
+            hub.conn()?.query_row(&format!("SELECT count(*) FROM {data}"), [], |r| r.get(0)).map_err(db_err)?;
+        let parts = parts.min(rows / (2 * ROW_GROUP)).max(1);
+        let step = rows.div_ceil(parts).div_ceil(ROW_GROUP) * ROW_GROUP;
+        // Deleted rows keep their ids until DuckDB compacts them, so ids may run past the row
+        // count: the last part is open-ended.
+        Ok((0..parts).map(|i| RowRange { from: i * step, to: (i + 1 < parts).then_some((i + 1) * step) }).collect())
+    }
+
+    fn condition(&self) -> String {
+        match self.to {
+            Some(to) => format!("rowid >= {} AND rowid < {to}", self.from),
+            None => format!("rowid >= {}", self.from),
+        }
+    }
+}
+
 /// What `storage_table` in one workspace may read: its project's tables as its branch sees them.
 pub(crate) struct StorageScope {
     pub hub: Arc<Hub>,
@@ -79,6 +120,8 @@ pub(crate) struct StorageScope {
     pub layout: Layout,
     pub project: ProjectId,
     pub branch: BranchId,
+    /// The workspace's DuckDB threads: how many producing queries one scan may split into.
+    pub threads: u64,
 }
 
 pub(crate) struct StorageBind {
@@ -120,19 +163,33 @@ impl VTab for StorageTable {
         let bind = unsafe { &*init.get_bind_data::<StorageBind>() };
         let scope = &bind.scope;
         let file = scope.files.open(&scope.hub, &scope.layout.table_file(&bind.home.bucket_ref(), &bind.home.table))?;
-        let reading = file.read_owned()?;
+        let reading = Arc::new(file.read_owned()?);
         let filter = where_clause(&bind.filter.clone().unwrap_or_default(), &bind.columns)?;
-        let sql = format!(
-            "SELECT {} FROM {}{}",
-            projection(&bind.columns, &init.get_column_indices()),
-            reading.data(),
-            filter.sql
-        );
-        let mut conn = scope.hub.raw_connection()?;
-        let mut stmt = conn.prepare_sql(&sql)?;
-        stmt.bind(&filter.params.iter().map(|p| Bind::Text(p)).collect::<Vec<_>>())?;
-        let result = stmt.execute()?;
-        Ok(Streaming(Mutex::new(Some(Stream { result, _reading: Some(reading), _conn: conn }))))
+        let select =
+            format!("SELECT {} FROM {}", projection(&bind.columns, &init.get_column_indices()), reading.data());
+        let stream = |rows: Option<&RowRange>| -> Result<Stream> {
+            let sql = match (filter.sql.as_str(), rows.map(RowRange::condition)) {
+                (conds, None) => format!("{select}{conds}"),
+                ("", Some(range)) => format!("{select} WHERE {range}"),
+                (conds, Some(range)) => format!("{select}{conds} AND {range}"),
+            };
+            let mut conn = scope.hub.raw_connection()?;
+            let mut stmt = conn.prepare_sql(&sql)?;
+            stmt.bind(&filter.params.iter().map(|p| Bind::Text(p)).collect::<Vec<_>>())?;
+            let result = stmt.execute()?;
+            Ok(Stream { result, _reading: Some(reading.clone()), _conn: conn })
+        };
+        // A query consuming the scan (an aggregate, a join) runs on the workspace's threads,
+        // each reading its own part of the table through its own producing query. The parts
+        // must show one committed state: they start while no writer can commit, or the scan
+        // stays one query.
+        let parts = RowRange::split(&scope.hub, &reading.data(), scope.threads)?;
+        let streams = match file.try_lock_writer() {
+            Some(_no_commit) if parts.len() > 1 => parts.iter().map(|p| stream(Some(p))).collect::<Result<Vec<_>>>()?,
+            _ => vec![stream(None)?],
+        };
+        init.set_max_threads(streams.len() as u64);
+        Ok(Streaming::new(streams))
     }
 
     fn func(func: &TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> std::result::Result<(), Error> {
@@ -155,7 +212,7 @@ impl VTab for StorageTable {
 /// Registers `storage_table` on a workspace database.
 pub(crate) fn register_storage_table(conn: &duckdb::Connection, scope: Arc<StorageScope>) -> Result<()> {
     conn.register_table_function_with_extra_info::<StorageTable, Arc<StorageScope>>("storage_table", &scope)
-        .map_err(crate::error::db_err)
+        .map_err(db_err)
 }
 
 // ---- workspace_table: workspace tables inside hub imports ------------------------------------
@@ -220,7 +277,7 @@ impl VTab for WorkspaceTable {
         let sql =
             format!("SELECT {} FROM {}", projection(&bind.columns, &init.get_column_indices()), ident(&bind.table));
         let result = conn.prepare_sql(&sql)?.execute()?;
-        Ok(Streaming(Mutex::new(Some(Stream { result, _reading: None, _conn: conn }))))
+        Ok(Streaming::new([Stream { result, _reading: None, _conn: conn }]))
     }
 
     fn func(func: &TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> std::result::Result<(), Error> {
@@ -239,5 +296,5 @@ impl VTab for WorkspaceTable {
 /// Registers `workspace_table` on the hub.
 pub(crate) fn register_workspace_table(conn: &duckdb::Connection, opener: Arc<dyn WorkspaceOpener>) -> Result<()> {
     conn.register_table_function_with_extra_info::<WorkspaceTable, Arc<dyn WorkspaceOpener>>("workspace_table", &opener)
-        .map_err(crate::error::db_err)
+        .map_err(db_err)
 }

@@ -86,6 +86,11 @@ impl TableFile {
     pub fn lock_writer(&self) -> MutexGuard<'_, ()> {
         self.writer.lock()
     }
+
+    /// The writer lock if nobody writes the table right now.
+    pub fn try_lock_writer(&self) -> Option<MutexGuard<'_, ()>> {
+        self.writer.try_lock()
+    }
 }
 
 pub struct TableFiles {

@@ -107,6 +107,7 @@ impl Workspaces {
             layout: self.layout.clone(),
             project: at.project.clone(),
             branch: at.branch.clone(),
+            threads: self.limits.threads as u64,
         };
         let db = WorkspaceDb::open(
             &ws.id,
