@@ -381,39 +381,6 @@ fn parse_copy(sql: &str) -> Command {
     }
 }
 
-/// Escapes one value for a COPY text or CSV line.
-pub fn copy_field(out: &mut String, value: Option<&str>, o: &CopyOptions) {
-    match value {
-        None => out.push_str(&o.null),
-        Some(v) if o.csv => {
-            let needs = v.is_empty() || v.contains([o.delimiter, '"', '\n', '\r']) || v == o.null;
-            if needs {
-                out.push('"');
-                out.push_str(&v.replace('"', "\"\""));
-                out.push('"');
-            } else {
-                out.push_str(v);
-            }
-        }
-        Some(v) if !v.contains(['\\', '\n', '\r', '\t', o.delimiter]) => out.push_str(v),
-        Some(v) => {
-            for c in v.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if c == o.delimiter => {
-                        out.push('\\');
-                        out.push(c);
-                    }
-                    c => out.push(c),
-                }
-            }
-        }
-    }
-}
-
 /// Parses COPY FROM STDIN input line by line, keeping partial lines between chunks.
 pub struct CopyParser {
     options: CopyOptions,

@@ -5,13 +5,15 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, IntervalUnit, TimeUnit};
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use pgwire::api::Type;
 use pgwire::api::results::FieldFormat;
 use pgwire::messages::data::DataRow;
 
 use duckstore_plugin_sdk::sql::SqlType;
+
+use crate::pg::commands::CopyOptions;
 
 /// The PostgreSQL type clients are told about.
 pub fn pg_type(ty: &SqlType) -> Type {
@@ -87,6 +89,104 @@ pub fn data_rows(batch: &RecordBatch, types: &[SqlType], binary: &dyn Fn(usize) 
     }
 }
 
+/// A batch as COPY … TO STDOUT lines, text or CSV.
+pub fn copy_lines(batch: &RecordBatch, o: &CopyOptions) -> Bytes {
+    let mut out = BytesMut::with_capacity(batch.num_rows() * 12 * batch.num_columns());
+    let mut value = BytesMut::new();
+    let mut delimiter = [0; 4];
+    let delimiter = o.delimiter.encode_utf8(&mut delimiter).as_bytes();
+    // Numbers, dates and booleans never need escaping unless the delimiter or the NULL
+    // marker could occur in them: those are written straight out.
+    let plain_ok = !(o.delimiter.is_ascii_alphanumeric() || "-+.: ".contains(o.delimiter))
+        && (o.null.is_empty() || o.null == "\\N");
+    let plain: Vec<bool> = batch.columns().iter().map(|c| plain_ok && never_escaped(c.data_type())).collect();
+    for row in 0..batch.num_rows() {
+        for (i, column) in batch.columns().iter().enumerate() {
+            if i > 0 {
+                out.put_slice(delimiter);
+            }
+            if column.is_null(row) {
+                out.put_slice(o.null.as_bytes());
+            } else if plain[i] {
+                write_text(&mut out, column, row);
+            } else if let Some(text) = str_value(column, row) {
+                copy_field(&mut out, Some(text), o);
+            } else {
+                value.clear();
+                write_text(&mut value, column, row);
+                copy_field(&mut out, Some(&String::from_utf8_lossy(&value)), o);
+            }
+        }
+        out.put_u8(b'\n');
+    }
+    out.freeze()
+}
+
+/// A text column's value, borrowed.
+fn str_value(column: &ArrayRef, row: usize) -> Option<&str> {
+    Some(match column.data_type() {
+        DataType::Utf8 => column.as_string::<i32>().value(row),
+        DataType::LargeUtf8 => column.as_string::<i64>().value(row),
+        DataType::Utf8View => column.as_string_view().value(row),
+        _ => return None,
+    })
+}
+
+/// Whether the text form of a type is free of quotes, backslashes and line breaks.
+fn never_escaped(ty: &DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal128(..)
+            | DataType::Date32
+            | DataType::Time64(_)
+            | DataType::Timestamp(..)
+    )
+}
+
+/// Escapes one value (or NULL) for a COPY text or CSV line.
+pub fn copy_field(out: &mut BytesMut, value: Option<&str>, o: &CopyOptions) {
+    let Some(v) = value else { return out.put_slice(o.null.as_bytes()) };
+    if o.csv {
+        if v.is_empty() || v.contains([o.delimiter, '"', '\n', '\r']) || v == o.null {
+            out.put_u8(b'"');
+            out.put_slice(v.replace('"', "\"\"").as_bytes());
+            out.put_u8(b'"');
+        } else {
+            out.put_slice(v.as_bytes());
+        }
+        return;
+    }
+    if !v.contains(['\\', '\n', '\r', '\t', o.delimiter]) {
+        return out.put_slice(v.as_bytes());
+    }
+    let mut utf8 = [0; 4];
+    for c in v.chars() {
+        match c {
+            '\\' => out.put_slice(b"\\\\"),
+            '\n' => out.put_slice(b"\\n"),
+            '\r' => out.put_slice(b"\\r"),
+            '\t' => out.put_slice(b"\\t"),
+            c => {
+                if c == o.delimiter {
+                    out.put_u8(b'\\');
+                }
+                out.put_slice(c.encode_utf8(&mut utf8).as_bytes());
+            }
+        }
+    }
+}
+
 fn write_display(buf: &mut BytesMut, value: impl std::fmt::Display) {
     // Writing into a BytesMut cannot fail.
     let _ = std::fmt::Write::write_fmt(buf, format_args!("{value}"));
@@ -102,14 +202,63 @@ fn write_float(buf: &mut BytesMut, v: f64) {
     }
 }
 
+/// `v` in decimal, zero-padded to at least `width` digits (at most 10).
+fn write_padded(buf: &mut BytesMut, mut v: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.put_slice(&digits[i.min(digits.len() - width)..]);
+}
+
+/// `YYYY-MM-DD`; years outside 0..=9999 as chrono prints them.
+fn write_date(buf: &mut BytesMut, d: NaiveDate) {
+    if !(0..=9999).contains(&d.year()) {
+        return write_display(buf, d);
+    }
+    write_padded(buf, d.year() as u32, 4);
+    buf.put_u8(b'-');
+    write_padded(buf, d.month(), 2);
+    buf.put_u8(b'-');
+    write_padded(buf, d.day(), 2);
+}
+
 /// `HH:MM:SS` and the fraction as chrono's `%.f` prints it (none, or 3, 6 or 9 digits).
 fn write_clock(buf: &mut BytesMut, hour: u32, minute: u32, second: u32, nanos: u32) {
-    write_display(buf, format_args!("{hour:02}:{minute:02}:{second:02}"));
-    match nanos {
-        0 => {}
-        n if n % 1_000_000 == 0 => write_display(buf, format_args!(".{:03}", n / 1_000_000)),
-        n if n % 1000 == 0 => write_display(buf, format_args!(".{:06}", n / 1000)),
-        n => write_display(buf, format_args!(".{n:09}")),
+    write_padded(buf, hour, 2);
+    buf.put_u8(b':');
+    write_padded(buf, minute, 2);
+    buf.put_u8(b':');
+    write_padded(buf, second, 2);
+    let (fraction, width) = match nanos {
+        0 => return,
+        n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+        n if n % 1000 == 0 => (n / 1000, 6),
+        n => (n, 9),
+    };
+    buf.put_u8(b'.');
+    write_padded(buf, fraction, width);
+}
+
+/// A DECIMAL's unscaled value `v` with `scale` digits after the point (`-0.05`, `12.30`).
+fn write_decimal(buf: &mut BytesMut, v: i128, scale: usize) {
+    if v < 0 {
+        buf.put_u8(b'-');
+    }
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(v.unsigned_abs()).as_bytes();
+    let whole = digits.len().saturating_sub(scale);
+    buf.put_slice(if whole == 0 { b"0" } else { &digits[..whole] });
+    if scale > 0 {
+        buf.put_u8(b'.');
+        buf.put_bytes(b'0', scale.saturating_sub(digits.len()));
+        buf.put_slice(&digits[whole..]);
     }
 }
 
@@ -160,21 +309,26 @@ fn text(column: &ArrayRef, row: usize) -> String {
 /// this runs for every value of every result.
 pub fn write_text(buf: &mut BytesMut, column: &ArrayRef, row: usize) {
     if let Some(v) = int_value(column, row) {
-        return write_display(buf, v);
+        return buf.put_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+    if let Some(text) = str_value(column, row) {
+        return buf.put_slice(text.as_bytes());
     }
     let s: String = match column.data_type() {
         DataType::Boolean => return buf.put_slice(if column.as_boolean().value(row) { b"t" } else { b"f" }),
-        DataType::Utf8 => return buf.put_slice(column.as_string::<i32>().value(row).as_bytes()),
-        DataType::LargeUtf8 => return buf.put_slice(column.as_string::<i64>().value(row).as_bytes()),
-        DataType::Utf8View => return buf.put_slice(column.as_string_view().value(row).as_bytes()),
-        DataType::UInt64 => return write_display(buf, column.as_primitive::<UInt64Type>().value(row)),
+        DataType::UInt64 => {
+            return buf.put_slice(itoa::Buffer::new().format(column.as_primitive::<UInt64Type>().value(row)).as_bytes());
+        }
+        DataType::Decimal128(_, scale @ 0..) => {
+            return write_decimal(buf, column.as_primitive::<Decimal128Type>().value(row), *scale as usize);
+        }
         DataType::Float32 => return write_float(buf, f64::from(column.as_primitive::<Float32Type>().value(row))),
         DataType::Float64 => return write_float(buf, column.as_primitive::<Float64Type>().value(row)),
         DataType::Binary => format!("\\x{}", hex::encode(column.as_binary::<i32>().value(row))),
         DataType::LargeBinary => format!("\\x{}", hex::encode(column.as_binary::<i64>().value(row))),
         DataType::Date32 => {
             let days = column.as_primitive::<Date32Type>().value(row);
-            return write_display(buf, pg_epoch().date() + chrono::Duration::days(i64::from(days) - 10957));
+            return write_date(buf, pg_epoch().date() + chrono::Duration::days(i64::from(days) - 10957));
         }
         DataType::Time64(TimeUnit::Microsecond) => {
             let us = column.as_primitive::<Time64MicrosecondType>().value(row);
@@ -187,12 +341,9 @@ pub fn write_text(buf: &mut BytesMut, column: &ArrayRef, row: usize) {
         }
         DataType::Timestamp(unit, tz) => {
             if let Some(t) = micros_text(timestamp_micros(column, row, unit)) {
-                if (0..=9999).contains(&t.year()) {
-                    write_display(buf, format_args!("{:04}-{:02}-{:02} ", t.year(), t.month(), t.day()));
-                    write_clock(buf, t.hour(), t.minute(), t.second(), t.nanosecond());
-                } else {
-                    write_display(buf, t.format("%Y-%m-%d %H:%M:%S%.f"));
-                }
+                write_date(buf, t.date());
+                buf.put_u8(b' ');
+                write_clock(buf, t.hour(), t.minute(), t.second(), t.nanosecond());
             }
             if tz.is_some() {
                 buf.put_slice(b"+00");
@@ -434,6 +585,47 @@ mod tests {
     fn intervals_print_like_postgres() {
         assert_eq!(interval_text(14, 3, 3_723_000_000_000), "1 year 2 mons 3 days 01:02:03");
         assert_eq!(interval_text(0, 0, 0), "00:00:00");
+    }
+
+    #[test]
+    fn copy_lines_escape_text_and_keep_numbers_unambiguous() {
+        use std::sync::Arc;
+        let batch = RecordBatch::try_from_iter([
+            ("n", Arc::new(arrow_array::Int64Array::from(vec![Some(-1), None, Some(3)])) as ArrayRef),
+            ("s", Arc::new(arrow_array::StringArray::from(vec![Some("a\tb\\c"), Some(""), Some("x,\"y\"\n")]))),
+        ])
+        .unwrap();
+        let text = CopyOptions { csv: false, header: false, delimiter: '\t', null: "\\N".into() };
+        assert_eq!(copy_lines(&batch, &text), "-1\ta\\tb\\\\c\n\\N\t\n3\tx,\"y\"\\n\n");
+        let csv = CopyOptions { csv: true, header: false, delimiter: ',', null: String::new() };
+        assert_eq!(copy_lines(&batch, &csv), "-1,a\tb\\c\n,\"\"\n3,\"x,\"\"y\"\"\n\"\n");
+        // A delimiter or NULL marker a number can contain: numbers are escaped/quoted too.
+        let dash = CopyOptions { csv: true, header: false, delimiter: '-', null: String::new() };
+        assert!(copy_lines(&batch, &dash).starts_with(b"\"-1\"-"));
+        let zero = CopyOptions { csv: true, header: false, delimiter: ',', null: "3".into() };
+        assert!(copy_lines(&batch, &zero).ends_with(b"\"3\",\"x,\"\"y\"\"\n\"\n"));
+    }
+
+    #[test]
+    fn decimals_dates_and_clocks_print_like_postgres() {
+        let text = |f: &dyn Fn(&mut BytesMut)| {
+            let mut buf = BytesMut::new();
+            f(&mut buf);
+            String::from_utf8(buf.to_vec()).unwrap()
+        };
+        assert_eq!(text(&|b| write_decimal(b, 1230, 2)), "12.30");
+        assert_eq!(text(&|b| write_decimal(b, -5, 2)), "-0.05");
+        assert_eq!(text(&|b| write_decimal(b, 0, 2)), "0.00");
+        assert_eq!(text(&|b| write_decimal(b, -42, 0)), "-42");
+        assert_eq!(text(&|b| write_decimal(b, 5, 3)), "0.005");
+        assert_eq!(text(&|b| write_decimal(b, i128::MIN + 1, 38)), "-1.70141183460469231731687303715884105727");
+        let day = NaiveDate::from_ymd_opt(7, 3, 9).unwrap();
+        assert_eq!(text(&|b| write_date(b, day)), "0007-03-09");
+        assert_eq!(text(&|b| write_date(b, NaiveDate::from_ymd_opt(12345, 1, 2).unwrap())), "+12345-01-02");
+        assert_eq!(text(&|b| write_clock(b, 1, 2, 3, 0)), "01:02:03");
+        assert_eq!(text(&|b| write_clock(b, 23, 59, 59, 5_000_000)), "23:59:59.005");
+        assert_eq!(text(&|b| write_clock(b, 0, 0, 0, 7_000)), "00:00:00.000007");
+        assert_eq!(text(&|b| write_clock(b, 0, 0, 0, 7)), "00:00:00.000000007");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use duckstore_plugin_sdk::{Result, StorageError};
 
 use crate::pg::commands::{Command, CopyOut, classify, split};
 use crate::pg::copy::CopyInFlight;
-use crate::pg::encode::{binary_param, declared_type, format_of, pg_type, type_modifier};
+use crate::pg::encode::{binary_param, copy_lines, declared_type, format_of, pg_type, type_modifier};
 use crate::pg::error::{error, fatal, from_storage};
 use crate::pg::session::{CancelRegistry, Encoding, Event, PgSession};
 
@@ -234,9 +234,11 @@ impl Handler {
                         .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(0, n, vec![0; n as usize])))
                         .await?;
                 }
-                Event::Copy(data, n) => {
-                    rows += n;
-                    client.feed(PgWireBackendMessage::CopyData(CopyData::new(data))).await?;
+                Event::CopyHeader(line) => client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?,
+                Event::CopyRows(batch) => {
+                    rows += batch.num_rows() as u64;
+                    let lines = copy_lines(&batch, &copy.options);
+                    client.feed(PgWireBackendMessage::CopyData(CopyData::new(lines))).await?;
                 }
                 _ => {}
             }
@@ -346,7 +348,7 @@ impl Handler {
                         client.feed(PgWireBackendMessage::DataRow(row)).await?;
                     }
                 }
-                Event::Copy(..) => {}
+                Event::CopyHeader(_) | Event::CopyRows(_) => {}
             }
         }
         let (kind, outcome) = running.finish().await.map_err(storage)?;

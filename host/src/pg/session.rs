@@ -22,8 +22,8 @@ use tokio::task::JoinHandle;
 use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, SqlType, StatementKind};
 use duckstore_plugin_sdk::{Result, StorageError};
 
-use crate::pg::commands::{CopyOptions, copy_field};
-use crate::pg::encode::{data_rows, write_text};
+use crate::pg::commands::CopyOptions;
+use crate::pg::encode::{copy_field, data_rows};
 
 /// Batches in flight between DuckDB and the socket (each up to one DuckDB chunk).
 const IN_FLIGHT: usize = 4;
@@ -64,8 +64,11 @@ impl Drop for CancelGuard {
 pub enum Event {
     Columns(Vec<SqlColumn>),
     Rows(Vec<DataRow>),
-    /// COPY TO STDOUT data: lines of text or CSV, and how many rows they hold.
-    Copy(Bytes, u64),
+    /// COPY TO STDOUT's header line.
+    CopyHeader(Bytes),
+    /// Rows for COPY TO STDOUT, encoded by the connection's task (`encode::copy_lines`) so
+    /// that the engine's thread reads the next chunk meanwhile.
+    CopyRows(arrow_array::RecordBatch),
 }
 
 /// How rows are encoded on the way out.
@@ -102,15 +105,15 @@ impl RowSink for ChannelSink {
         if let Encoding::Copy(o) = &self.encoding
             && o.header
         {
-            let mut line = String::new();
+            let mut line = bytes::BytesMut::new();
             for (i, c) in columns.iter().enumerate() {
                 if i > 0 {
-                    line.push(o.delimiter);
+                    line.extend_from_slice(o.delimiter.to_string().as_bytes());
                 }
                 copy_field(&mut line, Some(&c.name), o);
             }
-            line.push('\n');
-            self.send(Event::Copy(Bytes::from(line), 0));
+            line.extend_from_slice(b"\n");
+            self.send(Event::CopyHeader(line.freeze()));
         }
         self.send(Event::Columns(columns.to_vec()));
         Ok(())
@@ -123,26 +126,7 @@ impl RowSink for ChannelSink {
                 data_rows(&batch, &self.types, &|i| binary.get(i).copied().unwrap_or(false), &mut rows);
                 Event::Rows(rows)
             }
-            Encoding::Copy(o) => {
-                let mut out = String::with_capacity(batch.num_rows() * 16 * batch.num_columns());
-                let mut value = bytes::BytesMut::new();
-                for row in 0..batch.num_rows() {
-                    for (i, column) in batch.columns().iter().enumerate() {
-                        if i > 0 {
-                            out.push(o.delimiter);
-                        }
-                        if arrow_array::Array::is_null(column, row) {
-                            copy_field(&mut out, None, o);
-                            continue;
-                        }
-                        value.clear();
-                        write_text(&mut value, column, row);
-                        copy_field(&mut out, Some(&String::from_utf8_lossy(&value)), o);
-                    }
-                    out.push('\n');
-                }
-                Event::Copy(Bytes::from(out), batch.num_rows() as u64)
-            }
+            Encoding::Copy(_) => Event::CopyRows(batch),
         };
         // A closed channel means the client went away: stop the statement.
         Ok(self.send(event))
