@@ -127,6 +127,13 @@ pub struct ConfigArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg_statement_timeout_secs: Option<u64>,
 
+    /// Most memory the unread rest of a paged result (a portal read with a row limit, as
+    /// pgjdbc's fetch size does) may take while its session runs other statements
+    /// [default: 256MB].
+    #[arg(long, env = "DUCKSTORE_PG_HELD_RESULT_LIMIT")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exact_bytes_opt")]
+    pub pg_held_result_limit: Option<ByteSize>,
+
     /// Directory of plugin `.wasm` files (and uploads) [default: <data_dir>/plugins].
     #[arg(long, env = "DUCKSTORE_PLUGINS_DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -189,6 +196,8 @@ pub struct Config {
     pub pg_tls_cert: Option<PathBuf>,
     pub pg_tls_key: Option<PathBuf>,
     pub pg_statement_timeout_secs: u64,
+    #[serde(serialize_with = "exact_bytes")]
+    pub pg_held_result_limit: ByteSize,
     pub plugins_dir: Option<PathBuf>,
     pub plugin_cache_dir: Option<PathBuf>,
     pub auth_providers: Vec<String>,
@@ -226,6 +235,7 @@ impl Default for Config {
             pg_tls_cert: None,
             pg_tls_key: None,
             pg_statement_timeout_secs: 0,
+            pg_held_result_limit: ByteSize::mb(256),
             plugins_dir: None,
             plugin_cache_dir: None,
             auth_providers: Vec::new(),

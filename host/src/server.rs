@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::idempotency::Idempotency;
 use crate::metrics::Metrics;
 use crate::native_engine::NativeEngine;
-use crate::pg::PgConfig;
+use crate::pg::{PgConfig, SessionLimits};
 use crate::plugins::Plugins;
 use crate::plugins::policy::PluginPolicy;
 use crate::plugins::runtime::{Runtime, default_cache_dir};
@@ -61,8 +61,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pg_config = PgConfig {
         addr: config.pg_addr,
         tls: config.pg_tls_cert.clone().zip(config.pg_tls_key.clone()),
-        statement_timeout: (config.pg_statement_timeout_secs > 0)
-            .then(|| std::time::Duration::from_secs(config.pg_statement_timeout_secs)),
+        session: SessionLimits {
+            statement_timeout: (config.pg_statement_timeout_secs > 0)
+                .then(|| std::time::Duration::from_secs(config.pg_statement_timeout_secs)),
+            held_result_limit: config.pg_held_result_limit.as_u64(),
+        },
     };
     let pg_listener = crate::pg::bind(&pg_config).await?;
     let pg_addr = pg_listener.local_addr()?;

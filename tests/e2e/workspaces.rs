@@ -176,6 +176,31 @@ fn large_tables_are_read_in_parallel_parts_with_every_row_once() {
 }
 
 #[test]
+fn a_paged_result_held_while_other_statements_run_is_capped() {
+    let server = Server::start_with(&["--pg-held-result-limit", "1MB"]);
+    let (_, ws) = setup(&server);
+    let info = conninfo(&server, &ws, password(&ws));
+    runtime().block_on(async {
+        let mut pg = connect(&info).await.unwrap();
+        let tx = pg.transaction().await.unwrap();
+        // A result paged through (pgjdbc's fetch size) while other statements run is kept.
+        let small = tx.prepare("SELECT range AS n FROM range(5000)").await.unwrap();
+        let portal = tx.bind(&small, &[]).await.unwrap();
+        assert_eq!(tx.query_portal(&portal, 10).await.unwrap().len(), 10);
+        tx.query_one("SELECT 1", &[]).await.unwrap();
+        assert_eq!(tx.query_portal(&portal, 0).await.unwrap().len(), 4990);
+        // One too large to keep fails clearly instead of filling the server's memory.
+        let big = tx.prepare("SELECT range AS n, repeat('x', 200) AS pad FROM range(100000)").await.unwrap();
+        let portal = tx.bind(&big, &[]).await.unwrap();
+        assert_eq!(tx.query_portal(&portal, 10).await.unwrap().len(), 10);
+        tx.query_one("SELECT 1", &[]).await.unwrap();
+        let e = tx.query_portal(&portal, 0).await.unwrap_err();
+        assert_eq!(code(&e), SqlState::PROGRAM_LIMIT_EXCEEDED, "{e}");
+        assert!(format!("{e:?}").contains("pg_held_result_limit"), "{e:?}");
+    });
+}
+
+#[test]
 fn unaliased_expressions_are_named_as_postgres_names_them() {
     let server = Server::start();
     let (_, ws) = setup(&server);

@@ -45,6 +45,7 @@ use duckstore_plugin_sdk::ErrorKind;
 use crate::storage::Storage;
 use error::fatal;
 use handler::Handler;
+pub use session::SessionLimits;
 use session::{CancelRegistry, PgSession};
 
 /// The PostgreSQL version clients see, in `server_version` and `version()` alike.
@@ -54,7 +55,7 @@ pub struct PgConfig {
     pub addr: SocketAddr,
     /// PEM certificate and key; a self-signed pair is generated when absent.
     pub tls: Option<(PathBuf, PathBuf)>,
-    pub statement_timeout: Option<Duration>,
+    pub session: SessionLimits,
 }
 
 struct Startup {
@@ -62,7 +63,7 @@ struct Startup {
     driver: AuthDriver<DefaultServerParameterProvider>,
     scram: ScramAuth,
     cancels: Arc<CancelRegistry>,
-    statement_timeout: Option<Duration>,
+    session: SessionLimits,
 }
 
 fn workspace_of<C: ClientInfo>(client: &C) -> Option<String> {
@@ -113,7 +114,7 @@ impl StartupHandler for Startup {
                             fatal(code, &e.message)
                         })?;
                         self.driver.complete_authentication(client, final_message).await?;
-                        let session = PgSession::new(engine, self.statement_timeout);
+                        let session = PgSession::new(engine, self.session.clone());
                         let (pid, key) = client.pid_and_secret_key();
                         *session.cancel.lock() =
                             Some(self.cancels.register(pid, key.to_bytes().to_vec(), session.interrupt.clone()));
@@ -217,7 +218,7 @@ pub async fn serve(listener: TcpListener, config: PgConfig, storage: Storage) ->
             driver: AuthDriver::new(params),
             scram: ScramAuth::new(Arc::new(auth::Verifiers(storage))),
             cancels,
-            statement_timeout: config.statement_timeout,
+            session: config.session.clone(),
         }),
     });
     let keepalive = socket2::TcpKeepalive::new()

@@ -20,7 +20,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, SqlType, StatementKind};
-use duckstore_plugin_sdk::{Result, StorageError};
+use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use crate::pg::commands::CopyOptions;
 use crate::pg::encode::{copy_field, data_rows};
@@ -87,15 +87,35 @@ struct ChannelSink {
     runtime: tokio::runtime::Handle,
     encoding: Encoding,
     types: Vec<duckstore_plugin_sdk::sql::SqlType>,
+    /// Bytes sent since the statement was detached, and how many it may hold.
+    held: u64,
+    held_limit: u64,
 }
 
 impl ChannelSink {
-    /// Sends `event` once there is credit for it; `false` when the reader is gone.
-    fn send(&self, event: Event) -> bool {
-        if let Ok(permit) = self.runtime.block_on(self.credit.acquire()) {
-            permit.forget();
+    /// Sends `event` (`bytes` of data) once there is credit for it; `false` when the reader
+    /// is gone. A detached statement sends without credit until it holds too much.
+    fn send(&mut self, event: Event, bytes: u64) -> Result<bool> {
+        match self.runtime.block_on(self.credit.acquire()) {
+            Ok(permit) => permit.forget(),
+            Err(_) if self.tx.is_closed() => return Ok(false),
+            Err(_) => {
+                self.held += bytes;
+                if self.held > self.held_limit {
+                    return Err(StorageError::new(
+                        ErrorKind::TooLarge,
+                        "54000",
+                        format!(
+                            "the unread rest of this result needs more than {} of memory while the session runs \
+                             other statements (pg_held_result_limit): read it to the end first, or run the other \
+                             statements on a second connection",
+                            bytesize::ByteSize::b(self.held_limit)
+                        ),
+                    ));
+                }
+            }
         }
-        self.tx.send(event).is_ok()
+        Ok(self.tx.send(event).is_ok())
     }
 }
 
@@ -113,13 +133,14 @@ impl RowSink for ChannelSink {
                 copy_field(&mut line, Some(&c.name), o);
             }
             line.extend_from_slice(b"\n");
-            self.send(Event::CopyHeader(line.freeze()));
+            self.send(Event::CopyHeader(line.freeze()), 0)?;
         }
-        self.send(Event::Columns(columns.to_vec()));
+        self.send(Event::Columns(columns.to_vec()), 0)?;
         Ok(())
     }
 
     fn rows(&mut self, batch: arrow_array::RecordBatch) -> Result<bool> {
+        let bytes = batch.get_array_memory_size() as u64;
         let event = match &self.encoding {
             Encoding::Rows(binary) => {
                 let mut rows = Vec::with_capacity(batch.num_rows());
@@ -129,7 +150,7 @@ impl RowSink for ChannelSink {
             Encoding::Copy(_) => Event::CopyRows(batch),
         };
         // A closed channel means the client went away: stop the statement.
-        Ok(self.send(event))
+        self.send(event, bytes)
     }
 }
 
@@ -196,11 +217,19 @@ pub fn lock(engine: &Engine) -> Result<std::sync::MutexGuard<'_, Box<dyn SqlSess
     engine.lock().map_err(|_| StorageError::internal("a previous statement of this session panicked"))
 }
 
+/// What one session may use.
+#[derive(Clone)]
+pub struct SessionLimits {
+    pub statement_timeout: Option<Duration>,
+    /// Bytes (of Arrow data) a detached statement may hold in memory.
+    pub held_result_limit: u64,
+}
+
 /// One client connection to a workspace.
 pub struct PgSession {
     engine: Engine,
     pub interrupt: Interrupt,
-    statement_timeout: Option<Duration>,
+    limits: SessionLimits,
     /// Session settings the client SET (names lower-case).
     pub settings: parking_lot::Mutex<BTreeMap<String, String>>,
     /// A COPY FROM STDIN in progress.
@@ -211,12 +240,12 @@ pub struct PgSession {
 }
 
 impl PgSession {
-    pub fn new(engine: Box<dyn SqlSession>, statement_timeout: Option<Duration>) -> Self {
+    pub fn new(engine: Box<dyn SqlSession>, limits: SessionLimits) -> Self {
         let interrupt = engine.interrupter();
         Self {
             engine: Arc::new(std::sync::Mutex::new(engine)),
             interrupt,
-            statement_timeout,
+            limits,
             settings: parking_lot::Mutex::default(),
             copy_in: tokio::sync::Mutex::new(None),
             cancel: parking_lot::Mutex::new(None),
@@ -283,9 +312,11 @@ impl PgSession {
         let engine = self.engine.clone();
         let sink_credit = credit.clone();
         let runtime = tokio::runtime::Handle::current();
+        let held_limit = self.limits.held_result_limit;
         let done = tokio::task::spawn_blocking(move || {
             let mut guard = lock(&engine)?;
-            let mut sink = ChannelSink { tx, credit: sink_credit, runtime, encoding, types: Vec::new() };
+            let mut sink =
+                ChannelSink { tx, credit: sink_credit, runtime, encoding, types: Vec::new(), held: 0, held_limit };
             guard.execute(&sql, &params, &mut sink)
         });
         Running {
@@ -293,7 +324,7 @@ impl PgSession {
             credit,
             done,
             interrupt: self.interrupt.clone(),
-            deadline: self.statement_timeout.map(|t| tokio::time::Instant::now() + t),
+            deadline: self.limits.statement_timeout.map(|t| tokio::time::Instant::now() + t),
             timed_out: false,
         }
     }
