@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::harness::{Server, branch, bucket, create_bucket, table};
 
-/// Probe checks that fail for gaps docs/pg-compatibility.md lists.
+/// Probe checks that fail for gaps docs/pg-compatibility.md lists (`savepoint` rolls back an INSERT).
 const KNOWN_GAPS: &[&str] = &["savepoint"];
 
 #[test]

@@ -139,6 +139,54 @@ fn transactions_roll_back_and_failed_ones_must_be_ended() {
 }
 
 #[test]
+fn rollback_to_savepoint_undoes_failed_statements_and_refuses_what_it_cannot_undo() {
+    let server = Server::start();
+    let (_, ws) = setup(&server);
+    let info = conninfo(&server, &ws, password(&ws));
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        let e = pg.batch_execute("SAVEPOINT a").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::NO_ACTIVE_SQL_TRANSACTION);
+        pg.batch_execute("CREATE TABLE k (a INT PRIMARY KEY)").await.unwrap();
+        let count = || async { pg.query_one("SELECT count(*) FROM k", &[]).await.unwrap().get::<_, i64>(0) };
+
+        // psql's ON_ERROR_ROLLBACK / pgjdbc's autosave: a savepoint before each statement,
+        // rolled back to when the statement fails; the transaction goes on (both protocols).
+        pg.batch_execute("BEGIN; INSERT INTO k VALUES (1); SAVEPOINT s").await.unwrap();
+        assert!(pg.batch_execute("SELECT * FROM nope").await.is_err());
+        assert_eq!(code(&pg.batch_execute("SELECT 1").await.unwrap_err()), SqlState::IN_FAILED_SQL_TRANSACTION);
+        pg.batch_execute("ROLLBACK TO SAVEPOINT s").await.unwrap();
+        pg.execute("SAVEPOINT s", &[]).await.unwrap();
+        assert!(pg.execute("SELECT no_such_column FROM k", &[]).await.is_err());
+        pg.execute("ROLLBACK TO s", &[]).await.unwrap();
+        pg.execute("RELEASE s", &[]).await.unwrap();
+        pg.execute("INSERT INTO k VALUES ($1)", &[&2i32]).await.unwrap();
+        pg.batch_execute("COMMIT").await.unwrap();
+        assert_eq!(count().await, 2);
+
+        // A statement that succeeded after the savepoint cannot be undone: refused, not half done.
+        pg.batch_execute("BEGIN; SAVEPOINT s; INSERT INTO k VALUES (3)").await.unwrap();
+        let e = pg.batch_execute("ROLLBACK TO SAVEPOINT s").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::FEATURE_NOT_SUPPORTED, "{e:?}");
+        pg.batch_execute("ROLLBACK").await.unwrap();
+        pg.batch_execute("BEGIN").await.unwrap();
+        let e = pg.batch_execute("RELEASE nope").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::S_E_INVALID_SPECIFICATION);
+        pg.batch_execute("ROLLBACK").await.unwrap();
+        assert_eq!(count().await, 2);
+
+        // A failure that aborted DuckDB's whole transaction (a constraint) leaves it failed.
+        pg.batch_execute("BEGIN; SAVEPOINT s").await.unwrap();
+        assert!(pg.batch_execute("INSERT INTO k VALUES (1)").await.is_err());
+        let e = pg.batch_execute("ROLLBACK TO SAVEPOINT s").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::IN_FAILED_SQL_TRANSACTION);
+        assert_eq!(code(&pg.batch_execute("SELECT 1").await.unwrap_err()), SqlState::IN_FAILED_SQL_TRANSACTION);
+        pg.batch_execute("ROLLBACK").await.unwrap();
+        assert_eq!(count().await, 2);
+    });
+}
+
+#[test]
 fn large_tables_are_read_in_parallel_parts_with_every_row_once() {
     let server = Server::start();
     let p1 = server.project("p1");

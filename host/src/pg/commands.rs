@@ -100,6 +100,10 @@ pub enum Command {
     Begin,
     Commit,
     Rollback,
+    /// `SAVEPOINT name`, `RELEASE [SAVEPOINT] name`, `ROLLBACK TO [SAVEPOINT] name`.
+    Savepoint(String),
+    Release(String),
+    RollbackTo(String),
     CopyOut(CopyOut),
     CopyIn(CopyIn),
     /// Refused with this message.
@@ -151,15 +155,15 @@ pub fn classify(sql: &str) -> Command {
         "RESET" if second == "ALL" => Command::Reset(None),
         "RESET" => Command::Reset(Some(second.to_ascii_lowercase())),
         "DISCARD" => Command::NoOp("DISCARD ALL"),
-        "SAVEPOINT" => Command::NoOp("SAVEPOINT"),
-        "RELEASE" => Command::NoOp("RELEASE"),
+        "SAVEPOINT" => Command::Savepoint(savepoint_name(sql)),
+        "RELEASE" => Command::Release(savepoint_name(sql)),
         "DEALLOCATE" => Command::NoOp("DEALLOCATE"),
         "LISTEN" => Command::NoOp("LISTEN"),
         "UNLISTEN" => Command::NoOp("UNLISTEN"),
         "BEGIN" | "START" => Command::Begin,
         "COMMIT" | "END" => Command::Commit,
-        "ROLLBACK" | "ABORT" if second == "TO" => {
-            Command::Unsupported("ROLLBACK TO SAVEPOINT is not supported: savepoints are not kept".into())
+        "ROLLBACK" | "ABORT" if second == "TO" || w.get(2).is_some_and(|w| w == "TO") => {
+            Command::RollbackTo(savepoint_name(sql))
         }
         "ROLLBACK" | "ABORT" => Command::Rollback,
         "COPY" => parse_copy(sql),
@@ -168,6 +172,16 @@ pub fn classify(sql: &str) -> Command {
         }
         _ => Command::Sql,
     }
+}
+
+/// The savepoint a statement names (its last word): folded to lower case unless quoted.
+fn savepoint_name(sql: &str) -> String {
+    let s = sql.trim().trim_end_matches(';').trim_end();
+    let name = match s.strip_suffix('"').and_then(|rest| rest.rfind('"')) {
+        Some(open) => &s[open..],
+        None => s.rsplit(char::is_whitespace).next().unwrap_or(""),
+    };
+    if name.starts_with('"') { unquote(name) } else { name.to_lowercase() }
 }
 
 /// A setting's canonical name: `SHOW TRANSACTION ISOLATION LEVEL` is `transaction_isolation`.
@@ -527,8 +541,12 @@ mod tests {
         assert_eq!(classify("SET TIME ZONE 'UTC'"), Command::Set { name: "timezone".into(), value: "UTC".into() });
         assert_eq!(classify("SHOW transaction_isolation"), Command::Show("transaction_isolation".into()));
         assert_eq!(classify("show transaction isolation level"), Command::Show("transaction_isolation".into()));
-        assert_eq!(classify("SAVEPOINT sa_1"), Command::NoOp("SAVEPOINT"));
-        assert!(matches!(classify("ROLLBACK TO SAVEPOINT x"), Command::Unsupported(_)));
+        assert_eq!(classify("SAVEPOINT sa_1"), Command::Savepoint("sa_1".into()));
+        assert_eq!(classify("RELEASE SAVEPOINT PGJDBC_AUTOSAVE;"), Command::Release("pgjdbc_autosave".into()));
+        assert_eq!(classify("release \"My Point\""), Command::Release("My Point".into()));
+        assert_eq!(classify("ROLLBACK TO SAVEPOINT x"), Command::RollbackTo("x".into()));
+        assert_eq!(classify("ROLLBACK TRANSACTION TO x"), Command::RollbackTo("x".into()));
+        assert_eq!(classify("rollback to x"), Command::RollbackTo("x".into()));
         assert_eq!(classify("select 1"), Command::Sql);
     }
 

@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use crate::pg::commands::{CopyIn, CopyParser};
-use crate::pg::session::{PgSession, lock};
+use crate::pg::session::{PgSession, count_success, lock};
 
 type Batch = Result<Vec<Vec<Option<String>>>>;
 
@@ -27,13 +27,16 @@ impl CopyInFlight {
         let (tx, mut rx) = mpsc::channel::<Batch>(4);
         let engine = session.engine();
         let parser = CopyParser::new(copy.options.clone());
+        let succeeded = session.succeeded();
         let done = tokio::task::spawn_blocking(move || {
             let mut guard = lock(&engine)?;
             let mut rows = std::iter::from_fn(|| rx.blocking_recv()).flat_map(|batch| match batch {
                 Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => vec![Err(e)],
             });
-            guard.copy_in(copy.schema.as_deref(), &copy.table, &copy.columns, &mut rows)
+            let result = guard.copy_in(copy.schema.as_deref(), &copy.table, &copy.columns, &mut rows);
+            count_success(&succeeded, &result);
+            result
         });
         Self { parser, tx, done: Some(done) }
     }

@@ -317,7 +317,8 @@ pub fn write_text(buf: &mut BytesMut, column: &ArrayRef, row: usize) {
     let s: String = match column.data_type() {
         DataType::Boolean => return buf.put_slice(if column.as_boolean().value(row) { b"t" } else { b"f" }),
         DataType::UInt64 => {
-            return buf.put_slice(itoa::Buffer::new().format(column.as_primitive::<UInt64Type>().value(row)).as_bytes());
+            return buf
+                .put_slice(itoa::Buffer::new().format(column.as_primitive::<UInt64Type>().value(row)).as_bytes());
         }
         DataType::Decimal128(_, scale @ 0..) => {
             return write_decimal(buf, column.as_primitive::<Decimal128Type>().value(row), *scale as usize);

@@ -23,7 +23,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail, CopyInResponse, CopyOutResponse};
 use pgwire::messages::data::{DataRow, NoData, ParameterDescription, RowDescription};
-use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
+use pgwire::messages::extendedquery::{Describe, Execute, TARGET_TYPE_BYTE_STATEMENT};
 use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
@@ -155,6 +155,11 @@ fn show_value(session: &PgSession, name: &str) -> PgWireResult<String> {
         .ok_or_else(|| error("ERROR", "42704", &format!("unrecognized configuration parameter \"{name}\"")))
 }
 
+/// Whether a statement may run in a failed transaction: the ones that end the failure.
+fn ends_failure(command: &Command) -> bool {
+    matches!(command, Command::Commit | Command::Rollback | Command::RollbackTo(_))
+}
+
 /// Transaction status after a statement of `kind` succeeded.
 fn status_after(kind: &StatementKind, before: TransactionStatus) -> TransactionStatus {
     match kind {
@@ -200,6 +205,17 @@ impl Handler {
                 Local::Tag(Tag::new("RESET"))
             }
             Command::NoOp(t) => Local::Tag(Tag::new(t)),
+            Command::Savepoint(name) => {
+                if !session.in_transaction().await.map_err(storage)? {
+                    return Err(error("ERROR", "25P01", "SAVEPOINT can only be used in transaction blocks"));
+                }
+                session.savepoint(name.clone());
+                Local::Tag(Tag::new("SAVEPOINT"))
+            }
+            Command::Release(name) => {
+                session.release(name).map_err(storage)?;
+                Local::Tag(Tag::new("RELEASE"))
+            }
             Command::Unsupported(m) => return Err(error("ERROR", "0A000", m)),
             _ => return Ok(None),
         }))
@@ -207,6 +223,7 @@ impl Handler {
 
     /// Ends a transaction: COMMIT of a failed one rolls back, as in PostgreSQL.
     async fn end_transaction(&self, session: &PgSession, commit: bool, status: TransactionStatus) -> Result<Tag> {
+        session.clear_savepoints();
         if !session.in_transaction().await? {
             return Ok(Tag::new(if commit && status != TransactionStatus::Error { "COMMIT" } else { "ROLLBACK" }));
         }
@@ -286,8 +303,7 @@ impl Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let command = classify(sql);
-        let ends = matches!(command, Command::Commit | Command::Rollback);
-        if *status == TransactionStatus::Error && !ends {
+        if *status == TransactionStatus::Error && !ends_failure(&command) {
             return Err(aborted());
         }
         if let Some(local) = self.local(client, session, &command).await? {
@@ -316,6 +332,12 @@ impl Handler {
                     .map_err(storage)?;
                 *status = TransactionStatus::Idle;
                 client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
+                return Ok(true);
+            }
+            Command::RollbackTo(name) => {
+                session.rollback_to(&name).await.map_err(storage)?;
+                *status = TransactionStatus::Transaction;
+                client.feed(PgWireBackendMessage::CommandComplete(Tag::new("ROLLBACK").into())).await?;
                 return Ok(true);
             }
             Command::CopyOut(copy) => {
@@ -490,6 +512,22 @@ impl ExtendedQueryHandler for Handler {
         self.parser.clone()
     }
 
+    /// pgwire restores the transaction status it saw before the statement, so a successful
+    /// ROLLBACK TO SAVEPOINT leaves the failed state here, after the statement.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let result = self._on_execute(client, message).await;
+        if session(client)?.take_recovered() {
+            client.set_transaction_status(TransactionStatus::Transaction);
+        }
+        result
+    }
+
     /// A statement whose result DuckDB could only type from the parameter values (see
     /// `SqlSession::describe`) is described again with the portal's values.
     async fn do_describe_portal<C>(
@@ -526,7 +564,7 @@ impl ExtendedQueryHandler for Handler {
         let stmt = &portal.statement.statement;
         let command = classify(&stmt.sql);
         let status = client.transaction_status();
-        if status == TransactionStatus::Error && !matches!(command, Command::Commit | Command::Rollback) {
+        if status == TransactionStatus::Error && !ends_failure(&command) {
             return Err(aborted());
         }
         if let Some(local) = self.local(client, &session, &command).await? {
@@ -546,6 +584,11 @@ impl ExtendedQueryHandler for Handler {
                     .await
                     .map_err(storage)?;
                 return Ok(Response::TransactionEnd(t));
+            }
+            Command::RollbackTo(name) => {
+                session.rollback_to(&name).await.map_err(storage)?;
+                session.mark_recovered();
+                return Ok(Response::Execution(Tag::new("ROLLBACK")));
             }
             Command::CopyOut(copy) => {
                 let n = self.copy_out(client, &session, &copy).await?;

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -237,6 +238,12 @@ pub struct PgSession {
     pub cancel: parking_lot::Mutex<Option<CancelGuard>>,
     /// The credit of the last statement started, to detach it if it is still running.
     last: parking_lot::Mutex<Option<Arc<Semaphore>>>,
+    /// Statements (and COPYs) that succeeded, counted on the engine's thread.
+    succeeded: Arc<AtomicU64>,
+    /// Open savepoints, oldest first, each with `succeeded` as it was when set.
+    savepoints: parking_lot::Mutex<Vec<(String, u64)>>,
+    /// A ROLLBACK TO SAVEPOINT of the extended protocol ended the failed state.
+    recovered: std::sync::atomic::AtomicBool,
 }
 
 impl PgSession {
@@ -250,6 +257,9 @@ impl PgSession {
             copy_in: tokio::sync::Mutex::new(None),
             cancel: parking_lot::Mutex::new(None),
             last: parking_lot::Mutex::new(None),
+            succeeded: Arc::default(),
+            savepoints: parking_lot::Mutex::default(),
+            recovered: Default::default(),
         }
     }
 
@@ -313,11 +323,14 @@ impl PgSession {
         let sink_credit = credit.clone();
         let runtime = tokio::runtime::Handle::current();
         let held_limit = self.limits.held_result_limit;
+        let succeeded = self.succeeded.clone();
         let done = tokio::task::spawn_blocking(move || {
             let mut guard = lock(&engine)?;
             let mut sink =
                 ChannelSink { tx, credit: sink_credit, runtime, encoding, types: Vec::new(), held: 0, held_limit };
-            guard.execute(&sql, &params, &mut sink)
+            let result = guard.execute(&sql, &params, &mut sink);
+            count_success(&succeeded, &result);
+            result
         });
         Running {
             events,
@@ -336,5 +349,102 @@ impl PgSession {
 
     pub fn engine(&self) -> Engine {
         self.engine.clone()
+    }
+
+    /// The counter of succeeded statements, for a COPY FROM STDIN to add itself to.
+    pub fn succeeded(&self) -> Arc<AtomicU64> {
+        self.succeeded.clone()
+    }
+
+    // ---- savepoints ------------------------------------------------------------------------
+    // DuckDB keeps no savepoints. A savepoint is kept by name with the count of statements
+    // that had succeeded, and ROLLBACK TO it is honoured when nothing succeeded since: it
+    // then only has failed statements to undo, and those changed nothing. That is the case
+    // of psql's ON_ERROR_ROLLBACK and pgjdbc's autosave, which set a savepoint before each
+    // statement. Anything else is refused rather than half undone.
+
+    pub fn savepoint(&self, name: String) {
+        let at = self.succeeded.load(Ordering::SeqCst);
+        self.savepoints.lock().push((name, at));
+    }
+
+    /// Index of the newest savepoint called `name`.
+    fn find_savepoint(savepoints: &[(String, u64)], name: &str) -> Result<usize> {
+        savepoints.iter().rposition(|(n, _)| n == name).ok_or_else(|| {
+            StorageError::new(ErrorKind::NotFound, "3B001", format!("savepoint \"{name}\" does not exist"))
+        })
+    }
+
+    /// Forgets `name` and every savepoint set after it.
+    pub fn release(&self, name: &str) -> Result<()> {
+        let mut savepoints = self.savepoints.lock();
+        let i = Self::find_savepoint(&savepoints, name)?;
+        savepoints.truncate(i);
+        Ok(())
+    }
+
+    /// Returns the transaction to savepoint `name` (kept), if only failed statements ran since.
+    pub async fn rollback_to(&self, name: &str) -> Result<()> {
+        let at = {
+            let savepoints = self.savepoints.lock();
+            savepoints[Self::find_savepoint(&savepoints, name)?].1
+        };
+        // Waits for the engine, so every statement before this one has been counted; and
+        // fails if the error aborted DuckDB's whole transaction (constraint violations do).
+        let usable = self.with_engine(|s| s.execute("SELECT 1", &[], &mut Discard)).await.is_ok();
+        if self.succeeded.load(Ordering::SeqCst) != at {
+            return Err(StorageError::new(
+                ErrorKind::Unsupported,
+                "0A000",
+                format!(
+                    "ROLLBACK TO SAVEPOINT can only undo failed statements, and statements succeeded after savepoint \
+                     \"{name}\" (DuckDB keeps no savepoints); roll back the whole transaction"
+                ),
+            ));
+        }
+        if !usable {
+            return Err(StorageError::new(
+                ErrorKind::Conflict,
+                "25P02",
+                "the failed statement aborted the whole transaction (DuckDB keeps no savepoints); roll it back",
+            ));
+        }
+        let mut savepoints = self.savepoints.lock();
+        let i = Self::find_savepoint(&savepoints, name)?;
+        savepoints.truncate(i + 1);
+        Ok(())
+    }
+
+    pub fn mark_recovered(&self) {
+        self.recovered.store(true, Ordering::SeqCst);
+    }
+
+    pub fn take_recovered(&self) -> bool {
+        self.recovered.swap(false, Ordering::SeqCst)
+    }
+
+    /// Savepoints end with their transaction.
+    pub fn clear_savepoints(&self) {
+        self.savepoints.lock().clear();
+    }
+}
+
+/// A sink for a statement run only to see whether it can run.
+struct Discard;
+
+impl RowSink for Discard {
+    fn columns(&mut self, _: &[SqlColumn]) -> Result<()> {
+        Ok(())
+    }
+
+    fn rows(&mut self, _: arrow_array::RecordBatch) -> Result<bool> {
+        Ok(true)
+    }
+}
+
+/// Counts a statement that succeeded (see the savepoints of [`PgSession`]).
+pub fn count_success<T>(succeeded: &AtomicU64, result: &Result<T>) {
+    if result.is_ok() {
+        succeeded.fetch_add(1, Ordering::SeqCst);
     }
 }
