@@ -22,6 +22,8 @@ use crate::plugins::formats::FormatParser;
 use crate::plugins::loader::Loaded;
 use crate::plugins::{PluginError, Plugins};
 
+use super::{Groups, OneByOne};
+
 /// What every part is parsed with.
 #[derive(Clone, Copy)]
 pub struct Job<'a> {
@@ -66,9 +68,9 @@ pub fn parse<'scope>(
         outputs.push(from_worker);
     }
     scope.spawn(move || deal(Parts { file, part_bytes, carry: Vec::new(), lines: 0, done: false }, &inputs));
-    let mut ordered = Ordered { outputs, next: 0, pending: Vec::new(), schema: None, name: &job.loaded.manifest.name };
+    let mut ordered = OneByOne::new(InFileOrder { outputs, next: 0, schema: None, name: &job.loaded.manifest.name });
     ordered.fill()?;
-    let schema = ordered.schema.clone().unwrap_or_else(|| crate::plugins::formats::table_schema(job.columns));
+    let schema = ordered.groups.schema.clone().unwrap_or_else(|| crate::plugins::formats::table_schema(job.columns));
     Ok((schema, ordered))
 }
 
@@ -162,59 +164,39 @@ impl Iterator for Parts {
     }
 }
 
-/// The workers' batches in file order.
-struct Ordered<'a> {
+/// The workers' batches, part by part in file order.
+struct InFileOrder<'a> {
     outputs: Vec<Receiver<Result<Vec<RecordBatch>>>>,
     /// The part whose batches come next.
     next: usize,
-    /// Batches of the current part, last first.
-    pending: Vec<RecordBatch>,
     schema: Option<SchemaRef>,
     name: &'a str,
 }
 
-impl Ordered<'_> {
-    /// Receives parts until one has batches or all are received.
-    fn fill(&mut self) -> Result<()> {
-        while self.pending.is_empty() {
-            let Some(output) = self.outputs.get(self.next % self.outputs.len().max(1)) else { return Ok(()) };
-            let Ok(part) = output.recv() else {
-                // Part `next` was never dealt: the file has no more.
-                self.outputs.clear();
-                return Ok(());
-            };
-            self.next += 1;
-            let mut batches = part?;
-            for batch in &batches {
-                match &self.schema {
-                    None => self.schema = Some(batch.schema()),
-                    Some(first) if first.fields() != batch.schema().fields() => {
-                        return Err(PluginError::Contract {
-                            name: self.name.to_owned(),
-                            message: "parts of the file gave batches with different columns".into(),
-                        }
-                        .into());
-                    }
-                    Some(_) => {}
-                }
-            }
-            batches.reverse();
-            self.pending = batches;
-        }
-        Ok(())
-    }
-}
-
-impl Iterator for Ordered<'_> {
-    type Item = Result<RecordBatch>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Err(e) = self.fill() {
+impl Groups for InFileOrder<'_> {
+    fn next_group(&mut self) -> Result<Option<Vec<RecordBatch>>> {
+        let Some(output) = self.outputs.get(self.next % self.outputs.len().max(1)) else { return Ok(None) };
+        let Ok(part) = output.recv() else {
+            // Part `next` was never dealt: the file has no more.
             self.outputs.clear();
-            self.pending.clear();
-            return Some(Err(e));
+            return Ok(None);
+        };
+        self.next += 1;
+        let batches = part?;
+        for batch in &batches {
+            match &self.schema {
+                None => self.schema = Some(batch.schema()),
+                Some(first) if first.fields() != batch.schema().fields() => {
+                    return Err(PluginError::Contract {
+                        name: self.name.to_owned(),
+                        message: "parts of the file gave batches with different columns".into(),
+                    }
+                    .into());
+                }
+                Some(_) => {}
+            }
         }
-        self.pending.pop().map(Ok)
+        Ok(Some(batches))
     }
 }
 

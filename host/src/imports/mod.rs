@@ -60,10 +60,10 @@ pub fn import(
     }
     let mut parser = plugins.open_parser(plugin, &options, &columns)?;
     // The engine needs the columns before the rows: parse until the first batch.
-    let mut reader =
-        Batches { parser: &mut parser, file: &mut file, chunk: vec![0; CHUNK_BYTES], queue: Vec::new(), done: false };
+    let chunks = FileChunks { parser: &mut parser, file: &mut file, chunk: vec![0; CHUNK_BYTES], ended: false };
+    let mut reader = OneByOne::new(chunks);
     reader.fill()?;
-    let schema = reader.parser.schema();
+    let schema = reader.groups.parser.schema();
     std::thread::scope(|scope| {
         let batches = on_thread(scope, reader).into_iter();
         storage.import_rows(
@@ -132,44 +132,74 @@ fn plugin_for(
     Ok(plugins.sniff(&head))
 }
 
-/// The batches of a file, parsed as the engine asks for them.
-struct Batches<'a> {
-    parser: &'a mut FormatParser,
-    file: &'a mut std::fs::File,
-    /// The read buffer, reused for every chunk.
-    chunk: Vec<u8>,
-    queue: Vec<RecordBatch>,
+/// Where batches come from in groups: a chunk of a file, a part of it.
+trait Groups {
+    /// The next group; `None` once there are no more.
+    fn next_group(&mut self) -> Result<Option<Vec<RecordBatch>>>;
+}
+
+/// The batches of some [`Groups`] one at a time, taken as the engine asks for them; the
+/// first error ends them.
+struct OneByOne<G> {
+    groups: G,
+    /// Batches of the current group, last first.
+    pending: Vec<RecordBatch>,
     done: bool,
 }
 
-impl Batches<'_> {
-    /// Feeds the parser until it returns a batch or the file ends.
+impl<G: Groups> OneByOne<G> {
+    fn new(groups: G) -> Self {
+        Self { groups, pending: Vec::new(), done: false }
+    }
+
+    /// Takes groups until one has batches or there are no more.
     fn fill(&mut self) -> Result<()> {
-        while self.queue.is_empty() && !self.done {
-            let n = read_full(self.file, &mut self.chunk)?;
-            let mut batches = if n == 0 {
-                self.done = true;
-                self.parser.finish()?
-            } else {
-                self.parser.feed(&self.chunk[..n])?
-            };
-            batches.reverse();
-            self.queue = batches;
+        while self.pending.is_empty() && !self.done {
+            match self.groups.next_group()? {
+                Some(mut group) => {
+                    group.reverse();
+                    self.pending = group;
+                }
+                None => self.done = true,
+            }
         }
         Ok(())
     }
 }
 
-impl Iterator for Batches<'_> {
+impl<G: Groups> Iterator for OneByOne<G> {
     type Item = Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Err(e) = self.fill() {
             self.done = true;
-            self.queue.clear();
+            self.pending.clear();
             return Some(Err(e));
         }
-        self.queue.pop().map(Ok)
+        self.pending.pop().map(Ok)
+    }
+}
+
+/// A file fed to a parser one chunk at a time.
+struct FileChunks<'a> {
+    parser: &'a mut FormatParser,
+    file: &'a mut std::fs::File,
+    /// The read buffer, reused for every chunk.
+    chunk: Vec<u8>,
+    ended: bool,
+}
+
+impl Groups for FileChunks<'_> {
+    fn next_group(&mut self) -> Result<Option<Vec<RecordBatch>>> {
+        if self.ended {
+            return Ok(None);
+        }
+        let n = read_full(self.file, &mut self.chunk)?;
+        if n == 0 {
+            self.ended = true;
+            return Ok(Some(self.parser.finish()?));
+        }
+        Ok(Some(self.parser.feed(&self.chunk[..n])?))
     }
 }
 
