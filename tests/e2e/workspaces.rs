@@ -105,6 +105,9 @@ fn analysts_query_project_tables_live_and_write_results_back() {
         use futures_util::TryStreamExt;
         let data: Vec<bytes::Bytes> = out.try_collect().await.unwrap();
         assert_eq!(data.concat(), b"20\twith, comma\n21\t\\N\n");
+        let sql = "COPY (SELECT id, name FROM result WHERE id >= 20 ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)";
+        let data: Vec<bytes::Bytes> = pg.copy_out(sql).await.unwrap().try_collect().await.unwrap();
+        assert_eq!(data.concat(), b"id,name\n20,\"with, comma\"\n21,\n");
     });
 
     // Results go back to storage through an import from the workspace table.

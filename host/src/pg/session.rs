@@ -123,6 +123,8 @@ impl ChannelSink {
 impl RowSink for ChannelSink {
     fn columns(&mut self, columns: &[SqlColumn]) -> Result<()> {
         self.types = columns.iter().map(|c| c.ty.clone()).collect();
+        // The columns first: they start the COPY, and the header is its first data.
+        self.send(Event::Columns(columns.to_vec()), 0)?;
         if let Encoding::Copy(o) = &self.encoding
             && o.header
         {
@@ -136,7 +138,6 @@ impl RowSink for ChannelSink {
             line.extend_from_slice(b"\n");
             self.send(Event::CopyHeader(line.freeze()), 0)?;
         }
-        self.send(Event::Columns(columns.to_vec()), 0)?;
         Ok(())
     }
 
