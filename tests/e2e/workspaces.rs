@@ -354,6 +354,25 @@ fn psql_and_python_clients_see_the_catalog() {
     assert!(psql(r#"\d "in.c-main".t"#).contains("name|character varying"));
     assert!(psql(r"\l").contains(ws["id"].as_str().unwrap()));
     assert_eq!(psql(r#"SELECT count(*) FROM "in.c-main".t"#).trim(), "2");
+    // A psql script with COPY data inline, ended by `\.` (CSV and text alike).
+    let script = "CREATE TABLE c (id INT, note TEXT);\n\
+                  COPY c FROM STDIN WITH (FORMAT csv, HEADER);\nid,note\n1,\"a, b\"\n2,\"\\.\"\n\\.\n\
+                  COPY c FROM STDIN;\n3\tc\n\\.\n\
+                  SELECT string_agg(id || ':' || note, ' ' ORDER BY id) FROM c;\n";
+    let out = Command::new("psql")
+        .args([&format!("{info} sslmode=require"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(script.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("psql");
+    assert!(out.status.success(), "psql script: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1:a, b 2:\\. 3:c");
 
     let script = r#"
 import sys, psycopg, sqlalchemy

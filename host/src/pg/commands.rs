@@ -316,7 +316,20 @@ fn parse_options(s: &str) -> Result<CopyOptions, String> {
                 delimiter_set = true;
             }
             "NULL" => o.null = unquote(&it.next().unwrap_or_default()),
-            "QUOTE" | "ESCAPE" | "ENCODING" | "FREEZE" | "FORCE_QUOTE" | "FORCE_NOT_NULL" => {
+            // Only the defaults: other characters would be read or written wrongly.
+            "QUOTE" | "ESCAPE" => {
+                if unquote(&it.next().unwrap_or_default()) != "\"" {
+                    return Err(format!("COPY {} other than '\"' is not supported", t.to_ascii_uppercase()));
+                }
+            }
+            "ENCODING" => {
+                let encoding = unquote(&it.next().unwrap_or_default()).to_ascii_uppercase().replace(['-', '_'], "");
+                if encoding != "UTF8" {
+                    return Err(format!("COPY encoding {encoding} is not supported (data is UTF8)"));
+                }
+            }
+            // Choices that leave the data the same: accepted, not applied.
+            "FREEZE" | "FORCE_QUOTE" => {
                 it.next();
             }
             other => return Err(format!("COPY option {other} is not supported")),
@@ -449,7 +462,8 @@ impl CopyParser {
     fn push_line(&mut self, line: &[u8], rows: &mut Vec<Vec<Option<String>>>) -> Result<(), String> {
         let line = std::str::from_utf8(line).map_err(|_| "COPY data is not valid UTF-8".to_owned())?;
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if self.done || (!self.options.csv && line == "\\.") {
+        // `\.` alone on a line ends the data, in CSV too (where a quoted `"\."` is a value).
+        if self.done || line == "\\." {
             self.done = true;
             return Ok(());
         }
@@ -565,6 +579,14 @@ mod tests {
         assert!(!c.options.csv);
         assert!(matches!(classify("COPY t TO '/etc/x'"), Command::Unsupported(_)));
         assert!(matches!(classify("COPY t FROM STDIN (FORMAT binary)"), Command::Unsupported(_)));
+        assert!(matches!(
+            classify(r#"COPY t FROM STDIN (FORMAT csv, QUOTE '"', ENCODING 'utf-8')"#),
+            Command::CopyIn(_)
+        ));
+        assert!(matches!(classify("COPY t FROM STDIN (FORMAT csv, QUOTE '''')"), Command::Unsupported(_)));
+        assert!(matches!(classify(r"COPY t TO STDOUT (FORMAT csv, ESCAPE '\')"), Command::Unsupported(_)));
+        assert!(matches!(classify("COPY t TO STDOUT (ENCODING 'LATIN1')"), Command::Unsupported(_)));
+        assert!(matches!(classify("COPY t FROM STDIN (FORMAT csv, FORCE_NOT_NULL (a))"), Command::Unsupported(_)));
     }
 
     #[test]
@@ -574,7 +596,8 @@ mod tests {
         let rows = p.feed(b"\\N\n\\.\n").unwrap();
         assert_eq!(rows, vec![vec![Some("2".to_owned()), None]]);
         let mut p = CopyParser::new(CopyOptions { csv: true, header: true, delimiter: ',', null: String::new() });
-        let rows = p.feed(b"a,b\n1,\"x\ny\"\n2,\n").unwrap();
-        assert_eq!(rows, vec![vec![Some("1".into()), Some("x\ny".into())], vec![Some("2".into()), None]]);
+        let rows = p.feed(b"a,b\n1,\"x\ny\"\n2,\n\"\\.\"\n\\.\n3,\n").unwrap();
+        let value = |v: &str| Some(v.to_owned());
+        assert_eq!(rows, vec![vec![value("1"), value("x\ny")], vec![value("2"), None], vec![value("\\.")]]);
     }
 }

@@ -158,7 +158,8 @@ fn never_escaped(ty: &DataType) -> bool {
 pub fn copy_field(out: &mut BytesMut, value: Option<&str>, o: &CopyOptions) {
     let Some(v) = value else { return out.put_slice(o.null.as_bytes()) };
     if o.csv {
-        if v.is_empty() || v.contains([o.delimiter, '"', '\n', '\r']) || v == o.null {
+        // `\.` unquoted would read back as the end of the data.
+        if v.is_empty() || v.contains([o.delimiter, '"', '\n', '\r']) || v == o.null || v == "\\." {
             out.put_u8(b'"');
             out.put_slice(v.replace('"', "\"\"").as_bytes());
             out.put_u8(b'"');
@@ -600,6 +601,9 @@ mod tests {
         assert_eq!(copy_lines(&batch, &text), "-1\ta\\tb\\\\c\n\\N\t\n3\tx,\"y\"\\n\n");
         let csv = CopyOptions { csv: true, header: false, delimiter: ',', null: String::new() };
         assert_eq!(copy_lines(&batch, &csv), "-1,a\tb\\c\n,\"\"\n3,\"x,\"\"y\"\"\n\"\n");
+        let mut marker = BytesMut::new();
+        copy_field(&mut marker, Some("\\."), &csv);
+        assert_eq!(marker, "\"\\.\"");
         // A delimiter or NULL marker a number can contain: numbers are escaped/quoted too.
         let dash = CopyOptions { csv: true, header: false, delimiter: '-', null: String::new() };
         assert!(copy_lines(&batch, &dash).starts_with(b"\"-1\"-"));
