@@ -90,14 +90,18 @@ struct RowRange {
     to: Option<u64>,
 }
 
+/// The rows of the table `data` (from DuckDB's metadata: no scan).
+fn row_count(hub: &Hub, data: &str) -> Result<u64> {
+    hub.conn()?.query_row(&format!("SELECT count(*) FROM {data}"), [], |r| r.get(0)).map_err(db_err)
+}
+
 /// DuckDB's row group size: parts are whole row groups.
 const ROW_GROUP: u64 = 122_880;
 
 impl RowRange {
     /// Up to `parts` ranges of at least two row groups each, covering every row of `data`.
     fn split(hub: &Hub, data: &str, parts: u64) -> Result<Vec<RowRange>> {
-        let rows: u64 =
-            hub.conn()?.query_row(&format!("SELECT count(*) FROM {data}"), [], |r| r.get(0)).map_err(db_err)?;
+        let rows = row_count(hub, data)?;
         let parts = parts.min(rows / (2 * ROW_GROUP)).max(1);
         let step = rows.div_ceil(parts).div_ceil(ROW_GROUP) * ROW_GROUP;
         // Deleted rows keep their ids until DuckDB compacts them, so ids may run past the row
@@ -155,6 +159,9 @@ impl VTab for StorageTable {
         for c in &view.meta.columns {
             bind.add_result_column(c.def.name.as_str(), logical_type(c.def.data_type));
         }
+        // DuckDB plans by size (a join hashes its smaller side): tell it the table's.
+        let file = scope.files.open(&scope.hub, &scope.layout.table_file(&view.home.bucket_ref(), &view.home.table))?;
+        bind.set_cardinality(row_count(&scope.hub, &file.read()?.data())?, filter.is_none());
         Ok(StorageBind { scope, home: view.home, columns: view.meta.columns, filter })
     }
 

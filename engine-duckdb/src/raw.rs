@@ -141,7 +141,8 @@ impl RawConnection {
             return if err.is_null() {
                 Ok(Vec::new())
             } else {
-                Err(classify(&format!("Parser Error: {}", message(err))))
+                let text = message(err);
+                Err(classify(&if text.starts_with("Parser Error") { text } else { format!("Parser Error: {text}") }))
             };
         }
         let guard = Arc::new(guard);

@@ -252,6 +252,29 @@ fn a_paged_result_held_while_other_statements_run_is_capped() {
 }
 
 #[test]
+fn syntax_errors_read_cleanly_and_plans_know_table_sizes() {
+    let server = Server::start();
+    let (_, ws) = setup(&server);
+    let info = conninfo(&server, &ws, password(&ws));
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        let e = pg.batch_execute("SELECT * FROM").await.unwrap_err();
+        let e = e.as_db_error().unwrap();
+        assert_eq!((e.code(), e.message()), (&SqlState::SYNTAX_ERROR, "Parser Error: syntax error at end of input"));
+        // The planner is told a project table's size (2 rows): joins hash the smaller side.
+        let plan = pg.simple_query(r#"EXPLAIN SELECT * FROM "in.c-main".t"#).await.unwrap();
+        let text: String = plan
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(1).map(str::to_owned),
+                _ => None,
+            })
+            .collect();
+        assert!(text.contains("~2 rows"), "{text}");
+    });
+}
+
+#[test]
 fn unaliased_expressions_are_named_as_postgres_names_them() {
     let server = Server::start();
     let (_, ws) = setup(&server);
@@ -353,6 +376,7 @@ fn psql_and_python_clients_see_the_catalog() {
     assert!(psql(r"\dn").contains("in.c-main"));
     assert!(psql(r#"\d "in.c-main".t"#).contains("name|character varying"));
     assert!(psql(r"\l").contains(ws["id"].as_str().unwrap()));
+    assert!(psql(r"\du").contains(ws["id"].as_str().unwrap()));
     assert_eq!(psql(r#"SELECT count(*) FROM "in.c-main".t"#).trim(), "2");
     // A psql script with COPY data inline, ended by `\.` (CSV and text alike).
     let script = "CREATE TABLE c (id INT, note TEXT);\n\

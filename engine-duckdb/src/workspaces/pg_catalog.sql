@@ -336,6 +336,8 @@ CREATE OR REPLACE VIEW pg_roles AS SELECT CAST(10 AS BIGINT) AS oid, '{USER}' AS
   true AS rolinherit, true AS rolcreaterole, true AS rolcreatedb, true AS rolcanlogin, false AS rolreplication,
   -1 AS rolconnlimit, '********' AS rolpassword, CAST(NULL AS TIMESTAMP) AS rolvaliduntil, true AS rolbypassrls,
   CAST(NULL AS VARCHAR[]) AS rolconfig;
+CREATE OR REPLACE VIEW pg_auth_members AS SELECT CAST(NULL AS BIGINT) AS oid, CAST(NULL AS BIGINT) AS roleid,
+  CAST(NULL AS BIGINT) AS member, CAST(NULL AS BIGINT) AS grantor, false AS admin_option WHERE false;
 CREATE OR REPLACE VIEW pg_user AS SELECT rolname AS usename, oid AS usesysid, true AS usecreatedb,
   true AS usesuper, false AS userepl, true AS usebypassrls FROM pg_roles;
 CREATE OR REPLACE VIEW pg_tablespace AS SELECT * FROM (VALUES
