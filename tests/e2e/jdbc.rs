@@ -39,11 +39,12 @@ fn pgjdbc_reads_metadata_runs_prepared_statements_pages_and_commits() {
     let probe = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/fixtures/jdbc/Probe.java");
     let out = Command::new("java")
         .args(["-cp", "/usr/share/java/postgresql.jar"])
-        .arg(probe)
+        .arg(&probe)
         .args([&c["host"], &c["port"], &c["database"], &c["username"], &c["password"]].map(|v| match v {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         }))
+        .arg(probe.parent().unwrap())
         .output()
         .expect("java runs (scripts/setup installs a JRE and pgjdbc)");
     let stdout = String::from_utf8_lossy(&out.stdout);

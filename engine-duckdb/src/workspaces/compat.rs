@@ -129,11 +129,16 @@ re!(
         r"(?i)({IDENT}|\$\d+)\s*::\s*{TYPQ}(regclass|regtype|regproc|regnamespace)\b(\s*::\s*{TYPQ}(?:text|varchar)\b)?"
     )
 );
-re!(REG_CAST_REST, format!(r"(?i)::\s*{TYPQ}(?:regclass|regtype|regproc|regnamespace|regrole)\b"));
+re!(
+    REG_CAST_REST,
+    format!(r"(?i)::\s*{TYPQ}(?:regclass|regtype|regproc|regprocedure|regoper|regoperator|regnamespace|regrole)\b")
+);
 re!(CAST_QUALIFIED, r"(?i)::\s*pg_catalog\s*\.\s*");
 re!(CAST_NAME, r"(?i)::\s*name\b");
 re!(TEXT_ARRAY_CAST, r"(?i)\x01(\d+)\x02\s*::\s*(?:text|varchar|name)\s*\[\s*\]");
 re!(PG_CATALOG, r"(?i)\bpg_catalog\s*\.\s*");
+re!(XID_AGE, r"(?i)\bpg_catalog\s*\.\s*age\s*\(");
+re!(ANY_COLUMN, r"(?i)\b([a-z_][\w.]*)\s*=\s*ANY\s*\(\s*([a-z_][\w.]*)\s*\)");
 re!(PARAMETER, r"\$([0-9]+)\b");
 re!(JSON_BUILD_OBJECT, r"(?i)\bjson_build_object\s*\(");
 re!(ARRAY_LITERAL, r"(=\s*)\x01(\d+)\x02");
@@ -288,6 +293,11 @@ pub(crate) fn rewrite(sql: &str) -> String {
         Some(format!("[{}]::VARCHAR[]", items.join(", ")))
     });
     let s = CAST_NAME.replace_all(&s, "::VARCHAR");
+    // `x = ANY(array_column)`: DuckDB reads ANY as a subquery, which a LEFT JOIN condition
+    // cannot hold (DataGrip's index query)
+    let s = ANY_COLUMN.replace_all(&s, "list_contains($2, $1)").into_owned();
+    // DataGrip's transaction ages; unqualified `age` stays DuckDB's age of a timestamp
+    let s = XID_AGE.replace_all(&s, "__pg_xid_age(");
     // the catalog emulation shadows DuckDB's built-ins only when unqualified
     let s = PG_CATALOG.replace_all(&s, "");
     let s = JSON_BUILD_OBJECT.replace_all(&s, "json_object(").into_owned();
@@ -401,6 +411,14 @@ mod tests {
             "SELECT c.oid FROM pg_class c WHERE c.relname  ~ '(?s).*(?:^(orders)$).*'"
         );
         assert_eq!(rewrite("SELECT 'pg_class'::regclass"), "SELECT __regclass_oid('pg_class')");
+        assert_eq!(
+            rewrite("SELECT 1 WHERE pg_catalog.age(x.xmin) <= pg_catalog.age($1::varchar::xid) AND age(ts) > x"),
+            "SELECT 1 WHERE __pg_xid_age(x.xmin) <= __pg_xid_age($1::varchar::xid) AND age(ts) > x"
+        );
+        assert_eq!(
+            rewrite("SELECT 1 FROM a LEFT JOIN o ON o.oid = ANY(indclass) WHERE n = ANY(current_schemas(true))"),
+            "SELECT 1 FROM a LEFT JOIN o ON list_contains(indclass, o.oid) WHERE n = ANY(current_schemas(true))"
+        );
         assert_eq!(rewrite("SELECT a.attrelid::pg_catalog.regclass"), "SELECT __regclass_name(a.attrelid)");
         assert_eq!(rewrite("SELECT x::name FROM public.t"), "SELECT x::VARCHAR FROM main.t");
     }
