@@ -275,6 +275,59 @@ fn syntax_errors_read_cleanly_and_plans_know_table_sizes() {
 }
 
 #[test]
+fn cursors_page_through_results_as_psycopg_and_sqlalchemy_use_them() {
+    let server = Server::start();
+    let (_, ws) = setup(&server);
+    let info = conninfo(&server, &ws, password(&ws));
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        pg.batch_execute("CREATE TABLE big AS SELECT range AS id FROM range(100000)").await.unwrap();
+        let e = pg.batch_execute("DECLARE c CURSOR FOR SELECT 1").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::NO_ACTIVE_SQL_TRANSACTION);
+        let ids = |messages: Vec<tokio_postgres::SimpleQueryMessage>| -> Vec<i64> {
+            messages
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(|v| v.parse().unwrap()),
+                    _ => None,
+                })
+                .collect()
+        };
+        pg.batch_execute("BEGIN; DECLARE c CURSOR FOR SELECT id FROM big ORDER BY id").await.unwrap();
+        assert_eq!(ids(pg.simple_query("FETCH 2 FROM c").await.unwrap()), [0, 1]);
+        pg.batch_execute("MOVE FORWARD 3 IN c").await.unwrap();
+        // Extended protocol, as psycopg sends it.
+        let rows = pg.query("FETCH FORWARD 1000 FROM c", &[]).await.unwrap();
+        assert_eq!((rows.len(), rows[0].get::<_, i64>(0)), (1000, 5));
+        assert_eq!(ids(pg.simple_query("FETCH ALL FROM c").await.unwrap()).len(), 100000 - 1005);
+        assert!(ids(pg.simple_query("FETCH c").await.unwrap()).is_empty());
+        pg.batch_execute("DECLARE h CURSOR WITH HOLD FOR SELECT 42; COMMIT").await.unwrap();
+        // A cursor ends with its transaction, unless it is held.
+        assert_eq!(code(&pg.batch_execute("FETCH c").await.unwrap_err()), SqlState::INVALID_CURSOR_NAME);
+        assert_eq!(ids(pg.simple_query("FETCH h").await.unwrap()), [42]);
+        pg.batch_execute("CLOSE h").await.unwrap();
+        assert_eq!(code(&pg.batch_execute("CLOSE h").await.unwrap_err()), SqlState::INVALID_CURSOR_NAME);
+    });
+    let script = r#"
+import sys, psycopg, sqlalchemy
+info = sys.argv[1]
+with psycopg.connect(info) as conn:
+    with conn.cursor(name="big") as cur:
+        cur.itersize = 1000
+        cur.execute("SELECT id FROM big WHERE id < %s", (50000,))
+        ids = [r[0] for r in cur]
+        assert sorted(ids) == list(range(50000)), len(ids)
+engine = sqlalchemy.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(info))
+with engine.connect() as c:
+    result = c.execution_options(stream_results=True, yield_per=500).execute(sqlalchemy.text("SELECT id FROM big"))
+    assert sum(len(p) for p in result.partitions()) == 100000
+print("ok")
+"#;
+    let out = Command::new("python3").args(["-c", script, &info]).output().expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn unaliased_expressions_are_named_as_postgres_names_them() {
     let server = Server::start();
     let (_, ws) = setup(&server);

@@ -68,7 +68,8 @@ pub fn is_blank(sql: &str) -> bool {
 }
 
 /// Words of `sql` (up to `n`), upper-cased, after leading comments.
-fn words(sql: &str, n: usize) -> Vec<String> {
+/// `sql` from its first word on (leading blanks and comments skipped).
+fn skip_comments(sql: &str) -> &str {
     let mut rest = sql.trim_start();
     while !rest.is_empty() && (rest.starts_with("--") || rest.starts_with("/*")) {
         rest = if rest.starts_with("--") {
@@ -78,7 +79,12 @@ fn words(sql: &str, n: usize) -> Vec<String> {
         }
         .trim_start();
     }
-    rest.split(|c: char| c.is_whitespace() || c == ';' || c == '(' || c == '=')
+    rest
+}
+
+fn words(sql: &str, n: usize) -> Vec<String> {
+    skip_comments(sql)
+        .split(|c: char| c.is_whitespace() || c == ';' || c == '(' || c == '=')
         .filter(|w| !w.is_empty())
         .take(n)
         .map(str::to_ascii_uppercase)
@@ -100,6 +106,20 @@ pub enum Command {
     Begin,
     Commit,
     Rollback,
+    /// `DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR query`.
+    Declare {
+        name: String,
+        hold: bool,
+        query: String,
+    },
+    /// `FETCH` (or `MOVE`, which skips) `count` rows, `None` for all, from a cursor.
+    Fetch {
+        name: String,
+        count: Option<u64>,
+        skip: bool,
+    },
+    /// `CLOSE name`; `None` for `CLOSE ALL`.
+    Close(Option<String>),
     /// `SAVEPOINT name`, `RELEASE [SAVEPOINT] name`, `ROLLBACK TO [SAVEPOINT] name`.
     Savepoint(String),
     Release(String),
@@ -167,11 +187,69 @@ pub fn classify(sql: &str) -> Command {
         }
         "ROLLBACK" | "ABORT" => Command::Rollback,
         "COPY" => parse_copy(sql),
-        "DECLARE" | "FETCH" | "MOVE" | "CLOSE" | "NOTIFY" | "PREPARE" | "EXECUTE" => {
+        "DECLARE" => parse_declare(sql).unwrap_or_else(Command::Unsupported),
+        "FETCH" | "MOVE" => parse_fetch(sql, first == "MOVE").unwrap_or_else(Command::Unsupported),
+        "CLOSE" if second == "ALL" => Command::Close(None),
+        "CLOSE" => match identifier(&skip_comments(sql)[5..]) {
+            Some((name, _)) => Command::Close(Some(name)),
+            None => Command::Unsupported("CLOSE needs a cursor name".into()),
+        },
+        "NOTIFY" | "PREPARE" | "EXECUTE" => {
             Command::Unsupported(format!("{first} is not supported; use the extended query protocol"))
         }
         _ => Command::Sql,
     }
+}
+
+/// The next word of `s` in upper case, and what follows it.
+fn next_word(s: &str) -> Option<(String, &str)> {
+    let s = s.trim_start();
+    let end = s.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(s.len());
+    (end > 0).then(|| (s[..end].to_ascii_uppercase(), &s[end..]))
+}
+
+fn parse_declare(sql: &str) -> Result<Command, String> {
+    let body = skip_comments(sql).trim_end().trim_end_matches(';');
+    let (name, mut rest) = identifier(&body["DECLARE".len()..]).ok_or("DECLARE needs a cursor name")?;
+    let mut hold = false;
+    loop {
+        let (word, after) = next_word(rest).ok_or("DECLARE … CURSOR FOR needs a query")?;
+        rest = after;
+        match word.as_str() {
+            "NO" | "SCROLL" | "ASENSITIVE" | "INSENSITIVE" | "CURSOR" | "WITHOUT" => {}
+            "WITH" => hold = true,
+            "HOLD" => {}
+            "BINARY" => return Err("binary cursors are not supported; fetch in text".into()),
+            "FOR" => break,
+            other => return Err(format!("DECLARE: unexpected {other}")),
+        }
+    }
+    Ok(Command::Declare { name, hold, query: rest.trim().to_owned() })
+}
+
+/// `FETCH [NEXT | FORWARD [n | ALL] | n | ALL] [FROM | IN] name`; backward directions are refused.
+fn parse_fetch(sql: &str, skip: bool) -> Result<Command, String> {
+    let body = skip_comments(sql).trim_end().trim_end_matches(';');
+    let mut rest = &body[if skip { "MOVE".len() } else { "FETCH".len() }..];
+    let mut count = Some(1);
+    while let Some((word, after)) = next_word(rest) {
+        match word.as_str() {
+            "NEXT" | "FORWARD" => {}
+            "ALL" => count = None,
+            "FROM" | "IN" => {
+                rest = after;
+                break;
+            }
+            n if n.bytes().all(|b| b.is_ascii_digit()) => count = n.parse().ok(),
+            "PRIOR" | "FIRST" | "LAST" | "ABSOLUTE" | "RELATIVE" | "BACKWARD" => {
+                return Err(format!("FETCH {word} is not supported: cursors only move forward"));
+            }
+            _ => break, // the cursor's name
+        }
+        rest = after;
+    }
+    let (name, _) = identifier(rest).ok_or("FETCH needs a cursor name")?;
+    Ok(Command::Fetch { name, count, skip })
 }
 
 /// The savepoint a statement names (its last word): folded to lower case unless quoted.
@@ -556,6 +634,18 @@ mod tests {
         assert_eq!(classify("SHOW transaction_isolation"), Command::Show("transaction_isolation".into()));
         assert_eq!(classify("show transaction isolation level"), Command::Show("transaction_isolation".into()));
         assert_eq!(classify("SAVEPOINT sa_1"), Command::Savepoint("sa_1".into()));
+        let declare = |name: &str, hold, query: &str| Command::Declare { name: name.into(), hold, query: query.into() };
+        assert_eq!(classify(r#"DECLARE "Big" CURSOR FOR SELECT 1;"#), declare("Big", false, "SELECT 1"));
+        assert_eq!(classify("declare c no scroll cursor with hold for select $1"), declare("c", true, "select $1"));
+        assert!(matches!(classify("DECLARE c BINARY CURSOR FOR SELECT 1"), Command::Unsupported(_)));
+        let fetch = |count, skip| Command::Fetch { name: "c".into(), count, skip };
+        assert_eq!(classify(r#"FETCH FORWARD 1000 FROM "c""#), fetch(Some(1000), false));
+        assert_eq!(classify("fetch all in c"), fetch(None, false));
+        assert_eq!(classify("FETCH c"), fetch(Some(1), false));
+        assert_eq!(classify("MOVE FORWARD 5 c"), fetch(Some(5), true));
+        assert!(matches!(classify("FETCH PRIOR FROM c"), Command::Unsupported(_)));
+        assert_eq!(classify("CLOSE \"c\""), Command::Close(Some("c".into())));
+        assert_eq!(classify("CLOSE ALL"), Command::Close(None));
         assert_eq!(classify("RELEASE SAVEPOINT PGJDBC_AUTOSAVE;"), Command::Release("pgjdbc_autosave".into()));
         assert_eq!(classify("release \"My Point\""), Command::Release("My Point".into()));
         assert_eq!(classify("ROLLBACK TO SAVEPOINT x"), Command::RollbackTo("x".into()));

@@ -33,6 +33,7 @@ use duckstore_plugin_sdk::{Result, StorageError};
 
 use crate::pg::commands::{Command, CopyOut, classify, split};
 use crate::pg::copy::CopyInFlight;
+use crate::pg::cursors::{Cursor, not_found as cursor_not_found};
 use crate::pg::encode::{binary_param, copy_lines, declared_type, format_of, pg_type, type_modifier};
 use crate::pg::error::{error, fatal, from_storage};
 use crate::pg::session::{CancelRegistry, Encoding, Event, PgSession};
@@ -221,9 +222,49 @@ impl Handler {
         }))
     }
 
+    /// Opens cursor `name` on `query`: only in a transaction, unless it is held past it.
+    async fn declare(&self, session: &PgSession, command: Command, params: Vec<SqlParam>) -> PgWireResult<Tag> {
+        let Command::Declare { name, hold, query } = command else { unreachable!("called for DECLARE") };
+        if !hold && !session.in_transaction().await.map_err(storage)? {
+            return Err(error("ERROR", "25P01", "DECLARE CURSOR can only be used in transaction blocks"));
+        }
+        if session.cursors.lock().await.contains_key(&name) {
+            return Err(error("ERROR", "42P03", &format!("cursor \"{name}\" already exists")));
+        }
+        let cursor = Cursor::open(session, query, params, hold).await.map_err(storage)?;
+        session.cursors.lock().await.insert(name, cursor);
+        Ok(Tag::new("DECLARE CURSOR"))
+    }
+
+    /// The next `count` rows of cursor `name` (all for `None`), column `i` binary when
+    /// `codes` say so, with the cursor's columns.
+    async fn fetch(
+        &self,
+        session: &PgSession,
+        name: &str,
+        count: Option<u64>,
+        codes: &[i16],
+    ) -> Result<(Vec<SqlColumn>, Vec<DataRow>)> {
+        let mut cursors = session.cursors.lock().await;
+        let cursor = cursors.get_mut(name).ok_or_else(|| cursor_not_found(name))?;
+        let rows = cursor.fetch(count, &|i| format_of(codes, i) == FieldFormat::Binary).await?;
+        Ok((cursor.columns.clone(), rows))
+    }
+
+    async fn close(&self, session: &PgSession, name: Option<String>) -> Result<Tag> {
+        let mut cursors = session.cursors.lock().await;
+        match name {
+            Some(name) => drop(cursors.remove(&name).ok_or_else(|| cursor_not_found(&name))?),
+            None => cursors.clear(),
+        }
+        Ok(Tag::new("CLOSE CURSOR"))
+    }
+
     /// Ends a transaction: COMMIT of a failed one rolls back, as in PostgreSQL.
     async fn end_transaction(&self, session: &PgSession, commit: bool, status: TransactionStatus) -> Result<Tag> {
         session.clear_savepoints();
+        // Cursors end with their transaction unless declared WITH HOLD.
+        session.cursors.lock().await.retain(|_, c| c.hold);
         if !session.in_transaction().await? {
             return Ok(Tag::new(if commit && status != TransactionStatus::Error { "COMMIT" } else { "ROLLBACK" }));
         }
@@ -252,7 +293,7 @@ impl Handler {
                         .await?;
                 }
                 Event::CopyHeader(line) => client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?,
-                Event::CopyRows(batch) => {
+                Event::Batch(batch) => {
                     rows += batch.num_rows() as u64;
                     let lines = copy_lines(&batch, &copy.options);
                     client.feed(PgWireBackendMessage::CopyData(CopyData::new(lines))).await?;
@@ -340,6 +381,34 @@ impl Handler {
                 client.feed(PgWireBackendMessage::CommandComplete(Tag::new("ROLLBACK").into())).await?;
                 return Ok(true);
             }
+            declare @ Command::Declare { .. } => {
+                let t = self.declare(session, declare, Vec::new()).await?;
+                client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
+                return Ok(true);
+            }
+            Command::Fetch { name, count, skip } => {
+                let (columns, rows) = self.fetch(session, &name, count, &[]).await.map_err(storage)?;
+                let n = rows.len();
+                if !skip {
+                    let fields = fields(&columns, &[]);
+                    client
+                        .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
+                            fields.iter().map(Into::into).collect(),
+                        )))
+                        .await?;
+                    for row in rows {
+                        client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                    }
+                }
+                let t = Tag::new(if skip { "MOVE" } else { "FETCH" }).with_rows(n);
+                client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
+                return Ok(true);
+            }
+            Command::Close(name) => {
+                let t = self.close(session, name).await.map_err(storage)?;
+                client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
+                return Ok(true);
+            }
             Command::CopyOut(copy) => {
                 let n = self.copy_out(client, session, &copy).await?;
                 client.feed(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(n).into())).await?;
@@ -370,7 +439,7 @@ impl Handler {
                         client.feed(PgWireBackendMessage::DataRow(row)).await?;
                     }
                 }
-                Event::CopyHeader(_) | Event::CopyRows(_) => {}
+                Event::CopyHeader(_) | Event::Batch(_) => {}
             }
         }
         let (kind, outcome) = running.finish().await.map_err(storage)?;
@@ -451,6 +520,11 @@ impl QueryParser for Parser {
                 let declared = types.iter().map(|t| t.as_ref().and_then(declared_type)).collect();
                 let (sql, d) = session.prepare(sql.to_owned(), declared).await.map_err(storage)?;
                 Ok(Some(Arc::new(Stmt { sql, params: d.params, columns: d.columns })))
+            }
+            Command::Fetch { name, skip: false, .. } => {
+                let cursors = session.cursors.lock().await;
+                let cursor = cursors.get(&name).ok_or_else(|| storage(cursor_not_found(&name)))?;
+                local(Some(cursor.columns.clone()))
             }
             Command::Unsupported(m) => Err(error("ERROR", "0A000", &m)),
             _ => local(None),
@@ -590,6 +664,21 @@ impl ExtendedQueryHandler for Handler {
                 session.mark_recovered();
                 return Ok(Response::Execution(Tag::new("ROLLBACK")));
             }
+            declare @ Command::Declare { .. } => {
+                return Ok(Response::Execution(self.declare(&session, declare, parameters(portal)?).await?));
+            }
+            Command::Fetch { name, count, skip } => {
+                let codes = format_codes(&portal.result_column_format);
+                let (_, rows) = self.fetch(&session, &name, count, &codes).await.map_err(storage)?;
+                if skip {
+                    return Ok(Response::Execution(Tag::new("MOVE").with_rows(rows.len())));
+                }
+                let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
+                let mut response = QueryResponse::new(fields, stream::iter(rows.into_iter().map(Ok)));
+                response.set_command_tag("FETCH");
+                return Ok(Response::Query(response));
+            }
+            Command::Close(name) => return Ok(Response::Execution(self.close(&session, name).await.map_err(storage)?)),
             Command::CopyOut(copy) => {
                 let n = self.copy_out(client, &session, &copy).await?;
                 return Ok(Response::Execution(Tag::new("COPY").with_rows(n)));
@@ -661,6 +750,14 @@ impl ExtendedQueryHandler for Handler {
                     return Ok(());
                 }
                 return send_describe_response(client, &described).await;
+            }
+        } else if let Some(name) = message.name.as_deref()
+            && client.portal_store().get_portal(name).is_none()
+        {
+            // PostgreSQL's cursors are portals too: psycopg describes a named cursor so.
+            let columns = session(client)?.cursors.lock().await.get(name).map(|c| c.columns.clone());
+            if let Some(columns) = columns {
+                return send_describe_response(client, &DescribePortalResponse::new(fields(&columns, &[]))).await;
             }
         }
         self._on_describe(client, message).await

@@ -12,6 +12,7 @@
 pub mod auth;
 mod commands;
 mod copy;
+mod cursors;
 mod encode;
 mod error;
 mod handler;

@@ -67,9 +67,10 @@ pub enum Event {
     Rows(Vec<DataRow>),
     /// COPY TO STDOUT's header line.
     CopyHeader(Bytes),
-    /// Rows for COPY TO STDOUT, encoded by the connection's task (`encode::copy_lines`) so
-    /// that the engine's thread reads the next chunk meanwhile.
-    CopyRows(arrow_array::RecordBatch),
+    /// Rows as DuckDB gave them, encoded by the connection's task (so that the engine's
+    /// thread reads the next chunk meanwhile) in the form asked for later: COPY lines, or a
+    /// cursor's rows in the formats of each FETCH.
+    Batch(arrow_array::RecordBatch),
 }
 
 /// How rows are encoded on the way out.
@@ -77,7 +78,10 @@ pub enum Event {
 pub enum Encoding {
     /// DataRows, column `i` binary when `binary[i]` (missing = text).
     Rows(Arc<Vec<bool>>),
+    /// Batches, after a COPY header line.
     Copy(CopyOptions),
+    /// Batches.
+    Batches,
 }
 
 struct ChannelSink {
@@ -149,7 +153,7 @@ impl RowSink for ChannelSink {
                 data_rows(&batch, &self.types, &|i| binary.get(i).copied().unwrap_or(false), &mut rows);
                 Event::Rows(rows)
             }
-            Encoding::Copy(_) => Event::CopyRows(batch),
+            Encoding::Copy(_) | Encoding::Batches => Event::Batch(batch),
         };
         // A closed channel means the client went away: stop the statement.
         self.send(event, bytes)
@@ -245,6 +249,8 @@ pub struct PgSession {
     savepoints: parking_lot::Mutex<Vec<(String, u64)>>,
     /// A ROLLBACK TO SAVEPOINT of the extended protocol ended the failed state.
     recovered: std::sync::atomic::AtomicBool,
+    /// Open SQL cursors by name.
+    pub cursors: tokio::sync::Mutex<HashMap<String, crate::pg::cursors::Cursor>>,
 }
 
 impl PgSession {
@@ -261,6 +267,7 @@ impl PgSession {
             succeeded: Arc::default(),
             savepoints: parking_lot::Mutex::default(),
             recovered: Default::default(),
+            cursors: Default::default(),
         }
     }
 
