@@ -410,6 +410,18 @@ fn cancel_and_statement_timeout_stop_running_queries() {
         let message = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
         assert!(message.contains("statement timeout"), "{message}");
         pg.batch_execute("SELECT 1").await.unwrap();
+
+        // A session sets its own timeout (psql, BI tools), within the server's.
+        pg.batch_execute("SET statement_timeout = '300ms'").await.unwrap();
+        let started = Instant::now();
+        assert_eq!(code(&pg.batch_execute(endless).await.unwrap_err()), SqlState::QUERY_CANCELED);
+        assert!(started.elapsed() < Duration::from_millis(1500), "the session's 300 ms, not the server's 2 s");
+        let e = pg.batch_execute("SET statement_timeout = 'soon'").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::INVALID_PARAMETER_VALUE);
+        pg.batch_execute("SET statement_timeout = 0").await.unwrap();
+        let started = Instant::now();
+        assert_eq!(code(&pg.batch_execute(endless).await.unwrap_err()), SqlState::QUERY_CANCELED);
+        assert!(started.elapsed() >= Duration::from_secs(2), "0 leaves the server's limit");
     });
 }
 

@@ -272,6 +272,23 @@ fn setting_name(raw: &str) -> String {
     }
 }
 
+/// A time setting as PostgreSQL reads it: a number of milliseconds, or a number with a
+/// unit (`500ms`, `5s`, `2min`, `1h`, `1d`); `None` when it is not one.
+pub fn milliseconds(value: &str) -> Option<u64> {
+    let v = value.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let n: u64 = v[..digits].parse().ok()?;
+    let unit = match v[digits..].trim() {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
 fn parse_set(sql: &str) -> Command {
     let body = sql.trim().trim_end_matches(';').trim();
     let mut rest = body[3..].trim_start();
@@ -634,6 +651,11 @@ mod tests {
         assert_eq!(classify("SHOW transaction_isolation"), Command::Show("transaction_isolation".into()));
         assert_eq!(classify("show transaction isolation level"), Command::Show("transaction_isolation".into()));
         assert_eq!(classify("SAVEPOINT sa_1"), Command::Savepoint("sa_1".into()));
+        assert_eq!(
+            (milliseconds("250"), milliseconds("5s"), milliseconds("2 min")),
+            (Some(250), Some(5000), Some(120_000))
+        );
+        assert_eq!((milliseconds("0"), milliseconds("5 fortnights"), milliseconds("x")), (Some(0), None, None));
         let declare = |name: &str, hold, query: &str| Command::Declare { name: name.into(), hold, query: query.into() };
         assert_eq!(classify(r#"DECLARE "Big" CURSOR FOR SELECT 1;"#), declare("Big", false, "SELECT 1"));
         assert_eq!(classify("declare c no scroll cursor with hold for select $1"), declare("c", true, "select $1"));

@@ -4,6 +4,7 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{Sink, SinkExt, stream};
@@ -31,7 +32,7 @@ use pgwire::messages::startup::ParameterStatus;
 use duckstore_plugin_sdk::sql::{Outcome, SqlColumn, SqlParam, SqlType, StatementKind};
 use duckstore_plugin_sdk::{Result, StorageError};
 
-use crate::pg::commands::{Command, CopyOut, classify, split};
+use crate::pg::commands::{Command, CopyOut, classify, milliseconds, split};
 use crate::pg::copy::CopyInFlight;
 use crate::pg::cursors::{Cursor, not_found as cursor_not_found};
 use crate::pg::encode::{binary_param, copy_lines, declared_type, format_of, pg_type, type_modifier};
@@ -183,6 +184,16 @@ impl Handler {
                 if name == "search_path" {
                     session.set_search_path(value).await.map_err(storage)?;
                 }
+                if name == "statement_timeout" {
+                    let ms = milliseconds(value).ok_or_else(|| {
+                        error(
+                            "ERROR",
+                            "22023",
+                            &format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
+                        )
+                    })?;
+                    session.set_statement_timeout(Some(Duration::from_millis(ms)));
+                }
                 session.settings.lock().insert(name.clone(), value.clone());
                 if REPORTED.contains(&name.as_str()) {
                     client
@@ -195,6 +206,9 @@ impl Handler {
             Command::Reset(name) => {
                 if name.as_deref().is_none_or(|n| n == "search_path") {
                     session.set_search_path("public").await.map_err(storage)?;
+                }
+                if name.as_deref().is_none_or(|n| n == "statement_timeout") {
+                    session.set_statement_timeout(None);
                 }
                 match name {
                     Some(n) => session.settings.lock().remove(n),

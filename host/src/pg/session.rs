@@ -249,6 +249,8 @@ pub struct PgSession {
     savepoints: parking_lot::Mutex<Vec<(String, u64)>>,
     /// A ROLLBACK TO SAVEPOINT of the extended protocol ended the failed state.
     recovered: std::sync::atomic::AtomicBool,
+    /// The session's own `statement_timeout` (SET), within the server's.
+    statement_timeout: parking_lot::Mutex<Option<Duration>>,
     /// Open SQL cursors by name.
     pub cursors: tokio::sync::Mutex<HashMap<String, crate::pg::cursors::Cursor>>,
 }
@@ -268,6 +270,7 @@ impl PgSession {
             savepoints: parking_lot::Mutex::default(),
             recovered: Default::default(),
             cursors: Default::default(),
+            statement_timeout: Default::default(),
         }
     }
 
@@ -345,7 +348,7 @@ impl PgSession {
             credit,
             done,
             interrupt: self.interrupt.clone(),
-            deadline: self.limits.statement_timeout.map(|t| tokio::time::Instant::now() + t),
+            deadline: self.statement_timeout().map(|t| tokio::time::Instant::now() + t),
             timed_out: false,
         }
     }
@@ -353,6 +356,19 @@ impl PgSession {
     /// Runs a statement without rows (BEGIN, COMMIT, …).
     pub async fn execute(&self, sql: &str) -> Result<(StatementKind, Outcome)> {
         self.run(sql.to_owned(), Vec::new(), Encoding::Rows(Arc::default())).finish().await
+    }
+
+    /// Sets the session's statement timeout (`None` or zero: none of its own). The server's
+    /// (`pg_statement_timeout_secs`) still bounds it: an operator's cap, not a default.
+    pub fn set_statement_timeout(&self, timeout: Option<Duration>) {
+        *self.statement_timeout.lock() = timeout.filter(|t| !t.is_zero());
+    }
+
+    fn statement_timeout(&self) -> Option<Duration> {
+        match (*self.statement_timeout.lock(), self.limits.statement_timeout) {
+            (Some(own), Some(server)) => Some(own.min(server)),
+            (own, server) => own.or(server),
+        }
     }
 
     pub fn engine(&self) -> Engine {
