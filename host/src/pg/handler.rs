@@ -237,8 +237,12 @@ impl Handler {
     }
 
     /// Opens cursor `name` on `query`: only in a transaction, unless it is held past it.
-    async fn declare(&self, session: &PgSession, command: Command, params: Vec<SqlParam>) -> PgWireResult<Tag> {
-        let Command::Declare { name, hold, query } = command else { unreachable!("called for DECLARE") };
+    async fn declare(
+        &self,
+        session: &PgSession,
+        (name, hold, query): (String, bool, String),
+        params: Vec<SqlParam>,
+    ) -> PgWireResult<Tag> {
         if !hold && !session.in_transaction().await.map_err(storage)? {
             return Err(error("ERROR", "25P01", "DECLARE CURSOR can only be used in transaction blocks"));
         }
@@ -395,8 +399,8 @@ impl Handler {
                 client.feed(PgWireBackendMessage::CommandComplete(Tag::new("ROLLBACK").into())).await?;
                 return Ok(true);
             }
-            declare @ Command::Declare { .. } => {
-                let t = self.declare(session, declare, Vec::new()).await?;
+            Command::Declare { name, hold, query } => {
+                let t = self.declare(session, (name, hold, query), Vec::new()).await?;
                 client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
                 return Ok(true);
             }
@@ -678,8 +682,9 @@ impl ExtendedQueryHandler for Handler {
                 session.mark_recovered();
                 return Ok(Response::Execution(Tag::new("ROLLBACK")));
             }
-            declare @ Command::Declare { .. } => {
-                return Ok(Response::Execution(self.declare(&session, declare, parameters(portal)?).await?));
+            Command::Declare { name, hold, query } => {
+                let t = self.declare(&session, (name, hold, query), parameters(portal)?).await?;
+                return Ok(Response::Execution(t));
             }
             Command::Fetch { name, count, skip } => {
                 let codes = format_codes(&portal.result_column_format);
