@@ -485,6 +485,16 @@ assert inspector.get_pk_constraint('py_t')['constrained_columns'] == ['a']
 with psycopg.connect(info) as conn:
     row = conn.execute('SELECT 1 AS x, json_build_object(%s::VARCHAR, 2) AS j', ('k',)).fetchone()
     assert row == (1, {'k': 2}), row
+    assert conn.execute("SELECT %s::jsonb", ('{"a": 1}',)).fetchone() == ({'a': 1},)
+    # psycopg's COPY rows: written with write_row, read back row by row.
+    conn.execute("CREATE TABLE cp (id INT, t TEXT)")
+    with conn.cursor().copy("COPY cp FROM STDIN") as copy:
+        copy.write_row((1, "tab\there"))
+        copy.write_row((2, None))
+    with conn.cursor().copy("COPY (SELECT id, t FROM cp ORDER BY id) TO STDOUT") as copy:
+        copy.set_types(["int4", "text"])
+        rows = list(copy.rows())
+    assert rows == [(1, "tab\there"), (2, None)], rows
 assert 't' in inspector.get_table_names(schema='in.c-main')
 assert 'in.c-main' in inspector.get_schema_names(), inspector.get_schema_names()
 print('ok')

@@ -106,6 +106,7 @@ CREATE OR REPLACE MACRO pg_is_in_recovery() AS false; CREATE OR REPLACE MACRO pg
 -- age($1::varchar::xid)`, rewritten to __pg_xid_age) to skip unchanged objects. Every
 -- row here reads as changed, so it always introspects everything (correct, not minimal).
 CREATE TYPE xid AS BIGINT;
+CREATE TYPE jsonb AS JSON;
 CREATE OR REPLACE MACRO __pg_xid_age(x) AS 2147483647;
 CREATE OR REPLACE MACRO pg_tablespace_location(oid) AS '';
 CREATE OR REPLACE MACRO pg_get_viewdef(v) AS (SELECT sql FROM duckdb_views() WHERE view_oid = v),

@@ -89,8 +89,10 @@ pub fn data_rows(batch: &RecordBatch, types: &[SqlType], binary: &dyn Fn(usize) 
     }
 }
 
-/// A batch as COPY … TO STDOUT lines, text or CSV.
-pub fn copy_lines(batch: &RecordBatch, o: &CopyOptions) -> Bytes {
+/// A batch as COPY … TO STDOUT lines, text or CSV, one per row: each goes in a CopyData
+/// message of its own, as PostgreSQL sends them (psycopg's `Copy.rows()` reads one row per
+/// message).
+pub fn copy_lines(batch: &RecordBatch, o: &CopyOptions) -> Vec<Bytes> {
     let mut out = BytesMut::with_capacity(batch.num_rows() * 12 * batch.num_columns());
     let mut value = BytesMut::new();
     let mut delimiter = [0; 4];
@@ -100,6 +102,7 @@ pub fn copy_lines(batch: &RecordBatch, o: &CopyOptions) -> Bytes {
     let plain_ok = !(o.delimiter.is_ascii_alphanumeric() || "-+.: ".contains(o.delimiter))
         && (o.null.is_empty() || o.null == "\\N");
     let plain: Vec<bool> = batch.columns().iter().map(|c| plain_ok && never_escaped(c.data_type())).collect();
+    let mut ends = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         for (i, column) in batch.columns().iter().enumerate() {
             if i > 0 {
@@ -118,8 +121,11 @@ pub fn copy_lines(batch: &RecordBatch, o: &CopyOptions) -> Bytes {
             }
         }
         out.put_u8(b'\n');
+        ends.push(out.len());
     }
-    out.freeze()
+    let all = out.freeze();
+    let starts = std::iter::once(0).chain(ends.iter().copied());
+    starts.zip(ends.iter()).map(|(start, &end)| all.slice(start..end)).collect()
 }
 
 /// A text column's value, borrowed.
@@ -597,18 +603,20 @@ mod tests {
             ("s", Arc::new(arrow_array::StringArray::from(vec![Some("a\tb\\c"), Some(""), Some("x,\"y\"\n")]))),
         ])
         .unwrap();
+        let joined = |lines: Vec<Bytes>| String::from_utf8(lines.concat()).unwrap();
         let text = CopyOptions { csv: false, header: false, delimiter: '\t', null: "\\N".into() };
-        assert_eq!(copy_lines(&batch, &text), "-1\ta\\tb\\\\c\n\\N\t\n3\tx,\"y\"\\n\n");
+        assert_eq!(joined(copy_lines(&batch, &text)), "-1\ta\\tb\\\\c\n\\N\t\n3\tx,\"y\"\\n\n");
         let csv = CopyOptions { csv: true, header: false, delimiter: ',', null: String::new() };
-        assert_eq!(copy_lines(&batch, &csv), "-1,a\tb\\c\n,\"\"\n3,\"x,\"\"y\"\"\n\"\n");
+        assert_eq!(copy_lines(&batch, &csv).len(), 3, "one line per row, a line break inside a value included");
+        assert_eq!(joined(copy_lines(&batch, &csv)), "-1,a\tb\\c\n,\"\"\n3,\"x,\"\"y\"\"\n\"\n");
         let mut marker = BytesMut::new();
         copy_field(&mut marker, Some("\\."), &csv);
         assert_eq!(marker, "\"\\.\"");
         // A delimiter or NULL marker a number can contain: numbers are escaped/quoted too.
         let dash = CopyOptions { csv: true, header: false, delimiter: '-', null: String::new() };
-        assert!(copy_lines(&batch, &dash).starts_with(b"\"-1\"-"));
+        assert!(joined(copy_lines(&batch, &dash)).starts_with("\"-1\"-"));
         let zero = CopyOptions { csv: true, header: false, delimiter: ',', null: "3".into() };
-        assert!(copy_lines(&batch, &zero).ends_with(b"\"3\",\"x,\"\"y\"\"\n\"\n"));
+        assert!(joined(copy_lines(&batch, &zero)).ends_with("\"3\",\"x,\"\"y\"\"\n\"\n"));
     }
 
     #[test]

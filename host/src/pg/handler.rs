@@ -313,8 +313,9 @@ impl Handler {
                 Event::CopyHeader(line) => client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?,
                 Event::Batch(batch) => {
                     rows += batch.num_rows() as u64;
-                    let lines = copy_lines(&batch, &copy.options);
-                    client.feed(PgWireBackendMessage::CopyData(CopyData::new(lines))).await?;
+                    for line in copy_lines(&batch, &copy.options) {
+                        client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?;
+                    }
                 }
                 _ => {}
             }
