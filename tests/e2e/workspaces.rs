@@ -418,6 +418,11 @@ fn cancel_and_statement_timeout_stop_running_queries() {
         assert!(started.elapsed() < Duration::from_millis(1500), "the session's 300 ms, not the server's 2 s");
         let e = pg.batch_execute("SET statement_timeout = 'soon'").await.unwrap_err();
         assert_eq!(code(&e), SqlState::INVALID_PARAMETER_VALUE);
+        // The limit is per statement: a cursor read slowly is not cut off.
+        pg.batch_execute("BEGIN; DECLARE c CURSOR FOR SELECT range FROM range(100000)").await.unwrap();
+        pg.batch_execute("FETCH 1 FROM c").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        pg.batch_execute("FETCH ALL FROM c; COMMIT").await.unwrap();
         pg.batch_execute("SET statement_timeout = 0").await.unwrap();
         let started = Instant::now();
         assert_eq!(code(&pg.batch_execute(endless).await.unwrap_err()), SqlState::QUERY_CANCELED);

@@ -50,9 +50,17 @@ impl Cursor {
         Ok(Self { columns, types, hold, running: Some(running), pending: VecDeque::new(), pending_rows: 0 })
     }
 
-    /// Up to `count` more rows (all of them for `None`), column `i` binary when `binary(i)`;
-    /// the query's error if it fails.
-    pub async fn fetch(&mut self, count: Option<u64>, binary: &(dyn Fn(usize) -> bool + Sync)) -> Result<Vec<DataRow>> {
+    /// Up to `count` more rows (all of them for `None`), column `i` binary when `binary(i)`,
+    /// within `timeout`; the query's error if it fails.
+    pub async fn fetch(
+        &mut self,
+        count: Option<u64>,
+        binary: &(dyn Fn(usize) -> bool + Sync),
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Vec<DataRow>> {
+        if let Some(running) = self.running.as_mut() {
+            running.restart_deadline(timeout);
+        }
         let wanted = count.map_or(usize::MAX, |n| n as usize);
         while self.pending_rows < wanted {
             let Some(running) = self.running.as_mut() else { break };

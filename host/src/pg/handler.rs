@@ -265,7 +265,8 @@ impl Handler {
     ) -> Result<(Vec<SqlColumn>, Vec<DataRow>)> {
         let mut cursors = session.cursors.lock().await;
         let cursor = cursors.get_mut(name).ok_or_else(|| cursor_not_found(name))?;
-        let rows = cursor.fetch(count, &|i| format_of(codes, i) == FieldFormat::Binary).await?;
+        let binary = |i| format_of(codes, i) == FieldFormat::Binary;
+        let rows = cursor.fetch(count, &binary, session.statement_timeout()).await?;
         Ok((cursor.columns.clone(), rows))
     }
 

@@ -193,6 +193,12 @@ impl Running {
         }
     }
 
+    /// Starts the time limit again (`None`: none): each FETCH of a cursor is a statement of
+    /// its own, so a cursor read slowly is not cut off by the time it has been open.
+    pub fn restart_deadline(&mut self, timeout: Option<Duration>) {
+        self.deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    }
+
     /// Waits for the statement to end (dropping unread rows).
     pub async fn finish(mut self) -> Result<(StatementKind, Outcome)> {
         self.events.close();
@@ -364,7 +370,7 @@ impl PgSession {
         *self.statement_timeout.lock() = timeout.filter(|t| !t.is_zero());
     }
 
-    fn statement_timeout(&self) -> Option<Duration> {
+    pub fn statement_timeout(&self) -> Option<Duration> {
         match (*self.statement_timeout.lock(), self.limits.statement_timeout) {
             (Some(own), Some(server)) => Some(own.min(server)),
             (own, server) => own.or(server),
