@@ -293,7 +293,12 @@ fn cursors_page_through_results_as_psycopg_and_sqlalchemy_use_them() {
                 })
                 .collect()
         };
-        pg.batch_execute("BEGIN; DECLARE c CURSOR FOR SELECT id FROM big ORDER BY id").await.unwrap();
+        pg.batch_execute("BEGIN").await.unwrap();
+        let e = pg.batch_execute("DECLARE d CURSOR FOR DELETE FROM big").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::INVALID_CURSOR_DEFINITION);
+        pg.batch_execute("ROLLBACK; BEGIN; DECLARE c CURSOR FOR SELECT id FROM big ORDER BY id").await.unwrap();
+        let n: i64 = pg.query_one("SELECT count(*) FROM big", &[]).await.unwrap().get(0);
+        assert_eq!(n, 100000, "the refused cursor's DELETE never ran");
         assert_eq!(ids(pg.simple_query("FETCH 2 FROM c").await.unwrap()), [0, 1]);
         pg.batch_execute("MOVE FORWARD 3 IN c").await.unwrap();
         // Extended protocol, as psycopg sends it.

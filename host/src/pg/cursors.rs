@@ -35,6 +35,11 @@ pub fn not_found(name: &str) -> StorageError {
 impl Cursor {
     /// Starts `query` and waits for its columns.
     pub async fn open(session: &PgSession, query: String, params: Vec<SqlParam>, hold: bool) -> Result<Self> {
+        let no_rows = || StorageError::new(ErrorKind::Invalid, "42P11", "a cursor's query must return rows");
+        // Checked before it runs: a statement without rows (an UPDATE) must change nothing.
+        if session.describe(query.clone(), None).await?.columns.is_none() {
+            return Err(no_rows());
+        }
         let mut running = session.run(query, params, Encoding::Batches);
         let columns = loop {
             match running.next().await {
@@ -42,7 +47,7 @@ impl Cursor {
                 Some(_) => {}
                 None => {
                     running.finish().await?;
-                    return Err(StorageError::new(ErrorKind::Invalid, "42P11", "a cursor's query must return rows"));
+                    return Err(no_rows());
                 }
             }
         };
