@@ -99,14 +99,14 @@ fn row_count(hub: &Hub, data: &str) -> Result<u64> {
 const ROW_GROUP: u64 = 122_880;
 
 impl RowRange {
-    /// Up to `parts` ranges of at least two row groups each, covering every row of `data`.
-    fn split(hub: &Hub, data: &str, parts: u64) -> Result<Vec<RowRange>> {
-        let rows = row_count(hub, data)?;
+    /// Up to `parts` ranges of at least two row groups each, covering every row of a table
+    /// of about `rows` rows (any count gives a correct cover; it only sizes the parts).
+    fn split(rows: u64, parts: u64) -> Vec<RowRange> {
         let parts = parts.min(rows / (2 * ROW_GROUP)).max(1);
         let step = rows.div_ceil(parts).div_ceil(ROW_GROUP) * ROW_GROUP;
         // Deleted rows keep their ids until DuckDB compacts them, so ids may run past the row
         // count: the last part is open-ended.
-        Ok((0..parts).map(|i| RowRange { from: i * step, to: (i + 1 < parts).then_some((i + 1) * step) }).collect())
+        (0..parts).map(|i| RowRange { from: i * step, to: (i + 1 < parts).then_some((i + 1) * step) }).collect()
     }
 
     fn condition(&self) -> String {
@@ -133,6 +133,8 @@ pub(crate) struct StorageBind {
     home: TableRef,
     columns: Vec<Column>,
     filter: Option<RowSelection>,
+    /// The table's rows when bound.
+    rows: u64,
 }
 
 pub(crate) struct StorageTable;
@@ -161,8 +163,9 @@ impl VTab for StorageTable {
         }
         // DuckDB plans by size (a join hashes its smaller side): tell it the table's.
         let file = scope.files.open(&scope.hub, &scope.layout.table_file(&view.home.bucket_ref(), &view.home.table))?;
-        bind.set_cardinality(row_count(&scope.hub, &file.read()?.data())?, filter.is_none());
-        Ok(StorageBind { scope, home: view.home, columns: view.meta.columns, filter })
+        let rows = row_count(&scope.hub, &file.read()?.data())?;
+        bind.set_cardinality(rows, filter.is_none());
+        Ok(StorageBind { scope, home: view.home, columns: view.meta.columns, filter, rows })
     }
 
     fn init(init: &InitInfo) -> std::result::Result<Streaming, Error> {
@@ -190,7 +193,7 @@ impl VTab for StorageTable {
         // each reading its own part of the table through its own producing query. The parts
         // must show one committed state: they start while no writer can commit, or the scan
         // stays one query.
-        let parts = RowRange::split(&scope.hub, &reading.data(), scope.threads)?;
+        let parts = RowRange::split(bind.rows, scope.threads);
         let streams = match file.try_lock_writer() {
             Some(_no_commit) if parts.len() > 1 => parts.iter().map(|p| stream(Some(p))).collect::<Result<Vec<_>>>()?,
             _ => vec![stream(None)?],
