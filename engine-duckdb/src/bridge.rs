@@ -20,7 +20,7 @@ use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo, VTab};
 use parking_lot::Mutex;
 
-use duckstore_plugin_sdk::names::{BranchId, ColumnName, ProjectId, TableRef};
+use duckstore_plugin_sdk::names::{BranchId, BucketId, ColumnName, ProjectId, TableName, TableRef};
 use duckstore_plugin_sdk::query::RowSelection;
 use duckstore_plugin_sdk::schema::{Column, ColumnDef};
 use duckstore_plugin_sdk::{Result, StorageError};
@@ -30,9 +30,9 @@ use crate::hub::Hub;
 use crate::layout::Layout;
 use crate::raw::{Bind, QueryResult, RawConnection};
 use crate::sql::{ident, where_clause};
-use crate::table_files::{OwnedReading, TableFiles};
+use crate::table_files::{OwnedReading, TableFile, TableFiles};
 use crate::types::{column_type, logical_type, type_name};
-use crate::views::table_view;
+use crate::views::{TableView, table_view};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -128,6 +128,23 @@ pub(crate) struct StorageScope {
     pub threads: u64,
 }
 
+/// A project table as one workspace sees it, its file held attached while the reading lives.
+pub(crate) struct ScopedTable {
+    pub view: TableView,
+    pub file: Arc<TableFile>,
+}
+
+impl StorageScope {
+    /// The table `bucket`.`table` of the workspace's project and branch (its home may be on
+    /// main or in a linked project), or not found: a workspace reads nothing else.
+    pub fn table(&self, bucket: BucketId, table: TableName) -> Result<ScopedTable> {
+        let t = TableRef { project: self.project.clone(), branch: self.branch.clone(), bucket, table };
+        let view = table_view(&*self.hub.conn()?, &t)?;
+        let file = self.files.open(&self.hub, &self.layout.table_file(&view.home.bucket_ref(), &view.home.table))?;
+        Ok(ScopedTable { view, file })
+    }
+}
+
 pub(crate) struct StorageBind {
     scope: Arc<StorageScope>,
     home: TableRef,
@@ -150,10 +167,7 @@ impl VTab for StorageTable {
     fn bind(bind: &BindInfo) -> std::result::Result<StorageBind, Error> {
         // SAFETY: registered with an Arc<StorageScope> as its extra info (see `register_storage_table`).
         let scope = unsafe { (*bind.get_extra_info::<Arc<StorageScope>>()).clone() };
-        let bucket = text_param(bind, 0).parse()?;
-        let table = text_param(bind, 1).parse()?;
-        let t = TableRef { project: scope.project.clone(), branch: scope.branch.clone(), bucket, table };
-        let view = table_view(&*scope.hub.conn()?, &t)?;
+        let ScopedTable { view, file } = scope.table(text_param(bind, 0).parse()?, text_param(bind, 1).parse()?)?;
         let filter = match bind.get_named_parameter("filter") {
             Some(v) if !v.is_null() => Some(serde_json::from_str(&v.to_string())?),
             _ => None,
@@ -162,7 +176,6 @@ impl VTab for StorageTable {
             bind.add_result_column(c.def.name.as_str(), logical_type(c.def.data_type));
         }
         // DuckDB plans by size (a join hashes its smaller side): tell it the table's.
-        let file = scope.files.open(&scope.hub, &scope.layout.table_file(&view.home.bucket_ref(), &view.home.table))?;
         let rows = row_count(&scope.hub, &file.read()?.data())?;
         bind.set_cardinality(rows, filter.is_none());
         Ok(StorageBind { scope, home: view.home, columns: view.meta.columns, filter, rows })

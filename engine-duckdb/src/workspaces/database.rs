@@ -16,8 +16,8 @@ use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 use super::compat::CATALOG_SQL;
 use crate::bridge::{StorageScope, register_storage_table};
 use crate::error::db_err;
-use crate::hub::Hub;
-use crate::raw::{Database, Interrupter, RawConnection};
+use super::session::StatementInterrupter;
+use crate::raw::{Database, RawConnection};
 use crate::sql::{ident, literal};
 use crate::views::{bucket_views, table_names, table_view};
 
@@ -64,7 +64,8 @@ pub(crate) struct WorkspaceDb {
     pub size_limit_bytes: u64,
     path: PathBuf,
     db: Arc<Database>,
-    hub: Arc<Hub>,
+    /// What its sessions read of storage, and where.
+    scope: Arc<StorageScope>,
     /// For the engine's own work on the workspace (view sync, loads, clearing).
     admin: Mutex<duckdb::Connection>,
     /// Held shared by statements that may change schemas, exclusively by a view sync, so
@@ -72,7 +73,7 @@ pub(crate) struct WorkspaceDb {
     views: RwLock<Views>,
     catalog_epoch: Arc<AtomicU64>,
     closed: AtomicBool,
-    sessions: Mutex<HashMap<u64, Interrupter>>,
+    sessions: Mutex<HashMap<u64, Arc<StatementInterrupter>>>,
     next_session: AtomicU64,
 }
 
@@ -92,7 +93,6 @@ impl WorkspaceDb {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::create_dir_all(&temp)?;
-        let hub = scope.hub.clone();
         let db = Database::open(
             &path.to_string_lossy(),
             &[
@@ -109,7 +109,8 @@ impl WorkspaceDb {
             ],
         )?;
         let admin = db.safe_connection()?;
-        register_storage_table(&admin, Arc::new(scope))?;
+        let scope = Arc::new(scope);
+        register_storage_table(&admin, scope.clone())?;
         create_pg_catalog(&db, id)?;
         let ws = Arc::new(Self {
             id: id.to_owned(),
@@ -118,7 +119,7 @@ impl WorkspaceDb {
             size_limit_bytes,
             path,
             db,
-            hub,
+            scope,
             admin: Mutex::new(admin),
             views: RwLock::new(Views { epoch: u64::MAX, set: ViewSet::new() }),
             catalog_epoch,
@@ -132,6 +133,10 @@ impl WorkspaceDb {
             admin.execute_batch(&drop_bucket_schemas(&admin)?).map_err(db_err)?;
         }
         Ok(ws)
+    }
+
+    pub fn scope(&self) -> &StorageScope {
+        &self.scope
     }
 
     pub fn connect(&self) -> Result<RawConnection> {
@@ -155,7 +160,7 @@ impl WorkspaceDb {
     }
 
     /// Registers a session; refused beyond `max` concurrent ones.
-    pub fn add_session(&self, interrupter: Interrupter, max: u64) -> Result<u64> {
+    pub fn add_session(&self, interrupter: Arc<StatementInterrupter>, max: u64) -> Result<u64> {
         let mut sessions = self.sessions.lock();
         if sessions.len() as u64 >= max {
             return Err(StorageError::new(
@@ -201,7 +206,7 @@ impl WorkspaceDb {
     }
 
     fn wanted_views(&self) -> Result<ViewSet> {
-        let c = self.hub.conn()?;
+        let c = self.scope.hub.conn()?;
         let branch = BranchRef { project: self.project.clone(), branch: self.branch.clone() };
         let mut set = ViewSet::new();
         for bucket in bucket_views(&c, &branch)? {

@@ -9,6 +9,7 @@
 mod compat;
 mod database;
 mod names;
+mod pushdown;
 mod session;
 
 use std::collections::HashMap;

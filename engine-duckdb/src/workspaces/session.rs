@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use duckdb::arrow::array::AsArray;
 use duckdb::arrow::datatypes::Int64Type;
 
@@ -14,21 +16,59 @@ use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 use super::compat::{rewrite, with_parameter_literals};
 use super::database::{WorkspaceDb, is_bucket_schema, names_pg_catalog, search_path};
 use super::names::postgres_names;
-use crate::raw::{Bind, Prepared, RawConnection, ResultKind, StatementType};
+use super::pushdown::{self, Pushed};
+use crate::raw::{Bind, Interrupter, Prepared, RawConnection, ResultKind, StatementType, TypeInfo};
 use crate::types::sql_type;
 
 pub(crate) struct DuckSession {
     ws: Arc<WorkspaceDb>,
     conn: RawConnection,
+    interrupter: Arc<StatementInterrupter>,
     key: u64,
     in_transaction: bool,
+}
+
+/// Interrupts a session's running statement wherever it runs: on the session's connection
+/// or, pushed down, on a hub connection.
+pub(crate) struct StatementInterrupter {
+    session: Interrupter,
+    /// The hub connection of the statement running (if pushed down), and whether the
+    /// statement was interrupted before it got there.
+    hub: Mutex<(Option<Interrupter>, bool)>,
+}
+
+impl StatementInterrupter {
+    pub fn interrupt(&self) {
+        self.session.interrupt();
+        let mut hub = self.hub.lock();
+        hub.1 = true;
+        if let Some(h) = &hub.0 {
+            h.interrupt();
+        }
+    }
+
+    /// A new statement starts: nothing interrupted it yet.
+    fn starting(&self) {
+        *self.hub.lock() = (None, false);
+    }
+
+    /// The statement goes on in the hub on `conn`; an interrupt that came first stops it there.
+    fn moved_to(&self, conn: Interrupter) {
+        let mut hub = self.hub.lock();
+        if hub.1 {
+            conn.interrupt();
+        }
+        hub.0 = Some(conn);
+    }
 }
 
 impl DuckSession {
     pub fn open(ws: Arc<WorkspaceDb>, max_sessions: u64) -> Result<Self> {
         let conn = ws.connect()?;
-        let key = ws.add_session(conn.interrupter(), max_sessions)?;
-        let mut session = Self { ws, conn, key, in_transaction: false };
+        let interrupter =
+            Arc::new(StatementInterrupter { session: conn.interrupter(), hub: Mutex::new((None, false)) });
+        let key = ws.add_session(interrupter.clone(), max_sessions)?;
+        let mut session = Self { ws, conn, interrupter, key, in_transaction: false };
         session.set_search_path(&[])?;
         Ok(session)
     }
@@ -91,6 +131,7 @@ impl DuckSession {
         params: &[SqlParam],
         sink: &mut dyn RowSink,
     ) -> Result<Outcome> {
+        self.interrupter.starting();
         let binds: Vec<Bind<'_>> = params
             .iter()
             .map(|p| match p {
@@ -112,7 +153,18 @@ impl DuckSession {
         let mut columns = columns_of(&prepared);
         self.name_like_postgres(ty, sql, &mut columns);
         let rows = returns_rows(ty, &columns);
-        let mut result = prepared.execute().map_err(|e| sql_error(&e.message))?;
+        let mut pushed = match ty {
+            StatementType::Select => self.push_down(sql, &binds, &prepared)?,
+            _ => None,
+        };
+        let mut local;
+        let result = match pushed.as_mut() {
+            Some(p) => &mut p.result,
+            None => {
+                local = prepared.execute().map_err(|e| sql_error(&e.message))?;
+                &mut local
+            }
+        };
         match kind {
             StatementKind::Begin => self.in_transaction = true,
             StatementKind::Commit | StatementKind::Rollback => self.in_transaction = false,
@@ -144,6 +196,15 @@ impl DuckSession {
             }
             _ => Outcome::Done,
         })
+    }
+
+    /// Starts a query in the hub if it reads nothing but one project table (see [`pushdown`]).
+    fn push_down(&mut self, sql: &str, binds: &[Bind<'_>], prepared: &Prepared) -> Result<Option<Pushed>> {
+        let Some(plan) = pushdown::plan(&mut self.conn, &self.ws.id, sql) else { return Ok(None) };
+        let types: Vec<TypeInfo> = prepared.columns().into_iter().map(|(_, t)| t).collect();
+        let interrupter = &self.interrupter;
+        plan.start(&mut self.conn, self.ws.scope(), binds, &types, |hub| interrupter.moved_to(hub.interrupter()))
+            .map_err(|e| sql_error(&e.message))
     }
 
     /// Runs a statement that may change schemas, failing it (and its transaction) if it
@@ -398,7 +459,7 @@ impl SqlSession for DuckSession {
     }
 
     fn interrupter(&self) -> Arc<dyn Fn() + Send + Sync> {
-        let interrupter = self.conn.interrupter();
+        let interrupter = self.interrupter.clone();
         Arc::new(move || interrupter.interrupt())
     }
 
