@@ -175,6 +175,19 @@ impl RawConnection {
 }
 
 impl RawConnection {
+    /// The one value `sql` returns for the text parameters `args`, as text; `None` on any
+    /// error, NULL, or other than one row (for the engine's own lookups, which fall back).
+    pub fn query_text(&mut self, sql: &str, args: &[&str]) -> Option<String> {
+        let mut prepared = self.prepare_sql(sql).ok()?;
+        prepared.bind(&args.iter().map(|a| Bind::Text(a)).collect::<Vec<_>>()).ok()?;
+        let batch = prepared.execute().ok()?.next_batch().ok()??;
+        let column = batch.column(0);
+        if batch.num_rows() != 1 || column.is_null(0) {
+            return None;
+        }
+        duckdb::arrow::util::display::array_value_to_string(column, 0).ok()
+    }
+
     /// Runs every statement of `sql`, discarding results.
     pub fn execute_batch(&mut self, sql: &str) -> Result<()> {
         for statement in self.split(sql)? {

@@ -56,6 +56,8 @@ impl Server {
             .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache"))
             .args(args)
             .env_remove("DUCKSTORE_ADMIN_KEY")
+            // A host clock away from UTC: answers must not depend on where the server runs.
+            .env("TZ", "America/New_York")
             .stdout(Stdio::piped())
             .stderr(log);
         if let Some(key) = admin_key {

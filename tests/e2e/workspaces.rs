@@ -209,20 +209,133 @@ fn large_tables_are_read_in_parallel_parts_with_every_row_once() {
     runtime().block_on(async {
         let pg = connect(&info).await.unwrap();
         // An aggregate consumes the parts on several threads: each row counted exactly once.
-        let sql = r#"SELECT count(*), count(DISTINCT id), sum(id)::BIGINT, min(id), max(id) FROM "in.c-main".t"#;
+        // (Through a CTE, so that the aggregate runs in the workspace, not pushed down.)
+        let sql = r#"WITH t AS (SELECT * FROM "in.c-main".t)
+                     SELECT count(*), count(DISTINCT id), sum(id)::BIGINT, min(id), max(id) FROM t"#;
         let row = pg.query_one(sql, &[]).await.unwrap();
         let n = kept.len() as i64;
         let sum: i64 = kept.clone().map(i64::from).sum();
         let got = (row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2), row.get(3), row.get(4));
         assert_eq!(got, (n, n, sum, rows / 10, rows - 1));
-        let groups = pg.query(r#"SELECT name, count(*) FROM "in.c-main".t GROUP BY name"#, &[]).await.unwrap();
+        let sql = r#"WITH t AS (SELECT * FROM "in.c-main".t) SELECT name, count(*) FROM t GROUP BY name"#;
+        let groups = pg.query(sql, &[]).await.unwrap();
         assert_eq!(groups.len(), 17);
         assert_eq!(groups.iter().map(|g| g.get::<_, i64>(1)).sum::<i64>(), n);
         // Rows streamed to the client: each once (in no particular order, as in PostgreSQL).
-        let mut ids: Vec<i32> =
-            pg.query(r#"SELECT id FROM "in.c-main".t"#, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        let sql = r#"WITH t AS (SELECT * FROM "in.c-main".t) SELECT id FROM t"#;
+        let mut ids: Vec<i32> = pg.query(sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
         ids.sort_unstable();
         assert!(ids.iter().copied().eq(kept), "rows missing or repeated");
+    });
+}
+
+/// Every row of a simple-protocol result, as text.
+fn text_rows(messages: Vec<tokio_postgres::SimpleQueryMessage>) -> Vec<Vec<Option<String>>> {
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn queries_of_one_project_table_answer_alike_when_run_next_to_its_file() {
+    let server = Server::start();
+    let p1 = server.project("p1");
+    create_bucket(&p1, "p1", "main");
+    create_table(&p1, "p1", "in.c-main", "t");
+    let csv: String = std::iter::once("id,name\n".to_owned())
+        .chain((1..=3000).map(|i| if i % 11 == 0 { format!("{i},\n") } else { format!("{i},n{}\n", i % 13) }))
+        .collect();
+    p1.import(&table("p1", "in.c-main", "t"), json!({"file_id": p1.upload("p1", "t.csv", csv)})).expect(200);
+    let ws = p1.post(&format!("{}/workspaces", branch("p1")), json!({"name": "w"})).expect(201);
+    // Each query is asked of the project table (run in the hub where it qualifies) and of a
+    // copy in the workspace (always run there): the answers must match.
+    let queries = [
+        "SELECT name, count(*), sum(id), avg(id), min(id), max(id) FROM {t} GROUP BY name ORDER BY name NULLS FIRST",
+        "SELECT count(*) FROM {t} WHERE name LIKE 'n1%' AND id BETWEEN 100 AND 2000 OR name IS NULL",
+        "SELECT x.name AS n, count(*) FILTER (WHERE x.id % 2 = 0) AS even FROM {t} AS x GROUP BY n HAVING count(*) > 200 \
+         ORDER BY even DESC, n LIMIT 3 OFFSET 1",
+        "SELECT DISTINCT upper(coalesce(name, '-')) FROM {t} WHERE id IN (1, 2, 3, 11, 12) ORDER BY 1",
+        "SELECT CASE WHEN id < 10 THEN 'small' ELSE 'big' END AS size, sum(id)::DECIMAL(20, 2), string_agg(name, ',' ORDER BY id) \
+         FROM {t} WHERE id < 20 GROUP BY ALL ORDER BY 1",
+        "SELECT CAST(TIMESTAMPTZ '2024-02-01 02:00:00+00' AS DATE) AS d, date_part('hour', TIMESTAMPTZ '2024-02-01 02:00:00+00'), \
+         count(*) FROM {t} GROUP BY d",
+        "SELECT id, name FROM {t} WHERE id > 2990 ORDER BY id",
+        "SELECT lower(name), count(*) FROM {t} GROUP BY 1 ORDER BY 1 LIMIT 2",
+    ];
+    runtime().block_on(async {
+        let pg = connect(&conninfo(&server, &ws, password(&ws))).await.unwrap();
+        pg.batch_execute(r#"CREATE TABLE copy AS SELECT * FROM "in.c-main".t"#).await.unwrap();
+        let both = |sql: &str| (sql.replace("{t}", r#""in.c-main".t"#), sql.replace("{t}", "copy"));
+        for sql in queries {
+            let (pushed, local) = both(sql);
+            let expected = text_rows(pg.simple_query(&local).await.unwrap());
+            assert!(!expected.is_empty(), "{local}");
+            assert_eq!(text_rows(pg.simple_query(&pushed).await.unwrap()), expected, "{sql}");
+        }
+        // Parameters of the extended protocol are bound in the hub alike.
+        let (pushed, local) =
+            both("SELECT name, count(*) FROM {t} WHERE id > $1 AND name <> $2 GROUP BY name ORDER BY name");
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&1500i32, &"n3"];
+        let rows =
+            |r: Vec<tokio_postgres::Row>| -> Vec<(String, i64)> { r.iter().map(|r| (r.get(0), r.get(1))).collect() };
+        assert_eq!(rows(pg.query(&pushed, &params).await.unwrap()), rows(pg.query(&local, &params).await.unwrap()));
+        // A function the workspace defines under a built-in's name is the one that runs.
+        pg.batch_execute("CREATE MACRO lower(x) AS 'mine'").await.unwrap();
+        let (pushed, local) = both("SELECT lower(name), count(*) FROM {t} GROUP BY 1");
+        let expected = text_rows(pg.simple_query(&local).await.unwrap());
+        assert_eq!(expected, [[Some("mine".to_owned()), Some("3000".to_owned())]]);
+        assert_eq!(text_rows(pg.simple_query(&pushed).await.unwrap()), expected);
+        // Errors read the same wherever the query ran.
+        let e = pg.batch_execute(r#"SELECT sum(id) / 0 FROM "in.c-main".t"#).await;
+        let local = pg.batch_execute("SELECT sum(id) / 0 FROM copy").await;
+        assert_eq!(e.map_err(|e| code(&e)), local.map_err(|e| code(&e)));
+    });
+}
+
+#[test]
+fn cancel_and_timeouts_reach_queries_run_next_to_the_table() {
+    let server = Server::start();
+    let (p1, ws) = setup(&server);
+    let info = conninfo(&server, &ws, password(&ws));
+    // Five million rows go to storage from the workspace.
+    let t = format!("{}/tables", crate::harness::bucket("p1", "in.c-main"));
+    p1.post(
+        &t,
+        json!({"name": "big", "columns": [{"name": "id", "type": "BIGINT"}, {"name": "name", "type": "VARCHAR"}]}),
+    )
+    .expect(201);
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        let sql = "CREATE TABLE big AS SELECT range AS id, 'n' || (range % 1000) AS name FROM range(5000000)";
+        pg.batch_execute(sql).await.unwrap();
+    });
+    let source = json!({"workspace_id": ws["id"], "table": "big"});
+    p1.import(&table("p1", "in.c-main", "big"), json!({"source_workspace": source})).expect(200);
+    // Counting five million distinct strings takes seconds; each limit stops it in the hub.
+    let heavy = r#"SELECT count(DISTINCT id::VARCHAR || name) FROM "in.c-main".big"#;
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        pg.batch_execute("SET statement_timeout = '200ms'").await.unwrap();
+        let started = Instant::now();
+        let e = pg.batch_execute(heavy).await.unwrap_err();
+        assert_eq!(code(&e), SqlState::QUERY_CANCELED);
+        assert!(started.elapsed() < Duration::from_secs(1), "stopped at the timeout: {:?}", started.elapsed());
+        pg.batch_execute("SET statement_timeout = 0").await.unwrap();
+        let token = pg.cancel_token();
+        let canceller = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            token.cancel_query(NoTls).await.unwrap();
+        });
+        assert_eq!(code(&pg.batch_execute(heavy).await.unwrap_err()), SqlState::QUERY_CANCELED);
+        canceller.await.unwrap();
+        let n: i64 = pg.query_one(r#"SELECT count(*) FROM "in.c-main".big"#, &[]).await.unwrap().get(0);
+        assert_eq!(n, 5_000_000, "the session goes on");
     });
 }
 

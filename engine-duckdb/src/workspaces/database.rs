@@ -14,9 +14,9 @@ use duckstore_plugin_sdk::workspaces::WorkspaceObject;
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use super::compat::CATALOG_SQL;
+use super::session::StatementInterrupter;
 use crate::bridge::{StorageScope, register_storage_table};
 use crate::error::db_err;
-use super::session::StatementInterrupter;
 use crate::raw::{Database, RawConnection};
 use crate::sql::{ident, literal};
 use crate::views::{bucket_views, table_names, table_view};
@@ -103,12 +103,15 @@ impl WorkspaceDb {
                 ("autoload_known_extensions", "false".into()),
                 ("allow_community_extensions", "false".into()),
                 // User SQL must never reach the host's files: no read_csv of paths, no
-                // COPY TO, ATTACH, INSTALL or LOAD; and nobody can switch that back on.
+                // COPY TO, ATTACH, INSTALL or LOAD.
                 ("enable_external_access", "false".into()),
-                ("lock_configuration", "true".into()),
             ],
         )?;
         let admin = db.safe_connection()?;
+        // UTC as in the hub and as the wire protocol reports it (a query answers the same in
+        // the workspace and pushed down into the hub); then nobody changes any setting. (The
+        // time zone belongs to ICU, which loads after the options given at open.)
+        admin.execute_batch("SET GLOBAL TimeZone = 'UTC'; SET GLOBAL lock_configuration = true;").map_err(db_err)?;
         let scope = Arc::new(scope);
         register_storage_table(&admin, scope.clone())?;
         create_pg_catalog(&db, id)?;

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use duckstore_plugin_sdk::sql::SqlColumn;
 
-use crate::raw::{Bind, RawConnection};
+use crate::raw::RawConnection;
 
 /// Renames the columns of SELECT `sql` (DuckDB's dialect) whose expressions have no alias.
 /// Best effort: names stay DuckDB's when the statement cannot be read back.
@@ -15,7 +15,13 @@ pub(crate) fn postgres_names(conn: &mut RawConnection, sql: &str, columns: &mut 
     if columns.iter().all(|c| plain(&c.name)) {
         return;
     }
-    let Some(tree) = syntax_tree(conn, sql) else { return };
+    if let Some(tree) = syntax_tree(conn, sql) {
+        rename(&tree, columns);
+    }
+}
+
+/// [`postgres_names`] from the statement's parse tree.
+pub(crate) fn rename(tree: &Value, columns: &mut [SqlColumn]) {
     let Some(items) = tree["statements"][0]["node"]["select_list"].as_array() else { return };
     // A `*` among the items expands to several columns: positions no longer match.
     if items.len() != columns.len() || items.iter().any(|i| i["class"] == "STAR") {
@@ -28,13 +34,9 @@ pub(crate) fn postgres_names(conn: &mut RawConnection, sql: &str, columns: &mut 
     }
 }
 
-/// DuckDB's parse of `sql`, as JSON.
-fn syntax_tree(conn: &mut RawConnection, sql: &str) -> Option<Value> {
-    let mut prepared = conn.prepare_sql("SELECT json_serialize_sql(CAST(? AS VARCHAR))").ok()?;
-    prepared.bind(&[Bind::Text(sql)]).ok()?;
-    let batch = prepared.execute().ok()?.next_batch().ok()??;
-    let text = duckdb::arrow::util::display::array_value_to_string(batch.column(0), 0).ok()?;
-    serde_json::from_str(&text).ok()
+/// DuckDB's parse of `sql`, as JSON (parsing runs nothing).
+pub(crate) fn syntax_tree(conn: &mut RawConnection, sql: &str) -> Option<Value> {
+    serde_json::from_str(&conn.query_text("SELECT json_serialize_sql(CAST(? AS VARCHAR))", &[sql])?).ok()
 }
 
 /// PostgreSQL's name for an expression and how strongly it holds (2: a column or

@@ -21,6 +21,7 @@ use duckstore_plugin_sdk::Result;
 use duckstore_plugin_sdk::names::{BucketId, TableName};
 
 use super::database::is_bucket_schema;
+use super::names::syntax_tree;
 use crate::bridge::{ScopedTable, StorageScope};
 use crate::raw::{Bind, Prepared, QueryResult, RawConnection, TypeInfo};
 use crate::sql::ident;
@@ -30,20 +31,107 @@ use crate::table_files::OwnedReading;
 /// DuckDB's name for them (operators included: `+`, `~~` for LIKE).
 const FUNCTIONS: &[&str] = &[
     // aggregates
-    "count", "count_star", "sum", "avg", "mean", "min", "max", "any_value", "first", "last", "bool_and", "bool_or",
-    "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop", "median", "mode", "quantile_cont",
-    "quantile_disc", "approx_count_distinct", "string_agg", "arg_min", "arg_max", "product", "fsum",
+    "count",
+    "count_star",
+    "sum",
+    "avg",
+    "mean",
+    "min",
+    "max",
+    "any_value",
+    "first",
+    "last",
+    "bool_and",
+    "bool_or",
+    "stddev",
+    "stddev_samp",
+    "stddev_pop",
+    "variance",
+    "var_samp",
+    "var_pop",
+    "median",
+    "mode",
+    "quantile_cont",
+    "quantile_disc",
+    "approx_count_distinct",
+    "string_agg",
+    "arg_min",
+    "arg_max",
+    "product",
+    "fsum",
     // arithmetic, text and dates
-    "+", "-", "*", "/", "//", "%", "abs", "round", "floor", "ceil", "ceiling", "sign", "sqrt", "power", "ln", "log",
-    "greatest", "least", "lower", "upper", "length", "trim", "ltrim", "rtrim", "substring", "substr", "concat", "||",
-    "replace", "left", "right", "starts_with", "prefix", "suffix", "contains", "~~", "!~~", "~~*", "!~~*",
-    "date_trunc", "date_part", "year", "month", "day", "hour", "minute", "second", "dayofweek", "week", "quarter",
+    "+",
+    "-",
+    "*",
+    "/",
+    "//",
+    "%",
+    "abs",
+    "round",
+    "floor",
+    "ceil",
+    "ceiling",
+    "sign",
+    "sqrt",
+    "power",
+    "ln",
+    "log",
+    "greatest",
+    "least",
+    "lower",
+    "upper",
+    "length",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "substring",
+    "substr",
+    "concat",
+    "||",
+    "replace",
+    "left",
+    "right",
+    "starts_with",
+    "prefix",
+    "suffix",
+    "contains",
+    "~~",
+    "!~~",
+    "~~*",
+    "!~~*",
+    "date_trunc",
+    "date_part",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "dayofweek",
+    "week",
+    "quarter",
 ];
 
 /// Built-in types a value may be cast to (a workspace's own types are not in the hub).
 const CAST_TYPES: &[&str] = &[
-    "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-    "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "VARCHAR", "DATE", "TIME", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE",
+    "BOOLEAN",
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+    "VARCHAR",
+    "DATE",
+    "TIME",
+    "TIMESTAMP",
+    "TIMESTAMP WITH TIME ZONE",
     "INTERVAL",
 ];
 
@@ -68,11 +156,10 @@ pub(crate) struct Plan {
     table: TableName,
 }
 
-/// The plan for `sql` (DuckDB's dialect) in the workspace `workspace`, if it qualifies.
-pub(crate) fn plan(conn: &mut RawConnection, workspace: &str, sql: &str) -> Option<Plan> {
-    let tree: Value = serde_json::from_str(&text_of(conn, "SELECT json_serialize_sql($1::VARCHAR)", &[sql])?).ok()?;
+/// The plan for a statement parsed as `tree` in the workspace `workspace`, if it qualifies.
+pub(crate) fn plan(conn: &mut RawConnection, workspace: &str, tree: Value) -> Option<Plan> {
     let reads = reads(&tree)?;
-    let found = text_of(conn, RESOLVES, &[workspace, &reads.schema, &reads.table, &reads.functions.join(",")])?;
+    let found = conn.query_text(RESOLVES, &[workspace, &reads.schema, &reads.table, &reads.functions.join(",")])?;
     let (bucket, table) = found.split_once('\n')?;
     Some(Plan { tree, bucket: bucket.parse().ok()?, table: table.parse().ok()? })
 }
@@ -143,7 +230,8 @@ fn allowed(value: &Value, functions: &mut Vec<String>) -> bool {
             if fields.contains_key("from_table") || fields.contains_key("table_name") {
                 return false;
             }
-            let is = |key: &str, names: &[&str]| fields.get(key).and_then(Value::as_str).is_some_and(|v| names.contains(&v));
+            let is =
+                |key: &str, names: &[&str]| fields.get(key).and_then(Value::as_str).is_some_and(|v| names.contains(&v));
             let ok = match fields.get("class").and_then(Value::as_str) {
                 None => true,
                 Some("FUNCTION") => {
@@ -215,7 +303,7 @@ impl Plan {
     /// The query's text for the hub: its table reference replaced by `rows`, a query of the
     /// view's columns under the name the query uses for the table.
     fn hub_sql(&mut self, conn: &mut RawConnection, rows: &str) -> Option<String> {
-        let parsed: Value = serde_json::from_str(&text_of(conn, "SELECT json_serialize_sql($1::VARCHAR)", &[rows])?).ok()?;
+        let parsed = syntax_tree(conn, rows)?;
         let from = &mut self.tree["statements"][0]["node"]["from_table"];
         let name = match from["alias"].as_str() {
             Some(alias) if !alias.is_empty() => alias.to_owned(),
@@ -225,20 +313,8 @@ impl Plan {
             "type": "SUBQUERY", "alias": name, "sample": null, "query_location": from["query_location"].clone(),
             "subquery": parsed["statements"][0].clone(), "column_name_alias": [],
         });
-        text_of(conn, "SELECT json_deserialize_sql($1::VARCHAR)", &[&self.tree.to_string()])
+        conn.query_text("SELECT json_deserialize_sql(CAST(? AS VARCHAR))", &[&self.tree.to_string()])
     }
-}
-
-/// The one text value `sql` returns for `args`; `None` on any error or NULL.
-fn text_of(conn: &mut RawConnection, sql: &str, args: &[&str]) -> Option<String> {
-    let mut prepared = conn.prepare_sql(sql).ok()?;
-    prepared.bind(&args.iter().map(|a| Bind::Text(a)).collect::<Vec<_>>()).ok()?;
-    let batch = prepared.execute().ok()?.next_batch().ok()??;
-    let column = batch.column(0);
-    if batch.num_rows() != 1 || column.is_null(0) {
-        return None;
-    }
-    duckdb::arrow::util::display::array_value_to_string(column, 0).ok()
 }
 
 #[cfg(test)]
@@ -246,9 +322,8 @@ mod tests {
     use super::*;
 
     fn tree(sql: &str) -> Value {
-        let conn = duckdb::Connection::open_in_memory().unwrap();
-        let json: String = conn.query_row("SELECT json_serialize_sql(?::VARCHAR)", [sql], |r| r.get(0)).unwrap();
-        serde_json::from_str(&json).unwrap()
+        let db = crate::raw::Database::open(":memory:", &[]).unwrap();
+        syntax_tree(&mut RawConnection::connect(&db).unwrap(), sql).unwrap()
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use serde_json::Value;
 
 use duckdb::arrow::array::AsArray;
 use duckdb::arrow::datatypes::Int64Type;
@@ -15,7 +16,7 @@ use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use super::compat::{rewrite, with_parameter_literals};
 use super::database::{WorkspaceDb, is_bucket_schema, names_pg_catalog, search_path};
-use super::names::postgres_names;
+use super::names::{postgres_names, rename, syntax_tree};
 use super::pushdown::{self, Pushed};
 use crate::raw::{Bind, Interrupter, Prepared, RawConnection, ResultKind, StatementType, TypeInfo};
 use crate::types::sql_type;
@@ -50,6 +51,11 @@ impl StatementInterrupter {
     /// A new statement starts: nothing interrupted it yet.
     fn starting(&self) {
         *self.hub.lock() = (None, false);
+    }
+
+    /// Whether the running statement was interrupted.
+    fn interrupted(&self) -> bool {
+        self.hub.lock().1
     }
 
     /// The statement goes on in the hub on `conn`; an interrupt that came first stops it there.
@@ -151,12 +157,18 @@ impl DuckSession {
             return self.execute_guarded(&mut prepared);
         }
         let mut columns = columns_of(&prepared);
-        self.name_like_postgres(ty, sql, &mut columns);
+        let mut pushed = None;
+        if ty == StatementType::Select
+            && let Some(tree) = syntax_tree(&mut self.conn, sql)
+        {
+            rename(&tree, &mut columns);
+            pushed = self.push_down(tree, &binds, &prepared)?;
+            // An interrupt may have ended a lookup of the pushdown instead of the statement.
+            if pushed.is_none() && self.interrupter.interrupted() {
+                return Err(sql_error("INTERRUPT Error: Interrupted!"));
+            }
+        }
         let rows = returns_rows(ty, &columns);
-        let mut pushed = match ty {
-            StatementType::Select => self.push_down(sql, &binds, &prepared)?,
-            _ => None,
-        };
         let mut local;
         let result = match pushed.as_mut() {
             Some(p) => &mut p.result,
@@ -199,8 +211,8 @@ impl DuckSession {
     }
 
     /// Starts a query in the hub if it reads nothing but one project table (see [`pushdown`]).
-    fn push_down(&mut self, sql: &str, binds: &[Bind<'_>], prepared: &Prepared) -> Result<Option<Pushed>> {
-        let Some(plan) = pushdown::plan(&mut self.conn, &self.ws.id, sql) else { return Ok(None) };
+    fn push_down(&mut self, tree: Value, binds: &[Bind<'_>], prepared: &Prepared) -> Result<Option<Pushed>> {
+        let Some(plan) = pushdown::plan(&mut self.conn, &self.ws.id, tree) else { return Ok(None) };
         let types: Vec<TypeInfo> = prepared.columns().into_iter().map(|(_, t)| t).collect();
         let interrupter = &self.interrupter;
         plan.start(&mut self.conn, self.ws.scope(), binds, &types, |hub| interrupter.moved_to(hub.interrupter()))
