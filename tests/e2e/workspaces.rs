@@ -265,7 +265,8 @@ fn queries_of_one_project_table_answer_alike_when_run_next_to_its_file() {
          FROM {t} WHERE id < 20 GROUP BY ALL ORDER BY 1",
         "SELECT CAST(TIMESTAMPTZ '2024-02-01 02:00:00+00' AS DATE) AS d, date_part('hour', TIMESTAMPTZ '2024-02-01 02:00:00+00'), \
          count(*) FROM {t} GROUP BY d",
-        "SELECT id, name FROM {t} WHERE id > 2990 ORDER BY id",
+        "SELECT * FROM {t} WHERE id > 2990 ORDER BY id",
+        "SELECT * EXCLUDE (name), name || '!' FROM {t} WHERE id < 5 ORDER BY id",
         "SELECT lower(name), count(*) FROM {t} GROUP BY 1 ORDER BY 1 LIMIT 2",
     ];
     runtime().block_on(async {
