@@ -72,6 +72,14 @@ fn analysts_query_project_tables_live_and_write_results_back() {
             let e = pg.batch_execute(write).await.unwrap_err();
             assert_eq!(code(&e), SqlState::INSUFFICIENT_PRIVILEGE, "{write}");
         }
+        // Nor through macros named like the built-ins duckstore's own checks call.
+        for shadow in [r#"CREATE MACRO "||"(a, b) AS 'same'"#, "CREATE MACRO duckdb_views() AS TABLE SELECT 1 AS x"] {
+            pg.batch_execute(shadow).await.unwrap();
+        }
+        let e = pg.batch_execute(r#"CREATE OR REPLACE VIEW "in.c-main".t AS SELECT 1 AS id, 'fake' AS name"#).await;
+        assert_eq!(code(&e.unwrap_err()), SqlState::INSUFFICIENT_PRIVILEGE);
+        pg.batch_execute(r#"DROP MACRO "||""#).await.unwrap();
+        pg.batch_execute("DROP MACRO TABLE duckdb_views").await.unwrap();
         let e = pg.batch_execute("SELECT * FROM read_csv('/etc/passwd')").await.unwrap_err();
         assert_eq!(code(&e), SqlState::INSUFFICIENT_PRIVILEGE);
         // The catalog emulation is shared by the workspace's sessions and cannot be changed.
@@ -286,8 +294,10 @@ fn queries_of_one_project_table_answer_alike_when_run_next_to_its_file() {
         let rows =
             |r: Vec<tokio_postgres::Row>| -> Vec<(String, i64)> { r.iter().map(|r| (r.get(0), r.get(1))).collect() };
         assert_eq!(rows(pg.query(&pushed, &params).await.unwrap()), rows(pg.query(&local, &params).await.unwrap()));
-        // A function the workspace defines under a built-in's name is the one that runs.
-        pg.batch_execute("CREATE MACRO lower(x) AS 'mine'").await.unwrap();
+        // A function the workspace defines under a built-in's name is the one that runs, also
+        // when another session defined it.
+        let other = connect(&conninfo(&server, &ws, password(&ws))).await.unwrap();
+        other.batch_execute("CREATE MACRO lower(x) AS 'mine'").await.unwrap();
         let (pushed, local) = both("SELECT lower(name), count(*) FROM {t} GROUP BY 1");
         let expected = text_rows(pg.simple_query(&local).await.unwrap());
         assert_eq!(expected, [[Some("mine".to_owned()), Some("3000".to_owned())]]);

@@ -46,7 +46,9 @@ pub(crate) fn search_path(schemas: &[&str]) -> String {
     format!("SET search_path = {}", literal(&path))
 }
 
-const BUCKET_SCHEMA_SQL: &str = r"regexp_full_match(schema_name, '(in|out)\.c-.+')";
+/// (Built-ins are called by their full names in the engine's queries on workspace
+/// connections: users may define macros named like them.)
+const BUCKET_SCHEMA_SQL: &str = r"system.main.regexp_full_match(schema_name, '(in|out)\.c-.+')";
 
 /// The views storage wants: bucket id → table name → column signature.
 type ViewSet = BTreeMap<String, BTreeMap<String, String>>;
@@ -72,6 +74,8 @@ pub(crate) struct WorkspaceDb {
     /// a session's check that bucket schemas are untouched never sees a sync.
     views: RwLock<Views>,
     catalog_epoch: Arc<AtomicU64>,
+    /// Counts statements that may have changed what users defined in the workspace.
+    definitions: AtomicU64,
     closed: AtomicBool,
     sessions: Mutex<HashMap<u64, Arc<StatementInterrupter>>>,
     next_session: AtomicU64,
@@ -126,6 +130,7 @@ impl WorkspaceDb {
             admin: Mutex::new(admin),
             views: RwLock::new(Views { epoch: u64::MAX, set: ViewSet::new() }),
             catalog_epoch,
+            definitions: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(0),
@@ -185,6 +190,16 @@ impl WorkspaceDb {
         self.sessions.lock().len() as u64
     }
 
+    /// A statement may have changed (or committed) definitions: a macro, a table, a schema.
+    pub fn definitions_changed(&self) {
+        self.definitions.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Changes when the workspace's definitions may have changed.
+    pub fn definitions_epoch(&self) -> u64 {
+        self.definitions.load(Ordering::Acquire)
+    }
+
     /// Brings the bucket views up to date with the catalog, if it changed since the last sync.
     pub fn sync_views(&self) -> Result<()> {
         let epoch = self.catalog_epoch.load(Ordering::Acquire);
@@ -237,7 +252,7 @@ impl WorkspaceDb {
             .admin
             .lock()
             .query_row(
-                "SELECT (total_blocks - free_blocks) * block_size FROM pragma_database_size() WHERE database_name = ?",
+                "SELECT (total_blocks - free_blocks) * block_size FROM system.main.pragma_database_size() WHERE database_name = ?",
                 [&self.id],
                 |r| r.get(0),
             )
@@ -266,11 +281,11 @@ impl WorkspaceDb {
     pub fn objects(&self) -> Result<Vec<WorkspaceObject>> {
         let admin = self.admin.lock();
         let sql = format!(
-            "SELECT CASE WHEN schema_name = 'main' THEN '' ELSE schema_name || '.' END || table_name, 'table', estimated_size \
-               FROM duckdb_tables() WHERE database_name = $1 AND NOT {BUCKET_SCHEMA_SQL} \
+            "SELECT system.main.concat(CASE WHEN schema_name = 'main' THEN '' ELSE system.main.concat(schema_name, '.') END, table_name), 'table', estimated_size \
+               FROM system.main.duckdb_tables() WHERE database_name = $1 AND NOT {BUCKET_SCHEMA_SQL} \
              UNION ALL \
-             SELECT CASE WHEN schema_name = 'main' THEN '' ELSE schema_name || '.' END || view_name, 'view', NULL \
-               FROM duckdb_views() WHERE database_name = $1 AND NOT internal AND NOT {BUCKET_SCHEMA_SQL} \
+             SELECT system.main.concat(CASE WHEN schema_name = 'main' THEN '' ELSE system.main.concat(schema_name, '.') END, view_name), 'view', NULL \
+               FROM system.main.duckdb_views() WHERE database_name = $1 AND NOT internal AND NOT {BUCKET_SCHEMA_SQL} \
              ORDER BY 1"
         );
         let mut stmt = admin.prepare(&sql).map_err(db_err)?;
@@ -291,7 +306,7 @@ impl WorkspaceDb {
     pub fn clear(&self) -> Result<()> {
         let admin = self.admin.lock();
         let sql = format!(
-            "SELECT schema_name FROM duckdb_schemas() WHERE database_name = $1 AND NOT internal AND schema_name <> 'main' \
+            "SELECT schema_name FROM system.main.duckdb_schemas() WHERE database_name = $1 AND NOT internal AND schema_name <> 'main' \
                AND NOT {BUCKET_SCHEMA_SQL}"
         );
         let schemas: Vec<String> =
@@ -301,16 +316,18 @@ impl WorkspaceDb {
         };
         let mut batch = String::from("BEGIN;");
         for v in in_main(
-            "SELECT view_name FROM duckdb_views() WHERE database_name = $1 AND schema_name = 'main' AND NOT internal",
+            "SELECT view_name FROM system.main.duckdb_views() WHERE database_name = $1 AND schema_name = 'main' AND NOT internal",
         )? {
             batch.push_str(&format!("DROP VIEW IF EXISTS main.{} CASCADE;", ident(&v)));
         }
-        for t in in_main("SELECT table_name FROM duckdb_tables() WHERE database_name = $1 AND schema_name = 'main'")? {
+        for t in in_main(
+            "SELECT table_name FROM system.main.duckdb_tables() WHERE database_name = $1 AND schema_name = 'main'",
+        )? {
             batch.push_str(&format!("DROP TABLE IF EXISTS main.{} CASCADE;", ident(&t)));
         }
-        for q in
-            in_main("SELECT sequence_name FROM duckdb_sequences() WHERE database_name = $1 AND schema_name = 'main'")?
-        {
+        for q in in_main(
+            "SELECT sequence_name FROM system.main.duckdb_sequences() WHERE database_name = $1 AND schema_name = 'main'",
+        )? {
             batch.push_str(&format!("DROP SEQUENCE IF EXISTS main.{} CASCADE;", ident(&q)));
         }
         for s in schemas {
@@ -351,17 +368,17 @@ impl WorkspaceDb {
     pub fn bucket_fingerprint(&self, conn: &mut RawConnection) -> Result<String> {
         let db = literal(&self.id);
         let sql = format!(
-            "SELECT coalesce(string_agg(k, '|' ORDER BY k), '') FROM ( \
-               SELECT 's:' || schema_name AS k FROM duckdb_schemas() WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
-               UNION ALL SELECT 'v:' || schema_name || '.' || view_name || ':' || sql FROM duckdb_views() \
+            "SELECT coalesce(system.main.string_agg(k, '|' ORDER BY k), '') FROM ( \
+               SELECT system.main.concat('s:', schema_name) AS k FROM system.main.duckdb_schemas() WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
+               UNION ALL SELECT system.main.concat('v:', schema_name, '.', view_name, ':', sql) FROM system.main.duckdb_views() \
                  WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
-               UNION ALL SELECT 't:' || schema_name || '.' || table_name FROM duckdb_tables() \
+               UNION ALL SELECT system.main.concat('t:', schema_name, '.', table_name) FROM system.main.duckdb_tables() \
                  WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
-               UNION ALL SELECT 'f:' || schema_name || '.' || function_name FROM duckdb_functions() \
+               UNION ALL SELECT system.main.concat('f:', schema_name, '.', function_name) FROM system.main.duckdb_functions() \
                  WHERE database_name = {db} AND NOT internal AND {BUCKET_SCHEMA_SQL} \
-               UNION ALL SELECT 'q:' || schema_name || '.' || sequence_name FROM duckdb_sequences() \
+               UNION ALL SELECT system.main.concat('q:', schema_name, '.', sequence_name) FROM system.main.duckdb_sequences() \
                  WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
-               UNION ALL SELECT 'y:' || schema_name || '.' || type_name FROM duckdb_types() \
+               UNION ALL SELECT system.main.concat('y:', schema_name, '.', type_name) FROM system.main.duckdb_types() \
                  WHERE database_name = {db} AND NOT internal AND {BUCKET_SCHEMA_SQL})"
         );
         let mut result = conn.prepare_sql(&sql)?.execute()?;
@@ -373,7 +390,7 @@ impl WorkspaceDb {
     /// The schemas of the workspace database (its own `main` and the buckets').
     pub fn schemas(&self, conn: &mut RawConnection) -> Result<Vec<String>> {
         let sql = format!(
-            "SELECT string_agg(schema_name, chr(10)) FROM duckdb_schemas() WHERE database_name = {}",
+            "SELECT system.main.string_agg(schema_name, system.main.chr(10)) FROM system.main.duckdb_schemas() WHERE database_name = {}",
             literal(&self.id)
         );
         let mut result = conn.prepare_sql(&sql)?.execute()?;
@@ -393,7 +410,8 @@ fn create_pg_catalog(db: &Database, id: &str) -> Result<()> {
 }
 
 fn drop_bucket_schemas(admin: &duckdb::Connection) -> Result<String> {
-    let sql = format!("SELECT schema_name FROM duckdb_schemas() WHERE NOT internal AND {BUCKET_SCHEMA_SQL}");
+    let sql =
+        format!("SELECT schema_name FROM system.main.duckdb_schemas() WHERE NOT internal AND {BUCKET_SCHEMA_SQL}");
     let schemas: Vec<String> =
         admin.prepare(&sql).and_then(|mut s| s.query_map([], |r| r.get(0))?.collect()).map_err(db_err)?;
     Ok(schemas.iter().map(|s| format!("DROP SCHEMA IF EXISTS {} CASCADE;", ident(s))).collect())

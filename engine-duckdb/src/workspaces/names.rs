@@ -34,9 +34,10 @@ pub(crate) fn rename(tree: &Value, columns: &mut [SqlColumn]) {
     }
 }
 
-/// DuckDB's parse of `sql`, as JSON (parsing runs nothing).
+/// DuckDB's parse of `sql`, as JSON (parsing runs nothing; the full name, as a user may
+/// define a macro of the same name).
 pub(crate) fn syntax_tree(conn: &mut RawConnection, sql: &str) -> Option<Value> {
-    serde_json::from_str(&conn.query_text("SELECT json_serialize_sql(CAST(? AS VARCHAR))", &[sql])?).ok()
+    serde_json::from_str(&conn.query_text("SELECT system.main.json_serialize_sql(CAST(? AS VARCHAR))", &[sql])?).ok()
 }
 
 /// PostgreSQL's name for an expression and how strongly it holds (2: a column or

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use duckstore_plugin_sdk::Result;
 use duckstore_plugin_sdk::names::{BucketId, TableName};
 
-use super::database::is_bucket_schema;
+use super::database::{WorkspaceDb, is_bucket_schema};
 use super::names::syntax_tree;
 use crate::bridge::{ScopedTable, StorageScope};
 use crate::raw::{Bind, Prepared, QueryResult, RawConnection, TypeInfo};
@@ -158,28 +158,56 @@ pub(crate) struct Plan {
     table: TableName,
 }
 
-/// The plan for a statement parsed as `tree` in the workspace `workspace`, if it qualifies.
-pub(crate) fn plan(conn: &mut RawConnection, workspace: &str, tree: Value) -> Option<Plan> {
+/// The plan for a statement parsed as `tree` in the workspace `ws`, if it qualifies.
+pub(crate) fn plan(conn: &mut RawConnection, ws: &WorkspaceDb, defined: &mut Defined, tree: Value) -> Option<Plan> {
     let reads = reads(&tree)?;
-    let found = conn.query_text(RESOLVES, &[workspace, &reads.schema, &reads.table, &reads.functions.join(",")])?;
+    if reads.functions.iter().any(|f| defined.names(conn, ws).is_none_or(|names| names.contains(f))) {
+        return None;
+    }
+    let found = conn.query_text(RESOLVES, &[&ws.id, &reads.schema, &reads.table])?;
     let (bucket, table) = found.split_once('\n')?;
     Some(Plan { tree, bucket: bucket.parse().ok()?, table: table.parse().ok()? })
 }
 
 /// The bucket view the name resolves to in the workspace (`schema\ntable`, as stored), or
-/// nothing when anything else of that name, or a function of a name used, was defined there.
+/// nothing when a table or view of that name exists anywhere else there. (Built-ins are
+/// called by their full names here: users may define macros named like them.)
 const RESOLVES: &str = "
     WITH bucket_view AS (
-      SELECT schema_name || chr(10) || view_name AS name FROM duckdb_views()
-       WHERE database_name = $1 AND lower(schema_name) = lower($2) AND lower(view_name) = lower($3)),
+      SELECT system.main.concat(schema_name, system.main.chr(10), view_name) AS name FROM system.main.duckdb_views()
+       WHERE database_name = $1 AND system.main.lower(schema_name) = system.main.lower($2)
+         AND system.main.lower(view_name) = system.main.lower($3)),
     others AS (
-      SELECT 1 FROM duckdb_tables() WHERE lower(schema_name) = lower($2) AND lower(table_name) = lower($3)
-      UNION ALL SELECT 1 FROM duckdb_views()
-       WHERE database_name <> $1 AND lower(schema_name) = lower($2) AND lower(view_name) = lower($3)
-      UNION ALL SELECT 1 FROM duckdb_functions()
-       WHERE NOT internal AND list_contains(string_split($4, ','), lower(function_name)))
-    SELECT CASE WHEN NOT EXISTS (FROM others) AND (SELECT count(*) FROM bucket_view) = 1
+      SELECT 1 FROM system.main.duckdb_tables()
+       WHERE system.main.lower(schema_name) = system.main.lower($2)
+         AND system.main.lower(table_name) = system.main.lower($3)
+      UNION ALL SELECT 1 FROM system.main.duckdb_views()
+       WHERE database_name <> $1 AND system.main.lower(schema_name) = system.main.lower($2)
+         AND system.main.lower(view_name) = system.main.lower($3))
+    SELECT CASE WHEN NOT EXISTS (FROM others) AND (SELECT system.main.count(*) FROM bucket_view) = 1
                 THEN (SELECT name FROM bucket_view) ELSE '' END";
+
+/// The names of the functions defined in a workspace (its users' macros, the catalog
+/// emulation's), which a pushed-down query must not call: the workspace would call them. Listing them
+/// takes ~12 ms, so a session keeps the list until the workspace's definitions change.
+#[derive(Default)]
+pub(crate) struct Defined {
+    epoch: Option<u64>,
+    names: Vec<String>,
+}
+
+impl Defined {
+    fn names(&mut self, conn: &mut RawConnection, ws: &WorkspaceDb) -> Option<&[String]> {
+        let epoch = ws.definitions_epoch();
+        if self.epoch != Some(epoch) {
+            let sql = "SELECT coalesce(system.main.string_agg(DISTINCT system.main.lower(function_name), \
+                       system.main.chr(10)), '') FROM system.main.duckdb_functions() WHERE NOT internal";
+            self.names = conn.query_text(sql, &[])?.lines().map(str::to_owned).collect();
+            self.epoch = Some(epoch);
+        }
+        Some(&self.names)
+    }
+}
 
 /// What a qualifying parse tree reads: a bucket view (as written) and the functions it calls.
 #[derive(Debug, PartialEq)]
@@ -315,7 +343,7 @@ impl Plan {
             "type": "SUBQUERY", "alias": name, "sample": null, "query_location": from["query_location"].clone(),
             "subquery": parsed["statements"][0].clone(), "column_name_alias": [],
         });
-        conn.query_text("SELECT json_deserialize_sql(CAST(? AS VARCHAR))", &[&self.tree.to_string()])
+        conn.query_text("SELECT system.main.json_deserialize_sql(CAST(? AS VARCHAR))", &[&self.tree.to_string()])
     }
 }
 

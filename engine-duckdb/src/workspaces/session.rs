@@ -17,7 +17,7 @@ use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 use super::compat::{rewrite, with_parameter_literals};
 use super::database::{WorkspaceDb, is_bucket_schema, names_pg_catalog, search_path};
 use super::names::{postgres_names, rename, syntax_tree};
-use super::pushdown::{self, Pushed};
+use super::pushdown::{self, Defined, Pushed};
 use crate::raw::{Bind, Interrupter, Prepared, RawConnection, ResultKind, StatementType, TypeInfo};
 use crate::types::sql_type;
 
@@ -25,6 +25,8 @@ pub(crate) struct DuckSession {
     ws: Arc<WorkspaceDb>,
     conn: RawConnection,
     interrupter: Arc<StatementInterrupter>,
+    /// The functions defined in the workspace, for pushdown.
+    defined: Defined,
     key: u64,
     in_transaction: bool,
 }
@@ -74,7 +76,7 @@ impl DuckSession {
         let interrupter =
             Arc::new(StatementInterrupter { session: conn.interrupter(), hub: Mutex::new((None, false)) });
         let key = ws.add_session(interrupter.clone(), max_sessions)?;
-        let mut session = Self { ws, conn, interrupter, key, in_transaction: false };
+        let mut session = Self { ws, conn, interrupter, defined: Defined::default(), key, in_transaction: false };
         session.set_search_path(&[])?;
         Ok(session)
     }
@@ -179,7 +181,10 @@ impl DuckSession {
         };
         match kind {
             StatementKind::Begin => self.in_transaction = true,
-            StatementKind::Commit | StatementKind::Rollback => self.in_transaction = false,
+            StatementKind::Commit | StatementKind::Rollback => {
+                self.in_transaction = false;
+                self.ws.definitions_changed();
+            }
             _ => {}
         }
         if rows {
@@ -212,7 +217,7 @@ impl DuckSession {
 
     /// Starts a query in the hub if it reads nothing but one project table (see [`pushdown`]).
     fn push_down(&mut self, tree: Value, binds: &[Bind<'_>], prepared: &Prepared) -> Result<Option<Pushed>> {
-        let Some(plan) = pushdown::plan(&mut self.conn, &self.ws.id, tree) else { return Ok(None) };
+        let Some(plan) = pushdown::plan(&mut self.conn, &self.ws, &mut self.defined, tree) else { return Ok(None) };
         let types: Vec<TypeInfo> = prepared.columns().into_iter().map(|(_, t)| t).collect();
         let interrupter = &self.interrupter;
         plan.start(&mut self.conn, self.ws.scope(), binds, &types, |hub| interrupter.moved_to(hub.interrupter()))
@@ -230,6 +235,7 @@ impl DuckSession {
             }
             let before = ws.bucket_fingerprint(&mut self.conn);
             let outcome = prepared.execute().map_err(|e| sql_error(&e.message)).map(|_| Outcome::Done);
+            ws.definitions_changed();
             let touched = match (&outcome, before) {
                 (Ok(_), Ok(before)) => ws.bucket_fingerprint(&mut self.conn).map(|after| after != before),
                 (_, Err(e)) => Err(e),
