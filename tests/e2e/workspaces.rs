@@ -522,7 +522,7 @@ fn cancel_and_statement_timeout_stop_running_queries() {
     let info = conninfo(&server, &ws, password(&ws));
     let endless = "SELECT count(*) FROM range(1000000000000) a WHERE a.range % 7 = 3";
     runtime().block_on(async {
-        let pg = connect(&info).await.unwrap();
+        let mut pg = connect(&info).await.unwrap();
         let token = pg.cancel_token();
         let started = Instant::now();
         let canceller = tokio::spawn(async move {
@@ -552,6 +552,13 @@ fn cancel_and_statement_timeout_stop_running_queries() {
         pg.batch_execute("FETCH 1 FROM c").await.unwrap();
         tokio::time::sleep(Duration::from_millis(600)).await;
         pg.batch_execute("FETCH ALL FROM c; COMMIT").await.unwrap();
+        // So is a result paged through a portal (pgjdbc's fetch size).
+        let tx = pg.transaction().await.unwrap();
+        let portal = tx.bind("SELECT range FROM range(100000)", &[]).await.unwrap();
+        assert_eq!(tx.query_portal(&portal, 10).await.unwrap().len(), 10);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(tx.query_portal(&portal, 0).await.unwrap().len(), 100000 - 10);
+        tx.commit().await.unwrap();
         pg.batch_execute("SET statement_timeout = 0").await.unwrap();
         let started = Instant::now();
         assert_eq!(code(&pg.batch_execute(endless).await.unwrap_err()), SqlState::QUERY_CANCELED);

@@ -718,10 +718,14 @@ impl ExtendedQueryHandler for Handler {
         let mut running = session.run(sql, parameters(portal)?, Encoding::Rows(Arc::new(binary)));
         if max_rows > 0 && stmt.columns.is_some() {
             // The client pages through the result: pgwire keeps the stream in the portal,
-            // which ends with the statement's error if it fails on the way.
+            // which ends with the statement's error if it fails on the way. The time limit
+            // counts while rows are awaited, from each page on (the client may pause between
+            // Executes, as between FETCHes of a cursor).
             let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
-            let rows = stream::unfold(Some(running), |running| async move {
+            let timeout = session.statement_timeout();
+            let rows = stream::unfold(Some(running), move |running| async move {
                 let mut r = running?;
+                r.restart_deadline(timeout);
                 loop {
                     match r.next().await {
                         Some(Event::Rows(rows)) => return Some((rows.into_iter().map(Ok).collect(), Some(r))),
