@@ -276,11 +276,22 @@ fn queries_of_one_project_table_answer_alike_when_run_next_to_its_file() {
         "SELECT * FROM {t} WHERE id > 2990 ORDER BY id",
         "SELECT * EXCLUDE (name), name || '!' FROM {t} WHERE id < 5 ORDER BY id",
         "SELECT lower(name), count(*) FROM {t} GROUP BY 1 ORDER BY 1 LIMIT 2",
+        // As Metabase writes them: columns qualified by schema and table, nested queries.
+        r#"SELECT {s}.{n}."name" AS "name", count(*) AS "count" FROM {s}.{n} GROUP BY {s}.{n}."name"
+           ORDER BY {s}.{n}."name" ASC NULLS FIRST"#,
+        r#"SELECT "source"."n", count(*) AS "count" FROM (SELECT {s}.{n}."name" AS "n" FROM {s}.{n}
+           WHERE {s}.{n}."id" > 100) AS "source" GROUP BY "source"."n" ORDER BY "count" DESC, 1 NULLS FIRST LIMIT 5"#,
     ];
     runtime().block_on(async {
         let pg = connect(&conninfo(&server, &ws, password(&ws))).await.unwrap();
         pg.batch_execute(r#"CREATE TABLE copy AS SELECT * FROM "in.c-main".t"#).await.unwrap();
-        let both = |sql: &str| (sql.replace("{t}", r#""in.c-main".t"#), sql.replace("{t}", "copy"));
+        let both = |sql: &str| {
+            let sql = sql.replace("{t}", "{s}.{n}");
+            (
+                sql.replace("{s}", r#""in.c-main""#).replace("{n}", "t"),
+                sql.replace("{s}", "main").replace("{n}", "copy"),
+            )
+        };
         for sql in queries {
             let (pushed, local) = both(sql);
             let expected = text_rows(pg.simple_query(&local).await.unwrap());

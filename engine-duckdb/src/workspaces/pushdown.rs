@@ -222,8 +222,21 @@ fn reads(tree: &Value) -> Option<Reads> {
         return None;
     }
     let [statement] = tree["statements"].as_array()?.as_slice() else { return None };
+    let mut functions = Vec::new();
+    let from = base_table(statement, &mut functions)?;
+    let schema = from["schema_name"].as_str()?;
+    if !is_bucket_schema(&schema.to_ascii_lowercase()) {
+        return None;
+    }
+    functions.sort();
+    functions.dedup();
+    Some(Reads { schema: schema.to_owned(), table: from["table_name"].as_str()?.to_owned(), functions })
+}
+
+/// The table a qualifying statement (`{node, named_param_map}`) reads: in its FROM, or in
+/// that of the subquery there (BI tools nest queries so: `FROM (SELECT …) AS source`).
+fn base_table<'a>(statement: &'a Value, functions: &mut Vec<String>) -> Option<&'a Value> {
     let node = statement["node"].as_object()?;
-    let from = node.get("from_table")?;
     let simple = node.get("type")? == "SELECT_NODE"
         // `$1` is listed as "1"; named parameters (`$name`) are not bound by the wire protocol.
         && statement["named_param_map"]
@@ -231,24 +244,48 @@ fn reads(tree: &Value) -> Option<Reads> {
             .is_some_and(|m| m.iter().all(|p| p["key"].as_str().is_some_and(|k| k.parse::<u32>().is_ok())))
         && node.get("cte_map")?["map"].as_array().is_some_and(Vec::is_empty)
         && node.get("aggregate_handling")? == "STANDARD_HANDLING"
-        && from["type"] == "BASE_TABLE"
-        && from["catalog_name"] == ""
-        && from["sample"].is_null()
-        && from["at_clause"].is_null()
-        && from["column_name_alias"].as_array().is_some_and(Vec::is_empty);
-    let schema = from["schema_name"].as_str()?;
-    if !simple || !is_bucket_schema(&schema.to_ascii_lowercase()) {
+        && node.iter().all(|(key, value)| key == "from_table" || allowed(value, functions));
+    let from = node.get("from_table")?;
+    if !simple || !from["sample"].is_null() {
         return None;
     }
-    let mut functions = Vec::new();
-    for (key, value) in node {
-        if key != "from_table" && !allowed(value, &mut functions) {
-            return None;
-        }
+    match from["type"].as_str()? {
+        "BASE_TABLE" => (from["catalog_name"] == ""
+            && from["at_clause"].is_null()
+            && from["column_name_alias"].as_array().is_some_and(Vec::is_empty))
+        .then_some(from),
+        "SUBQUERY" => base_table(&from["subquery"], functions),
+        _ => None,
     }
-    functions.sort();
-    functions.dedup();
-    Some(Reads { schema: schema.to_owned(), table: from["table_name"].as_str()?.to_owned(), functions })
+}
+
+/// The table reference [`base_table`] found, to replace it.
+fn base_table_mut(statement: &mut Value) -> Option<&mut Value> {
+    let from = statement["node"].get_mut("from_table")?;
+    match from["type"].as_str()? {
+        "SUBQUERY" => base_table_mut(&mut from["subquery"]),
+        _ => Some(from),
+    }
+}
+
+/// Rewrites column references qualified by schema and table (`"in.c-b".t.id`, as Metabase
+/// writes them) to `name.id`: in the hub the table is a subquery called `name`.
+fn requalify(value: &mut Value, schema: &str, table: &str, name: &str) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|v| requalify(v, schema, table, name)),
+        Value::Object(fields) => {
+            if fields.get("class").is_some_and(|c| c == "COLUMN_REF")
+                && let Some(Value::Array(names)) = fields.get_mut("column_names")
+                && let [s, t, column] = names.as_slice()
+                && s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(schema))
+                && t.as_str().is_some_and(|t| t.eq_ignore_ascii_case(table))
+            {
+                *names = vec![json!(name), column.clone()];
+            }
+            fields.values_mut().for_each(|v| requalify(v, schema, table, name));
+        }
+        _ => {}
+    }
 }
 
 /// Whether every expression in `value` is allowed; collects the functions called.
@@ -334,15 +371,18 @@ impl Plan {
     /// view's columns under the name the query uses for the table.
     fn hub_sql(&mut self, conn: &mut RawConnection, rows: &str) -> Option<String> {
         let parsed = syntax_tree(conn, rows)?;
-        let from = &mut self.tree["statements"][0]["node"]["from_table"];
+        let statement = &mut self.tree["statements"][0];
+        let from = base_table_mut(statement)?;
+        let (schema, table) = (from["schema_name"].as_str()?.to_owned(), from["table_name"].as_str()?.to_owned());
         let name = match from["alias"].as_str() {
             Some(alias) if !alias.is_empty() => alias.to_owned(),
-            _ => from["table_name"].as_str()?.to_owned(),
+            _ => table.clone(),
         };
         *from = json!({
             "type": "SUBQUERY", "alias": name, "sample": null, "query_location": from["query_location"].clone(),
             "subquery": parsed["statements"][0].clone(), "column_name_alias": [],
         });
+        requalify(statement, &schema, &table, &name);
         conn.query_text("SELECT system.main.json_deserialize_sql(CAST(? AS VARCHAR))", &[&self.tree.to_string()])
     }
 }
@@ -366,6 +406,16 @@ mod tests {
         .expect("qualifies");
         assert_eq!((r.schema.as_str(), r.table.as_str()), ("in.c-b", "t"));
         assert_eq!(r.functions, ["avg", "count_star", "sum", "~~"]);
+        // As Metabase writes them: columns qualified by schema and table, a nested query.
+        let r = reads(&tree(
+            "SELECT \"source\".\"c\", count(*) FROM (SELECT \"in.c-b\".\"t\".\"category\" AS \"c\" \
+             FROM \"in.c-b\".\"t\" WHERE \"in.c-b\".\"t\".\"id\" > 5) AS \"source\" GROUP BY 1",
+        ))
+        .expect("qualifies");
+        assert_eq!(
+            (r.schema.as_str(), r.table.as_str(), r.functions.as_slice()),
+            ("in.c-b", "t", &["count_star".to_owned()][..])
+        );
     }
 
     #[test]
@@ -384,6 +434,10 @@ mod tests {
             "SELECT count(*) FROM \"in.c-b\".t UNION ALL SELECT 1",
             "SELECT ds_pg.main.version() FROM \"in.c-b\".t",
             "SELECT count(*) FROM \"in.c-b\".t; SELECT 1",
+            "SELECT count(*) FROM (SELECT getenv('HOME') FROM \"in.c-b\".t) AS s",
+            "SELECT count(*) FROM (SELECT 1 FROM \"in.c-b\".t JOIN \"in.c-b\".u USING (id)) AS s",
+            "SELECT count(*) FROM (SELECT * FROM read_csv('/etc/passwd')) AS s",
+            "SELECT count(*) FROM (WITH c AS (SELECT 1) SELECT * FROM \"in.c-b\".t) AS s",
         ] {
             assert_eq!(reads(&tree(sql)), None, "{sql}");
         }
