@@ -259,13 +259,51 @@ fn base_table<'a>(statement: &'a Value, functions: &mut Vec<String>) -> Option<&
     }
 }
 
-/// The table reference [`base_table`] found, to replace it.
-fn base_table_mut(statement: &mut Value) -> Option<&mut Value> {
-    let from = statement["node"].get_mut("from_table")?;
-    match from["type"].as_str()? {
-        "SUBQUERY" => base_table_mut(&mut from["subquery"]),
-        _ => Some(from),
+/// The query node whose FROM is the table [`base_table`] found, to replace it there.
+fn base_table_node(statement: &mut Value) -> Option<&mut Value> {
+    match statement["node"]["from_table"]["type"].as_str()? {
+        "SUBQUERY" => base_table_node(&mut statement["node"]["from_table"]["subquery"]),
+        _ => Some(&mut statement["node"]),
     }
+}
+
+/// Drops the parser's text positions, which differ between two texts of one query.
+fn forget_locations(value: &mut Value) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(forget_locations),
+        Value::Object(fields) => {
+            fields.remove("query_location");
+            fields.values_mut().for_each(forget_locations);
+        }
+        _ => {}
+    }
+}
+
+/// Whether every unqualified column name is one of `columns` or an alias the statement
+/// gives: DuckDB calls a function for some names that no column answers (`current_catalog`,
+/// `user`, `current_date`), which would answer differently in the hub.
+fn names_resolve(tree: &Value, columns: &[&str]) -> bool {
+    fn collect<'a>(value: &'a Value, refs: &mut Vec<&'a str>, aliases: &mut Vec<&'a str>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| collect(v, refs, aliases)),
+            Value::Object(fields) => {
+                if let Some(alias) = fields.get("alias").and_then(Value::as_str) {
+                    aliases.push(alias);
+                }
+                if fields.get("class").is_some_and(|c| c == "COLUMN_REF")
+                    && let Some([Value::String(name)]) =
+                        fields.get("column_names").and_then(Value::as_array).map(Vec::as_slice)
+                {
+                    refs.push(name);
+                }
+                fields.values().for_each(|v| collect(v, refs, aliases));
+            }
+            _ => {}
+        }
+    }
+    let (mut refs, mut aliases) = (Vec::new(), Vec::new());
+    collect(tree, &mut refs, &mut aliases);
+    refs.iter().all(|r| columns.iter().chain(&aliases).any(|c| c.eq_ignore_ascii_case(r)))
 }
 
 /// Rewrites column references qualified by schema and table (`"in.c-b".t.id`, as Metabase
@@ -315,6 +353,8 @@ fn allowed(value: &Value, functions: &mut Vec<String>) -> bool {
                         && (t["type_info"].is_null() || t["type_info"]["type"] == "DECIMAL_TYPE_INFO")
                 }),
                 Some("OPERATOR") => is("type", OPERATORS),
+                // `x.*`: the deserializer prints the relation name unquoted.
+                Some("STAR") => fields.get("relation_name").is_some_and(|r| r == ""),
                 Some(_) => is("class", CLASSES),
             };
             ok && fields.iter().all(|(key, v)| key == "cast_type" || allowed(v, functions))
@@ -331,18 +371,21 @@ pub(crate) struct Pushed {
 }
 
 impl Plan {
-    /// Starts the query in the hub with `binds`, or `None` when the hub would not type its
-    /// result as `expected` (the workspace then runs it). `running` receives the hub
-    /// connection, so that a cancel reaches it.
+    /// Starts the query in the hub with `binds` (or its EXPLAIN, when `explain`), or `None`
+    /// when the hub would not type its result as `expected` (the workspace then runs it).
+    /// `running` receives the hub connection, so that a cancel reaches it.
     pub fn start(
         mut self,
         conn: &mut RawConnection,
         scope: &StorageScope,
         binds: &[Bind<'_>],
         expected: &[TypeInfo],
+        explain: bool,
         running: impl FnOnce(&RawConnection),
     ) -> Result<Option<Pushed>> {
-        let Some((hub, mut prepared, reading)) = self.prepare(conn, scope, binds, expected) else { return Ok(None) };
+        let Some((hub, mut prepared, reading)) = self.prepare(conn, scope, binds, expected, explain) else {
+            return Ok(None);
+        };
         running(&hub);
         let result = prepared.execute()?;
         Ok(Some(Pushed { result, _reading: reading, _conn: hub }))
@@ -356,34 +399,56 @@ impl Plan {
         scope: &StorageScope,
         binds: &[Bind<'_>],
         expected: &[TypeInfo],
+        explain: bool,
     ) -> Option<(RawConnection, Prepared, OwnedReading)> {
         let ScopedTable { view, file } = scope.table(self.bucket.clone(), self.table.clone()).ok()?;
+        let names: Vec<&str> = view.meta.columns.iter().map(|c| c.def.name.as_str()).collect();
+        if !names_resolve(&self.tree, &names) {
+            return None;
+        }
         let reading = file.read_owned().ok()?;
         let columns: Vec<String> = view.meta.columns.iter().map(|c| ident(c.def.name.as_str())).collect();
         let sql = self.hub_sql(conn, &format!("SELECT {} FROM {}", columns.join(", "), reading.data()))?;
         let mut hub = scope.hub.raw_connection().ok()?;
         let mut prepared = hub.prepare_sql(&sql).ok()?;
-        let same_types = prepared.columns().into_iter().map(|(_, t)| t).eq(expected.iter().cloned());
-        (same_types && prepared.bind(binds).is_ok()).then_some((hub, prepared, reading))
+        if !prepared.columns().into_iter().map(|(_, t)| t).eq(expected.iter().cloned()) {
+            return None;
+        }
+        if explain {
+            prepared = hub.prepare_sql(&format!("EXPLAIN {sql}")).ok()?;
+        }
+        prepared.bind(binds).ok()?;
+        Some((hub, prepared, reading))
     }
 
     /// The query's text for the hub: its table reference replaced by `rows`, a query of the
     /// view's columns under the name the query uses for the table.
     fn hub_sql(&mut self, conn: &mut RawConnection, rows: &str) -> Option<String> {
         let parsed = syntax_tree(conn, rows)?;
-        let statement = &mut self.tree["statements"][0];
-        let from = base_table_mut(statement)?;
+        let node = base_table_node(&mut self.tree["statements"][0])?;
+        let from = &node["from_table"];
         let (schema, table) = (from["schema_name"].as_str()?.to_owned(), from["table_name"].as_str()?.to_owned());
+        let location = from["query_location"].clone();
         let name = match from["alias"].as_str() {
             Some(alias) if !alias.is_empty() => alias.to_owned(),
             _ => table.clone(),
         };
-        *from = json!({
-            "type": "SUBQUERY", "alias": name, "sample": null, "query_location": from["query_location"].clone(),
+        // Only this node's own references can mean the table (outer ones mean the subquery).
+        requalify(node, &schema, &table, &name);
+        node["from_table"] = json!({
+            "type": "SUBQUERY", "alias": name, "sample": null, "query_location": location,
             "subquery": parsed["statements"][0].clone(), "column_name_alias": [],
         });
-        requalify(statement, &schema, &table, &name);
-        conn.query_text("SELECT system.main.json_deserialize_sql(CAST(? AS VARCHAR))", &[&self.tree.to_string()])
+        let sql =
+            conn.query_text("SELECT system.main.json_deserialize_sql(CAST(? AS VARCHAR))", &[&self.tree.to_string()])?;
+        // The text must mean exactly the checked tree: DuckDB prints some parts unquoted or
+        // loosely (a DOUBLE constant as a DECIMAL one), and then the workspace runs it.
+        let mut reparsed = syntax_tree(conn, &sql)?;
+        let mut checked = self.tree.clone();
+        for tree in [&mut reparsed, &mut checked] {
+            forget_locations(tree);
+        }
+        (reparsed == checked).then_some(sql)
     }
 }
 

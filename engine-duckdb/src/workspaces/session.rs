@@ -160,11 +160,21 @@ impl DuckSession {
         }
         let mut columns = columns_of(&prepared);
         let mut pushed = None;
-        if ty == StatementType::Select
-            && let Some(tree) = syntax_tree(&mut self.conn, sql)
+        let query = match ty {
+            StatementType::Select => Some(sql),
+            StatementType::Explain => explained_query(sql),
+            _ => None,
+        };
+        if let Some(query) = query
+            && let Some(tree) = syntax_tree(&mut self.conn, query)
         {
-            rename(&tree, &mut columns);
-            pushed = self.push_down(tree, &binds, &prepared)?;
+            let types = if ty == StatementType::Select {
+                rename(&tree, &mut columns);
+                types_of(&prepared)
+            } else {
+                self.prepare_one(query).map(|(p, _)| types_of(&p)).unwrap_or_default()
+            };
+            pushed = self.push_down(tree, &binds, &types, ty == StatementType::Explain)?;
             // An interrupt may have ended a lookup of the pushdown instead of the statement.
             if pushed.is_none() && self.interrupter.interrupted() {
                 return Err(sql_error("INTERRUPT Error: Interrupted!"));
@@ -216,12 +226,18 @@ impl DuckSession {
     }
 
     /// Starts a query in the hub if it reads nothing but one project table (see [`pushdown`]).
-    fn push_down(&mut self, tree: Value, binds: &[Bind<'_>], prepared: &Prepared) -> Result<Option<Pushed>> {
+    /// `types` are the query's result types in the workspace; `explain`: its plan is wanted.
+    fn push_down(
+        &mut self,
+        tree: Value,
+        binds: &[Bind<'_>],
+        types: &[TypeInfo],
+        explain: bool,
+    ) -> Result<Option<Pushed>> {
         let Some(plan) = pushdown::plan(&mut self.conn, &self.ws, &mut self.defined, tree) else { return Ok(None) };
-        let types: Vec<TypeInfo> = prepared.columns().into_iter().map(|(_, t)| t).collect();
         let interrupter = &self.interrupter;
-        plan.start(&mut self.conn, self.ws.scope(), binds, &types, |hub| interrupter.moved_to(hub.interrupter()))
-            .map_err(|e| sql_error(&e.message))
+        let on_hub = |hub: &RawConnection| interrupter.moved_to(hub.interrupter());
+        plan.start(&mut self.conn, self.ws.scope(), binds, types, explain, on_hub).map_err(|e| sql_error(&e.message))
     }
 
     /// Runs a statement that may change schemas, failing it (and its transaction) if it
@@ -339,6 +355,22 @@ fn kind_of(ty: StatementType, sql: &str) -> StatementKind {
         },
         _ => StatementKind::Other(command_tag(sql)),
     }
+}
+
+/// The query of a plain `EXPLAIN query` (not ANALYZE, which runs it, nor with options).
+fn explained_query(sql: &str) -> Option<&str> {
+    let sql = sql.trim_start();
+    let (word, rest) = sql.split_at_checked(7)?;
+    let query = rest.trim_start();
+    let plain = word.eq_ignore_ascii_case("explain")
+        && rest.starts_with(char::is_whitespace)
+        && !query.starts_with('(')
+        && first_words(query, 1).first().is_some_and(|w| w != "ANALYZE");
+    plain.then_some(query)
+}
+
+fn types_of(prepared: &Prepared) -> Vec<TypeInfo> {
+    prepared.columns().into_iter().map(|(_, t)| t).collect()
 }
 
 /// DML without RETURNING reports one `Count` column; that is not a result set.
@@ -600,6 +632,14 @@ mod tests {
         assert_eq!(sql_error("Permission Error: Cannot access file \"/etc/passwd\"").code, "42501");
         assert_eq!(sql_error("INTERRUPT Error: Interrupted!").code, "57014");
         assert_eq!(sql_error("Conversion Error: Could not convert string 'x' to INT32").code, "22P02");
+    }
+
+    #[test]
+    fn only_plain_explains_are_read_for_their_query() {
+        assert_eq!(explained_query("  explain\n SELECT 1"), Some("SELECT 1"));
+        assert_eq!(explained_query("EXPLAIN ANALYZE SELECT 1"), None);
+        assert_eq!(explained_query("EXPLAIN (FORMAT json) SELECT 1"), None);
+        assert_eq!(explained_query("EXPLAINSELECT 1"), None);
     }
 
     #[test]
