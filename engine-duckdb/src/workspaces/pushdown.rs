@@ -4,16 +4,17 @@
 //! Why: DuckDB hands rows between instances as flat vectors, so an aggregate over a
 //! dictionary-compressed column hashes every value in the workspace, where the hub hashes
 //! each distinct value once per vector: a GROUP BY over 5 M rows takes 0.13 s bridged and
-//! 0.04 s in the hub (docs/benchmarks.md, ADR 0007).
+//! 0.03 s in the hub (docs/benchmarks.md, ADR 0009).
 //!
 //! The hub may read the host's files, so what runs there is checked first, on DuckDB's own
-//! parse tree (`json_serialize_sql`, in the workspace): one SELECT over one bucket table,
-//! built only from columns (`*` too), constants, parameters, comparisons, boolean logic,
-//! CASE, casts to built-in types and a fixed list of functions of their arguments alone, none
-//! of them redefined in the workspace. Anything else (a subquery, join, CTE, table
-//! function, window, another function) runs in the workspace as before. The hub runs
-//! the same tree with the table reference replaced by the view's columns of the table's
-//! file, and its result types must equal those the workspace prepared.
+//! parse tree (`json_serialize_sql`, in the workspace): one SELECT over one bucket table
+//! (directly or through subqueries in FROM), built only from columns, constants, parameters,
+//! comparisons, boolean logic, CASE, casts to built-in types and a fixed list of functions
+//! of their arguments alone, none of them redefined in the workspace. Anything else (a join,
+//! CTE, other subquery, table function, window, another function) runs in the workspace as
+//! before. The hub runs the same tree with the table reference replaced by the view's
+//! columns of the table's file; the text it runs must parse back to exactly that tree, and
+//! its result types must equal those the workspace prepared.
 
 use serde_json::{Value, json};
 
@@ -503,6 +504,7 @@ mod tests {
             "SELECT count(*) FROM (SELECT 1 FROM \"in.c-b\".t JOIN \"in.c-b\".u USING (id)) AS s",
             "SELECT count(*) FROM (SELECT * FROM read_csv('/etc/passwd')) AS s",
             "SELECT count(*) FROM (WITH c AS (SELECT 1) SELECT * FROM \"in.c-b\".t) AS s",
+            "SELECT x.* FROM \"in.c-b\".t AS x",
         ] {
             assert_eq!(reads(&tree(sql)), None, "{sql}");
         }
