@@ -251,7 +251,6 @@ impl DuckSession {
             }
             let before = ws.bucket_fingerprint(&mut self.conn);
             let outcome = prepared.execute().map_err(|e| sql_error(&e.message)).map(|_| Outcome::Done);
-            ws.definitions_changed();
             let touched = match (&outcome, before) {
                 (Ok(_), Ok(before)) => ws.bucket_fingerprint(&mut self.conn).map(|after| after != before),
                 (_, Err(e)) => Err(e),
@@ -265,6 +264,8 @@ impl DuckSession {
             } else if autocommit {
                 self.conn.execute_batch("COMMIT").map_err(|e| sql_error(&e.message))?;
             }
+            // Once committed (or not): other sessions' lists of definitions may be stale.
+            ws.definitions_changed();
             match touched {
                 Ok(true) => Err(read_only()),
                 Err(e) => Err(e),
