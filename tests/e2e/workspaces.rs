@@ -330,6 +330,48 @@ fn queries_of_one_project_table_answer_alike_when_run_next_to_its_file() {
 }
 
 #[test]
+fn a_workspace_reads_its_branch_and_linked_buckets_and_nothing_else() {
+    let server = Server::start();
+    let (p1, main_ws) = setup(&server);
+    let p2 = server.project("p2");
+    // Branch `dev` writes its own copy of the table: 3 rows there, 2 on main.
+    p1.post("/projects/p1/branches", json!({"name": "dev"})).expect(201);
+    let dev_t = "/projects/p1/branches/dev/buckets/in.c-main/tables/t";
+    p1.import(dev_t, json!({"file_id": p1.upload("p1", "d.csv", "id,name\n3,c\n"), "incremental": true})).expect(200);
+    let dev_ws = p1.post("/projects/p1/branches/dev/workspaces", json!({"name": "dev"})).expect(201);
+    // p2 links p1's bucket once p1 shares it.
+    p1.post(&format!("{}/share", crate::harness::bucket("p1", "in.c-main")), json!({"target_project_id": "p2"}))
+        .expect(200);
+    p2.post(
+        &format!("{}/link", crate::harness::bucket("p2", "in.c-linked")),
+        json!({"project_id": "p1", "bucket_id": "in.c-main"}),
+    )
+    .expect(201);
+    let p2_ws = p2.post(&format!("{}/workspaces", branch("p2")), json!({"name": "p2"})).expect(201);
+    runtime().block_on(async {
+        // Each count runs next to the table (pushed down) and in the workspace (through a CTE).
+        for (ws, table, rows) in
+            [(&main_ws, r#""in.c-main".t"#, 2), (&dev_ws, r#""in.c-main".t"#, 3), (&p2_ws, r#""in.c-linked".t"#, 2)]
+        {
+            let pg = connect(&conninfo(&server, ws, password(ws))).await.unwrap();
+            for sql in [
+                format!("SELECT count(*) FROM {table}"),
+                format!("WITH x AS (SELECT * FROM {table}) SELECT count(*) FROM x"),
+            ] {
+                let n: i64 = pg.query_one(&sql, &[]).await.unwrap().get(0);
+                assert_eq!(n, rows, "{sql} in {}", ws["name"]);
+            }
+        }
+        // p2 sees p1's bucket only through its link.
+        let pg = connect(&conninfo(&server, &p2_ws, password(&p2_ws))).await.unwrap();
+        for sql in [r#"SELECT count(*) FROM "in.c-main".t"#, r#"SELECT * FROM storage_table('in.c-main', 't')"#] {
+            let e = pg.batch_execute(sql).await.unwrap_err();
+            assert!(matches!(code(&e), SqlState::UNDEFINED_TABLE | SqlState::INVALID_SCHEMA_NAME), "{sql}: {e:?}");
+        }
+    });
+}
+
+#[test]
 fn cancel_and_timeouts_reach_queries_run_next_to_the_table() {
     let server = Server::start();
     let (p1, ws) = setup(&server);

@@ -599,6 +599,8 @@ pub(crate) fn sql_error(message: &str) -> StorageError {
         "Binder" if lower.contains("no function matches") || lower.contains("function") => {
             (ErrorKind::Invalid, "42883")
         }
+        // A table or bucket `storage_table` cannot find, a reference to no table.
+        "Binder" if lower.contains("not found") => (ErrorKind::NotFound, "42P01"),
         "Binder" => (ErrorKind::Invalid, "42804"),
         "Conversion" => (ErrorKind::Unprocessable, "22P02"),
         "Out of Range" => (ErrorKind::Unprocessable, "22003"),
@@ -630,6 +632,7 @@ mod tests {
         assert_eq!(sql_error("Parser Error: syntax error at or near \"SELEC\"").code, "42601");
         assert_eq!(sql_error("Catalog Error: Table with name nope does not exist!").code, "42P01");
         assert_eq!(sql_error("Binder Error: Referenced column \"x\" not found in FROM clause!").code, "42703");
+        assert_eq!(sql_error("Binder Error: bucket in.c-x not found").code, "42P01");
         assert_eq!(sql_error("Permission Error: Cannot access file \"/etc/passwd\"").code, "42501");
         assert_eq!(sql_error("INTERRUPT Error: Interrupted!").code, "57014");
         assert_eq!(sql_error("Conversion Error: Could not convert string 'x' to INT32").code, "22P02");
