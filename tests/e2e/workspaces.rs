@@ -502,6 +502,11 @@ fn cursors_page_through_results_as_psycopg_and_sqlalchemy_use_them() {
         assert_eq!(ids(pg.simple_query("FETCH h").await.unwrap()), [42]);
         pg.batch_execute("CLOSE h").await.unwrap();
         assert_eq!(code(&pg.batch_execute("CLOSE h").await.unwrap_err()), SqlState::INVALID_CURSOR_NAME);
+        // A cursor's parameters are typed by its query: the client encodes a BIGINT.
+        let declare = pg.prepare("DECLARE p CURSOR WITH HOLD FOR SELECT id FROM big WHERE id < $1").await.unwrap();
+        assert_eq!(declare.params(), [tokio_postgres::types::Type::INT8]);
+        pg.execute(&declare, &[&3i64]).await.unwrap();
+        assert_eq!(ids(pg.simple_query("FETCH ALL FROM p").await.unwrap()).len(), 3);
     });
     let script = r#"
 import sys, psycopg, sqlalchemy

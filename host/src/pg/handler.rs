@@ -541,6 +541,12 @@ impl QueryParser for Parser {
                 let (sql, d) = session.prepare(sql.to_owned(), declared).await.map_err(storage)?;
                 Ok(Some(Arc::new(Stmt { sql, params: d.params, columns: d.columns })))
             }
+            // The cursor's query decides the parameters' types (clients encode values by them).
+            Command::Declare { query, .. } => {
+                let declared = types.iter().map(|t| t.as_ref().and_then(declared_type)).collect();
+                let (_, d) = session.prepare(query, declared).await.map_err(storage)?;
+                Ok(Some(Arc::new(Stmt { sql: sql.to_owned(), params: d.params, columns: None })))
+            }
             Command::Fetch { name, skip: false, .. } => {
                 let cursors = session.cursors.lock().await;
                 let cursor = cursors.get(&name).ok_or_else(|| storage(cursor_not_found(&name)))?;
