@@ -128,7 +128,7 @@ pub(crate) struct StorageScope {
     pub threads: u64,
 }
 
-/// A project table as one workspace sees it, its file held attached while the reading lives.
+/// A project table as one workspace sees it: its view (columns, home) and its file.
 pub(crate) struct ScopedTable {
     pub view: TableView,
     pub file: Arc<TableFile>,
