@@ -507,6 +507,28 @@ fn cursors_page_through_results_as_psycopg_and_sqlalchemy_use_them() {
         assert_eq!(declare.params(), [tokio_postgres::types::Type::INT8]);
         pg.execute(&declare, &[&3i64]).await.unwrap();
         assert_eq!(ids(pg.simple_query("FETCH ALL FROM p").await.unwrap()).len(), 3);
+        // A SCROLL cursor moves both ways; one without SCROLL only forward (55000).
+        let fetch = |sql: &'static str| {
+            let pg = &pg;
+            async move { ids(pg.simple_query(sql).await.unwrap()) }
+        };
+        pg.batch_execute("BEGIN; DECLARE s SCROLL CURSOR FOR SELECT id FROM big WHERE id < 10 ORDER BY id")
+            .await
+            .unwrap();
+        assert_eq!(fetch("FETCH 3 FROM s").await, [0, 1, 2]);
+        assert_eq!(fetch("FETCH PRIOR FROM s").await, [1]);
+        assert_eq!(fetch("FETCH BACKWARD 5 FROM s").await, [0]);
+        assert_eq!(fetch("FETCH LAST FROM s").await, [9]);
+        assert_eq!(fetch("FETCH ABSOLUTE 4 FROM s").await, [3]);
+        assert_eq!(fetch("FETCH RELATIVE -2 FROM s").await, [1]);
+        pg.batch_execute("MOVE ABSOLUTE -3 IN s").await.unwrap();
+        assert_eq!(fetch("FETCH NEXT FROM s").await, [8]);
+        assert_eq!(fetch("FETCH ALL FROM s").await, [9]);
+        assert_eq!(fetch("FETCH BACKWARD ALL FROM s").await, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+        pg.batch_execute("DECLARE f CURSOR FOR SELECT id FROM big ORDER BY id; FETCH 2 FROM f").await.unwrap();
+        let e = pg.batch_execute("FETCH PRIOR FROM f").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE);
+        pg.batch_execute("ROLLBACK").await.unwrap();
     });
     let script = r#"
 import sys, psycopg, sqlalchemy
@@ -517,6 +539,12 @@ with psycopg.connect(info) as conn:
         cur.execute("SELECT id FROM big WHERE id < %s", (50000,))
         ids = [r[0] for r in cur]
         assert sorted(ids) == list(range(50000)), len(ids)
+    with conn.cursor(name="back", scrollable=True) as cur:
+        cur.execute("SELECT id FROM big WHERE id < 100 ORDER BY id")
+        cur.scroll(40, mode="absolute")
+        assert cur.fetchone() == (40,)
+        cur.scroll(-11)
+        assert cur.fetchone() == (30,)
 engine = sqlalchemy.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(info))
 with engine.connect() as c:
     result = c.execution_options(stream_results=True, yield_per=500).execute(sqlalchemy.text("SELECT id FROM big"))

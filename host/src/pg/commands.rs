@@ -106,16 +106,17 @@ pub enum Command {
     Begin,
     Commit,
     Rollback,
-    /// `DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR query`.
+    /// `DECLARE name [[NO] SCROLL] CURSOR [WITH[OUT] HOLD] FOR query`.
     Declare {
         name: String,
         hold: bool,
+        scroll: bool,
         query: String,
     },
-    /// `FETCH` (or `MOVE`, which skips) `count` rows, `None` for all, from a cursor.
+    /// `FETCH` (or `MOVE`, which skips the rows) from a cursor.
     Fetch {
         name: String,
-        count: Option<u64>,
+        direction: Direction,
         skip: bool,
     },
     /// `CLOSE name`; `None` for `CLOSE ALL`.
@@ -130,6 +131,19 @@ pub enum Command {
     Unsupported(String),
     /// Anything else: SQL for the engine.
     Sql,
+}
+
+/// Where a FETCH or MOVE goes.
+#[derive(Debug, PartialEq, Clone, Copy)]
+pub enum Direction {
+    /// The next `n` rows (`None`: all the rest).
+    Forward(Option<u64>),
+    /// The previous `n` rows, nearest first (`None`: all of them).
+    Backward(Option<u64>),
+    /// Row `n`; counted from the end when negative; 0 is before the first row.
+    Absolute(i64),
+    /// The row `n` rows away from the current one.
+    Relative(i64),
 }
 
 #[derive(Debug, PartialEq, Clone)]
@@ -211,12 +225,14 @@ fn next_word(s: &str) -> Option<(String, &str)> {
 fn parse_declare(sql: &str) -> Result<Command, String> {
     let body = skip_comments(sql).trim_end().trim_end_matches(';');
     let (name, mut rest) = identifier(&body["DECLARE".len()..]).ok_or("DECLARE needs a cursor name")?;
-    let mut hold = false;
+    let (mut hold, mut scroll, mut no) = (false, false, false);
     loop {
         let (word, after) = next_word(rest).ok_or("DECLARE … CURSOR FOR needs a query")?;
         rest = after;
         match word.as_str() {
-            "NO" | "SCROLL" | "ASENSITIVE" | "INSENSITIVE" | "CURSOR" | "WITHOUT" => {}
+            "NO" => no = true,
+            "SCROLL" => scroll = !no,
+            "ASENSITIVE" | "INSENSITIVE" | "CURSOR" | "WITHOUT" => {}
             "WITH" => hold = true,
             "HOLD" => {}
             "BINARY" => return Err("binary cursors are not supported; fetch in text".into()),
@@ -224,32 +240,59 @@ fn parse_declare(sql: &str) -> Result<Command, String> {
             other => return Err(format!("DECLARE: unexpected {other}")),
         }
     }
-    Ok(Command::Declare { name, hold, query: rest.trim().to_owned() })
+    Ok(Command::Declare { name, hold, scroll, query: rest.trim().to_owned() })
 }
 
-/// `FETCH [NEXT | FORWARD [n | ALL] | n | ALL] [FROM | IN] name`; backward directions are refused.
+/// A signed whole number at the start of `s`, and what follows it.
+fn signed(s: &str) -> Option<(i64, &str)> {
+    let s = s.trim_start();
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let end = s.len() - digits.len() + digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    s[..end].parse().ok().map(|n| (n, &s[end..]))
+}
+
+/// `FETCH [direction] [FROM | IN] name`, with PostgreSQL's directions: NEXT, PRIOR, FIRST,
+/// LAST, ABSOLUTE n, RELATIVE n, n, ALL, FORWARD [n | ALL], BACKWARD [n | ALL].
 fn parse_fetch(sql: &str, skip: bool) -> Result<Command, String> {
+    use Direction::*;
     let body = skip_comments(sql).trim_end().trim_end_matches(';');
     let mut rest = &body[if skip { "MOVE".len() } else { "FETCH".len() }..];
-    let mut count = Some(1);
-    while let Some((word, after)) = next_word(rest) {
-        match word.as_str() {
-            "NEXT" | "FORWARD" => {}
-            "ALL" => count = None,
+    let mut direction = Forward(Some(1));
+    // A count goes the way FORWARD or BACKWARD said; a negative one the other way.
+    let counted = |backward: bool, n: i64| match (backward, n < 0) {
+        (false, false) | (true, true) => Forward(Some(n.unsigned_abs())),
+        _ => Backward(Some(n.unsigned_abs())),
+    };
+    loop {
+        if let Some((n, after)) = signed(rest) {
+            direction = match direction {
+                Absolute(_) => Absolute(n),
+                Relative(_) => Relative(n),
+                d => counted(matches!(d, Backward(_)), n),
+            };
+            rest = after;
+            continue;
+        }
+        let Some((word, after)) = next_word(rest) else { break };
+        direction = match word.as_str() {
+            "NEXT" | "FORWARD" => Forward(Some(1)),
+            "PRIOR" | "BACKWARD" => Backward(Some(1)),
+            "FIRST" => Absolute(1),
+            "LAST" => Absolute(-1),
+            "ABSOLUTE" => Absolute(0),
+            "RELATIVE" => Relative(0),
+            "ALL" if matches!(direction, Backward(_)) => Backward(None),
+            "ALL" => Forward(None),
             "FROM" | "IN" => {
                 rest = after;
                 break;
             }
-            n if n.bytes().all(|b| b.is_ascii_digit()) => count = n.parse().ok(),
-            "PRIOR" | "FIRST" | "LAST" | "ABSOLUTE" | "RELATIVE" | "BACKWARD" => {
-                return Err(format!("FETCH {word} is not supported: cursors only move forward"));
-            }
             _ => break, // the cursor's name
-        }
+        };
         rest = after;
     }
     let (name, _) = identifier(rest).ok_or("FETCH needs a cursor name")?;
-    Ok(Command::Fetch { name, count, skip })
+    Ok(Command::Fetch { name, direction, skip })
 }
 
 /// The savepoint a statement names (its last word): folded to lower case unless quoted.
@@ -656,16 +699,31 @@ mod tests {
             (Some(250), Some(5000), Some(120_000))
         );
         assert_eq!((milliseconds("0"), milliseconds("5 fortnights"), milliseconds("x")), (Some(0), None, None));
-        let declare = |name: &str, hold, query: &str| Command::Declare { name: name.into(), hold, query: query.into() };
-        assert_eq!(classify(r#"DECLARE "Big" CURSOR FOR SELECT 1;"#), declare("Big", false, "SELECT 1"));
-        assert_eq!(classify("declare c no scroll cursor with hold for select $1"), declare("c", true, "select $1"));
+        let declare = |name: &str, hold, scroll, query: &str| Command::Declare {
+            name: name.into(),
+            hold,
+            scroll,
+            query: query.into(),
+        };
+        assert_eq!(classify(r#"DECLARE "Big" CURSOR FOR SELECT 1;"#), declare("Big", false, false, "SELECT 1"));
+        assert_eq!(
+            classify("declare c no scroll cursor with hold for select $1"),
+            declare("c", true, false, "select $1")
+        );
+        assert_eq!(classify("DECLARE c SCROLL CURSOR FOR SELECT 1"), declare("c", false, true, "SELECT 1"));
         assert!(matches!(classify("DECLARE c BINARY CURSOR FOR SELECT 1"), Command::Unsupported(_)));
-        let fetch = |count, skip| Command::Fetch { name: "c".into(), count, skip };
-        assert_eq!(classify(r#"FETCH FORWARD 1000 FROM "c""#), fetch(Some(1000), false));
-        assert_eq!(classify("fetch all in c"), fetch(None, false));
-        assert_eq!(classify("FETCH c"), fetch(Some(1), false));
-        assert_eq!(classify("MOVE FORWARD 5 c"), fetch(Some(5), true));
-        assert!(matches!(classify("FETCH PRIOR FROM c"), Command::Unsupported(_)));
+        use Direction::*;
+        let fetch = |direction, skip| Command::Fetch { name: "c".into(), direction, skip };
+        assert_eq!(classify(r#"FETCH FORWARD 1000 FROM "c""#), fetch(Forward(Some(1000)), false));
+        assert_eq!(classify("fetch all in c"), fetch(Forward(None), false));
+        assert_eq!(classify("FETCH c"), fetch(Forward(Some(1)), false));
+        assert_eq!(classify("MOVE FORWARD 5 c"), fetch(Forward(Some(5)), true));
+        assert_eq!(classify("FETCH PRIOR FROM c"), fetch(Backward(Some(1)), false));
+        assert_eq!(classify("FETCH BACKWARD ALL c"), fetch(Backward(None), false));
+        assert_eq!(classify("FETCH -2 FROM c"), fetch(Backward(Some(2)), false));
+        assert_eq!(classify("MOVE ABSOLUTE -1 IN c"), fetch(Absolute(-1), true));
+        assert_eq!(classify("FETCH LAST c"), fetch(Absolute(-1), false));
+        assert_eq!(classify("FETCH RELATIVE 3 c"), fetch(Relative(3), false));
         assert_eq!(classify("CLOSE \"c\""), Command::Close(Some("c".into())));
         assert_eq!(classify("CLOSE ALL"), Command::Close(None));
         assert_eq!(classify("RELEASE SAVEPOINT PGJDBC_AUTOSAVE;"), Command::Release("pgjdbc_autosave".into()));

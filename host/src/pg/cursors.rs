@@ -13,6 +13,7 @@ use pgwire::messages::data::DataRow;
 use duckstore_plugin_sdk::sql::{SqlColumn, SqlParam, SqlType};
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
+use crate::pg::commands::Direction;
 use crate::pg::encode::data_rows;
 use crate::pg::session::{Encoding, Event, PgSession, Running};
 
@@ -21,20 +22,44 @@ pub struct Cursor {
     types: Vec<SqlType>,
     /// Kept past the end of its transaction (`WITH HOLD`).
     pub hold: bool,
+    /// May move backward (`SCROLL`): keeps every row it read.
+    scroll: bool,
     /// The running query; `None` once it ended.
     running: Option<Running>,
-    /// Rows received and not fetched yet.
-    pending: VecDeque<RecordBatch>,
-    pending_rows: usize,
+    /// Rows received, the first of them being row `first` (1-based). A cursor that only moves
+    /// forward drops the rows it passed.
+    kept: VecDeque<RecordBatch>,
+    first: usize,
+    /// Rows received in all.
+    received: usize,
+    /// 0 before the first row, `k` on row `k`, `received + 1` after the last.
+    position: usize,
+    /// Memory the kept rows take, and the most they may (`pg_held_result_limit`).
+    kept_bytes: usize,
+    kept_limit: usize,
 }
 
 pub fn not_found(name: &str) -> StorageError {
     StorageError::new(ErrorKind::NotFound, "34000", format!("cursor \"{name}\" does not exist"))
 }
 
+fn forward_only() -> StorageError {
+    StorageError::new(
+        ErrorKind::Invalid,
+        "55000",
+        "cursor can only scan forward: declare it with SCROLL to move backward",
+    )
+}
+
 impl Cursor {
     /// Starts `query` and waits for its columns.
-    pub async fn open(session: &PgSession, query: String, params: Vec<SqlParam>, hold: bool) -> Result<Self> {
+    pub async fn open(
+        session: &PgSession,
+        query: String,
+        params: Vec<SqlParam>,
+        hold: bool,
+        scroll: bool,
+    ) -> Result<Self> {
         let no_rows = || StorageError::new(ErrorKind::Invalid, "42P11", "a cursor's query must return rows");
         // Checked before it runs: a statement without rows (an UPDATE) must change nothing.
         if session.describe(query.clone(), None).await?.columns.is_none() {
@@ -52,43 +77,127 @@ impl Cursor {
             }
         };
         let types = columns.iter().map(|c| c.ty.clone()).collect();
-        Ok(Self { columns, types, hold, running: Some(running), pending: VecDeque::new(), pending_rows: 0 })
+        Ok(Self {
+            columns,
+            types,
+            hold,
+            scroll,
+            running: Some(running),
+            kept: VecDeque::new(),
+            first: 1,
+            received: 0,
+            position: 0,
+            kept_bytes: 0,
+            kept_limit: session.held_result_limit() as usize,
+        })
     }
 
-    /// Up to `count` more rows (all of them for `None`), column `i` binary when `binary(i)`,
-    /// within `timeout`; the query's error if it fails.
+    /// Receives rows until row `upto` is here (all of them for `None`).
+    async fn receive(&mut self, upto: Option<usize>) -> Result<()> {
+        while upto.is_none_or(|n| self.received < n) {
+            let Some(running) = self.running.as_mut() else { break };
+            match running.next().await {
+                Some(Event::Batch(batch)) => {
+                    self.received += batch.num_rows();
+                    self.kept_bytes += batch.get_array_memory_size();
+                    self.kept.push_back(batch);
+                    if self.scroll && self.kept_bytes > self.kept_limit {
+                        return Err(StorageError::new(
+                            ErrorKind::TooLarge,
+                            "54000",
+                            format!(
+                                "a SCROLL cursor keeps the rows it read in memory, now over {} bytes \
+                                 (pg_held_result_limit); read it forward only, without SCROLL",
+                                self.kept_limit
+                            ),
+                        ));
+                    }
+                }
+                Some(_) => {}
+                None => self.running.take().expect("checked above").finish().await.map(drop)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows `from..=to` (1-based, kept), encoded; nearest first when `backward`.
+    fn rows(&self, from: usize, to: usize, backward: bool, binary: &(dyn Fn(usize) -> bool + Sync)) -> Vec<DataRow> {
+        let mut rows = Vec::with_capacity((to + 1).saturating_sub(from));
+        let mut start = self.first;
+        for batch in &self.kept {
+            let end = start + batch.num_rows(); // one past this batch's last row
+            let (a, b) = (from.max(start), (to + 1).min(end));
+            if a < b {
+                data_rows(&batch.slice(a - start, b - a), &self.types, binary, &mut rows);
+            }
+            start = end;
+        }
+        if backward {
+            rows.reverse();
+        }
+        rows
+    }
+
+    /// Moves as `direction` says and returns the rows passed on the way (FETCH; MOVE counts
+    /// them), column `i` binary when `binary(i)`, waiting for rows at most `timeout`.
     pub async fn fetch(
         &mut self,
-        count: Option<u64>,
+        direction: Direction,
         binary: &(dyn Fn(usize) -> bool + Sync),
         timeout: Option<std::time::Duration>,
     ) -> Result<Vec<DataRow>> {
         if let Some(running) = self.running.as_mut() {
             running.restart_deadline(timeout);
         }
-        let wanted = count.map_or(usize::MAX, |n| n as usize);
-        while self.pending_rows < wanted {
-            let Some(running) = self.running.as_mut() else { break };
-            match running.next().await {
-                Some(Event::Batch(batch)) => {
-                    self.pending_rows += batch.num_rows();
-                    self.pending.push_back(batch);
+        let at = self.position;
+        let rows = match direction {
+            Direction::Forward(n) => {
+                let target = n.map(|n| at.saturating_add(n as usize));
+                self.receive(target).await?;
+                let last = target.map_or(self.received, |t| t.min(self.received));
+                self.position = if target.is_some_and(|t| t <= self.received) { last } else { self.received + 1 };
+                self.rows(at + 1, last, false, binary)
+            }
+            Direction::Backward(Some(0)) => Vec::new(),
+            Direction::Backward(n) => {
+                if !self.scroll {
+                    return Err(forward_only());
                 }
-                Some(_) => {}
-                None => self.running.take().expect("checked above").finish().await.map(drop)?,
+                let from = n.map_or(1, |n| at.saturating_sub(n as usize).max(1));
+                self.position = n.map_or(0, |n| at.saturating_sub(n as usize));
+                self.rows(from, at.saturating_sub(1), true, binary)
             }
-        }
-        let mut left = wanted.min(self.pending_rows);
-        self.pending_rows -= left;
-        let mut rows = Vec::with_capacity(left);
-        while left > 0 {
-            let batch = self.pending.pop_front().expect("pending_rows counts these rows");
-            let n = batch.num_rows().min(left);
-            if n < batch.num_rows() {
-                self.pending.push_front(batch.slice(n, batch.num_rows() - n));
+            Direction::Absolute(k) | Direction::Relative(k) => {
+                let target = match direction {
+                    Direction::Absolute(k) if k < 0 => {
+                        self.receive(None).await?;
+                        self.received as i64 + 1 + k
+                    }
+                    Direction::Absolute(_) => k,
+                    _ => at as i64 + k,
+                };
+                if !self.scroll && (target < at as i64 || (target == at as i64 && at > 0)) {
+                    return Err(forward_only());
+                }
+                let target = target.max(0) as usize;
+                self.receive(Some(target)).await?;
+                self.position = target.min(self.received + 1);
+                if (1..=self.received).contains(&target) {
+                    self.rows(target, target, false, binary)
+                } else {
+                    Vec::new()
+                }
             }
-            data_rows(&batch.slice(0, n), &self.types, binary, &mut rows);
-            left -= n;
+        };
+        if !self.scroll {
+            // Rows behind the cursor can never be read again.
+            while let Some(batch) = self.kept.front()
+                && self.first + batch.num_rows() <= self.position
+            {
+                self.first += batch.num_rows();
+                self.kept_bytes -= batch.get_array_memory_size();
+                self.kept.pop_front();
+            }
         }
         Ok(rows)
     }

@@ -32,7 +32,7 @@ use pgwire::messages::startup::ParameterStatus;
 use duckstore_plugin_sdk::sql::{Outcome, SqlColumn, SqlParam, SqlType, StatementKind};
 use duckstore_plugin_sdk::{Result, StorageError};
 
-use crate::pg::commands::{Command, CopyOut, classify, milliseconds, split};
+use crate::pg::commands::{Command, CopyOut, Direction, classify, milliseconds, split};
 use crate::pg::copy::CopyInFlight;
 use crate::pg::cursors::{Cursor, not_found as cursor_not_found};
 use crate::pg::encode::{binary_param, copy_lines, declared_type, format_of, pg_type, type_modifier};
@@ -240,7 +240,7 @@ impl Handler {
     async fn declare(
         &self,
         session: &PgSession,
-        (name, hold, query): (String, bool, String),
+        (name, hold, scroll, query): (String, bool, bool, String),
         params: Vec<SqlParam>,
     ) -> PgWireResult<Tag> {
         if !hold && !session.in_transaction().await.map_err(storage)? {
@@ -249,24 +249,24 @@ impl Handler {
         if session.cursors.lock().await.contains_key(&name) {
             return Err(error("ERROR", "42P03", &format!("cursor \"{name}\" already exists")));
         }
-        let cursor = Cursor::open(session, query, params, hold).await.map_err(storage)?;
+        let cursor = Cursor::open(session, query, params, hold, scroll).await.map_err(storage)?;
         session.cursors.lock().await.insert(name, cursor);
         Ok(Tag::new("DECLARE CURSOR"))
     }
 
-    /// The next `count` rows of cursor `name` (all for `None`), column `i` binary when
-    /// `codes` say so, with the cursor's columns.
+    /// The rows cursor `name` passes moving in `direction`, column `i` binary when `codes`
+    /// say so, with the cursor's columns.
     async fn fetch(
         &self,
         session: &PgSession,
         name: &str,
-        count: Option<u64>,
+        direction: Direction,
         codes: &[i16],
     ) -> Result<(Vec<SqlColumn>, Vec<DataRow>)> {
         let mut cursors = session.cursors.lock().await;
         let cursor = cursors.get_mut(name).ok_or_else(|| cursor_not_found(name))?;
         let binary = |i| format_of(codes, i) == FieldFormat::Binary;
-        let rows = cursor.fetch(count, &binary, session.statement_timeout()).await?;
+        let rows = cursor.fetch(direction, &binary, session.statement_timeout()).await?;
         Ok((cursor.columns.clone(), rows))
     }
 
@@ -401,13 +401,13 @@ impl Handler {
                 client.feed(PgWireBackendMessage::CommandComplete(Tag::new("ROLLBACK").into())).await?;
                 return Ok(true);
             }
-            Command::Declare { name, hold, query } => {
-                let t = self.declare(session, (name, hold, query), Vec::new()).await?;
+            Command::Declare { name, hold, scroll, query } => {
+                let t = self.declare(session, (name, hold, scroll, query), Vec::new()).await?;
                 client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
                 return Ok(true);
             }
-            Command::Fetch { name, count, skip } => {
-                let (columns, rows) = self.fetch(session, &name, count, &[]).await.map_err(storage)?;
+            Command::Fetch { name, direction, skip } => {
+                let (columns, rows) = self.fetch(session, &name, direction, &[]).await.map_err(storage)?;
                 let n = rows.len();
                 if !skip {
                     let fields = fields(&columns, &[]);
@@ -690,13 +690,13 @@ impl ExtendedQueryHandler for Handler {
                 session.mark_recovered();
                 return Ok(Response::Execution(Tag::new("ROLLBACK")));
             }
-            Command::Declare { name, hold, query } => {
-                let t = self.declare(&session, (name, hold, query), parameters(portal)?).await?;
+            Command::Declare { name, hold, scroll, query } => {
+                let t = self.declare(&session, (name, hold, scroll, query), parameters(portal)?).await?;
                 return Ok(Response::Execution(t));
             }
-            Command::Fetch { name, count, skip } => {
+            Command::Fetch { name, direction, skip } => {
                 let codes = format_codes(&portal.result_column_format);
-                let (_, rows) = self.fetch(&session, &name, count, &codes).await.map_err(storage)?;
+                let (_, rows) = self.fetch(&session, &name, direction, &codes).await.map_err(storage)?;
                 if skip {
                     return Ok(Response::Execution(Tag::new("MOVE").with_rows(rows.len())));
                 }

@@ -370,6 +370,11 @@ impl PgSession {
         *self.statement_timeout.lock() = timeout.filter(|t| !t.is_zero());
     }
 
+    /// The most memory a held result (or a SCROLL cursor's rows) may take.
+    pub fn held_result_limit(&self) -> u64 {
+        self.limits.held_result_limit
+    }
+
     pub fn statement_timeout(&self) -> Option<Duration> {
         match (*self.statement_timeout.lock(), self.limits.statement_timeout) {
             (Some(own), Some(server)) => Some(own.min(server)),
