@@ -451,8 +451,15 @@ fn syntax_errors_read_cleanly_and_plans_show_where_queries_run() {
             let pg = &pg;
             let sql = format!("EXPLAIN {sql}");
             async move {
-                let rows = text_rows(pg.simple_query(&sql).await.unwrap());
-                rows.into_iter().flatten().flatten().collect::<String>().to_lowercase()
+                let messages = pg.simple_query(&sql).await.unwrap();
+                // As PostgreSQL shows a plan: one `QUERY PLAN` column, a row per line.
+                let Some(tokio_postgres::SimpleQueryMessage::RowDescription(columns)) = messages.first() else {
+                    panic!("{sql}: no row description")
+                };
+                assert_eq!(columns.iter().map(|c| c.name()).collect::<Vec<_>>(), ["QUERY PLAN"]);
+                let lines: Vec<String> = text_rows(messages).into_iter().flatten().flatten().collect();
+                assert!(lines.len() > 3 && lines.iter().all(|l| !l.contains('\n')), "{lines:?}");
+                lines.join("\n").to_lowercase()
             }
         };
         // The planner is told a project table's size (2 rows): joins hash the smaller side.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use duckdb::arrow::array::AsArray;
-use duckdb::arrow::datatypes::Int64Type;
+use duckdb::arrow::array::{AsArray, RecordBatch, StringArray};
+use duckdb::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 
 use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, SqlType, StatementKind};
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
@@ -158,7 +158,7 @@ impl DuckSession {
         if changes_schema(ty) {
             return self.execute_guarded(&mut prepared);
         }
-        let mut columns = columns_of(&prepared);
+        let mut columns = result_columns(&prepared, ty);
         let mut pushed = None;
         let query = match ty {
             StatementType::Select => Some(sql),
@@ -201,6 +201,7 @@ impl DuckSession {
             sink.columns(&columns)?;
             let mut n = 0u64;
             while let Some(batch) = result.next_batch().map_err(|e| sql_error(&e.message))? {
+                let batch = if ty == StatementType::Explain { plan_lines(batch)? } else { batch };
                 n += batch.num_rows() as u64;
                 if !sink.rows(batch)? {
                     break;
@@ -429,6 +430,23 @@ fn duckdb_type(t: &SqlType) -> Option<String> {
     Some(name.to_owned())
 }
 
+/// The columns a client sees: PostgreSQL's one `QUERY PLAN` column for EXPLAIN.
+fn result_columns(prepared: &Prepared, ty: StatementType) -> Vec<SqlColumn> {
+    match ty {
+        StatementType::Explain => vec![SqlColumn { name: "QUERY PLAN".to_owned(), ty: SqlType::Text }],
+        _ => columns_of(prepared),
+    }
+}
+
+/// A plan as PostgreSQL shows it, a row per line: DuckDB returns a key and a value column,
+/// the value holding the whole drawn plan (psql would print it as one wrapped cell).
+fn plan_lines(batch: RecordBatch) -> Result<RecordBatch> {
+    let Some(plans) = batch.columns().last().and_then(|c| c.as_string_opt::<i32>()) else { return Ok(batch) };
+    let lines: StringArray = plans.iter().flatten().flat_map(str::lines).map(Some).collect();
+    let schema = Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]);
+    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(lines)]).map_err(|e| StorageError::internal(e.to_string()))
+}
+
 fn columns_of(prepared: &Prepared) -> Vec<SqlColumn> {
     prepared.columns().into_iter().map(|(name, info)| SqlColumn { name, ty: sql_type(&info) }).collect()
 }
@@ -457,7 +475,7 @@ impl SqlSession for DuckSession {
                 t => t,
             })
             .collect();
-        let mut columns = columns_of(&prepared);
+        let mut columns = result_columns(&prepared, ty);
         if let Some(values) = values
             && columns.iter().any(|c| c.ty == SqlType::Unknown)
         {
