@@ -114,10 +114,24 @@ fn project_tables_are_read_only_and_host_files_out_of_reach() {
         assert!(query(&mut *s, escape).is_err(), "{escape} must fail");
     }
     assert_eq!(sqlstate(query(&mut *s, "SELECT * FROM read_csv('/etc/passwd')")), "42501");
+    // Switches that bypass lock_configuration and would print to the server's stdout.
+    for switch in [
+        "PRAGMA enable_profiling",
+        "PRAGMA enable_progress_bar",
+        "CALL enable_logging(storage := 'stdout')",
+        "SELECT * FROM enable_profiling()",
+        "SELECT * FROM query('SELECT * FROM enable_log' || 'ging()')",
+    ] {
+        assert_eq!(sqlstate(query(&mut *s, switch)), "42501", "{switch}");
+    }
+    let switched =
+        "SELECT current_setting('enable_logging')::BOOLEAN OR current_setting('enable_profiling') IS NOT NULL";
+    assert_eq!(scalar(&mut *s, switched), "false", "logging and profiling stay off");
 
     // The workspace itself is writable.
     query(&mut *s, "CREATE TABLE mine AS SELECT 1 AS x").unwrap();
     assert_eq!(scalar(&mut *s, "SELECT count(*) FROM mine"), "1");
+    assert_eq!(scalar(&mut *s, "PRAGMA table_info('mine')"), "0", "pragmas that only read still work");
 
     // Deleting the workspace ends its sessions.
     e.delete_workspace(&main, &ws.id).unwrap();

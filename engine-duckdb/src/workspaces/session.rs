@@ -101,6 +101,10 @@ impl DuckSession {
         if let Some(refusal) = refused(ty) {
             return Err(StorageError::new(ErrorKind::Forbidden, "42501", refusal));
         }
+        if let Some(name) = engine_switch_called(sql) {
+            let message = format!("{name}() is not available in a workspace: it changes how the server runs");
+            return Err(StorageError::new(ErrorKind::Forbidden, "42501", message));
+        }
         // The catalog emulation is shared by the workspace's sessions: nobody changes it.
         if !matches!(ty, StatementType::Select | StatementType::Explain) && names_pg_catalog(sql) {
             return Err(StorageError::new(
@@ -300,8 +304,93 @@ fn refused(ty: StatementType) -> Option<&'static str> {
         {
             Some("workspaces cannot attach databases, export, or install and load extensions")
         }
+        // PRAGMA switches (profiling, progress bar, verification, optimizer) bypass
+        // lock_configuration and print to the server's stdout. Pragmas that only read
+        // (`PRAGMA table_info`, `show_tables`…) are SELECTs by the time they are prepared.
+        StatementType::Other(duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_PRAGMA) => {
+            Some("PRAGMA switches of the engine are not available in a workspace")
+        }
         _ => None,
     }
+}
+
+/// Table functions that change instance-wide state despite `lock_configuration` (the
+/// logger can print every query to the server's stdout or keep them in memory without
+/// bound), and the two that run SQL built at run time, which could call them unseen.
+const ENGINE_SWITCHES: [&str; 7] = [
+    "enable_logging",
+    "disable_logging",
+    "truncate_duckdb_logs",
+    "enable_profiling",
+    "disable_profiling",
+    "json_execute_serialized_sql",
+    "query",
+];
+
+/// The engine switch `statement` calls, if any: a name of [`ENGINE_SWITCHES`] (bare or
+/// quoted, also inside string literals, which `query()` would run) followed by `(`.
+/// `query` is allowed with a string literal, whose text is checked here too, and as the
+/// name of a table (`INSERT INTO query (…)`).
+fn engine_switch_called(statement: &str) -> Option<&'static str> {
+    let lower = statement.to_ascii_lowercase();
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    ENGINE_SWITCHES.into_iter().find(|name| {
+        lower.match_indices(name).any(|(at, _)| {
+            let before = lower[..at].trim_end_matches('"');
+            let after = skip_blanks(lower[at + name.len()..].trim_start_matches('"'));
+            let Some(args) = after.strip_prefix('(') else { return false };
+            if before.ends_with(word) || lower[at + name.len()..].starts_with(word) {
+                return false;
+            }
+            let names_table = ["into", "table", "exists", "view"]
+                .iter()
+                .any(|k| before.trim_end().strip_suffix(k).is_some_and(|rest| !rest.ends_with(word)));
+            *name != "query" || !(is_one_literal(args) || names_table)
+        })
+    })
+}
+
+/// `sql` from its first character that is neither white space nor in a comment (block
+/// comments nest, as in PostgreSQL and DuckDB).
+fn skip_blanks(mut sql: &str) -> &str {
+    loop {
+        sql = sql.trim_start();
+        if let Some(rest) = sql.strip_prefix("--") {
+            sql = rest.find('\n').map_or("", |end| &rest[end..]);
+        } else if sql.starts_with("/*") {
+            let mut depth = 0;
+            let mut rest = sql;
+            loop {
+                if let Some(inner) = rest.strip_prefix("/*") {
+                    (depth, rest) = (depth + 1, inner);
+                } else if let Some(outer) = rest.strip_prefix("*/") {
+                    (depth, rest) = (depth - 1, outer);
+                    if depth == 0 {
+                        break;
+                    }
+                } else if let Some(c) = rest.chars().next() {
+                    rest = &rest[c.len_utf8()..];
+                } else {
+                    break;
+                }
+            }
+            sql = rest;
+        } else {
+            return sql;
+        }
+    }
+}
+
+/// Whether call arguments `args` (after the `(`) are one string literal and nothing else.
+fn is_one_literal(args: &str) -> bool {
+    let Some(mut rest) = args.trim_start().strip_prefix('\'') else { return false };
+    while let Some(end) = rest.find('\'') {
+        match rest[end + 1..].strip_prefix('\'') {
+            Some(after_quote) => rest = after_quote,
+            None => return rest[end + 1..].trim_start().starts_with(')'),
+        }
+    }
+    false
 }
 
 /// Whether the statement may change a schema (and so is checked against bucket schemas).
@@ -662,6 +751,31 @@ mod tests {
         assert_eq!(explained_query("EXPLAIN ANALYZE SELECT 1"), None);
         assert_eq!(explained_query("EXPLAIN (FORMAT json) SELECT 1"), None);
         assert_eq!(explained_query("EXPLAINSELECT 1"), None);
+    }
+
+    #[test]
+    fn engine_switches_are_found_wherever_they_are_called() {
+        for sql in [
+            "SELECT * FROM enable_logging(storage := 'stdout')",
+            "CALL ENABLE_LOGGING ()",
+            "SELECT * FROM enable_logging/* /* nested */ */ -- line\n()",
+            r#"SELECT * FROM system.main."enable_profiling"()"#,
+            "SELECT * FROM query('SELECT * FROM truncate_duckdb_logs()')",
+            "SELECT * FROM query(getvariable('q'))",
+            "SELECT * FROM query('SELECT * FROM enable_log' || 'ging()')",
+            "CREATE MACRO m(q) AS TABLE SELECT * FROM query(q)",
+        ] {
+            assert!(engine_switch_called(sql).is_some(), "{sql}");
+        }
+        for sql in [
+            "SELECT * FROM query('SELECT 42')",
+            "SELECT * FROM query( 'SELECT ''a''' )",
+            "INSERT INTO query (id, text) VALUES (1, 'enable_logging')",
+            "CREATE TABLE IF NOT EXISTS query (id INT)",
+            "SELECT query, my_query(1), enable_logging_at FROM logs",
+        ] {
+            assert_eq!(engine_switch_called(sql), None, "{sql}");
+        }
     }
 
     #[test]
