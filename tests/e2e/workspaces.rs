@@ -276,6 +276,11 @@ fn queries_of_one_project_table_answer_alike_when_run_next_to_its_file() {
         "SELECT * FROM {t} WHERE id > 2990 ORDER BY id",
         "SELECT * EXCLUDE (name), name || '!' FROM {t} WHERE id < 5 ORDER BY id",
         "SELECT lower(name), count(*) FROM {t} GROUP BY 1 ORDER BY 1 LIMIT 2",
+        "SELECT id, nullif(name, 'n1'), trim(both 'n' FROM name), substring(name FROM 2 FOR 1), lpad(name, 4, '*'), \
+         strpos(name, '1'), split_part(name, '1', 2), regexp_replace(name, '[0-9]', '#', 'g'), name ~ '^n1' \
+         FROM {t} WHERE id < 30 ORDER BY id",
+        "SELECT EXTRACT(day FROM DATE '2024-01-30' + INTERVAL 3 DAY + id * INTERVAL '1 hour') AS d, count(*), \
+         strftime(max(TIMESTAMP '2024-01-01' + to_minutes(id)), '%Y-%m-%d %H:%M') FROM {t} GROUP BY ALL ORDER BY 1",
         // As Metabase writes them: columns qualified by schema and table, nested queries.
         r#"SELECT {s}.{n}."name" AS "name", count(*) AS "count" FROM {s}.{n} GROUP BY {s}.{n}."name"
            ORDER BY {s}.{n}."name" ASC NULLS FIRST"#,
@@ -466,8 +471,15 @@ fn syntax_errors_read_cleanly_and_plans_show_where_queries_run() {
         let bridged = plan(r#"SELECT * FROM "in.c-main".t JOIN (SELECT 1 AS id) USING (id)"#).await;
         assert!(bridged.contains("storage_table") && bridged.contains("~2 rows"), "{bridged}");
         // A query of one project table runs next to its file: its plan shows the scan there.
-        let pushed = plan(r#"SELECT name, count(*) FROM "in.c-main".t WHERE id > 0 GROUP BY name"#).await;
-        assert!(!pushed.contains("storage_table") && pushed.contains("seq_scan"), "{pushed}");
+        for sql in [
+            r#"SELECT name, count(*) FROM "in.c-main".t WHERE id > 0 GROUP BY name"#,
+            // SQL-syntax calls (EXTRACT, TRIM … FROM) and GROUP BY ALL, as BI tools write them.
+            r#"SELECT trim(both 'x' FROM name), EXTRACT(year FROM DATE '2024-01-01' + id * INTERVAL 1 DAY), count(*)
+               FROM "in.c-main".t WHERE nullif(name, '') IS NOT NULL GROUP BY ALL"#,
+        ] {
+            let pushed = plan(sql).await;
+            assert!(!pushed.contains("storage_table") && pushed.contains("seq_scan"), "{sql}: {pushed}");
+        }
     });
 }
 

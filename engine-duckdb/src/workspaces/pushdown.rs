@@ -60,6 +60,7 @@ const FUNCTIONS: &[&str] = &[
     "arg_max",
     "product",
     "fsum",
+    "count_if",
     // arithmetic, text and dates
     "+",
     "-",
@@ -79,6 +80,12 @@ const FUNCTIONS: &[&str] = &[
     "log",
     "greatest",
     "least",
+    "nullif",
+    "trunc",
+    "mod",
+    "exp",
+    "log10",
+    "log2",
     "lower",
     "upper",
     "length",
@@ -92,6 +99,20 @@ const FUNCTIONS: &[&str] = &[
     "replace",
     "left",
     "right",
+    "position",
+    "strpos",
+    "instr",
+    "lpad",
+    "rpad",
+    "split_part",
+    "concat_ws",
+    "reverse",
+    "md5",
+    // RE2: linear in the text, memory bounded per pattern
+    "regexp_matches",
+    "regexp_full_match",
+    "regexp_replace",
+    "regexp_extract",
     "starts_with",
     "prefix",
     "suffix",
@@ -102,6 +123,17 @@ const FUNCTIONS: &[&str] = &[
     "!~~*",
     "date_trunc",
     "date_part",
+    "date_diff",
+    "datediff",
+    "strftime",
+    "epoch",
+    "to_years",
+    "to_months",
+    "to_weeks",
+    "to_days",
+    "to_hours",
+    "to_minutes",
+    "to_seconds",
     "year",
     "month",
     "day",
@@ -111,6 +143,9 @@ const FUNCTIONS: &[&str] = &[
     "dayofweek",
     "week",
     "quarter",
+    "dayofmonth",
+    "dayofyear",
+    "isodow",
 ];
 
 /// Built-in types a value may be cast to (a workspace's own types are not in the hub).
@@ -261,7 +296,8 @@ fn base_table<'a>(statement: &'a Value, functions: &mut Vec<String>) -> Option<&
             .as_array()
             .is_some_and(|m| m.iter().all(|p| p["key"].as_str().is_some_and(|k| k.parse::<u32>().is_ok())))
         && node.get("cte_map")?["map"].as_array().is_some_and(Vec::is_empty)
-        && node.get("aggregate_handling")? == "STANDARD_HANDLING"
+        // (FORCE_AGGREGATES: GROUP BY ALL)
+        && ["STANDARD_HANDLING", "FORCE_AGGREGATES"].contains(&node.get("aggregate_handling")?.as_str()?)
         && node.iter().all(|(key, value)| key == "from_table" || allowed(value, functions));
     let from = node.get("from_table")?;
     // A sample draws other rows with the hub's threads.
@@ -334,7 +370,8 @@ fn allowed(value: &Value, functions: &mut Vec<String>) -> bool {
                 Some("FUNCTION") => {
                     let name = fields.get("function_name").and_then(Value::as_str).unwrap_or_default().to_lowercase();
                     let known = FUNCTIONS.contains(&name.as_str())
-                        && fields.get("schema").is_some_and(|s| s == "")
+                        // `main`: how the parser writes SQL-syntax calls (TRIM(… FROM …), EXTRACT).
+                        && fields.get("schema").is_some_and(|s| s == "" || s == "main")
                         && fields.get("catalog").is_some_and(|c| c == "")
                         && fields.get("export_state").is_some_and(|e| e == false);
                     functions.push(name);
@@ -473,6 +510,13 @@ mod tests {
             (r.schema.as_str(), r.table.as_str(), r.functions.as_slice()),
             ("in.c-b", "t", &["count_star".to_owned()][..])
         );
+        // SQL-syntax calls (schema `main`), GROUP BY ALL, INTERVAL arithmetic.
+        let r = reads(&tree(
+            "SELECT EXTRACT(year FROM created), trim(both 'x' FROM name), nullif(category, ''), \
+             count(*) FROM \"in.c-b\".t WHERE created > $1 - INTERVAL 3 DAY GROUP BY ALL",
+        ))
+        .expect("qualifies");
+        assert_eq!(r.functions, ["-", "count_star", "date_part", "nullif", "to_days", "trim", "trunc"]);
     }
 
     #[test]
