@@ -137,3 +137,43 @@ fn project_tables_are_read_only_and_host_files_out_of_reach() {
     e.delete_workspace(&main, &ws.id).unwrap();
     assert_eq!(sqlstate(query(&mut *s, "SELECT 1")), "57P01");
 }
+
+#[test]
+fn to_char_formats_dates_as_postgres_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Arc::new(AtomicI64::new(0)));
+    let (main, _) = project_with_table(&e);
+    let ws = e
+        .create_workspace(&main, &NewWorkspace { name: "w".into(), ttl_hours: None, size_limit_gb: None }, "v", "t")
+        .unwrap();
+    let mut s = e.open_sql_session(&ws.id).unwrap();
+    // Expected values are PostgreSQL 15's answers (TimeZone UTC).
+    for (value, format, expected) in [
+        ("TIMESTAMP '2024-03-05 14:07:09.123456'", "YYYY-MM-DD HH24:MI:SS", "2024-03-05 14:07:09"),
+        (
+            "TIMESTAMP '2024-03-05 14:07:09.123456'",
+            "Day, DD Month YYYY HH12:MI AM",
+            "Tuesday  , 05 March     2024 02:07 PM",
+        ),
+        (
+            "TIMESTAMP '2024-03-05 04:07:09.123456'",
+            r#"FMDay, FMDD FMMonth YYYY "at %" FMHH12 pm MS US"#,
+            "Tuesday, 5 March 2024 at % 4 am 123 123456",
+        ),
+        ("DATE '2024-03-05'", r#"YYYY-"Q"Q IW WW D DDD Mon MON mon dy DY"#, "2024-Q1 10 10 3 065 Mar MAR mar tue TUE"),
+        ("TIMESTAMPTZ '2024-03-05 14:07:09+02'", "yyyy-mm-dd hh24:mi", "2024-03-05 12:07"),
+        ("DATE '2024-01-01'", "IW WW D Day month A.M. a.m.", "01 01 2 Monday    january   A.M. a.m."),
+        ("DATE '2024-12-30'", "IW WW DDD FMDDD", "01 53 365 365"),
+        ("TIMESTAMP '2024-03-05 00:07:09'", "HH HH12 FMHH am", "12 12 12 am"),
+    ] {
+        let sql = format!("SELECT to_char({value}, '{format}')");
+        assert_eq!(scalar(&mut *s, &sql), expected, "{sql}");
+    }
+    let nulls = "SELECT to_char(DATE '2024-03-05', '') IS NULL AND to_char(NULL::DATE, 'YYYY') IS NULL";
+    assert_eq!(scalar(&mut *s, nulls), "true");
+    // Per row, over a column, in the fast (one strftime) and the field-by-field form.
+    query(&mut *s, "CREATE TABLE d AS SELECT DATE '2024-01-31' + i::INT AS day FROM range(3) r(i)").unwrap();
+    let months =
+        "SELECT string_agg(to_char(day, 'Mon-DD') || '/' || to_char(day, 'FMMonth Q'), ' ' ORDER BY day) FROM d";
+    assert_eq!(scalar(&mut *s, months), "Jan-31/January 1 Feb-01/February 1 Feb-02/February 1");
+}

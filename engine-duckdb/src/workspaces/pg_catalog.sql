@@ -117,6 +117,69 @@ CREATE OR REPLACE MACRO has_schema_privilege(s, priv) AS true,
   (u, s, priv) AS true;
 CREATE OR REPLACE MACRO has_database_privilege(d, priv) AS true;
 
+-- ---------- to_char(date/time, format) ----------
+-- PostgreSQL's template patterns over DuckDB's strftime. A format whose fields all have a
+-- strftime code (the usual 'YYYY-MM-DD HH24:MI', 'Mon YYYY', FM variants) becomes one
+-- strftime pattern, folded once per statement (as fast as strftime). Others (blank-padded
+-- Month/Day, case-folded names, D, IW, WW, Q, A.M.) are built field by field. The format
+-- must be a constant, as strftime's is; numbers are not formatted (a binder error).
+CREATE OR REPLACE MACRO __to_char_case(p, x) AS
+  CASE WHEN p = upper(p) THEN upper(x) WHEN p = lower(p) THEN lower(x) ELSE x END;
+CREATE OR REPLACE MACRO __to_char_field(v, p, fm) AS CASE upper(p)
+  WHEN 'HH24' THEN strftime(v, CASE WHEN fm THEN '%-H' ELSE '%H' END)
+  WHEN 'HH12' THEN strftime(v, CASE WHEN fm THEN '%-I' ELSE '%I' END)
+  WHEN 'HH' THEN strftime(v, CASE WHEN fm THEN '%-I' ELSE '%I' END)
+  WHEN 'MI' THEN strftime(v, CASE WHEN fm THEN '%-M' ELSE '%M' END)
+  WHEN 'SS' THEN strftime(v, CASE WHEN fm THEN '%-S' ELSE '%S' END)
+  WHEN 'MS' THEN strftime(v, '%g')
+  WHEN 'US' THEN strftime(v, '%f')
+  WHEN 'AM' THEN __to_char_case(p, strftime(v, '%p'))
+  WHEN 'PM' THEN __to_char_case(p, strftime(v, '%p'))
+  WHEN 'A.M.' THEN __to_char_case(p, replace(replace(strftime(v, '%p'), 'AM', 'A.M.'), 'PM', 'P.M.'))
+  WHEN 'P.M.' THEN __to_char_case(p, replace(replace(strftime(v, '%p'), 'AM', 'A.M.'), 'PM', 'P.M.'))
+  WHEN 'YYYY' THEN strftime(v, '%Y')
+  WHEN 'YY' THEN strftime(v, '%y')
+  WHEN 'MM' THEN strftime(v, CASE WHEN fm THEN '%-m' ELSE '%m' END)
+  WHEN 'MONTH' THEN __to_char_case(p, CASE WHEN fm THEN strftime(v, '%B') ELSE rpad(strftime(v, '%B'), 9, ' ') END)
+  WHEN 'MON' THEN __to_char_case(p, strftime(v, '%b'))
+  WHEN 'DAY' THEN __to_char_case(p, CASE WHEN fm THEN strftime(v, '%A') ELSE rpad(strftime(v, '%A'), 9, ' ') END)
+  WHEN 'DY' THEN __to_char_case(p, strftime(v, '%a'))
+  WHEN 'DDD' THEN strftime(v, CASE WHEN fm THEN '%-j' ELSE '%j' END)
+  WHEN 'DD' THEN strftime(v, CASE WHEN fm THEN '%-d' ELSE '%d' END)
+  WHEN 'D' THEN CAST(dayofweek(v) + 1 AS VARCHAR)
+  WHEN 'ID' THEN CAST(isodow(v) AS VARCHAR)
+  WHEN 'IW' THEN lpad(CAST(week(v) AS VARCHAR), CASE WHEN fm THEN 1 ELSE 2 END, '0')
+  WHEN 'WW' THEN lpad(CAST((dayofyear(v) - 1) // 7 + 1 AS VARCHAR), CASE WHEN fm THEN 1 ELSE 2 END, '0')
+  WHEN 'Q' THEN CAST(quarter(v) AS VARCHAR)
+  ELSE p END;
+CREATE OR REPLACE MACRO __to_char_part(v, t) AS CASE
+  WHEN t[1] = '"' THEN t[2:-2]
+  WHEN upper(t[1:2]) = 'FM' THEN __to_char_field(v, t[3:], true)
+  ELSE __to_char_field(v, t, false) END;
+CREATE OR REPLACE MACRO __to_char_tokens(fmt) AS regexp_extract_all(fmt,
+  '(?i)(?:FM)?(?:HH24|HH12|HH|MI|SS|MS|US|A\.M\.|P\.M\.|AM|PM|YYYY|YY|MONTH|MON|MM|DAY|DY|DDD|DD|ID|IW|WW|D|Q)|"[^"]*"|.');
+CREATE OR REPLACE MACRO __to_char_code(t) AS CASE
+  WHEN t[1] = '"' THEN replace(t[2:-2], '%', '%%')
+  WHEN upper(t) IN ('HH24', 'HH12', 'HH', 'MI', 'SS', 'YYYY', 'YY', 'MM', 'DDD', 'DD', 'MS', 'US') THEN
+    '%' || CASE upper(t) WHEN 'HH24' THEN 'H' WHEN 'HH12' THEN 'I' WHEN 'HH' THEN 'I' WHEN 'MI' THEN 'M' WHEN 'SS' THEN 'S'
+      WHEN 'YYYY' THEN 'Y' WHEN 'YY' THEN 'y' WHEN 'MM' THEN 'm' WHEN 'DDD' THEN 'j' WHEN 'DD' THEN 'd'
+      WHEN 'MS' THEN 'g' ELSE 'f' END
+  WHEN upper(t) IN ('FMHH24', 'FMHH12', 'FMHH', 'FMMI', 'FMSS', 'FMMM', 'FMDDD', 'FMDD') THEN
+    '%-' || CASE upper(t) WHEN 'FMHH24' THEN 'H' WHEN 'FMHH12' THEN 'I' WHEN 'FMHH' THEN 'I' WHEN 'FMMI' THEN 'M'
+      WHEN 'FMSS' THEN 'S' WHEN 'FMMM' THEN 'm' WHEN 'FMDDD' THEN 'j' ELSE 'd' END
+  WHEN t IN ('AM', 'PM') THEN '%p'
+  WHEN t IN ('Mon', 'FMMon') THEN '%b'
+  WHEN t IN ('Dy', 'FMDy') THEN '%a'
+  WHEN t = 'FMMonth' THEN '%B'
+  WHEN t = 'FMDay' THEN '%A'
+  WHEN length(t) = 1 AND NOT regexp_matches(t, '(?i)[DQ]') THEN replace(t, '%', '%%')
+  END;
+CREATE OR REPLACE MACRO __to_char_codes(fmt) AS list_transform(__to_char_tokens(fmt), __t -> __to_char_code(__t));
+CREATE OR REPLACE MACRO to_char(v, fmt) AS CASE
+  WHEN list_count(__to_char_codes(fmt)) = len(__to_char_codes(fmt))
+    THEN strftime(v, nullif(array_to_string(__to_char_codes(fmt), ''), ''))
+  ELSE array_to_string(list_transform(__to_char_tokens(fmt), __t -> __to_char_part(v, __t)), '') END;
+
 -- ---------- settings ----------
 CREATE OR REPLACE VIEW __pg_settings AS SELECT * FROM (VALUES
  ('server_version','15.6'), ('server_version_num','150006'), ('server_encoding','UTF8'),
