@@ -9,9 +9,11 @@ use std::sync::atomic::AtomicI64;
 use duckdb::arrow::array::RecordBatch;
 use duckdb::arrow::util::display::array_value_to_string;
 
+use duckstore_engine_duckdb::DuckEngine;
+use duckstore_plugin_sdk::names::{BranchRef, TableRef};
 use duckstore_plugin_sdk::sql::{Outcome, RowSink, SqlColumn, SqlSession};
 use duckstore_plugin_sdk::transfer::{ImportRequest, SourceWorkspaceTable};
-use duckstore_plugin_sdk::workspaces::NewWorkspace;
+use duckstore_plugin_sdk::workspaces::{NewWorkspace, Workspace};
 use duckstore_plugin_sdk::{Result, StorageBackend, StorageError};
 
 use common::{engine, integer, project_with_table};
@@ -46,14 +48,19 @@ fn sqlstate(r: Result<impl std::fmt::Debug>) -> String {
     e.code.into_owned()
 }
 
+/// An engine with a project table and a workspace on the table's branch.
+fn with_workspace(dir: &std::path::Path) -> (DuckEngine, BranchRef, TableRef, Workspace) {
+    let e = engine(dir, Arc::new(AtomicI64::new(0)));
+    let (main, table) = project_with_table(&e);
+    let new = NewWorkspace { name: "w".into(), ttl_hours: None, size_limit_gb: None };
+    let ws = e.create_workspace(&main, &new, "v", "t").unwrap();
+    (e, main, table, ws)
+}
+
 #[test]
 fn sessions_read_project_tables_live_and_write_results_back() {
     let dir = tempfile::tempdir().unwrap();
-    let e = engine(dir.path(), Arc::new(AtomicI64::new(0)));
-    let (main, table) = project_with_table(&e);
-    let ws = e
-        .create_workspace(&main, &NewWorkspace { name: "w".into(), ttl_hours: None, size_limit_gb: None }, "v", "t")
-        .unwrap();
+    let (e, _, table, ws) = with_workspace(dir.path());
     let mut s = e.open_sql_session(&ws.id).unwrap();
     assert_eq!(scalar(&mut *s, r#"SELECT count(*) FROM "in.c-b".t"#), "0");
 
@@ -82,11 +89,7 @@ fn sessions_read_project_tables_live_and_write_results_back() {
 #[test]
 fn project_tables_are_read_only_and_host_files_out_of_reach() {
     let dir = tempfile::tempdir().unwrap();
-    let e = engine(dir.path(), Arc::new(AtomicI64::new(0)));
-    let (main, _) = project_with_table(&e);
-    let ws = e
-        .create_workspace(&main, &NewWorkspace { name: "w".into(), ttl_hours: None, size_limit_gb: None }, "v", "t")
-        .unwrap();
+    let (e, main, _, ws) = with_workspace(dir.path());
     let mut s = e.open_sql_session(&ws.id).unwrap();
     for write in [
         r#"INSERT INTO "in.c-b".t VALUES (1)"#,
@@ -141,11 +144,7 @@ fn project_tables_are_read_only_and_host_files_out_of_reach() {
 #[test]
 fn to_char_formats_dates_as_postgres_does() {
     let dir = tempfile::tempdir().unwrap();
-    let e = engine(dir.path(), Arc::new(AtomicI64::new(0)));
-    let (main, _) = project_with_table(&e);
-    let ws = e
-        .create_workspace(&main, &NewWorkspace { name: "w".into(), ttl_hours: None, size_limit_gb: None }, "v", "t")
-        .unwrap();
+    let (e, _, _, ws) = with_workspace(dir.path());
     let mut s = e.open_sql_session(&ws.id).unwrap();
     // Expected values are PostgreSQL 15's answers (TimeZone UTC).
     for (value, format, expected) in [
