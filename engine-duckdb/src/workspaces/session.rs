@@ -102,7 +102,13 @@ impl DuckSession {
             return Err(StorageError::new(ErrorKind::Forbidden, "42501", refusal));
         }
         if let Some(name) = engine_switch_called(sql) {
-            let message = format!("{name}() is not available in a workspace: it changes how the server runs");
+            let message = if name == "query" {
+                "query() takes one plain string literal in a workspace: SQL built at run time could \
+                 switch the server's logging on (a name 'query' followed by '(' reads as a call)"
+                    .to_owned()
+            } else {
+                format!("{name}() is not available in a workspace: it changes how the server runs")
+            };
             return Err(StorageError::new(ErrorKind::Forbidden, "42501", message));
         }
         // The catalog emulation is shared by the workspace's sessions: nobody changes it.
@@ -316,47 +322,72 @@ fn refused(ty: StatementType) -> Option<&'static str> {
 
 /// Table functions that change instance-wide state despite `lock_configuration` (the
 /// logger can print every query to the server's stdout or keep them in memory without
-/// bound), and the two that run SQL built at run time, which could call them unseen.
-const ENGINE_SWITCHES: [&str; 7] = [
+/// bound), and `json_execute_serialized_sql`, which runs SQL written as JSON (where names
+/// can be escaped). Refused wherever the name stands as a word of its own, even in a string
+/// or comment: matching DuckDB's lexer by hand is how a filter gets bypassed.
+const ENGINE_SWITCHES: [&str; 6] = [
     "enable_logging",
     "disable_logging",
     "truncate_duckdb_logs",
     "enable_profiling",
     "disable_profiling",
     "json_execute_serialized_sql",
-    "query",
 ];
 
-/// The engine switch `statement` calls, if any: a name of [`ENGINE_SWITCHES`] (bare or
-/// quoted, also inside string literals, which `query()` would run) followed by `(`.
-/// `query` is allowed with a string literal, whose text is checked here too, and as the
-/// name of a table (`INSERT INTO query (…)`).
+/// Keywords after which `query (` names a table, view or CTE being defined or written,
+/// not a call.
+const DEFINING: [&str; 6] = ["table", "into", "exists", "view", "on", "with"];
+
+/// The engine switch `statement` calls, if any: a name of [`ENGINE_SWITCHES`], or a call of
+/// `query()` (which runs SQL built at run time, so could call them unseen) with anything
+/// but one plain string literal, whose text is then checked like the rest.
 fn engine_switch_called(statement: &str) -> Option<&'static str> {
     let lower = statement.to_ascii_lowercase();
-    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
-    ENGINE_SWITCHES.into_iter().find(|name| {
-        lower.match_indices(name).any(|(at, _)| {
-            let before = lower[..at].trim_end_matches('"');
-            let after = skip_blanks(lower[at + name.len()..].trim_start_matches('"'));
-            let Some(args) = after.strip_prefix('(') else { return false };
-            if before.ends_with(word) || lower[at + name.len()..].starts_with(word) {
-                return false;
-            }
-            let names_table = ["into", "table", "exists", "view"]
-                .iter()
-                .any(|k| before.trim_end().strip_suffix(k).is_some_and(|rest| !rest.ends_with(word)));
-            *name != "query" || !(is_one_literal(args) || names_table)
+    if let Some(name) = ENGINE_SWITCHES.into_iter().find(|name| words(&lower, name).next().is_some()) {
+        return Some(name);
+    }
+    words(&lower, "query")
+        .any(|at| {
+            let Some(args) = skip_blanks(&lower[at + "query".len()..]).strip_prefix('(') else { return false };
+            !is_one_literal(args) && !defines_name(&lower[..at])
+        })
+        .then_some("query")
+}
+
+/// Where `name` stands in `text` as a word of its own.
+fn words<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = usize> + 'a {
+    text.match_indices(name)
+        .map(|(at, _)| at)
+        .filter(move |&at| !text[..at].ends_with(is_word_char) && !text[at + name.len()..].starts_with(is_word_char))
+}
+
+/// Characters DuckDB reads as part of a name next to an ASCII one. (Anything else, even
+/// an invisible U+200B that DuckDB reads as a space, ends a word here.)
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '$'
+}
+
+/// Whether the text before a name ends with a [`DEFINING`] keyword (then quote and white
+/// space), outside of a `--` comment on its line. Anything else — a comment, a schema
+/// qualifier — does not count: refusing is the safe side.
+fn defines_name(before: &str) -> bool {
+    let before = before.strip_suffix('"').unwrap_or(before).trim_end_matches([' ', '\t', '\n', '\r']);
+    DEFINING.iter().any(|keyword| {
+        before.strip_suffix(keyword).is_some_and(|rest| {
+            let line = &rest[rest.rfind(['\n', '\r']).map_or(0, |at| at + 1)..];
+            !rest.ends_with(is_word_char) && !line.contains("--")
         })
     })
 }
 
-/// `sql` from its first character that is neither white space nor in a comment (block
-/// comments nest, as in PostgreSQL and DuckDB).
+/// `sql` from its first character that is neither blank nor in a comment. Blank is also
+/// any non-ASCII character (DuckDB reads some invisible ones as spaces); `--` comments end
+/// at `\n` or `\r`; block comments nest, as in PostgreSQL and DuckDB.
 fn skip_blanks(mut sql: &str) -> &str {
     loop {
-        sql = sql.trim_start();
+        sql = sql.trim_start_matches(|c: char| c.is_whitespace() || !c.is_ascii());
         if let Some(rest) = sql.strip_prefix("--") {
-            sql = rest.find('\n').map_or("", |end| &rest[end..]);
+            sql = rest.find(['\n', '\r']).map_or("", |end| &rest[end..]);
         } else if sql.starts_with("/*") {
             let mut depth = 0;
             let mut rest = sql;
@@ -381,13 +412,14 @@ fn skip_blanks(mut sql: &str) -> &str {
     }
 }
 
-/// Whether call arguments `args` (after the `(`) are one string literal and nothing else.
+/// Whether call arguments `args` (after the `(`) are one plain string literal and nothing
+/// else (not `E'…'`, `$$…$$`, nor literals that SQL joins across a line break).
 fn is_one_literal(args: &str) -> bool {
-    let Some(mut rest) = args.trim_start().strip_prefix('\'') else { return false };
+    let Some(mut rest) = skip_blanks(args).strip_prefix('\'') else { return false };
     while let Some(end) = rest.find('\'') {
         match rest[end + 1..].strip_prefix('\'') {
             Some(after_quote) => rest = after_quote,
-            None => return rest[end + 1..].trim_start().starts_with(')'),
+            None => return skip_blanks(&rest[end + 1..]).starts_with(')'),
         }
     }
     false
@@ -758,20 +790,32 @@ mod tests {
         for sql in [
             "SELECT * FROM enable_logging(storage := 'stdout')",
             "CALL ENABLE_LOGGING ()",
-            "SELECT * FROM enable_logging/* /* nested */ */ -- line\n()",
             r#"SELECT * FROM system.main."enable_profiling"()"#,
             "SELECT * FROM query('SELECT * FROM truncate_duckdb_logs()')",
             "SELECT * FROM query(getvariable('q'))",
             "SELECT * FROM query('SELECT * FROM enable_log' || 'ging()')",
+            "SELECT * FROM query('SELECT * FROM enable_log'\n'ging()')",
             "CREATE MACRO m(q) AS TABLE SELECT * FROM query(q)",
+            "SELECT * FROM query/* /* nested */ */ -- line\n(getvariable('q'))",
+            // Found in review: a quote right after a keyword, invisible characters, a `--`
+            // comment ended by \r, a keyword in a comment, a pragma that becomes a SELECT.
+            r#"SELECT*FROM"enable_logging"(storage:='stdout')"#,
+            "CALL enable_logging\u{200b}(storage := 'stdout')",
+            "SELECT * FROM query --x\r(getvariable('q'))",
+            "SELECT * FROM query\u{feff}(getvariable('q'))",
+            "SELECT * FROM -- table\n query('SELECT 1' || '')",
+            "SELECT * FROM /* into */ query('SELECT 1' || '')",
+            r#"PRAGMA"json_execute_serialized_sql"('{}')"#,
         ] {
-            assert!(engine_switch_called(sql).is_some(), "{sql}");
+            assert!(engine_switch_called(sql).is_some(), "{sql:?}");
         }
         for sql in [
             "SELECT * FROM query('SELECT 42')",
             "SELECT * FROM query( 'SELECT ''a''' )",
-            "INSERT INTO query (id, text) VALUES (1, 'enable_logging')",
-            "CREATE TABLE IF NOT EXISTS query (id INT)",
+            "INSERT INTO query (id, text) VALUES (1, 'a query, see ticket 42')",
+            r#"CREATE TABLE IF NOT EXISTS "query" (id INT)"#,
+            "CREATE INDEX i ON query (id)",
+            "WITH query(a) AS (SELECT 1) SELECT * FROM query",
             "SELECT query, my_query(1), enable_logging_at FROM logs",
         ] {
             assert_eq!(engine_switch_called(sql), None, "{sql}");
