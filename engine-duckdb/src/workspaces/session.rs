@@ -11,7 +11,9 @@ use serde_json::Value;
 use duckdb::arrow::array::{AsArray, RecordBatch, StringArray};
 use duckdb::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 
-use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, SqlType, StatementKind};
+use duckstore_plugin_sdk::sql::{
+    Described, Outcome, RowSink, SqlColumn, SqlParam, SqlSession, SqlType, StatementKind, skip_blanks,
+};
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use super::compat::{rewrite, with_parameter_literals};
@@ -378,38 +380,6 @@ fn defines_name(before: &str) -> bool {
             !rest.ends_with(is_word_char) && !line.contains("--")
         })
     })
-}
-
-/// `sql` from its first character that is neither blank nor in a comment. Blank is also
-/// any non-ASCII character (DuckDB reads some invisible ones as spaces); `--` comments end
-/// at `\n` or `\r`; block comments nest, as in PostgreSQL and DuckDB.
-fn skip_blanks(mut sql: &str) -> &str {
-    loop {
-        sql = sql.trim_start_matches(|c: char| c.is_whitespace() || !c.is_ascii());
-        if let Some(rest) = sql.strip_prefix("--") {
-            sql = rest.find(['\n', '\r']).map_or("", |end| &rest[end..]);
-        } else if sql.starts_with("/*") {
-            let mut depth = 0;
-            let mut rest = sql;
-            loop {
-                if let Some(inner) = rest.strip_prefix("/*") {
-                    (depth, rest) = (depth + 1, inner);
-                } else if let Some(outer) = rest.strip_prefix("*/") {
-                    (depth, rest) = (depth - 1, outer);
-                    if depth == 0 {
-                        break;
-                    }
-                } else if let Some(c) = rest.chars().next() {
-                    rest = &rest[c.len_utf8()..];
-                } else {
-                    break;
-                }
-            }
-            sql = rest;
-        } else {
-            return sql;
-        }
-    }
 }
 
 /// Whether call arguments `args` (after the `(`) are one plain string literal and nothing

@@ -2,6 +2,8 @@
 //! a simple query into statements, session commands PostgreSQL clients send (SET, SHOW,
 //! SAVEPOINT, DISCARD, …) and COPY … TO STDOUT / FROM STDIN.
 
+use duckstore_plugin_sdk::sql::skip_blanks;
+
 /// Splits `sql` at top-level semicolons, honouring quotes, dollar quotes and comments.
 /// Empty statements are dropped.
 pub fn split(sql: &str) -> Vec<&str> {
@@ -29,8 +31,9 @@ pub fn split(sql: &str) -> Vec<&str> {
                 }
                 i += 1;
             }
-            b'-' if b.get(i + 1) == Some(&b'-') => i = sql[i..].find('\n').map_or(b.len(), |j| i + j),
-            b'/' if b.get(i + 1) == Some(&b'*') => i = sql[i + 2..].find("*/").map_or(b.len(), |j| i + 2 + j + 2),
+            b'-' | b'/' if sql[i..].starts_with("--") || sql[i..].starts_with("/*") => {
+                i = b.len() - skip_blanks(&sql[i..]).len();
+            }
             b'$' => {
                 let tag_len = sql[i + 1..].find(|c: char| !(c.is_alphanumeric() || c == '_')).map(|j| j + 2);
                 match tag_len.filter(|&n| sql.as_bytes()[i..].get(n - 1) == Some(&b'$')) {
@@ -50,40 +53,12 @@ pub fn split(sql: &str) -> Vec<&str> {
         }
     }
     out.push(&sql[start..]);
-    out.into_iter().filter(|s| !is_blank(s)).collect()
-}
-
-/// Whether `sql` holds nothing but whitespace and comments.
-pub fn is_blank(sql: &str) -> bool {
-    let mut rest = sql.trim_start();
-    loop {
-        if let Some(r) = rest.strip_prefix("--") {
-            rest = r.find('\n').map_or("", |j| &r[j..]).trim_start();
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.find("*/").map_or("", |j| &r[j + 2..]).trim_start();
-        } else {
-            return rest.is_empty();
-        }
-    }
+    out.into_iter().filter(|s| !skip_blanks(s).is_empty()).collect()
 }
 
 /// Words of `sql` (up to `n`), upper-cased, after leading comments.
-/// `sql` from its first word on (leading blanks and comments skipped).
-fn skip_comments(sql: &str) -> &str {
-    let mut rest = sql.trim_start();
-    while !rest.is_empty() && (rest.starts_with("--") || rest.starts_with("/*")) {
-        rest = if rest.starts_with("--") {
-            rest.find('\n').map_or("", |j| &rest[j..])
-        } else {
-            rest.find("*/").map_or("", |j| &rest[j + 2..])
-        }
-        .trim_start();
-    }
-    rest
-}
-
 fn words(sql: &str, n: usize) -> Vec<String> {
-    skip_comments(sql)
+    skip_blanks(sql)
         .split(|c: char| c.is_whitespace() || c == ';' || c == '(' || c == '=')
         .filter(|w| !w.is_empty())
         .take(n)
@@ -185,7 +160,7 @@ pub fn classify(sql: &str) -> Command {
     let second = w.get(1).map(String::as_str).unwrap_or("");
     match first {
         "SET" => parse_set(sql),
-        "SHOW" => Command::Show(setting_name(&sql.trim().trim_end_matches(';')[4..])),
+        "SHOW" => Command::Show(setting_name(&skip_blanks(sql).trim_end().trim_end_matches(';')[4..])),
         "RESET" if second == "ALL" => Command::Reset(None),
         "RESET" => Command::Reset(Some(second.to_ascii_lowercase())),
         "DISCARD" => Command::NoOp("DISCARD ALL"),
@@ -204,7 +179,7 @@ pub fn classify(sql: &str) -> Command {
         "DECLARE" => parse_declare(sql).unwrap_or_else(Command::Unsupported),
         "FETCH" | "MOVE" => parse_fetch(sql, first == "MOVE").unwrap_or_else(Command::Unsupported),
         "CLOSE" if second == "ALL" => Command::Close(None),
-        "CLOSE" => match identifier(&skip_comments(sql)[5..]) {
+        "CLOSE" => match identifier(&skip_blanks(sql)[5..]) {
             Some((name, _)) => Command::Close(Some(name)),
             None => Command::Unsupported("CLOSE needs a cursor name".into()),
         },
@@ -223,7 +198,7 @@ fn next_word(s: &str) -> Option<(String, &str)> {
 }
 
 fn parse_declare(sql: &str) -> Result<Command, String> {
-    let body = skip_comments(sql).trim_end().trim_end_matches(';');
+    let body = skip_blanks(sql).trim_end().trim_end_matches(';');
     let (name, mut rest) = identifier(&body["DECLARE".len()..]).ok_or("DECLARE needs a cursor name")?;
     let (mut hold, mut scroll, mut no) = (false, false, false);
     loop {
@@ -255,7 +230,7 @@ fn signed(s: &str) -> Option<(i64, &str)> {
 /// LAST, ABSOLUTE n, RELATIVE n, n, ALL, FORWARD [n | ALL], BACKWARD [n | ALL].
 fn parse_fetch(sql: &str, skip: bool) -> Result<Command, String> {
     use Direction::*;
-    let body = skip_comments(sql).trim_end().trim_end_matches(';');
+    let body = skip_blanks(sql).trim_end().trim_end_matches(';');
     let mut rest = &body[if skip { "MOVE".len() } else { "FETCH".len() }..];
     let mut direction = Forward(Some(1));
     // A count goes the way FORWARD or BACKWARD said; a negative one the other way.
@@ -333,7 +308,7 @@ pub fn milliseconds(value: &str) -> Option<u64> {
 }
 
 fn parse_set(sql: &str) -> Command {
-    let body = sql.trim().trim_end_matches(';').trim();
+    let body = skip_blanks(sql).trim_end().trim_end_matches(';').trim_end();
     let mut rest = body[3..].trim_start();
     for modifier in ["SESSION ", "LOCAL "] {
         if rest.len() >= modifier.len() && rest[..modifier.len()].eq_ignore_ascii_case(modifier) {
@@ -485,7 +460,7 @@ fn parse_options(s: &str) -> Result<CopyOptions, String> {
 }
 
 fn parse_copy(sql: &str) -> Command {
-    let body = sql.trim().trim_end_matches(';');
+    let body = skip_blanks(sql).trim_end().trim_end_matches(';');
     let rest = &body[4..];
     let unsupported = |m: &str| Command::Unsupported(m.to_owned());
     // COPY (query) TO STDOUT
@@ -678,6 +653,16 @@ mod tests {
             vec!["SELECT 1", " SELECT ';'", " -- x;\n SELECT $$a;b$$ "]
         );
         assert_eq!(split(" ; -- only a comment"), Vec::<&str>::new());
+        // Block comments nest and `--` ends at \r too, as DuckDB reads them.
+        assert_eq!(
+            split("/* /* ; */ ; */ SELECT 1; -- a;\rSELECT 2"),
+            vec!["/* /* ; */ ; */ SELECT 1", " -- a;\rSELECT 2"]
+        );
+        // Commands after a leading comment read the same (a multi-byte character there
+        // once made SHOW slice inside it).
+        for command in ["SET search_path = x", "SHOW search_path", "COPY t FROM STDIN"] {
+            assert_eq!(classify(&format!("/* /* */ */ -- é\n{command}")), classify(command), "{command}");
+        }
     }
 
     #[test]

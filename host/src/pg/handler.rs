@@ -29,7 +29,7 @@ use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 
-use duckstore_plugin_sdk::sql::{Outcome, SqlColumn, SqlParam, SqlType, StatementKind};
+use duckstore_plugin_sdk::sql::{Outcome, SqlColumn, SqlParam, SqlType, StatementKind, skip_blanks};
 use duckstore_plugin_sdk::{Result, StorageError};
 
 use crate::pg::commands::{Command, CopyOut, Direction, classify, milliseconds, split};
@@ -534,7 +534,7 @@ impl QueryParser for Parser {
         let session = session(client)?;
         let local = |columns| Ok(Some(Arc::new(Stmt { sql: sql.to_owned(), params: vec![], columns })));
         match classify(sql) {
-            _ if crate::pg::commands::is_blank(sql) => Ok(None),
+            _ if skip_blanks(sql).is_empty() => Ok(None),
             Command::Show(name) => local(Some(vec![SqlColumn { name, ty: SqlType::Text }])),
             Command::Sql => {
                 let declared = types.iter().map(|t| t.as_ref().and_then(declared_type)).collect();
