@@ -129,6 +129,22 @@ fn project_tables_are_read_only_and_host_files_out_of_reach() {
     ] {
         assert_eq!(sqlstate(query(&mut *s, switch)), "42501", "{switch}");
     }
+    // Statements that run another one inside: that one is checked too (found in review:
+    // files written to the workspace's temp directory, then run by IMPORT DATABASE).
+    let temp = scalar(&mut *s, "SELECT current_setting('temp_directory')");
+    for nested in [
+        format!("EXPLAIN ANALYZE COPY (SELECT 1) TO '{temp}/schema.sql'"),
+        format!("EXPLAIN (ANALYZE) COPY (SELECT 1) TO '{temp}/schema.sql'"),
+        format!("PREPARE/**/w AS COPY (SELECT 1) TO '{temp}/schema.sql'"),
+        format!("IMPORT DATABASE '{temp}'"),
+        "EXPLAIN ANALYZE PRAGMA enable_progress_bar".to_owned(),
+    ] {
+        assert_eq!(sqlstate(query(&mut *s, &nested)), "42501", "{nested}");
+    }
+    assert!(!std::path::Path::new(&temp).join("schema.sql").exists(), "nothing was written");
+    assert!(query(&mut *s, "EXPLAIN ANALYZE SELECT 1").unwrap().len() > 1, "queries can still be analyzed");
+    // SQL holding the rewriter's own markers is an error, not a broken session.
+    assert!(query(&mut *s, "SELECT '\x01999\x02'").is_ok());
     // (The settings share the functions' names, refused as words anywhere.)
     let switched = "SELECT coalesce(max(value) FILTER (name = 'enable_' || 'logging'), '-') || '/' || \
                     coalesce(max(value) FILTER (name = 'enable_' || 'profiling'), '-') FROM duckdb_settings()";

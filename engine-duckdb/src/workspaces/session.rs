@@ -94,6 +94,18 @@ impl DuckSession {
 
     /// Prepares `sql` (DuckDB dialect), which must be exactly one statement.
     fn prepare_one(&mut self, sql: &str) -> Result<(Prepared, StatementType)> {
+        // Checked on the text before DuckDB splits it: splitting runs pragmas' rewrites and
+        // reads IMPORT DATABASE's files in place of the statement.
+        if let Some(name) = engine_switch_called(sql) {
+            let message = match name {
+                "query" => "query() takes one plain string literal in a workspace: SQL built at run time \
+                            could switch the server's logging on (a name 'query' followed by '(' reads as a call)"
+                    .to_owned(),
+                "import_database" => "workspaces cannot import databases".to_owned(),
+                _ => format!("{name}() is not available in a workspace: it changes how the server runs"),
+            };
+            return Err(StorageError::new(ErrorKind::Forbidden, "42501", message));
+        }
         let statements = self.conn.split(sql).map_err(|e| sql_error(&e.message))?;
         let [statement] = statements.as_slice() else {
             return Err(StorageError::new(ErrorKind::Invalid, "42601", "send one statement at a time"));
@@ -103,15 +115,16 @@ impl DuckSession {
         if let Some(refusal) = refused(ty) {
             return Err(StorageError::new(ErrorKind::Forbidden, "42501", refusal));
         }
-        if let Some(name) = engine_switch_called(sql) {
-            let message = if name == "query" {
-                "query() takes one plain string literal in a workspace: SQL built at run time could \
-                 switch the server's logging on (a name 'query' followed by '(' reads as a call)"
-                    .to_owned()
-            } else {
-                format!("{name}() is not available in a workspace: it changes how the server runs")
-            };
-            return Err(StorageError::new(ErrorKind::Forbidden, "42501", message));
+        // EXPLAIN ANALYZE runs its statement: that one is checked like any other, and only
+        // a query may run so.
+        if ty == StatementType::Explain {
+            let explain = explain_of(sql)
+                .ok_or_else(|| StorageError::new(ErrorKind::Invalid, "42601", "EXPLAIN must name one statement"))?;
+            let (_, explained) = self.prepare_one(explain.statement)?;
+            if explain.runs && explained != StatementType::Select {
+                let message = "EXPLAIN ANALYZE runs only queries (SELECT) in a workspace";
+                return Err(StorageError::new(ErrorKind::Forbidden, "42501", message));
+            }
         }
         // The catalog emulation is shared by the workspace's sessions: nobody changes it.
         if !matches!(ty, StatementType::Select | StatementType::Explain) && names_pg_catalog(sql) {
@@ -174,7 +187,7 @@ impl DuckSession {
         let mut pushed = None;
         let query = match ty {
             StatementType::Select => Some(sql),
-            StatementType::Explain => explained_query(sql),
+            StatementType::Explain => explain_of(sql).filter(|e| !e.runs && !e.options).map(|e| e.statement),
             _ => None,
         };
         if let Some(query) = query
@@ -307,11 +320,18 @@ fn refused(ty: StatementType) -> Option<&'static str> {
                 duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPORT,
                 duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_LOAD,
                 duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXTENSION,
+                duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_COPY_DATABASE,
             ]
             .contains(&t) =>
         {
             Some("workspaces cannot attach databases, export, or install and load extensions")
         }
+        // SQL-level PREPARE … AS COPY would run a COPY unseen by the check above; clients
+        // prepare through the protocol instead.
+        StatementType::Other(
+            duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_PREPARE
+            | duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXECUTE,
+        ) => Some("PREPARE and EXECUTE statements are not available: use the protocol's prepared statements"),
         // PRAGMA switches (profiling, progress bar, verification, optimizer) bypass
         // lock_configuration and print to the server's stdout. Pragmas that only read
         // (`PRAGMA table_info`, `show_tables`…) are SELECTs by the time they are prepared.
@@ -324,29 +344,38 @@ fn refused(ty: StatementType) -> Option<&'static str> {
 
 /// Table functions that change instance-wide state despite `lock_configuration` (the
 /// logger can print every query to the server's stdout or keep them in memory without
-/// bound), and `json_execute_serialized_sql`, which runs SQL written as JSON (where names
-/// can be escaped). Refused wherever the name stands as a word of its own, even in a string
+/// bound), `json_execute_serialized_sql`, which runs SQL written as JSON (where names can
+/// be escaped), and `import_database`, which runs the SQL of files. Refused wherever the name stands as a word of its own, even in a string
 /// or comment: matching DuckDB's lexer by hand is how a filter gets bypassed.
-const ENGINE_SWITCHES: [&str; 6] = [
+const ENGINE_SWITCHES: [&str; 7] = [
     "enable_logging",
     "disable_logging",
     "truncate_duckdb_logs",
     "enable_profiling",
     "disable_profiling",
     "json_execute_serialized_sql",
+    "import_database",
 ];
 
 /// Keywords after which `query (` names a table, view or CTE being defined or written,
 /// not a call.
 const DEFINING: [&str; 6] = ["table", "into", "exists", "view", "on", "with"];
 
-/// The engine switch `statement` calls, if any: a name of [`ENGINE_SWITCHES`], or a call of
+/// The engine switch `statement` calls, if any: a name of [`ENGINE_SWITCHES`], IMPORT
+/// DATABASE, or a call of
 /// `query()` (which runs SQL built at run time, so could call them unseen) with anything
 /// but one plain string literal, whose text is then checked like the rest.
 fn engine_switch_called(statement: &str) -> Option<&'static str> {
     let lower = statement.to_ascii_lowercase();
     if let Some(name) = ENGINE_SWITCHES.into_iter().find(|name| words(&lower, name).next().is_some()) {
         return Some(name);
+    }
+    let imports = words(&lower, "import").any(|at| {
+        let rest = skip_blanks(&lower[at + "import".len()..]);
+        rest.strip_prefix("database").is_some_and(|after| !after.starts_with(is_word_char))
+    });
+    if imports {
+        return Some("import_database");
     }
     words(&lower, "query")
         .any(|at| {
@@ -450,16 +479,37 @@ fn kind_of(ty: StatementType, sql: &str) -> StatementKind {
     }
 }
 
-/// The query of a plain `EXPLAIN query` (not ANALYZE, which runs it, nor with options).
-fn explained_query(sql: &str) -> Option<&str> {
-    let sql = sql.trim_start();
-    let (word, rest) = sql.split_at_checked(7)?;
-    let query = rest.trim_start();
-    let plain = word.eq_ignore_ascii_case("explain")
-        && rest.starts_with(char::is_whitespace)
-        && !query.starts_with('(')
-        && first_words(query, 1).first().is_some_and(|w| w != "ANALYZE");
-    plain.then_some(query)
+/// What an EXPLAIN statement explains, and how.
+struct Explain<'a> {
+    statement: &'a str,
+    /// `ANALYZE`: DuckDB runs the statement.
+    runs: bool,
+    /// `(FORMAT json)` and the like: the plan is not shown as text lines.
+    options: bool,
+}
+
+/// The parts of `sql` if it is an EXPLAIN (`EXPLAIN [ANALYZE] stmt`, `EXPLAIN (opts) stmt`).
+/// Any option list naming ANALYZE counts as running the statement.
+fn explain_of(sql: &str) -> Option<Explain<'_>> {
+    let (word, rest) = skip_blanks(sql).split_at_checked(7)?;
+    if !word.eq_ignore_ascii_case("explain") || rest.starts_with(is_word_char) {
+        return None;
+    }
+    let rest = skip_blanks(rest);
+    if let Some(inside) = rest.strip_prefix('(') {
+        let end = inside.find(')')?;
+        let runs = inside[..end].split(|c: char| !is_word_char(c)).any(is_analyze);
+        return Some(Explain { statement: skip_blanks(&inside[end + 1..]), runs, options: true });
+    }
+    let first = rest.split(|c: char| !is_word_char(c)).next().unwrap_or_default();
+    Some(match is_analyze(first) {
+        true => Explain { statement: skip_blanks(&rest[first.len()..]), runs: true, options: false },
+        false => Explain { statement: rest, runs: false, options: false },
+    })
+}
+
+fn is_analyze(word: &str) -> bool {
+    word.eq_ignore_ascii_case("analyze") || word.eq_ignore_ascii_case("analyse")
 }
 
 fn types_of(prepared: &Prepared) -> Vec<TypeInfo> {
@@ -748,11 +798,14 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_explains_are_read_for_their_query() {
-        assert_eq!(explained_query("  explain\n SELECT 1"), Some("SELECT 1"));
-        assert_eq!(explained_query("EXPLAIN ANALYZE SELECT 1"), None);
-        assert_eq!(explained_query("EXPLAIN (FORMAT json) SELECT 1"), None);
-        assert_eq!(explained_query("EXPLAINSELECT 1"), None);
+    fn explains_are_read_for_their_statement_and_whether_they_run_it() {
+        let read = |sql| explain_of(sql).map(|e| (e.statement, e.runs, e.options));
+        assert_eq!(read("  explain\n SELECT 1"), Some(("SELECT 1", false, false)));
+        assert_eq!(read("EXPLAIN ANALYZE COPY t TO 'x'"), Some(("COPY t TO 'x'", true, false)));
+        assert_eq!(read("EXPLAIN/**/analyse\tSELECT 1"), Some(("SELECT 1", true, false)));
+        assert_eq!(read("EXPLAIN (FORMAT json) SELECT 1"), Some(("SELECT 1", false, true)));
+        assert_eq!(read("EXPLAIN (FORMAT json, ANALYZE) PRAGMA x"), Some(("PRAGMA x", true, true)));
+        assert_eq!(read("EXPLAINSELECT 1"), None);
     }
 
     #[test]
@@ -776,6 +829,8 @@ mod tests {
             "SELECT * FROM -- table\n query('SELECT 1' || '')",
             "SELECT * FROM /* into */ query('SELECT 1' || '')",
             r#"PRAGMA"json_execute_serialized_sql"('{}')"#,
+            "PRAGMA import_database('/tmp/x')",
+            "SELECT 1; import/**/DATABASE '/tmp/x'",
         ] {
             assert!(engine_switch_called(sql).is_some(), "{sql:?}");
         }
