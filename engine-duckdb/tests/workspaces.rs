@@ -138,9 +138,17 @@ fn project_tables_are_read_only_and_host_files_out_of_reach() {
         format!("PREPARE/**/w AS COPY (SELECT 1) TO '{temp}/schema.sql'"),
         format!("IMPORT DATABASE '{temp}'"),
         "EXPLAIN ANALYZE PRAGMA enable_progress_bar".to_owned(),
+        r#"EXPLAIN (ANALYZE) DROP VIEW "in.c-b".t"#.to_owned(),
+        // The catalog emulation is reached by unqualified DDL through the search path.
+        "DROP VIEW pg_class".to_owned(),
+        "ALTER VIEW pg_namespace RENAME TO zz".to_owned(),
     ] {
         assert_eq!(sqlstate(query(&mut *s, &nested)), "42501", "{nested}");
     }
+    // A comment in EXPLAIN's options could hide where they end (and an ANALYZE).
+    let hidden = format!("EXPLAIN (FORMAT text /*) SELECT 1 --*/, ANALYZE) COPY (SELECT 1) TO '{temp}/schema.sql'");
+    assert_eq!(sqlstate(query(&mut *s, &hidden)), "42601");
+    assert_eq!(scalar(&mut *s, "SELECT count(*) > 0 FROM pg_class WHERE relname = 't'"), "true");
     assert!(!std::path::Path::new(&temp).join("schema.sql").exists(), "nothing was written");
     assert!(query(&mut *s, "EXPLAIN ANALYZE SELECT 1").unwrap().len() > 1, "queries can still be analyzed");
     // SQL holding the rewriter's own markers is an error, not a broken session.

@@ -364,22 +364,27 @@ impl WorkspaceDb {
         self.admin.lock().execute(sql, []).map(|n| n as u64).map_err(db_err)
     }
 
-    /// Everything in bucket schemas, as a string that changes when anything there does.
-    pub fn bucket_fingerprint(&self, conn: &mut RawConnection) -> Result<String> {
-        let db = literal(&self.id);
+    /// Everything in bucket schemas and in the catalog emulation (which unqualified DDL
+    /// reaches through the search path: `DROP VIEW pg_class`), as a string that changes
+    /// when anything there does.
+    pub fn protected_fingerprint(&self, conn: &mut RawConnection) -> Result<String> {
+        let guarded = format!(
+            "((database_name = {} AND {BUCKET_SCHEMA_SQL}) OR database_name = '{PG_CATALOG_DB}')",
+            literal(&self.id)
+        );
         let sql = format!(
             "SELECT coalesce(system.main.string_agg(k, '|' ORDER BY k), '') FROM ( \
-               SELECT system.main.concat('s:', schema_name) AS k FROM system.main.duckdb_schemas() WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
-               UNION ALL SELECT system.main.concat('v:', schema_name, '.', view_name, ':', sql) FROM system.main.duckdb_views() \
-                 WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
-               UNION ALL SELECT system.main.concat('t:', schema_name, '.', table_name) FROM system.main.duckdb_tables() \
-                 WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
-               UNION ALL SELECT system.main.concat('f:', schema_name, '.', function_name) FROM system.main.duckdb_functions() \
-                 WHERE database_name = {db} AND NOT internal AND {BUCKET_SCHEMA_SQL} \
-               UNION ALL SELECT system.main.concat('q:', schema_name, '.', sequence_name) FROM system.main.duckdb_sequences() \
-                 WHERE database_name = {db} AND {BUCKET_SCHEMA_SQL} \
-               UNION ALL SELECT system.main.concat('y:', schema_name, '.', type_name) FROM system.main.duckdb_types() \
-                 WHERE database_name = {db} AND NOT internal AND {BUCKET_SCHEMA_SQL})"
+               SELECT system.main.concat('s:', database_name, '.', schema_name) AS k FROM system.main.duckdb_schemas() WHERE {guarded} \
+               UNION ALL SELECT system.main.concat('v:', database_name, '.', schema_name, '.', view_name, ':', sql) FROM system.main.duckdb_views() \
+                 WHERE {guarded} \
+               UNION ALL SELECT system.main.concat('t:', database_name, '.', schema_name, '.', table_name) FROM system.main.duckdb_tables() \
+                 WHERE {guarded} \
+               UNION ALL SELECT system.main.concat('f:', database_name, '.', schema_name, '.', function_name) FROM system.main.duckdb_functions() \
+                 WHERE NOT internal AND {guarded} \
+               UNION ALL SELECT system.main.concat('q:', database_name, '.', schema_name, '.', sequence_name) FROM system.main.duckdb_sequences() \
+                 WHERE {guarded} \
+               UNION ALL SELECT system.main.concat('y:', database_name, '.', schema_name, '.', type_name) FROM system.main.duckdb_types() \
+                 WHERE NOT internal AND {guarded})"
         );
         let mut result = conn.prepare_sql(&sql)?.execute()?;
         let batch = result.next_batch()?.ok_or_else(|| StorageError::internal("fingerprint query returned nothing"))?;
