@@ -348,8 +348,9 @@ fn refused(ty: StatementType) -> Option<&'static str> {
 /// Table functions that change instance-wide state despite `lock_configuration` (the
 /// logger can print every query to the server's stdout or keep them in memory without
 /// bound), `json_execute_serialized_sql`, which runs SQL written as JSON (where names can
-/// be escaped), and `import_database`, which runs the SQL of files. Refused wherever the name stands as a word of its own, even in a string
-/// or comment: matching DuckDB's lexer by hand is how a filter gets bypassed.
+/// be escaped), and `import_database`, which runs the SQL of files. Refused wherever the
+/// name stands as a word of its own, even in a string or comment: matching DuckDB's lexer
+/// by hand is how a filter gets bypassed.
 const ENGINE_SWITCHES: [&str; 7] = [
     "enable_logging",
     "disable_logging",
@@ -365,9 +366,8 @@ const ENGINE_SWITCHES: [&str; 7] = [
 const DEFINING: [&str; 6] = ["table", "into", "exists", "view", "on", "with"];
 
 /// The engine switch `statement` calls, if any: a name of [`ENGINE_SWITCHES`], IMPORT
-/// DATABASE, or a call of
-/// `query()` (which runs SQL built at run time, so could call them unseen) with anything
-/// but one plain string literal, whose text is then checked like the rest.
+/// DATABASE, or a call of `query()` (which runs SQL built at run time, so could call them
+/// unseen) with anything but one plain string literal, whose text is checked like the rest.
 fn engine_switch_called(statement: &str) -> Option<&'static str> {
     let lower = statement.to_ascii_lowercase();
     if let Some(name) = ENGINE_SWITCHES.into_iter().find(|name| words(&lower, name).next().is_some()) {
