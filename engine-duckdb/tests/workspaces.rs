@@ -158,6 +158,19 @@ fn project_tables_are_read_only_and_host_files_out_of_reach() {
                     coalesce(max(value) FILTER (name = 'enable_' || 'profiling'), '-') FROM duckdb_settings()";
     assert_eq!(scalar(&mut *s, switched), "0/-", "logging and profiling stay off");
 
+    // Names the engine's own SQL calls cannot be taken over by the workspace's objects,
+    // which every session of the workspace would then run (found in review).
+    for set in ["SET/**/search_path = 'ds'||'_pg.main'", "USE ds_pg", "SET VARIABLE v = 1"] {
+        assert_eq!(sqlstate(query(&mut *s, set)), "42501", "{set}");
+    }
+    query(&mut *s, "CREATE MACRO storage_table(b, t, filter := NULL) AS TABLE SELECT 'spoofed' AS a").unwrap();
+    let mut other = e.open_sql_session(&ws.id).unwrap();
+    assert_eq!(query(&mut *other, r#"SELECT * FROM "in.c-b".t"#).unwrap(), Vec::<Vec<String>>::new());
+    let load: duckstore_plugin_sdk::workspaces::LoadRequest =
+        serde_json::from_str(r#"{"tables": [{"bucket_id": "in.c-b", "table_name": "t", "destination": "t_copy"}]}"#)
+            .unwrap();
+    assert_eq!(e.load_workspace(&main, &ws.id, &load).unwrap().loaded[0].rows, 0, "the load reads the table");
+
     // The workspace itself is writable.
     query(&mut *s, "CREATE TABLE mine AS SELECT 1 AS x").unwrap();
     assert_eq!(scalar(&mut *s, "SELECT count(*) FROM mine"), "1");

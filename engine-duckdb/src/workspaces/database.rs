@@ -366,7 +366,7 @@ impl WorkspaceDb {
 
     /// Everything in bucket schemas and in the catalog emulation (which unqualified DDL
     /// reaches through the search path: `DROP VIEW pg_class`), as a string that changes
-    /// when anything there does.
+    /// when anything there does — definitions included, as `CREATE OR REPLACE` keeps names.
     pub fn protected_fingerprint(&self, conn: &mut RawConnection) -> Result<String> {
         let guarded = format!(
             "((database_name = {} AND {BUCKET_SCHEMA_SQL}) OR database_name = '{PG_CATALOG_DB}')",
@@ -379,11 +379,13 @@ impl WorkspaceDb {
                  WHERE {guarded} \
                UNION ALL SELECT system.main.concat('t:', database_name, '.', schema_name, '.', table_name) FROM system.main.duckdb_tables() \
                  WHERE {guarded} \
-               UNION ALL SELECT system.main.concat('f:', database_name, '.', schema_name, '.', function_name) FROM system.main.duckdb_functions() \
+               UNION ALL SELECT system.main.concat('f:', database_name, '.', schema_name, '.', function_name, ':', \
+                   system.main.to_json(parameters), ':', macro_definition) FROM system.main.duckdb_functions() \
                  WHERE NOT internal AND {guarded} \
                UNION ALL SELECT system.main.concat('q:', database_name, '.', schema_name, '.', sequence_name) FROM system.main.duckdb_sequences() \
                  WHERE {guarded} \
-               UNION ALL SELECT system.main.concat('y:', database_name, '.', schema_name, '.', type_name) FROM system.main.duckdb_types() \
+               UNION ALL SELECT system.main.concat('y:', database_name, '.', schema_name, '.', type_name, ':', logical_type, ':', \
+                   system.main.to_json(labels)) FROM system.main.duckdb_types() \
                  WHERE NOT internal AND {guarded})"
         );
         let mut result = conn.prepare_sql(&sql)?.execute()?;
@@ -443,7 +445,7 @@ fn sync_sql(have: &ViewSet, want: &ViewSet) -> String {
         for (table, signature) in tables {
             if had.and_then(|h| h.get(table)) != Some(signature) {
                 sql.push_str(&format!(
-                    "CREATE OR REPLACE VIEW {}.{} AS SELECT * FROM storage_table({}, {});",
+                    "CREATE OR REPLACE VIEW {}.{} AS SELECT * FROM system.main.storage_table({}, {});",
                     ident(bucket),
                     ident(table),
                     literal(bucket),

@@ -338,7 +338,7 @@ impl DuckEngine {
             let destination = t.destination.clone().unwrap_or_else(|| t.table_name.clone());
             db.ensure_room()?;
             let rows = db.admin_execute(&format!(
-                "CREATE OR REPLACE TABLE {} AS SELECT {columns} FROM storage_table({}, {}, filter := {})",
+                "CREATE OR REPLACE TABLE {} AS SELECT {columns} FROM system.main.storage_table({}, {}, filter := {})",
                 ident(destination.as_str()),
                 literal(&t.bucket_id.to_string()),
                 literal(t.table_name.as_str()),

@@ -335,6 +335,11 @@ fn refused(ty: StatementType) -> Option<&'static str> {
             duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_PREPARE
             | duckdb::ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXECUTE,
         ) => Some("PREPARE and EXECUTE statements are not available: use the protocol's prepared statements"),
+        // The wire protocol answers SET/RESET itself and keeps the search path to the
+        // session's schemas; one reaching DuckDB (`USE ds_pg`, `SET/**/search_path = …`
+        // with a computed value) would put the shared catalog emulation first for
+        // unqualified DDL.
+        StatementType::Set => Some("this SET is not available: write SET name = value (USE is not supported)"),
         // PRAGMA switches (profiling, progress bar, verification, optimizer) bypass
         // lock_configuration and print to the server's stdout. Pragmas that only read
         // (`PRAGMA table_info`, `show_tables`…) are SELECTs by the time they are prepared.
@@ -437,7 +442,6 @@ fn changes_schema(ty: StatementType) -> bool {
             | StatementType::Delete
             | StatementType::Explain
             | StatementType::Transaction
-            | StatementType::Set
     )
 }
 
@@ -600,11 +604,7 @@ fn columns_of(prepared: &Prepared) -> Vec<SqlColumn> {
 fn returns_rows(ty: StatementType, columns: &[SqlColumn]) -> bool {
     match ty {
         StatementType::Insert | StatementType::Update | StatementType::Delete => !is_count_only(columns),
-        StatementType::Create
-        | StatementType::Drop
-        | StatementType::Alter
-        | StatementType::Transaction
-        | StatementType::Set => false,
+        StatementType::Create | StatementType::Drop | StatementType::Alter | StatementType::Transaction => false,
         _ => !columns.is_empty(),
     }
 }

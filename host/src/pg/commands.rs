@@ -56,14 +56,28 @@ pub fn split(sql: &str) -> Vec<&str> {
     out.into_iter().filter(|s| !skip_blanks(s).is_empty()).collect()
 }
 
-/// Words of `sql` (up to `n`), upper-cased, after leading comments.
+/// Words of `sql` (up to `n`), upper-cased, with comments between them read as blanks
+/// (`SET/**/search_path` is SET, as DuckDB reads it).
 fn words(sql: &str, n: usize) -> Vec<String> {
-    skip_blanks(sql)
-        .split(|c: char| c.is_whitespace() || c == ';' || c == '(' || c == '=')
-        .filter(|w| !w.is_empty())
-        .take(n)
-        .map(str::to_ascii_uppercase)
-        .collect()
+    let mut out = Vec::new();
+    let mut rest = skip_blanks(sql);
+    while out.len() < n && !rest.is_empty() {
+        let end = word_end(rest);
+        if end > 0 {
+            out.push(rest[..end].to_ascii_uppercase());
+        }
+        rest = skip_blanks(&rest[end.max(1)..]);
+    }
+    out
+}
+
+/// Where the word `s` starts with ends: at a blank, `;`, `(`, `=` or a comment.
+fn word_end(s: &str) -> usize {
+    s.char_indices()
+        .find(|&(i, c)| {
+            c.is_whitespace() || matches!(c, ';' | '(' | '=') || s[i..].starts_with("/*") || s[i..].starts_with("--")
+        })
+        .map_or(s.len(), |(i, _)| i)
 }
 
 /// A statement the wire server answers itself, or passes to the engine in another form.
@@ -309,7 +323,7 @@ pub fn milliseconds(value: &str) -> Option<u64> {
 
 fn parse_set(sql: &str) -> Command {
     let body = skip_blanks(sql).trim_end().trim_end_matches(';').trim_end();
-    let mut rest = body[3..].trim_start();
+    let mut rest = skip_blanks(&body[3..]);
     for modifier in ["SESSION ", "LOCAL "] {
         if rest.len() >= modifier.len() && rest[..modifier.len()].eq_ignore_ascii_case(modifier) {
             rest = rest[modifier.len()..].trim_start();
@@ -321,9 +335,8 @@ fn parse_set(sql: &str) -> Command {
     if rest.len() >= 11 && rest[..11].eq_ignore_ascii_case("TRANSACTION") {
         return Command::NoOp("SET");
     }
-    let split = rest.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(rest.len());
-    let (name, value) = rest.split_at(split);
-    let value = value.trim_start();
+    let (name, value) = rest.split_at(word_end(rest));
+    let value = skip_blanks(value);
     let value = value
         .strip_prefix('=')
         .or_else(|| value.get(..2).filter(|t| t.eq_ignore_ascii_case("TO")).map(|_| &value[2..]))
@@ -663,6 +676,9 @@ mod tests {
         for command in ["SET search_path = x", "SHOW search_path", "COPY t FROM STDIN"] {
             assert_eq!(classify(&format!("/* /* */ */ -- é\n{command}")), classify(command), "{command}");
         }
+        // …and so do comments between the words.
+        assert_eq!(classify("SET/**/search_path--x\n= x"), classify("SET search_path = x"));
+        assert_eq!(classify("RESET/* all */ALL"), Command::Reset(None));
     }
 
     #[test]
