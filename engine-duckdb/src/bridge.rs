@@ -13,8 +13,9 @@
 //! applied by the producing query. A large project table is read as several parts (row id
 //! ranges), one producing query each, so an aggregate or join over it uses every thread.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo, VTab};
@@ -126,11 +127,22 @@ pub(crate) struct StorageScope {
     pub branch: BranchId,
     /// The workspace's DuckDB threads: how many producing queries one scan may split into.
     pub threads: u64,
+    /// Bumped after every catalog write.
+    pub catalog_epoch: Arc<AtomicU64>,
+    pub views: Mutex<CachedViews>,
+}
+
+/// Tables looked up at a catalog epoch: a lookup is several catalog queries (~3 ms), and a
+/// query over a project table needs its table twice (to bind, and to push down).
+#[derive(Default)]
+pub(crate) struct CachedViews {
+    epoch: u64,
+    views: HashMap<(BucketId, TableName), Arc<TableView>>,
 }
 
 /// A project table as one workspace sees it: its view (columns, home) and its file.
 pub(crate) struct ScopedTable {
-    pub view: TableView,
+    pub view: Arc<TableView>,
     pub file: Arc<TableFile>,
 }
 
@@ -138,17 +150,43 @@ impl StorageScope {
     /// The table `bucket`.`table` of the workspace's project and branch (its home may be on
     /// main or in a linked project), or not found: a workspace reads nothing else.
     pub fn table(&self, bucket: BucketId, table: TableName) -> Result<ScopedTable> {
-        let t = TableRef { project: self.project.clone(), branch: self.branch.clone(), bucket, table };
-        let view = table_view(&*self.hub.conn()?, &t)?;
+        let view = self.view(bucket, table)?;
         let file = self.files.open(&self.hub, &self.layout.table_file(&view.home.bucket_ref(), &view.home.table))?;
         Ok(ScopedTable { view, file })
+    }
+
+    /// The table's view, looked up again once the catalog changed. (The epoch is read
+    /// first: a view found after a later write is only fresher than its epoch says.)
+    fn view(&self, bucket: BucketId, table: TableName) -> Result<Arc<TableView>> {
+        let epoch = self.catalog_epoch.load(Ordering::Acquire);
+        let key = (bucket, table);
+        {
+            let cached = self.views.lock();
+            if cached.epoch == epoch
+                && let Some(view) = cached.views.get(&key)
+            {
+                return Ok(view.clone());
+            }
+        }
+        let t = TableRef {
+            project: self.project.clone(),
+            branch: self.branch.clone(),
+            bucket: key.0.clone(),
+            table: key.1.clone(),
+        };
+        let view = Arc::new(table_view(&*self.hub.conn()?, &t)?);
+        let mut cached = self.views.lock();
+        if cached.epoch != epoch {
+            *cached = CachedViews { epoch, views: HashMap::new() };
+        }
+        cached.views.insert(key, view.clone());
+        Ok(view)
     }
 }
 
 pub(crate) struct StorageBind {
     scope: Arc<StorageScope>,
-    home: TableRef,
-    columns: Vec<Column>,
+    view: Arc<TableView>,
     filter: Option<RowSelection>,
     /// The table's rows when bound.
     rows: u64,
@@ -178,18 +216,18 @@ impl VTab for StorageTable {
         // DuckDB plans by size (a join hashes its smaller side): tell it the table's.
         let rows = row_count(&scope.hub, &file.read()?.data())?;
         bind.set_cardinality(rows, filter.is_none());
-        Ok(StorageBind { scope, home: view.home, columns: view.meta.columns, filter, rows })
+        Ok(StorageBind { scope, view, filter, rows })
     }
 
     fn init(init: &InitInfo) -> std::result::Result<Streaming, Error> {
         // SAFETY: the bind data is the StorageBind returned by `bind`.
         let bind = unsafe { &*init.get_bind_data::<StorageBind>() };
         let scope = &bind.scope;
-        let file = scope.files.open(&scope.hub, &scope.layout.table_file(&bind.home.bucket_ref(), &bind.home.table))?;
+        let (home, columns) = (&bind.view.home, &bind.view.meta.columns);
+        let file = scope.files.open(&scope.hub, &scope.layout.table_file(&home.bucket_ref(), &home.table))?;
         let reading = Arc::new(file.read_owned()?);
-        let filter = where_clause(&bind.filter.clone().unwrap_or_default(), &bind.columns)?;
-        let select =
-            format!("SELECT {} FROM {}", projection(&bind.columns, &init.get_column_indices()), reading.data());
+        let filter = where_clause(&bind.filter.clone().unwrap_or_default(), columns)?;
+        let select = format!("SELECT {} FROM {}", projection(columns, &init.get_column_indices()), reading.data());
         let stream = |rows: Option<&RowRange>| -> Result<Stream> {
             let sql = match (filter.sql.as_str(), rows.map(RowRange::condition)) {
                 (conds, None) => format!("{select}{conds}"),

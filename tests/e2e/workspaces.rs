@@ -320,13 +320,18 @@ fn queries_of_one_project_table_answer_alike_when_run_next_to_its_file() {
             |r: Vec<tokio_postgres::Row>| -> Vec<(String, i64)> { r.iter().map(|r| (r.get(0), r.get(1))).collect() };
         assert_eq!(rows(pg.query(&pushed, &params).await.unwrap()), rows(pg.query(&local, &params).await.unwrap()));
         // A function the workspace defines under a built-in's name is the one that runs, also
-        // when another session defined it.
+        // when another session defined it — for a session that defined things itself and for
+        // one that never did (which shares the workspace's list of definitions).
+        let (pushed, local) = both("SELECT lower(name), count(*) FROM {t} GROUP BY 1");
+        let reader = connect(&conninfo(&server, &ws, password(&ws))).await.unwrap();
+        let before = text_rows(reader.simple_query(&pushed).await.unwrap());
+        assert!(before.len() > 1, "the built-in lower, pushed down: {before:?}");
         let other = connect(&conninfo(&server, &ws, password(&ws))).await.unwrap();
         other.batch_execute("CREATE MACRO lower(x) AS 'mine'").await.unwrap();
-        let (pushed, local) = both("SELECT lower(name), count(*) FROM {t} GROUP BY 1");
         let expected = text_rows(pg.simple_query(&local).await.unwrap());
         assert_eq!(expected, [[Some("mine".to_owned()), Some("3000".to_owned())]]);
         assert_eq!(text_rows(pg.simple_query(&pushed).await.unwrap()), expected);
+        assert_eq!(text_rows(reader.simple_query(&pushed).await.unwrap()), expected);
         // Errors read the same wherever the query ran.
         let e = pg.batch_execute(r#"SELECT sum(id) / 0 FROM "in.c-main".t"#).await;
         let local = pg.batch_execute("SELECT sum(id) / 0 FROM copy").await;

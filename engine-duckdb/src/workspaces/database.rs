@@ -14,6 +14,7 @@ use duckstore_plugin_sdk::workspaces::WorkspaceObject;
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use super::compat::CATALOG_SQL;
+use super::pushdown::Defined;
 use super::session::StatementInterrupter;
 use crate::bridge::{StorageScope, register_storage_table};
 use crate::error::db_err;
@@ -76,6 +77,8 @@ pub(crate) struct WorkspaceDb {
     catalog_epoch: Arc<AtomicU64>,
     /// Counts statements that may have changed what users defined in the workspace.
     definitions: AtomicU64,
+    /// The functions defined in the workspace as committed, for pushdown.
+    pub defined: Mutex<Defined>,
     closed: AtomicBool,
     sessions: Mutex<HashMap<u64, Arc<StatementInterrupter>>>,
     next_session: AtomicU64,
@@ -131,6 +134,7 @@ impl WorkspaceDb {
             views: RwLock::new(Views { epoch: u64::MAX, set: ViewSet::new() }),
             catalog_epoch,
             definitions: AtomicU64::new(0),
+            defined: Mutex::new(Defined::default()),
             closed: AtomicBool::new(false),
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(0),

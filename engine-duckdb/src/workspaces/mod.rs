@@ -109,6 +109,8 @@ impl Workspaces {
             project: at.project.clone(),
             branch: at.branch.clone(),
             threads: self.limits.threads as u64,
+            catalog_epoch: self.catalog_epoch.clone(),
+            views: Mutex::default(),
         };
         let db = WorkspaceDb::open(
             &ws.id,

@@ -16,6 +16,8 @@
 //! columns of the table's file; the text it runs must parse back to exactly that tree, and
 //! its result types must equal those the workspace prepared.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use duckstore_plugin_sdk::Result;
@@ -212,10 +214,18 @@ pub(crate) struct Plan {
 }
 
 /// The plan for a statement parsed as `tree` in the workspace `ws`, if it qualifies.
-pub(crate) fn plan(conn: &mut RawConnection, ws: &WorkspaceDb, defined: &mut Defined, tree: Value) -> Option<Plan> {
+pub(crate) fn plan(
+    conn: &mut RawConnection,
+    ws: &WorkspaceDb,
+    defined: impl FnOnce(&mut RawConnection) -> Option<Arc<[String]>>,
+    tree: Value,
+) -> Option<Plan> {
     let reads = reads(&tree)?;
-    if reads.functions.iter().any(|f| defined.names(conn, ws).is_none_or(|names| names.contains(f))) {
-        return None;
+    if !reads.functions.is_empty() {
+        let defined = defined(conn)?;
+        if reads.functions.iter().any(|f| defined.contains(f)) {
+            return None;
+        }
     }
     let found = conn.query_text(RESOLVES, &[&ws.id, &reads.schema, &reads.table])?;
     let (bucket, table) = found.split_once('\n')?;
@@ -241,24 +251,27 @@ const RESOLVES: &str = "
                 THEN (SELECT name FROM bucket_view) ELSE '' END";
 
 /// The names of the functions defined in a workspace (its users' macros, the catalog
-/// emulation's), which a pushed-down query must not call: the workspace would call them. Listing them
-/// takes ~12 ms, so a session keeps the list until the workspace's definitions change.
+/// emulation's), which a pushed-down query must not call: the workspace would call them.
+/// Listing them scans all of DuckDB's functions (~13 ms), so a list is kept until the
+/// workspace's definitions change: one per workspace for sessions that see just its
+/// committed definitions, one per session for a session that may see others (it ran DDL,
+/// or its transaction began before the last change).
 #[derive(Default)]
 pub(crate) struct Defined {
     epoch: Option<u64>,
-    names: Vec<String>,
+    names: Arc<[String]>,
 }
 
 impl Defined {
-    fn names(&mut self, conn: &mut RawConnection, ws: &WorkspaceDb) -> Option<&[String]> {
-        let epoch = ws.definitions_epoch();
+    /// The names as of the definitions `epoch`, listed on `conn` if this list is older.
+    pub(crate) fn at(&mut self, conn: &mut RawConnection, epoch: u64) -> Option<Arc<[String]>> {
         if self.epoch != Some(epoch) {
             let sql = "SELECT coalesce(system.main.string_agg(DISTINCT system.main.lower(function_name), \
                        system.main.chr(10)), '') FROM system.main.duckdb_functions() WHERE NOT internal";
             self.names = conn.query_text(sql, &[])?.lines().map(str::to_owned).collect();
             self.epoch = Some(epoch);
         }
-        Some(&self.names)
+        Some(self.names.clone())
     }
 }
 

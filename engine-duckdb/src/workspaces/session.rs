@@ -27,10 +27,21 @@ pub(crate) struct DuckSession {
     ws: Arc<WorkspaceDb>,
     conn: RawConnection,
     interrupter: Arc<StatementInterrupter>,
-    /// The functions defined in the workspace, for pushdown.
+    /// The functions this session sees defined, for pushdown, when that may differ from
+    /// the workspace's committed ones (see [`Defined`]).
     defined: Defined,
+    /// Whether the session ran DDL: then it may see temporary or uncommitted definitions.
+    has_defined: bool,
     key: u64,
-    in_transaction: bool,
+    transaction: Option<Transaction>,
+}
+
+/// A session's open transaction.
+struct Transaction {
+    /// The workspace's definitions epoch when it began.
+    began: u64,
+    /// Whether it ran DDL: its end changes what other sessions see defined.
+    defines: bool,
 }
 
 /// Interrupts a session's running statement wherever it runs: on the session's connection
@@ -78,7 +89,8 @@ impl DuckSession {
         let interrupter =
             Arc::new(StatementInterrupter { session: conn.interrupter(), hub: Mutex::new((None, false)) });
         let key = ws.add_session(interrupter.clone(), max_sessions)?;
-        let mut session = Self { ws, conn, interrupter, defined: Defined::default(), key, in_transaction: false };
+        let mut session =
+            Self { ws, conn, interrupter, defined: Defined::default(), has_defined: false, key, transaction: None };
         session.set_search_path(&[])?;
         Ok(session)
     }
@@ -217,10 +229,12 @@ impl DuckSession {
             }
         };
         match kind {
-            StatementKind::Begin => self.in_transaction = true,
-            StatementKind::Commit | StatementKind::Rollback => {
-                self.in_transaction = false;
-                self.ws.definitions_changed();
+            StatementKind::Begin => {
+                self.transaction = Some(Transaction { began: self.ws.definitions_epoch(), defines: false })
+            }
+            // Others' lists of definitions lack what this transaction defined until now.
+            StatementKind::Commit | StatementKind::Rollback if self.transaction.take().is_some_and(|t| t.defines) => {
+                self.ws.definitions_changed()
             }
             _ => {}
         }
@@ -262,7 +276,13 @@ impl DuckSession {
         types: &[TypeInfo],
         explain: bool,
     ) -> Result<Option<Pushed>> {
-        let Some(plan) = pushdown::plan(&mut self.conn, &self.ws, &mut self.defined, tree) else { return Ok(None) };
+        let epoch = self.ws.definitions_epoch();
+        let own = self.has_defined || self.transaction.as_ref().is_some_and(|t| t.began != epoch);
+        let (ws, defined) = (&self.ws, &mut self.defined);
+        let names = |conn: &mut RawConnection| {
+            if own { defined.at(conn, epoch) } else { ws.defined.lock().at(conn, epoch) }
+        };
+        let Some(plan) = pushdown::plan(&mut self.conn, &self.ws, names, tree) else { return Ok(None) };
         let interrupter = &self.interrupter;
         let on_hub = |hub: &RawConnection| interrupter.moved_to(hub.interrupter());
         plan.start(&mut self.conn, self.ws.scope(), binds, types, explain, on_hub).map_err(|e| sql_error(&e.message))
@@ -272,8 +292,12 @@ impl DuckSession {
     /// touched a bucket schema or the catalog emulation.
     fn execute_guarded(&mut self, prepared: &mut Prepared) -> Result<Outcome> {
         let ws = self.ws.clone();
+        self.has_defined = true;
+        if let Some(t) = &mut self.transaction {
+            t.defines = true;
+        }
         ws.guarding_views(|| {
-            let autocommit = !self.in_transaction;
+            let autocommit = self.transaction.is_none();
             if autocommit {
                 self.conn.execute_batch("BEGIN").map_err(|e| sql_error(&e.message))?;
             }
@@ -288,7 +312,7 @@ impl DuckSession {
             if failed {
                 // The statement's transaction fails as a whole, as in PostgreSQL.
                 let _ = self.conn.execute_batch("ROLLBACK");
-                self.in_transaction = false;
+                self.transaction = None;
             } else if autocommit {
                 self.conn.execute_batch("COMMIT").map_err(|e| sql_error(&e.message))?;
             }
@@ -679,7 +703,7 @@ impl SqlSession for DuckSession {
     }
 
     fn in_transaction(&self) -> bool {
-        self.in_transaction
+        self.transaction.is_some()
     }
 
     fn copy_in(
@@ -695,7 +719,7 @@ impl SqlSession for DuckSession {
             return Err(read_only());
         }
         self.ws.ensure_room()?;
-        let autocommit = !self.in_transaction;
+        let autocommit = self.transaction.is_none();
         if autocommit {
             self.conn.execute_batch("BEGIN").map_err(|e| sql_error(&e.message))?;
         }
@@ -718,7 +742,7 @@ impl SqlSession for DuckSession {
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
-                self.in_transaction = false;
+                self.transaction = None;
                 Err(e)
             }
         }
