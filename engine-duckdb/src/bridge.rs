@@ -194,8 +194,14 @@ pub(crate) struct StorageBind {
 
 pub(crate) struct StorageTable;
 
-fn text_param(bind: &BindInfo, index: u64) -> String {
-    bind.get_parameter(index).to_string()
+/// A positional argument as text. (Reading a NULL value as text throws a C++ exception in
+/// DuckDB, which aborts the process when it reaches Rust.)
+fn text_param(bind: &BindInfo, index: u64) -> Result<String> {
+    let value = bind.get_parameter(index);
+    if value.is_null() {
+        return Err(StorageError::invalid("22004", "the arguments are names, not NULL"));
+    }
+    Ok(value.to_string())
 }
 
 impl VTab for StorageTable {
@@ -205,7 +211,7 @@ impl VTab for StorageTable {
     fn bind(bind: &BindInfo) -> std::result::Result<StorageBind, Error> {
         // SAFETY: registered with an Arc<StorageScope> as its extra info (see `register_storage_table`).
         let scope = unsafe { (*bind.get_extra_info::<Arc<StorageScope>>()).clone() };
-        let ScopedTable { view, file } = scope.table(text_param(bind, 0).parse()?, text_param(bind, 1).parse()?)?;
+        let ScopedTable { view, file } = scope.table(text_param(bind, 0)?.parse()?, text_param(bind, 1)?.parse()?)?;
         let filter = match bind.get_named_parameter("filter") {
             Some(v) if !v.is_null() => Some(serde_json::from_str(&v.to_string())?),
             _ => None,
@@ -323,7 +329,7 @@ impl VTab for WorkspaceTable {
     fn bind(bind: &BindInfo) -> std::result::Result<WorkspaceBind, Error> {
         // SAFETY: registered with an Arc<dyn WorkspaceOpener> as its extra info.
         let opener = unsafe { (*bind.get_extra_info::<Arc<dyn WorkspaceOpener>>()).clone() };
-        let (workspace, table) = (text_param(bind, 0), text_param(bind, 1));
+        let (workspace, table) = (text_param(bind, 0)?, text_param(bind, 1)?);
         let columns = workspace_columns(&mut opener.connect(&workspace)?, &table)?;
         for c in &columns {
             bind.add_result_column(c.def.name.as_str(), logical_type(c.def.data_type));

@@ -362,7 +362,7 @@ impl DuckEngine {
                         }
                     }
                 };
-                self.files.replace(&self.hub, file, &next)?;
+                self.files.replace(&self.hub, file, file.exclusive()?, &next)?;
                 rows
             };
             self.touch_table(table)?;

@@ -157,11 +157,12 @@ impl TableFiles {
     }
 
     /// Atomically replaces `file` by the complete file at `new_path` (built with [`Self::build`]
-    /// next to it): waits for running readers, renames the new file over the old one and
-    /// attaches it. A crash at any point leaves either the old or the new file in place.
-    /// The caller holds the table's writer lock.
-    pub fn replace(&self, hub: &Hub, file: &TableFile, new_path: &Path) -> Result<()> {
-        let mut attachment = file.attachment.write();
+    /// next to it): renames the new file over the old one and attaches it. A crash at any
+    /// point leaves either the old or the new file in place. The caller holds the table's
+    /// writer lock and `held`, taken before any catalog lock: waiting for readers (a
+    /// workspace cursor may hold one as long as its client likes) must hold up only this table.
+    pub fn replace(&self, hub: &Hub, file: &TableFile, held: Exclusive<'_>, new_path: &Path) -> Result<()> {
+        let mut attachment = held.alias;
         let old = attachment.take().ok_or_else(|| StorageError::conflict("table_removed", "the table was removed"))?;
         // Flush the old file's WAL first: a WAL left beside the new file would be replayed into it.
         let swapped = hub

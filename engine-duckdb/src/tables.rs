@@ -300,9 +300,10 @@ impl DuckEngine {
         let ddl: Vec<String> = columns.iter().map(column_ddl).collect();
         self.files.build(&self.hub, &next, &ddl, |data| fill(&*self.hub.conn()?, data))?;
         let now = naive(self.now());
+        let held = file.exclusive()?;
         self.write(|c| {
             set_schema(c, &view.meta.uid, columns, primary_key, now)?;
-            self.files.replace(&self.hub, file, &next)
+            self.files.replace(&self.hub, file, held, &next)
         })
     }
 

@@ -100,6 +100,10 @@ fn project_tables_are_read_only_and_host_files_out_of_reach() {
         r#"CREATE OR REPLACE VIEW "in.c-b".t AS SELECT 42 AS a"#,
         r#"CREATE SCHEMA "out.c-mine""#,
         r#"DROP SCHEMA "in.c-b" CASCADE"#,
+        // DuckDB's names are case-insensitive: this one would hold bucket in.c-future's views.
+        r#"CREATE SCHEMA "IN.c-future""#,
+        r#"COMMENT ON VIEW "in.c-b".t IS 'deprecated'"#,
+        r#"COMMENT ON COLUMN "in.c-b".t.a IS 'pii'"#,
     ] {
         assert_eq!(sqlstate(query(&mut *s, write)), "42501", "{write}");
     }
@@ -141,6 +145,10 @@ fn project_tables_are_read_only_and_host_files_out_of_reach() {
         r#"EXPLAIN (ANALYZE) DROP VIEW "in.c-b".t"#.to_owned(),
         // The catalog emulation is reached by unqualified DDL through the search path.
         "DROP VIEW pg_class".to_owned(),
+        "COMMENT ON VIEW pg_tables IS 'x'".to_owned(),
+        // CHECKPOINT of the system catalog invalidated the workspace's instance.
+        "CHECKPOINT system".to_owned(),
+        "SELECT * FROM checkpoint('system')".to_owned(),
         "ALTER VIEW pg_namespace RENAME TO zz".to_owned(),
     ] {
         assert_eq!(sqlstate(query(&mut *s, &nested)), "42501", "{nested}");
@@ -151,6 +159,9 @@ fn project_tables_are_read_only_and_host_files_out_of_reach() {
     assert_eq!(scalar(&mut *s, "SELECT count(*) > 0 FROM pg_class WHERE relname = 't'"), "true");
     assert!(!std::path::Path::new(&temp).join("schema.sql").exists(), "nothing was written");
     assert!(query(&mut *s, "EXPLAIN ANALYZE SELECT 1").unwrap().len() > 1, "queries can still be analyzed");
+    // Reading a NULL argument as text aborted the server (a C++ exception reaching Rust).
+    assert!(query(&mut *s, "SELECT * FROM storage_table(NULL, 't')").is_err());
+    assert!(query(&mut *s, "EXPLAIN SELECT * FROM storage_table('in.c-b', NULL::VARCHAR)").is_err());
     // SQL holding the rewriter's own markers is an error, not a broken session.
     assert!(query(&mut *s, "SELECT '\x01999\x02'").is_ok());
     // (The settings share the functions' names, refused as words anywhere.)
@@ -215,4 +226,65 @@ fn to_char_formats_dates_as_postgres_does() {
     let months =
         "SELECT string_agg(to_char(day, 'Mon-DD') || '/' || to_char(day, 'FMMonth Q'), ' ' ORDER BY day) FROM d";
     assert_eq!(scalar(&mut *s, months), "Jan-31/January 1 Feb-01/February 1 Feb-02/February 1");
+}
+
+/// A client that reads the first rows of a query, then leaves it open until released.
+struct Paused {
+    started: std::sync::mpsc::Sender<()>,
+    release: std::sync::mpsc::Receiver<()>,
+}
+
+impl RowSink for Paused {
+    fn columns(&mut self, _: &[SqlColumn]) -> Result<()> {
+        Ok(())
+    }
+    fn rows(&mut self, _: RecordBatch) -> Result<bool> {
+        let _ = self.started.send(());
+        let _ = self.release.recv();
+        Ok(false)
+    }
+}
+
+#[test]
+fn a_query_left_open_holds_up_only_its_table() {
+    use std::sync::mpsc::channel;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let (e, main, table, ws) = with_workspace(dir.path());
+    let e = Arc::new(e);
+    let mut s = e.open_sql_session(&ws.id).unwrap();
+    query(&mut *s, "CREATE TABLE results AS SELECT range::INTEGER AS a FROM range(5)").unwrap();
+    let import = ImportRequest {
+        source_workspace: Some(SourceWorkspaceTable { workspace_id: ws.id.clone(), table: "results".into() }),
+        ..serde_json::from_str("{}").unwrap()
+    };
+    e.import_table(&table, &import, "t").unwrap();
+
+    let ((started, started_rx), (release, release_rx)) = (channel(), channel());
+    let reader = std::thread::spawn(move || {
+        let mut paused = Paused { started, release: release_rx };
+        s.execute(r#"SELECT * FROM "in.c-b".t"#, &[], &mut paused).map(|_| ())
+    });
+    started_rx.recv_timeout(Duration::from_secs(30)).expect("the query streams");
+    // Truncating waits for the reader, as in PostgreSQL…
+    let truncating = {
+        let (e, table) = (e.clone(), table.clone());
+        std::thread::spawn(move || e.truncate_table(&table, "t"))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // …but the catalog goes on taking writes meanwhile (it once waited with the truncate).
+    let (done, done_rx) = channel();
+    {
+        let e = e.clone();
+        let new = duckstore_plugin_sdk::model::NewBucket {
+            stage: "out".parse().unwrap(),
+            name: "other".parse().unwrap(),
+            description: None,
+        };
+        std::thread::spawn(move || done.send(e.create_bucket(&main, &new).map(|_| ())));
+    }
+    done_rx.recv_timeout(Duration::from_secs(30)).expect("a catalog write waited for the open query").unwrap();
+    release.send(()).unwrap();
+    reader.join().unwrap().unwrap();
+    assert_eq!(truncating.join().unwrap().unwrap(), 5, "the truncate went on once the query closed");
 }

@@ -22,8 +22,10 @@ use crate::raw::{Database, RawConnection};
 use crate::sql::{ident, literal};
 use crate::views::{bucket_views, table_names, table_view};
 
-/// A schema name that belongs to storage: the id of a bucket, present or future.
+/// A schema name that belongs to storage: the id of a bucket, present or future, in any
+/// case (DuckDB's names are case-insensitive: a user's `"IN.c-x"` would be the bucket's).
 pub(crate) fn is_bucket_schema(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
     name.strip_prefix("in.c-").or_else(|| name.strip_prefix("out.c-")).is_some_and(|rest| !rest.is_empty())
 }
 
@@ -49,7 +51,7 @@ pub(crate) fn search_path(schemas: &[&str]) -> String {
 
 /// (Built-ins are called by their full names in the engine's queries on workspace
 /// connections: users may define macros named like them.)
-const BUCKET_SCHEMA_SQL: &str = r"system.main.regexp_full_match(schema_name, '(in|out)\.c-.+')";
+const BUCKET_SCHEMA_SQL: &str = r"system.main.regexp_full_match(system.main.lower(schema_name), '(in|out)\.c-.+')";
 
 /// The views storage wants: bucket id → table name → column signature.
 type ViewSet = BTreeMap<String, BTreeMap<String, String>>;
@@ -370,7 +372,8 @@ impl WorkspaceDb {
 
     /// Everything in bucket schemas and in the catalog emulation (which unqualified DDL
     /// reaches through the search path: `DROP VIEW pg_class`), as a string that changes
-    /// when anything there does — definitions included, as `CREATE OR REPLACE` keeps names.
+    /// when anything there does — definitions and comments included, as `CREATE OR REPLACE`
+    /// and `COMMENT ON` keep names.
     pub fn protected_fingerprint(&self, conn: &mut RawConnection) -> Result<String> {
         let guarded = format!(
             "((database_name = {} AND {BUCKET_SCHEMA_SQL}) OR database_name = '{PG_CATALOG_DB}')",
@@ -378,18 +381,21 @@ impl WorkspaceDb {
         );
         let sql = format!(
             "SELECT coalesce(system.main.string_agg(k, '|' ORDER BY k), '') FROM ( \
-               SELECT system.main.concat('s:', database_name, '.', schema_name) AS k FROM system.main.duckdb_schemas() WHERE {guarded} \
-               UNION ALL SELECT system.main.concat('v:', database_name, '.', schema_name, '.', view_name, ':', sql) FROM system.main.duckdb_views() \
+               SELECT system.main.concat('s:', database_name, '.', schema_name, ':', comment) AS k FROM system.main.duckdb_schemas() \
                  WHERE {guarded} \
-               UNION ALL SELECT system.main.concat('t:', database_name, '.', schema_name, '.', table_name) FROM system.main.duckdb_tables() \
-                 WHERE {guarded} \
+               UNION ALL SELECT system.main.concat('v:', database_name, '.', schema_name, '.', view_name, ':', sql, ':', comment) \
+                 FROM system.main.duckdb_views() WHERE {guarded} \
+               UNION ALL SELECT system.main.concat('t:', database_name, '.', schema_name, '.', table_name, ':', comment) \
+                 FROM system.main.duckdb_tables() WHERE {guarded} \
+               UNION ALL SELECT system.main.concat('c:', database_name, '.', schema_name, '.', table_name, '.', column_name, ':', comment) \
+                 FROM system.main.duckdb_columns() WHERE comment IS NOT NULL AND {guarded} \
                UNION ALL SELECT system.main.concat('f:', database_name, '.', schema_name, '.', function_name, ':', \
-                   system.main.to_json(parameters), ':', macro_definition) FROM system.main.duckdb_functions() \
+                   system.main.to_json(parameters), ':', macro_definition, ':', comment) FROM system.main.duckdb_functions() \
                  WHERE NOT internal AND {guarded} \
-               UNION ALL SELECT system.main.concat('q:', database_name, '.', schema_name, '.', sequence_name) FROM system.main.duckdb_sequences() \
-                 WHERE {guarded} \
+               UNION ALL SELECT system.main.concat('q:', database_name, '.', schema_name, '.', sequence_name, ':', comment) \
+                 FROM system.main.duckdb_sequences() WHERE {guarded} \
                UNION ALL SELECT system.main.concat('y:', database_name, '.', schema_name, '.', type_name, ':', logical_type, ':', \
-                   system.main.to_json(labels)) FROM system.main.duckdb_types() \
+                   system.main.to_json(labels), ':', comment) FROM system.main.duckdb_types() \
                  WHERE NOT internal AND {guarded})"
         );
         let mut result = conn.prepare_sql(&sql)?.execute()?;
@@ -478,6 +484,7 @@ mod tests {
         assert!(is_bucket_schema("in.c-sales"));
         assert!(is_bucket_schema("out.c-x"));
         assert!(!is_bucket_schema("in.c-"));
+        assert!(is_bucket_schema("IN.c-x"), "DuckDB reads it as in.c-x");
         assert!(!is_bucket_schema("main"));
     }
 

@@ -224,23 +224,27 @@ impl DuckEngine {
             })
             .map_err(db_err)
         })?;
-        // Listing does not open workspaces: one not open has no sessions, and its size is its files'.
-        stored
+        // Listing does not open workspaces: one not open has no sessions, and its size is its
+        // files'. One whose instance fails (DuckDB invalidates an instance after an internal
+        // error) is listed so too rather than failing the whole list.
+        Ok(stored
             .into_iter()
             .map(|s| match self.workspaces.opened(&s.workspace.id) {
-                Some(db) => self.described(s.workspace, &db),
-                None => {
-                    let mut ws = s.workspace;
-                    let path = self.layout.workspace(&ws.project_id, &ws.id);
-                    ws.size_bytes = [path.clone(), path.with_extension("duckdb.wal")]
-                        .iter()
-                        .filter_map(|p| std::fs::metadata(p).ok())
-                        .map(|m| m.len())
-                        .sum();
-                    Ok(ws)
-                }
+                Some(db) => self.described(s.workspace.clone(), &db).unwrap_or_else(|_| self.on_disk(s.workspace)),
+                None => self.on_disk(s.workspace),
             })
-            .collect()
+            .collect())
+    }
+
+    /// `ws` as its files show it: no sessions, its files' size.
+    fn on_disk(&self, mut ws: Workspace) -> Workspace {
+        let path = self.layout.workspace(&ws.project_id, &ws.id);
+        ws.size_bytes = [path.clone(), path.with_extension("duckdb.wal")]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        ws
     }
 
     pub(crate) fn workspace_get(&self, at: &BranchRef, id: &str) -> Result<WorkspaceDetail> {

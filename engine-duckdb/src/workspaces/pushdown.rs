@@ -291,7 +291,7 @@ fn reads(tree: &Value) -> Option<Reads> {
     let mut functions = Vec::new();
     let from = base_table(statement, &mut functions)?;
     let schema = from["schema_name"].as_str()?;
-    if !is_bucket_schema(&schema.to_ascii_lowercase()) {
+    if !is_bucket_schema(schema) {
         return None;
     }
     functions.sort();

@@ -114,6 +114,11 @@ impl DuckSession {
                             could switch the server's logging on (a name 'query' followed by '(' reads as a call)"
                     .to_owned(),
                 "import_database" => "workspaces cannot import databases".to_owned(),
+                "checkpoint" | "force_checkpoint" => {
+                    "CHECKPOINT is not available in a workspace (the word is refused anywhere in a statement): \
+                     duckstore checkpoints workspaces itself"
+                        .to_owned()
+                }
                 _ => format!("{name}() is not available in a workspace: it changes how the server runs"),
             };
             return Err(StorageError::new(ErrorKind::Forbidden, "42501", message));
@@ -377,10 +382,11 @@ fn refused(ty: StatementType) -> Option<&'static str> {
 /// Table functions that change instance-wide state despite `lock_configuration` (the
 /// logger can print every query to the server's stdout or keep them in memory without
 /// bound), `json_execute_serialized_sql`, which runs SQL written as JSON (where names can
-/// be escaped), and `import_database`, which runs the SQL of files. Refused wherever the
-/// name stands as a word of its own, even in a string or comment: matching DuckDB's lexer
-/// by hand is how a filter gets bypassed.
-const ENGINE_SWITCHES: [&str; 7] = [
+/// be escaped), `import_database`, which runs the SQL of files, and `checkpoint` (also the
+/// CHECKPOINT statement's), which on the `system` catalog invalidates the whole workspace
+/// instance. Refused wherever the name stands as a word of its own, even in a string or
+/// comment: matching DuckDB's lexer by hand is how a filter gets bypassed.
+const ENGINE_SWITCHES: [&str; 9] = [
     "enable_logging",
     "disable_logging",
     "truncate_duckdb_logs",
@@ -388,6 +394,8 @@ const ENGINE_SWITCHES: [&str; 7] = [
     "disable_profiling",
     "json_execute_serialized_sql",
     "import_database",
+    "checkpoint",
+    "force_checkpoint",
 ];
 
 /// Keywords after which `query (` names a table, view or CTE being defined or written,
