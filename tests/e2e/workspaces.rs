@@ -445,6 +445,22 @@ fn a_paged_result_held_while_other_statements_run_is_capped() {
         assert_eq!(code(&e), SqlState::PROGRAM_LIMIT_EXCEEDED, "{e}");
         assert!(format!("{e:?}").contains("pg_held_result_limit"), "{e:?}");
     });
+    // The limit holds for a session's held results together, not for each one.
+    runtime().block_on(async {
+        let mut pg = connect(&info).await.unwrap();
+        let tx = pg.transaction().await.unwrap();
+        // (Rows past the first few batches in flight are held: ~0.7 MB of 30,000.)
+        let half = tx.prepare("SELECT range AS n, repeat('x', 20) AS pad FROM range(30000)").await.unwrap();
+        let first = tx.bind(&half, &[]).await.unwrap();
+        assert_eq!(tx.query_portal(&first, 10).await.unwrap().len(), 10);
+        tx.query_one("SELECT 1", &[]).await.unwrap();
+        let second = tx.bind(&half, &[]).await.unwrap();
+        assert_eq!(tx.query_portal(&second, 10).await.unwrap().len(), 10);
+        tx.query_one("SELECT 1", &[]).await.unwrap();
+        let e = tx.query_portal(&second, 0).await.map(|rows| rows.len()).unwrap_err();
+        assert_eq!(code(&e), SqlState::PROGRAM_LIMIT_EXCEEDED, "{e}");
+        assert_eq!(tx.query_portal(&first, 0).await.unwrap().len(), 29_990, "one alone fits");
+    });
 }
 
 #[test]

@@ -321,26 +321,28 @@ pub fn milliseconds(value: &str) -> Option<u64> {
     n.checked_mul(unit)
 }
 
+/// `s` after its first characters if they are `keyword`, in any case.
+fn after_keyword<'a>(s: &'a str, keyword: &str) -> Option<&'a str> {
+    s.get(..keyword.len()).filter(|head| head.eq_ignore_ascii_case(keyword)).map(|_| &s[keyword.len()..])
+}
+
 fn parse_set(sql: &str) -> Command {
     let body = skip_blanks(sql).trim_end().trim_end_matches(';').trim_end();
     let mut rest = skip_blanks(&body[3..]);
     for modifier in ["SESSION ", "LOCAL "] {
-        if rest.len() >= modifier.len() && rest[..modifier.len()].eq_ignore_ascii_case(modifier) {
-            rest = rest[modifier.len()..].trim_start();
+        if let Some(after) = after_keyword(rest, modifier) {
+            rest = skip_blanks(after);
         }
     }
-    if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("TIME ZONE") {
-        return Command::Set { name: "timezone".into(), value: unquote(&rest[9..]) };
+    if let Some(zone) = after_keyword(rest, "TIME ZONE") {
+        return Command::Set { name: "timezone".into(), value: unquote(zone) };
     }
-    if rest.len() >= 11 && rest[..11].eq_ignore_ascii_case("TRANSACTION") {
+    if after_keyword(rest, "TRANSACTION").is_some() {
         return Command::NoOp("SET");
     }
     let (name, value) = rest.split_at(word_end(rest));
     let value = skip_blanks(value);
-    let value = value
-        .strip_prefix('=')
-        .or_else(|| value.get(..2).filter(|t| t.eq_ignore_ascii_case("TO")).map(|_| &value[2..]))
-        .unwrap_or(value);
+    let value = value.strip_prefix('=').or_else(|| after_keyword(value, "TO")).unwrap_or(value);
     let values: Vec<String> = value.split(',').map(unquote).collect();
     Command::Set { name: unquote(name).to_ascii_lowercase(), value: values.join(", ") }
 }
@@ -482,7 +484,8 @@ fn parse_copy(sql: &str) -> Command {
         if w != ["TO", "STDOUT"] {
             return unsupported("COPY (query) is supported only TO STDOUT");
         }
-        return match parse_options(&after.trim_start()[2..].trim_start()[6..]) {
+        let options = after_keyword(skip_blanks(after), "TO").and_then(|r| after_keyword(skip_blanks(r), "STDOUT"));
+        return match parse_options(options.unwrap_or_default()) {
             Ok(options) => Command::CopyOut(CopyOut { query: query.to_owned(), options }),
             Err(e) => Command::Unsupported(e),
         };
@@ -679,6 +682,11 @@ mod tests {
         // …and so do comments between the words.
         assert_eq!(classify("SET/**/search_path--x\n= x"), classify("SET search_path = x"));
         assert_eq!(classify("RESET/* all */ALL"), Command::Reset(None));
+        assert!(matches!(classify("COPY (SELECT 1) TO/* é */STDOUT"), Command::CopyOut(_)));
+        // Multi-byte characters where a keyword may stand (they once split a character).
+        assert_eq!(classify("SET TIME ZO€"), Command::Set { name: "time".into(), value: "ZO€".into() });
+        assert_eq!(classify("SET abcde€x = 1"), Command::Set { name: "abcde€x".into(), value: "1".into() });
+        assert_eq!(classify("SET x T€"), Command::Set { name: "x".into(), value: "T€".into() });
     }
 
     #[test]

@@ -92,9 +92,23 @@ struct ChannelSink {
     runtime: tokio::runtime::Handle,
     encoding: Encoding,
     types: Vec<duckstore_plugin_sdk::sql::SqlType>,
-    /// Bytes sent since the statement was detached, and how many it may hold.
-    held: u64,
+    /// What the statement holds once detached, and how much its session's may together.
+    held: Arc<Held>,
     held_limit: u64,
+}
+
+/// The bytes of one statement's rows sent without a reader (it was detached), counted
+/// against its session's total until the statement's rows are dropped: the budget holds
+/// for all of a session's detached statements and cursors together.
+struct Held {
+    session: Arc<AtomicU64>,
+    own: AtomicU64,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.session.fetch_sub(*self.own.get_mut(), Ordering::Relaxed);
+    }
 }
 
 impl ChannelSink {
@@ -105,15 +119,15 @@ impl ChannelSink {
             Ok(permit) => permit.forget(),
             Err(_) if self.tx.is_closed() => return Ok(false),
             Err(_) => {
-                self.held += bytes;
-                if self.held > self.held_limit {
+                self.held.own.fetch_add(bytes, Ordering::Relaxed);
+                if self.held.session.fetch_add(bytes, Ordering::Relaxed) + bytes > self.held_limit {
                     return Err(StorageError::new(
                         ErrorKind::TooLarge,
                         "54000",
                         format!(
-                            "the unread rest of this result needs more than {} of memory while the session runs \
-                             other statements (pg_held_result_limit): read it to the end first, or run the other \
-                             statements on a second connection",
+                            "the unread rest of this session's results and cursors needs more than {} of memory \
+                             while it runs other statements (pg_held_result_limit): read them to the end (or close \
+                             them) first, or run the other statements on a second connection",
                             bytesize::ByteSize::b(self.held_limit)
                         ),
                     ));
@@ -168,6 +182,8 @@ pub struct Running {
     interrupt: Interrupt,
     deadline: Option<tokio::time::Instant>,
     timed_out: bool,
+    /// Counts the unread rows against the session's budget while they exist.
+    _held: Arc<Held>,
 }
 
 impl Running {
@@ -233,7 +249,7 @@ pub fn lock(engine: &Engine) -> Result<std::sync::MutexGuard<'_, Box<dyn SqlSess
 #[derive(Clone)]
 pub struct SessionLimits {
     pub statement_timeout: Option<Duration>,
-    /// Bytes (of Arrow data) a detached statement may hold in memory.
+    /// Bytes (of Arrow data) the session's detached statements may hold in memory together.
     pub held_result_limit: u64,
 }
 
@@ -251,6 +267,8 @@ pub struct PgSession {
     last: parking_lot::Mutex<Option<Arc<Semaphore>>>,
     /// Statements (and COPYs) that succeeded, counted on the engine's thread.
     succeeded: Arc<AtomicU64>,
+    /// Bytes the session's detached statements hold (see [`Held`]).
+    held: Arc<AtomicU64>,
     /// Open savepoints, oldest first, each with `succeeded` as it was when set.
     savepoints: parking_lot::Mutex<Vec<(String, u64)>>,
     /// A ROLLBACK TO SAVEPOINT of the extended protocol ended the failed state.
@@ -273,6 +291,7 @@ impl PgSession {
             cancel: parking_lot::Mutex::new(None),
             last: parking_lot::Mutex::new(None),
             succeeded: Arc::default(),
+            held: Arc::default(),
             savepoints: parking_lot::Mutex::default(),
             recovered: Default::default(),
             cursors: Default::default(),
@@ -340,11 +359,20 @@ impl PgSession {
         let sink_credit = credit.clone();
         let runtime = tokio::runtime::Handle::current();
         let held_limit = self.limits.held_result_limit;
+        let held = Arc::new(Held { session: self.held.clone(), own: AtomicU64::new(0) });
+        let sink_held = held.clone();
         let succeeded = self.succeeded.clone();
         let done = tokio::task::spawn_blocking(move || {
             let mut guard = lock(&engine)?;
-            let mut sink =
-                ChannelSink { tx, credit: sink_credit, runtime, encoding, types: Vec::new(), held: 0, held_limit };
+            let mut sink = ChannelSink {
+                tx,
+                credit: sink_credit,
+                runtime,
+                encoding,
+                types: Vec::new(),
+                held: sink_held,
+                held_limit,
+            };
             let result = guard.execute(&sql, &params, &mut sink);
             count_success(&succeeded, &result);
             result
@@ -356,6 +384,7 @@ impl PgSession {
             interrupt: self.interrupt.clone(),
             deadline: self.statement_timeout().map(|t| tokio::time::Instant::now() + t),
             timed_out: false,
+            _held: held,
         }
     }
 
