@@ -78,6 +78,9 @@ fn analysts_query_project_tables_live_and_write_results_back() {
         }
         let e = pg.batch_execute(r#"CREATE OR REPLACE VIEW "in.c-main".t AS SELECT 1 AS id, 'fake' AS name"#).await;
         assert_eq!(code(&e.unwrap_err()), SqlState::INSUFFICIENT_PRIVILEGE);
+        // (The catalog emulation reads DuckDB's catalog by full names too.)
+        let listed = "SELECT count(*) FROM pg_class WHERE relname = 't' AND relkind = 'r'";
+        assert_eq!(pg.query_one(listed, &[]).await.unwrap().get::<_, i64>(0), 1);
         pg.batch_execute(r#"DROP MACRO "||""#).await.unwrap();
         pg.batch_execute("DROP MACRO TABLE duckdb_views").await.unwrap();
         let e = pg.batch_execute("SELECT * FROM read_csv('/etc/passwd')").await.unwrap_err();

@@ -2,7 +2,9 @@
 -- Created once per open workspace, in an in-memory database of its own (ds_pg). Sessions
 -- search it after their own `main` (search_path 'main,ds_pg.main'), so it shadows DuckDB's
 -- built-in pg_catalog objects and functions for unqualified references; compat.rs strips
--- the "pg_catalog." qualifier so qualified references land here too.
+-- the "pg_catalog." qualifier so qualified references land here too. DuckDB's catalog
+-- functions are called by their full names (system.main.duckdb_tables()…): a workspace's
+-- own macro of such a name would otherwise change the emulation for all its sessions.
 -- Replaced per workspace: {DBNAME} {USER} (both the workspace id).
 
 -- ---------- type map (PG oids) ----------
@@ -109,8 +111,8 @@ CREATE TYPE xid AS BIGINT;
 CREATE TYPE jsonb AS JSON;
 CREATE OR REPLACE MACRO __pg_xid_age(x) AS 2147483647;
 CREATE OR REPLACE MACRO pg_tablespace_location(oid) AS '';
-CREATE OR REPLACE MACRO pg_get_viewdef(v) AS (SELECT sql FROM duckdb_views() WHERE view_oid = v),
-  (v, pretty) AS (SELECT sql FROM duckdb_views() WHERE view_oid = v);
+CREATE OR REPLACE MACRO pg_get_viewdef(v) AS (SELECT sql FROM system.main.duckdb_views() WHERE view_oid = v),
+  (v, pretty) AS (SELECT sql FROM system.main.duckdb_views() WHERE view_oid = v);
 CREATE OR REPLACE MACRO has_table_privilege(tbl, priv) AS true,
   (u, tbl, priv) AS true;
 CREATE OR REPLACE MACRO has_schema_privilege(s, priv) AS true,
@@ -193,7 +195,7 @@ CREATE OR REPLACE VIEW __pg_settings AS SELECT * FROM (VALUES
 ) t(name, setting);
 CREATE OR REPLACE MACRO current_setting(setting_name) AS coalesce(
   (SELECT __s.setting FROM __pg_settings __s WHERE __s.name = lower(setting_name)),
-  (SELECT CAST(__d.value AS VARCHAR) FROM duckdb_settings() __d WHERE __d.name = setting_name)),
+  (SELECT CAST(__d.value AS VARCHAR) FROM system.main.duckdb_settings() __d WHERE __d.name = setting_name)),
   (setting_name, missing_ok) AS current_setting(setting_name);
 CREATE OR REPLACE VIEW pg_settings AS
   SELECT name, setting, CAST(NULL AS VARCHAR) AS unit, 'duckstore' AS category, '' AS short_desc,
@@ -208,7 +210,7 @@ CREATE OR REPLACE VIEW pg_namespace AS
   SELECT oid, CASE WHEN schema_name = 'main' THEN 'public' ELSE schema_name END AS nspname,
          CAST(10 AS BIGINT) AS nspowner, CAST(NULL AS VARCHAR[]) AS nspacl,
          CAST(1 AS BIGINT) AS xmin -- PostgreSQL's row version, which DataGrip reads as a change marker
-  FROM duckdb_schemas() WHERE database_name = "system".main.current_database()
+  FROM system.main.duckdb_schemas() WHERE database_name = "system".main.current_database()
   UNION ALL SELECT 11, 'pg_catalog', 10, NULL, 1
   UNION ALL SELECT 13000, 'information_schema', 10, NULL, 1;
 
@@ -217,7 +219,7 @@ WITH c AS (
   SELECT k.*, CAST(1000000000 + k.table_oid * 32 + k.constraint_index AS BIGINT) AS con_oid,
          CAST(1600000000 + k.table_oid * 32 + k.constraint_index AS BIGINT) AS idx_oid,
          list_transform(k.constraint_column_indexes, lambda i: CAST(i + 1 AS SMALLINT)) AS key_attnums
-  FROM duckdb_constraints() k
+  FROM system.main.duckdb_constraints() k
   WHERE k.database_name = "system".main.current_database()
     AND k.constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY', 'CHECK'))
 SELECT c.con_oid AS oid,
@@ -235,13 +237,13 @@ SELECT c.con_oid AS oid,
             AND r.constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND r.constraint_column_names = c.referenced_column_names)
        ELSE 0 END AS conindid,
   CASE WHEN c.constraint_type = 'FOREIGN KEY' THEN
-    (SELECT t.table_oid FROM duckdb_tables() t WHERE t.schema_oid = c.schema_oid AND t.table_name = c.referenced_table)
+    (SELECT t.table_oid FROM system.main.duckdb_tables() t WHERE t.schema_oid = c.schema_oid AND t.table_name = c.referenced_table)
     ELSE 0 END AS confrelid,
   c.key_attnums AS conkey,
   CASE WHEN c.constraint_type = 'FOREIGN KEY' THEN
     (SELECT list(CAST(dc.column_index AS SMALLINT) ORDER BY g.i)
        FROM range(1, len(c.referenced_column_names) + 1) g(i)
-       JOIN duckdb_columns() dc ON dc.schema_oid = c.schema_oid AND dc.table_name = c.referenced_table
+       JOIN system.main.duckdb_columns() dc ON dc.schema_oid = c.schema_oid AND dc.table_name = c.referenced_table
                                AND dc.column_name = c.referenced_column_names[g.i])
     ELSE NULL END AS confkey,
   CASE c.constraint_type
@@ -264,20 +266,20 @@ CREATE OR REPLACE VIEW __pg_constraint_rows AS
   FROM __pg_constraints;
 CREATE OR REPLACE VIEW pg_constraint AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_constraint_rows;
 
--- indexes: PK/UNIQUE constraints (DuckDB keeps them out of duckdb_indexes()) + CREATE INDEX indexes
+-- indexes: PK/UNIQUE constraints (DuckDB keeps them out of system.main.duckdb_indexes()) + CREATE INDEX indexes
 CREATE OR REPLACE VIEW __pg_indexes AS
   SELECT k.conindid AS indexrelid, k.conname AS relname, k.conrelid AS indrelid, k.connamespace AS relnamespace,
          k.contype = 'p' AS indisprimary, true AS indisunique, k.conkey AS indkey,
-         (SELECT list(a.column_name ORDER BY a.column_index) FROM duckdb_columns() a, unnest(k.conkey) u(n)
+         (SELECT list(a.column_name ORDER BY a.column_index) FROM system.main.duckdb_columns() a, unnest(k.conkey) u(n)
             WHERE a.table_oid = k.conrelid AND a.column_index = u.n) AS colnames,
          'CREATE UNIQUE INDEX ' || __quote_ident(k.conname) || ' ON ' || __quote_ident(CASE WHEN k.schema_name = 'main' THEN 'public' ELSE k.schema_name END) || '.'
            || __quote_ident(k.table_name) || ' USING btree (' ||
-           (SELECT string_agg(a.column_name, ', ' ORDER BY a.column_index) FROM duckdb_columns() a, unnest(k.conkey) u(n)
+           (SELECT string_agg(a.column_name, ', ' ORDER BY a.column_index) FROM system.main.duckdb_columns() a, unnest(k.conkey) u(n)
               WHERE a.table_oid = k.conrelid AND a.column_index = u.n) || ')' AS indexdef
   FROM __pg_constraints k WHERE k.contype IN ('p', 'u')
   UNION ALL
   SELECT di.index_oid, di.index_name, di.table_oid, di.schema_oid, false, di.is_unique,
-         (SELECT list(CAST(coalesce((SELECT a.column_index FROM duckdb_columns() a
+         (SELECT list(CAST(coalesce((SELECT a.column_index FROM system.main.duckdb_columns() a
                                       WHERE a.table_oid = di.table_oid AND a.column_name = trim(e.ex[g.i], '"')), 0) AS SMALLINT)
                       ORDER BY g.i)
             FROM (SELECT string_split(trim(di.expressions, '[]'), ', ') AS ex) e, range(1, len(e.ex) + 1) g(i)),
@@ -285,7 +287,7 @@ CREATE OR REPLACE VIEW __pg_indexes AS
          'CREATE ' || CASE WHEN di.is_unique THEN 'UNIQUE ' ELSE '' END || 'INDEX ' || __quote_ident(di.index_name) || ' ON '
            || __quote_ident(CASE WHEN di.schema_name = 'main' THEN 'public' ELSE di.schema_name END) || '.' || __quote_ident(di.table_name)
            || ' USING btree (' || trim(di.expressions, '[]') || ')'
-  FROM duckdb_indexes() di WHERE di.database_name = "system".main.current_database();
+  FROM system.main.duckdb_indexes() di WHERE di.database_name = "system".main.current_database();
 
 CREATE OR REPLACE VIEW __pg_index_rows AS
   SELECT indexrelid, indrelid, CAST(len(indkey) AS SMALLINT) AS indnatts, CAST(len(indkey) AS SMALLINT) AS indnkeyatts,
@@ -308,13 +310,13 @@ CREATE OR REPLACE VIEW __pg_class_rows AS
          CASE WHEN t.temporary THEN 't' ELSE 'p' END AS relpersistence, 'r' AS relkind,
          CAST(t.column_count AS SMALLINT) AS relnatts, CAST(t.check_constraint_count AS SMALLINT) AS relchecks,
          false AS relhasrules,
-         EXISTS (SELECT 1 FROM duckdb_constraints() k WHERE k.constraint_type = 'FOREIGN KEY'
+         EXISTS (SELECT 1 FROM system.main.duckdb_constraints() k WHERE k.constraint_type = 'FOREIGN KEY'
                    AND (k.table_oid = t.table_oid OR (k.schema_oid = t.schema_oid AND k.referenced_table = t.table_name)))
            AS relhastriggers,  -- psql prints FK / referenced-by sections only when this is true
          false AS relhassubclass, false AS relrowsecurity, false AS relforcerowsecurity, true AS relispopulated, 'd' AS relreplident, false AS relispartition,
          CAST(0 AS BIGINT) AS relrewrite, 0 AS relfrozenxid, 0 AS relminmxid, CAST(NULL AS VARCHAR[]) AS relacl,
          CAST(NULL AS VARCHAR[]) AS reloptions, CAST(NULL AS VARCHAR) AS relpartbound
-  FROM duckdb_tables() t WHERE t.database_name = "system".main.current_database()
+  FROM system.main.duckdb_tables() t WHERE t.database_name = "system".main.current_database()
   UNION ALL
   SELECT v.view_oid, v.view_name, v.schema_oid, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, false, false,
          CASE WHEN v.temporary THEN 't' ELSE 'p' END,
@@ -322,12 +324,12 @@ CREATE OR REPLACE VIEW __pg_class_rows AS
          CASE WHEN regexp_full_match(v.schema_name, '(in|out)\.c-.+') THEN 'r' ELSE 'v' END,
          CAST(v.column_count AS SMALLINT), 0,
          NOT regexp_full_match(v.schema_name, '(in|out)\.c-.+'), false, false, false, false, true, 'n', false, 0, 0, 0, NULL, NULL, NULL
-  FROM duckdb_views() v WHERE v.database_name = "system".main.current_database() AND NOT v.internal
+  FROM system.main.duckdb_views() v WHERE v.database_name = "system".main.current_database() AND NOT v.internal
   UNION ALL
   SELECT s.sequence_oid, s.sequence_name, s.schema_oid, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, false, false,
          CASE WHEN s.temporary THEN 't' ELSE 'p' END, 'S', 3, 0,
          false, false, false, false, false, true, 'n', false, 0, 0, 0, NULL, NULL, NULL
-  FROM duckdb_sequences() s WHERE s.database_name = "system".main.current_database()
+  FROM system.main.duckdb_sequences() s WHERE s.database_name = "system".main.current_database()
   UNION ALL
   SELECT x.indexrelid, x.relname, x.relnamespace, 0, 0, 10, 403, 0, 0, 0, 0, 0, 0, false, false,
          'p', 'i', CAST(len(x.indkey) AS SMALLINT), 0,
@@ -347,20 +349,20 @@ CREATE OR REPLACE VIEW __pg_attribute_rows AS
          CAST(CASE WHEN __pg_type_oid(c.data_type) IN (25, 1043, 1009, 1015) THEN 100 ELSE 0 END AS BIGINT) AS attcollation,
          CAST(NULL AS VARCHAR[]) AS attacl, CAST(NULL AS VARCHAR[]) AS attoptions,
          CAST(NULL AS VARCHAR[]) AS attfdwoptions, CAST(NULL AS VARCHAR) AS attmissingval
-  FROM duckdb_columns() c WHERE c.database_name = "system".main.current_database()
+  FROM system.main.duckdb_columns() c WHERE c.database_name = "system".main.current_database()
   UNION ALL
   SELECT x.indexrelid, x.colname, coalesce(a.atttypid_, 25), -1, -1, CAST(x.n AS SMALLINT), 0, -1, -1,
          false, 'i', 'p', '', false, false, false, '', '', false, true, 0, 0, NULL, NULL, NULL, NULL
   FROM (SELECT i.indexrelid, i.indrelid, i.colnames[u.n] AS colname, u.n AS n, i.indkey[u.n] AS k
           FROM __pg_indexes i, range(1, len(i.indkey) + 1) u(n)) x
-  LEFT JOIN (SELECT table_oid, column_index, __pg_type_oid(data_type) AS atttypid_ FROM duckdb_columns()) a
+  LEFT JOIN (SELECT table_oid, column_index, __pg_type_oid(data_type) AS atttypid_ FROM system.main.duckdb_columns()) a
          ON a.table_oid = x.indrelid AND a.column_index = x.k;
 CREATE OR REPLACE VIEW pg_attribute AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_attribute_rows;
 
 CREATE OR REPLACE VIEW __pg_attrdef_rows AS
   SELECT CAST(c.table_oid * 1000 + c.column_index AS BIGINT) AS oid, c.table_oid AS adrelid,
          CAST(c.column_index AS SMALLINT) AS adnum, c.column_default AS adbin
-  FROM duckdb_columns() c WHERE c.column_default IS NOT NULL AND c.database_name = "system".main.current_database();
+  FROM system.main.duckdb_columns() c WHERE c.column_default IS NOT NULL AND c.database_name = "system".main.current_database();
 CREATE OR REPLACE VIEW pg_attrdef AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_attrdef_rows;
 
 CREATE OR REPLACE VIEW __pg_type_rows AS
@@ -395,11 +397,11 @@ CREATE OR REPLACE VIEW pg_database AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM _
 
 CREATE OR REPLACE VIEW __pg_description_rows AS
   SELECT t.table_oid AS objoid, CAST(1259 AS BIGINT) AS classoid, 0 AS objsubid, t.comment AS description
-    FROM duckdb_tables() t WHERE t.comment IS NOT NULL
-  UNION ALL SELECT v.view_oid, 1259, 0, v.comment FROM duckdb_views() v WHERE v.comment IS NOT NULL AND NOT v.internal
-  UNION ALL SELECT c.table_oid, 1259, c.column_index, c.comment FROM duckdb_columns() c WHERE c.comment IS NOT NULL
-  UNION ALL SELECT s.oid, 2615, 0, s.comment FROM duckdb_schemas() s WHERE s.comment IS NOT NULL
-  UNION ALL SELECT f.function_oid, 1255, 0, f.comment FROM duckdb_functions() f WHERE f.comment IS NOT NULL AND NOT f.internal;
+    FROM system.main.duckdb_tables() t WHERE t.comment IS NOT NULL
+  UNION ALL SELECT v.view_oid, 1259, 0, v.comment FROM system.main.duckdb_views() v WHERE v.comment IS NOT NULL AND NOT v.internal
+  UNION ALL SELECT c.table_oid, 1259, c.column_index, c.comment FROM system.main.duckdb_columns() c WHERE c.comment IS NOT NULL
+  UNION ALL SELECT s.oid, 2615, 0, s.comment FROM system.main.duckdb_schemas() s WHERE s.comment IS NOT NULL
+  UNION ALL SELECT f.function_oid, 1255, 0, f.comment FROM system.main.duckdb_functions() f WHERE f.comment IS NOT NULL AND NOT f.internal;
 CREATE OR REPLACE VIEW pg_description AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_description_rows;
 
 CREATE OR REPLACE VIEW __pg_proc_rows AS
@@ -413,8 +415,8 @@ CREATE OR REPLACE VIEW __pg_proc_rows AS
          f.macro_definition AS prosrc, CAST(NULL AS VARCHAR[]) AS proconfig, CAST(NULL AS VARCHAR[]) AS proacl,
          CAST(NULL AS VARCHAR[]) AS proargmodes, CAST(NULL AS BIGINT[]) AS proallargtypes,
          CAST(NULL AS VARCHAR) AS proargdefaults
-  FROM (SELECT d.*, s.oid AS schema_oid_ FROM duckdb_functions() d
-        JOIN duckdb_schemas() s ON s.database_name = d.database_name AND s.schema_name = d.schema_name
+  FROM (SELECT d.*, s.oid AS schema_oid_ FROM system.main.duckdb_functions() d
+        JOIN system.main.duckdb_schemas() s ON s.database_name = d.database_name AND s.schema_name = d.schema_name
         WHERE d.database_name = "system".main.current_database() AND NOT d.internal) f;
 CREATE OR REPLACE VIEW pg_proc AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_proc_rows;
 
@@ -478,7 +480,7 @@ CREATE OR REPLACE VIEW pg_rewrite AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __
 CREATE OR REPLACE VIEW pg_sequence AS SELECT s.sequence_oid AS seqrelid, CAST(20 AS BIGINT) AS seqtypid,
   s.start_value AS seqstart, s.increment_by AS seqincrement, s.max_value AS seqmax, s.min_value AS seqmin,
   CAST(1 AS BIGINT) AS seqcache, s.cycle AS seqcycle
-  FROM duckdb_sequences() s WHERE s.database_name = "system".main.current_database();
+  FROM system.main.duckdb_sequences() s WHERE s.database_name = "system".main.current_database();
 CREATE OR REPLACE VIEW pg_partitioned_table AS SELECT CAST(0 AS BIGINT) AS partrelid, 'r' AS partstrat WHERE false;
 CREATE OR REPLACE VIEW pg_extension AS SELECT CAST(0 AS BIGINT) AS oid, '' AS extname, '' AS extversion WHERE false;
 CREATE OR REPLACE VIEW pg_enum AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS enumtypid,
@@ -542,7 +544,7 @@ CREATE OR REPLACE VIEW pg_tables AS
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p');
 CREATE OR REPLACE VIEW pg_views AS
   SELECT n.nspname AS schemaname, v.view_name AS viewname, '{USER}' AS viewowner, v.sql AS definition
-  FROM duckdb_views() v JOIN pg_namespace n ON n.oid = v.schema_oid
+  FROM system.main.duckdb_views() v JOIN pg_namespace n ON n.oid = v.schema_oid
   WHERE v.database_name = "system".main.current_database() AND NOT v.internal;
 CREATE OR REPLACE VIEW pg_matviews AS SELECT '' AS schemaname, '' AS matviewname, '' AS matviewowner,
   CAST(NULL AS VARCHAR) AS tablespace, false AS hasindexes, true AS ispopulated, '' AS definition WHERE false;
@@ -558,6 +560,6 @@ CREATE OR REPLACE MACRO pg_get_keywords() AS TABLE
          CASE keyword_category WHEN 'reserved' THEN 'R' WHEN 'unreserved' THEN 'U' WHEN 'column_name' THEN 'C' ELSE 'T' END
            AS catcode,
          true AS barelabel, keyword_category AS catdesc, 'can be bare label' AS baredesc
-    FROM duckdb_keywords();
+    FROM system.main.duckdb_keywords();
 CREATE OR REPLACE VIEW pg_shdescription AS
   SELECT CAST(0 AS BIGINT) AS objoid, CAST(0 AS BIGINT) AS classoid, '' AS description WHERE false;
