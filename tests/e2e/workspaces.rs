@@ -466,6 +466,51 @@ fn a_paged_result_held_while_other_statements_run_is_capped() {
     });
 }
 
+/// A value's bytes as the server sent them.
+struct RawValue(Vec<u8>);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RawValue {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(raw.to_vec()))
+    }
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+}
+
+#[test]
+fn dates_beyond_everyday_ranges_read_as_postgres_writes_them() {
+    let server = Server::start();
+    let (_, ws) = setup(&server);
+    let info = conninfo(&server, &ws, password(&ws));
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        // Each of these once panicked in the encoder and left the session unusable.
+        let sql = "SELECT 'infinity'::DATE, '-infinity'::TIMESTAMP, '0044-03-15 (BC)'::DATE, '12345-01-02'::DATE, \
+                   '24:00:00'::TIME, 'infinity'::TIMESTAMP_S, '0001-01-01 (BC) 10:00:00+00'::TIMESTAMPTZ";
+        let row = text_rows(pg.simple_query(sql).await.unwrap()).remove(0);
+        let expected = [
+            "infinity",
+            "-infinity",
+            "0044-03-15 BC",
+            "12345-01-02",
+            "24:00:00",
+            "infinity",
+            "0001-01-01 10:00:00+00 BC",
+        ];
+        assert_eq!(row, expected.map(|v| Some(v.to_owned())));
+        // In binary, PostgreSQL's infinities are the extreme values of the type.
+        let row = pg.query_one("SELECT 'infinity'::DATE, '-infinity'::TIMESTAMP", &[]).await.unwrap();
+        assert_eq!(row.get::<_, RawValue>(0).0, i32::MAX.to_be_bytes());
+        assert_eq!(row.get::<_, RawValue>(1).0, i64::MIN.to_be_bytes());
+        let n: i64 = pg.query_one("SELECT count(*) FROM range(3)", &[]).await.unwrap().get(0);
+        assert_eq!(n, 3, "the session goes on");
+    });
+}
+
 #[test]
 fn syntax_errors_read_cleanly_and_plans_show_where_queries_run() {
     let server = Server::start();

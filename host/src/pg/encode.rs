@@ -6,7 +6,6 @@ use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, IntervalUnit, TimeUnit};
 use bytes::{BufMut, Bytes, BytesMut};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use pgwire::api::Type;
 use pgwire::api::results::FieldFormat;
 use pgwire::messages::data::DataRow;
@@ -14,6 +13,7 @@ use pgwire::messages::data::DataRow;
 use duckstore_plugin_sdk::sql::SqlType;
 
 use crate::pg::commands::CopyOptions;
+use crate::pg::datetime::{Moment, write_time};
 
 /// The PostgreSQL type clients are told about.
 pub fn pg_type(ty: &SqlType) -> Type {
@@ -58,10 +58,6 @@ pub fn type_modifier(ty: &SqlType) -> i32 {
         SqlType::Numeric { precision, scale } => ((i32::from(*precision) << 16) | i32::from(*scale)) + 4,
         _ => -1,
     }
-}
-
-fn pg_epoch() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2000, 1, 1).expect("valid").and_hms_opt(0, 0, 0).expect("valid")
 }
 
 /// Appends every row of `batch` as a DataRow, column `i` in binary when `binary(i)`.
@@ -209,50 +205,6 @@ fn write_float(buf: &mut BytesMut, v: f64) {
     }
 }
 
-/// `v` in decimal, zero-padded to at least `width` digits (at most 10).
-fn write_padded(buf: &mut BytesMut, mut v: u32, width: usize) {
-    let mut digits = [b'0'; 10];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.put_slice(&digits[i.min(digits.len() - width)..]);
-}
-
-/// `YYYY-MM-DD`; years outside 0..=9999 as chrono prints them.
-fn write_date(buf: &mut BytesMut, d: NaiveDate) {
-    if !(0..=9999).contains(&d.year()) {
-        return write_display(buf, d);
-    }
-    write_padded(buf, d.year() as u32, 4);
-    buf.put_u8(b'-');
-    write_padded(buf, d.month(), 2);
-    buf.put_u8(b'-');
-    write_padded(buf, d.day(), 2);
-}
-
-/// `HH:MM:SS` and the fraction as chrono's `%.f` prints it (none, or 3, 6 or 9 digits).
-fn write_clock(buf: &mut BytesMut, hour: u32, minute: u32, second: u32, nanos: u32) {
-    write_padded(buf, hour, 2);
-    buf.put_u8(b':');
-    write_padded(buf, minute, 2);
-    buf.put_u8(b':');
-    write_padded(buf, second, 2);
-    let (fraction, width) = match nanos {
-        0 => return,
-        n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
-        n if n % 1000 == 0 => (n / 1000, 6),
-        n => (n, 9),
-    };
-    buf.put_u8(b'.');
-    write_padded(buf, fraction, width);
-}
-
 /// A DECIMAL's unscaled value `v` with `scale` digits after the point (`-0.05`, `12.30`).
 fn write_decimal(buf: &mut BytesMut, v: i128, scale: usize) {
     if v < 0 {
@@ -269,18 +221,18 @@ fn write_decimal(buf: &mut BytesMut, v: i128, scale: usize) {
     }
 }
 
-/// A timestamp value in microseconds since 1970, whatever its unit.
-fn timestamp_micros(column: &ArrayRef, row: usize, unit: &TimeUnit) -> i64 {
+/// A timestamp value, whatever its unit.
+fn moment(column: &ArrayRef, row: usize, unit: &TimeUnit) -> Moment {
     match unit {
-        TimeUnit::Second => column.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
-        TimeUnit::Millisecond => column.as_primitive::<TimestampMillisecondType>().value(row) * 1000,
-        TimeUnit::Microsecond => column.as_primitive::<TimestampMicrosecondType>().value(row),
-        TimeUnit::Nanosecond => column.as_primitive::<TimestampNanosecondType>().value(row) / 1000,
+        TimeUnit::Second => Moment::timestamp(column.as_primitive::<TimestampSecondType>().value(row), 1),
+        TimeUnit::Millisecond => Moment::timestamp(column.as_primitive::<TimestampMillisecondType>().value(row), 1000),
+        TimeUnit::Microsecond => {
+            Moment::timestamp(column.as_primitive::<TimestampMicrosecondType>().value(row), 1_000_000)
+        }
+        TimeUnit::Nanosecond => {
+            Moment::timestamp(column.as_primitive::<TimestampNanosecondType>().value(row), 1_000_000_000)
+        }
     }
-}
-
-fn micros_text(us: i64) -> Option<NaiveDateTime> {
-    DateTime::from_timestamp_micros(us).map(|t| t.naive_utc())
 }
 
 fn interval_text(months: i32, days: i32, nanos: i64) -> String {
@@ -335,29 +287,12 @@ pub fn write_text(buf: &mut BytesMut, column: &ArrayRef, row: usize) {
         DataType::Binary => format!("\\x{}", hex::encode(column.as_binary::<i32>().value(row))),
         DataType::LargeBinary => format!("\\x{}", hex::encode(column.as_binary::<i64>().value(row))),
         DataType::Date32 => {
-            let days = column.as_primitive::<Date32Type>().value(row);
-            return write_date(buf, pg_epoch().date() + chrono::Duration::days(i64::from(days) - 10957));
+            return Moment::date(column.as_primitive::<Date32Type>().value(row)).write_text(buf, false, false);
         }
         DataType::Time64(TimeUnit::Microsecond) => {
-            let us = column.as_primitive::<Time64MicrosecondType>().value(row);
-            if let Some(t) =
-                NaiveTime::from_num_seconds_from_midnight_opt((us / 1_000_000) as u32, (us % 1_000_000 * 1000) as u32)
-            {
-                write_clock(buf, t.hour(), t.minute(), t.second(), t.nanosecond());
-            }
-            return;
+            return write_time(buf, column.as_primitive::<Time64MicrosecondType>().value(row));
         }
-        DataType::Timestamp(unit, tz) => {
-            if let Some(t) = micros_text(timestamp_micros(column, row, unit)) {
-                write_date(buf, t.date());
-                buf.put_u8(b' ');
-                write_clock(buf, t.hour(), t.minute(), t.second(), t.nanosecond());
-            }
-            if tz.is_some() {
-                buf.put_slice(b"+00");
-            }
-            return;
-        }
+        DataType::Timestamp(unit, tz) => return moment(column, row, unit).write_text(buf, true, tz.is_some()),
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let v = column.as_primitive::<IntervalMonthDayNanoType>().value(row);
             interval_text(v.months, v.days, v.nanoseconds)
@@ -412,15 +347,14 @@ fn write_binary(buf: &mut BytesMut, column: &ArrayRef, row: usize, ty: &SqlType)
             DataType::LargeBinary => buf.put_slice(column.as_binary::<i64>().value(row)),
             _ => buf.put_slice(column.as_binary::<i32>().value(row)),
         },
-        SqlType::Date => buf.put_i32(column.as_primitive::<Date32Type>().value(row) - 10957),
+        SqlType::Date => buf.put_i32(Moment::date(column.as_primitive::<Date32Type>().value(row)).binary_date()),
         SqlType::Time => buf.put_i64(column.as_primitive::<Time64MicrosecondType>().value(row)),
         SqlType::Timestamp | SqlType::TimestampTz => {
-            let us = match column.data_type() {
-                DataType::Timestamp(unit, _) => timestamp_micros(column, row, unit),
-                _ => 0,
+            let moment = match column.data_type() {
+                DataType::Timestamp(unit, _) => moment(column, row, unit),
+                _ => Moment::timestamp(0, 1),
             };
-            // PostgreSQL counts from 2000-01-01.
-            buf.put_i64(us - 946_684_800_000_000);
+            buf.put_i64(moment.binary_timestamp());
         }
         SqlType::Interval => {
             let v = column.as_primitive::<IntervalMonthDayNanoType>().value(row);
@@ -490,13 +424,9 @@ pub fn binary_param(ty: &Type, bytes: &[u8]) -> Option<String> {
         Type::FLOAT4 => f32::from_be_bytes(bytes.try_into().ok()?).to_string(),
         Type::FLOAT8 => f64::from_be_bytes(be(8)?).to_string(),
         Type::BOOL => (bytes.first()? != &0).to_string(),
-        Type::DATE => (pg_epoch().date()
-            + chrono::Duration::days(i64::from(i32::from_be_bytes(bytes.try_into().ok()?))))
-        .to_string(),
+        Type::DATE => Moment::from_binary_date(i32::from_be_bytes(bytes.try_into().ok()?)).duckdb_text(false, false),
         Type::TIMESTAMP | Type::TIMESTAMPTZ => {
-            let us = i64::from_be_bytes(be(8)?);
-            (pg_epoch() + chrono::Duration::microseconds(us)).format("%Y-%m-%d %H:%M:%S%.f").to_string()
-                + if *ty == Type::TIMESTAMPTZ { "+00" } else { "" }
+            Moment::from_binary_timestamp(i64::from_be_bytes(be(8)?)).duckdb_text(true, *ty == Type::TIMESTAMPTZ)
         }
         Type::UUID => uuid::Uuid::from_slice(bytes).ok()?.to_string(),
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::UNKNOWN => {
@@ -620,7 +550,7 @@ mod tests {
     }
 
     #[test]
-    fn decimals_dates_and_clocks_print_like_postgres() {
+    fn decimals_print_like_postgres() {
         let text = |f: &dyn Fn(&mut BytesMut)| {
             let mut buf = BytesMut::new();
             f(&mut buf);
@@ -632,19 +562,15 @@ mod tests {
         assert_eq!(text(&|b| write_decimal(b, -42, 0)), "-42");
         assert_eq!(text(&|b| write_decimal(b, 5, 3)), "0.005");
         assert_eq!(text(&|b| write_decimal(b, i128::MIN + 1, 38)), "-1.70141183460469231731687303715884105727");
-        let day = NaiveDate::from_ymd_opt(7, 3, 9).unwrap();
-        assert_eq!(text(&|b| write_date(b, day)), "0007-03-09");
-        assert_eq!(text(&|b| write_date(b, NaiveDate::from_ymd_opt(12345, 1, 2).unwrap())), "+12345-01-02");
-        assert_eq!(text(&|b| write_clock(b, 1, 2, 3, 0)), "01:02:03");
-        assert_eq!(text(&|b| write_clock(b, 23, 59, 59, 5_000_000)), "23:59:59.005");
-        assert_eq!(text(&|b| write_clock(b, 0, 0, 0, 7_000)), "00:00:00.000007");
-        assert_eq!(text(&|b| write_clock(b, 0, 0, 0, 7)), "00:00:00.000000007");
     }
 
     #[test]
     fn binary_parameters_become_text_duckdb_casts() {
         assert_eq!(binary_param(&Type::INT4, &42i32.to_be_bytes()).unwrap(), "42");
         assert_eq!(binary_param(&Type::DATE, &0i32.to_be_bytes()).unwrap(), "2000-01-01");
+        // PostgreSQL's infinities (found sending them: the date arithmetic panicked).
+        assert_eq!(binary_param(&Type::DATE, &i32::MAX.to_be_bytes()).unwrap(), "infinity");
+        assert_eq!(binary_param(&Type::TIMESTAMP, &i64::MIN.to_be_bytes()).unwrap(), "-infinity");
         assert!(binary_param(&Type::INT4, &[1, 2]).is_none());
     }
 

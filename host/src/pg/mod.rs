@@ -13,6 +13,7 @@ pub mod auth;
 mod commands;
 mod copy;
 mod cursors;
+mod datetime;
 mod encode;
 mod error;
 mod handler;

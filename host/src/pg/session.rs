@@ -240,6 +240,16 @@ impl Drop for Running {
 
 type Engine = Arc<std::sync::Mutex<Box<dyn SqlSession>>>;
 
+/// Runs `f`, turning a panic into the statement's error: a bug met by one value (a date
+/// past a library's range) fails that statement, not the session.
+fn contained<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what =
+            panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        Err(StorageError::internal(format!("internal error: {}", what.unwrap_or_default())))
+    })
+}
+
 /// The engine session, for one blocking call at a time.
 pub fn lock(engine: &Engine) -> Result<std::sync::MutexGuard<'_, Box<dyn SqlSession>>> {
     engine.lock().map_err(|_| StorageError::internal("a previous statement of this session panicked"))
@@ -316,7 +326,7 @@ impl PgSession {
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = lock(&engine)?;
-            f(guard.as_mut())
+            contained(|| f(guard.as_mut()))
         })
         .await
         .map_err(|e| StorageError::internal(format!("statement failed: {e}")))?
@@ -373,7 +383,7 @@ impl PgSession {
                 held: sink_held,
                 held_limit,
             };
-            let result = guard.execute(&sql, &params, &mut sink);
+            let result = contained(|| guard.execute(&sql, &params, &mut sink));
             count_success(&succeeded, &result);
             result
         });
@@ -510,5 +520,21 @@ impl RowSink for Discard {
 pub fn count_success<T>(succeeded: &AtomicU64, result: &Result<T>) {
     if result.is_ok() {
         succeeded.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_statement_is_its_error() {
+        let failed = contained::<()>(|| panic!("NaiveDate + TimeDelta overflowed"));
+        let e = failed.unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::Internal, "internal error: NaiveDate + TimeDelta overflowed")
+        );
+        assert_eq!(contained(|| Ok(7)).unwrap(), 7);
     }
 }
