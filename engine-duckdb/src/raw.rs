@@ -405,6 +405,11 @@ impl Prepared {
         (1..=n).map(|i| LogicalType(unsafe { ffi::duckdb_param_logical_type(self.0, i) }).info()).collect()
     }
 
+    /// How many columns the result has.
+    pub fn column_count(&self) -> u64 {
+        unsafe { ffi::duckdb_prepared_statement_column_count(self.0) }
+    }
+
     /// Result column names and types, known without executing.
     pub fn columns(&self) -> Vec<(String, TypeInfo)> {
         let n = unsafe { ffi::duckdb_prepared_statement_column_count(self.0) };

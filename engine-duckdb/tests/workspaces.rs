@@ -162,6 +162,9 @@ fn project_tables_are_read_only_and_host_files_out_of_reach() {
     // Reading a NULL argument as text aborted the server (a C++ exception reaching Rust).
     assert!(query(&mut *s, "SELECT * FROM storage_table(NULL, 't')").is_err());
     assert!(query(&mut *s, "EXPLAIN SELECT * FROM storage_table('in.c-b', NULL::VARCHAR)").is_err());
+    // The protocol counts columns in 16 bits: more than 32,767 once panicked COPY TO.
+    let wide = format!("SELECT {}", vec!["1"; 1665].join(", "));
+    assert_eq!(sqlstate(query(&mut *s, &wide)), "54011");
     // SQL holding the rewriter's own markers is an error, not a broken session.
     assert!(query(&mut *s, "SELECT '\x01999\x02'").is_ok());
     // (The settings share the functions' names, refused as words anywhere.)

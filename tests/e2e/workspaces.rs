@@ -464,6 +464,17 @@ fn a_paged_result_held_while_other_statements_run_is_capped() {
         assert_eq!(code(&e), SqlState::PROGRAM_LIMIT_EXCEEDED, "{e}");
         assert_eq!(tx.query_portal(&first, 0).await.unwrap().len(), 29_990, "one alone fits");
     });
+    // A cursor holds what one FETCH returns: FETCH ALL of a large result is refused, while
+    // fetching it piece by piece works.
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        pg.batch_execute("BEGIN; DECLARE c CURSOR FOR SELECT range AS n, repeat('x', 20) AS pad FROM range(100000)")
+            .await
+            .unwrap();
+        assert_eq!(text_rows(pg.simple_query("FETCH 1000 FROM c").await.unwrap()).len(), 1000);
+        let e = pg.simple_query("FETCH ALL FROM c").await.unwrap_err();
+        assert_eq!(code(&e), SqlState::PROGRAM_LIMIT_EXCEEDED, "{e}");
+    });
 }
 
 /// A value's bytes as the server sent them.

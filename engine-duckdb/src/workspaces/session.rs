@@ -101,6 +101,11 @@ impl DuckSession {
         self.ws.sync_views().map_err(|e| sql_error(&e.message))?;
         let sql = rewrite(sql);
         let (prepared, ty) = self.prepare_one(&sql)?;
+        // PostgreSQL's limit; the protocol counts columns in 16 bits.
+        if prepared.column_count() > MAX_COLUMNS {
+            let message = format!("target lists can have at most {MAX_COLUMNS} entries");
+            return Err(StorageError::new(ErrorKind::TooLarge, "54011", message));
+        }
         Ok((prepared, ty, sql))
     }
 
@@ -340,6 +345,9 @@ fn read_only() -> StorageError {
          table, then import it through the API",
     )
 }
+
+/// The most columns a result may have, as in PostgreSQL.
+const MAX_COLUMNS: u64 = 1664;
 
 /// Statement types a session may not run, with why.
 fn refused(ty: StatementType) -> Option<&'static str> {

@@ -101,13 +101,19 @@ impl Cursor {
                     self.received += batch.num_rows();
                     self.kept_bytes += batch.get_array_memory_size();
                     self.kept.push_back(batch);
-                    if self.scroll && self.kept_bytes > self.kept_limit {
+                    // A SCROLL cursor keeps what it read; any cursor keeps what one FETCH
+                    // returns (FETCH ALL: everything), encoded at once.
+                    if self.kept_bytes > self.kept_limit {
+                        let advice = if self.scroll {
+                            "a SCROLL cursor keeps the rows it read: read it forward only, without SCROLL"
+                        } else {
+                            "FETCH fewer rows at a time"
+                        };
                         return Err(StorageError::new(
                             ErrorKind::TooLarge,
                             "54000",
                             format!(
-                                "a SCROLL cursor keeps the rows it read in memory, now over {} bytes \
-                                 (pg_held_result_limit); read it forward only, without SCROLL",
+                                "the cursor's rows in memory are over {} bytes (pg_held_result_limit): {advice}",
                                 self.kept_limit
                             ),
                         ));

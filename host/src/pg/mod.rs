@@ -5,7 +5,7 @@
 //! - [`handler`]: simple and extended queries, COPY, cancel;
 //! - [`session`]: a connection's state and its statements on the engine;
 //! - [`commands`]: statement splitting, session commands and COPY parsing;
-//! - [`encode`]: types and values in PostgreSQL's formats.
+//! - [`encode`], [`datetime`]: types and values in PostgreSQL's formats.
 //!
 //! The `pgwire` crate handles the protocol; see docs/adr/0006-pg-wire.md for what is ours.
 
@@ -205,6 +205,10 @@ pub async fn bind(config: &PgConfig) -> anyhow::Result<TcpListener> {
     TcpListener::bind(config.addr).await.with_context(|| format!("binding the PostgreSQL port {}", config.addr))
 }
 
+/// Open connections at most, logged in or not: well under the file descriptors a server
+/// gets (the table files need theirs), so idle sockets cannot starve it of them.
+const MAX_CONNECTIONS: usize = 4096;
+
 pub async fn serve(listener: TcpListener, config: PgConfig, storage: Storage) -> anyhow::Result<()> {
     let tls = Some(pgwire::tokio::TlsAcceptor::from(Arc::new(tls_config(&config.tls)?)));
     let mut params = DefaultServerParameterProvider::default();
@@ -227,8 +231,23 @@ pub async fn serve(listener: TcpListener, config: PgConfig, storage: Storage) ->
         .with_time(Duration::from_secs(60))
         .with_interval(Duration::from_secs(10))
         .with_retries(6);
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let (socket, _) = listener.accept().await?;
+        // Out of file descriptors (or any other accept error) must not end the listener:
+        // it would stay closed until a restart.
+        let socket = match listener.accept().await {
+            Ok((socket, _)) => socket,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a PostgreSQL connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Connections not yet logged in count too: refused beyond the cap (closed at once).
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::warn!("refused a PostgreSQL connection: {MAX_CONNECTIONS} are open");
+            continue;
+        };
         // A client that vanished is noticed within minutes, so its session ends.
         let sock = socket2::SockRef::from(&socket);
         let _ = sock.set_tcp_keepalive(&keepalive);
@@ -238,6 +257,7 @@ pub async fn serve(listener: TcpListener, config: PgConfig, storage: Storage) ->
             if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 tracing::debug!(error = %e, "PostgreSQL connection ended with an error");
             }
+            drop(permit);
         });
     }
 }
