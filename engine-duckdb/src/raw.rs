@@ -230,6 +230,11 @@ impl Appender {
         if rc == ffi::DuckDBSuccess { Ok(()) } else { Err(self.error()) }
     }
 
+    /// How many values a row takes.
+    pub fn column_count(&self) -> usize {
+        unsafe { ffi::duckdb_appender_column_count(self.0) as usize }
+    }
+
     /// Appends one row of text values (`None` is NULL).
     pub fn append_row(&mut self, values: &[Option<String>]) -> Result<()> {
         for v in values {

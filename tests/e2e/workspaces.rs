@@ -119,6 +119,13 @@ fn analysts_query_project_tables_live_and_write_results_back() {
         let sql = "COPY (SELECT id, name FROM result WHERE id >= 20 ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)";
         let data: Vec<bytes::Bytes> = pg.copy_out(sql).await.unwrap().try_collect().await.unwrap();
         assert_eq!(data.concat(), b"id,name\n20,\"with, comma\"\n21,\n");
+        // A row with a field too many is PostgreSQL's 22P04, and nothing of the COPY stays.
+        let sink = pg.copy_in("COPY result (id, name) FROM STDIN").await.unwrap();
+        futures_util::pin_mut!(sink);
+        sink.send(bytes::Bytes::from_static(b"22\tok\n23\ta\tb\n")).await.unwrap();
+        assert_eq!(code(&sink.finish().await.unwrap_err()), SqlState::BAD_COPY_FILE_FORMAT);
+        let n: i64 = pg.query_one("SELECT count(*) FROM result WHERE id >= 22", &[]).await.unwrap().get(0);
+        assert_eq!(n, 0);
     });
 
     // Results go back to storage through an import from the workspace table.

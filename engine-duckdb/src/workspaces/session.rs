@@ -742,8 +742,14 @@ impl SqlSession for DuckSession {
         let appended = (|| {
             let mut appender = self.conn.appender(schema, table, columns).map_err(|e| sql_error(&e.message))?;
             let mut n = 0u64;
+            let expected = appender.column_count();
             for row in rows {
-                appender.append_row(&row?).map_err(|e| sql_error(&e.message))?;
+                let row = row?;
+                if row.len() != expected {
+                    let message = format!("a COPY row has {} fields where the table takes {expected}", row.len());
+                    return Err(StorageError::new(ErrorKind::Invalid, "22P04", message));
+                }
+                appender.append_row(&row).map_err(|e| sql_error(&e.message))?;
                 n += 1;
             }
             appender.flush().map_err(|e| sql_error(&e.message))?;

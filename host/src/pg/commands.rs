@@ -537,10 +537,54 @@ fn parse_copy(sql: &str) -> Command {
     }
 }
 
+/// The longest COPY line (a row) taken: input past it without a line end fails rather than
+/// growing the server's memory without bound.
+const MAX_COPY_LINE: usize = 64 << 20;
+
+/// A text-format COPY field with its backslash escapes resolved.
+fn unescape(raw: &str) -> String {
+    let mut v = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            v.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => v.push('\n'),
+            Some('r') => v.push('\r'),
+            Some('t') => v.push('\t'),
+            Some('b') => v.push('\u{8}'),
+            Some('f') => v.push('\u{c}'),
+            Some('v') => v.push('\u{b}'),
+            Some(d @ '0'..='7') => v.push(byte_value(&mut chars, 8, 2, d.to_digit(8).unwrap_or(0))),
+            Some('x') if chars.peek().is_some_and(char::is_ascii_hexdigit) => v.push(byte_value(&mut chars, 16, 2, 0)),
+            Some(other) => v.push(other),
+            None => v.push('\\'),
+        }
+    }
+    v
+}
+
+/// A byte's value written as `first` and up to `more` further digits of `radix`.
+fn byte_value(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, radix: u32, more: usize, first: u32) -> char {
+    let mut n = first;
+    for _ in 0..more {
+        let Some(d) = chars.peek().and_then(|d| d.to_digit(radix)) else { break };
+        n = n * radix + d;
+        chars.next();
+    }
+    char::from(n as u8)
+}
+
 /// Parses COPY FROM STDIN input line by line, keeping partial lines between chunks.
 pub struct CopyParser {
     options: CopyOptions,
     pending: Vec<u8>,
+    /// How far `pending` was searched for a line end, and whether a CSV quote is open
+    /// there: each chunk is read once, however long the line.
+    scanned: usize,
+    quoted: bool,
     skip_header: bool,
     done: bool,
 }
@@ -548,16 +592,23 @@ pub struct CopyParser {
 impl CopyParser {
     pub fn new(options: CopyOptions) -> Self {
         let skip_header = options.header;
-        Self { options, pending: Vec::new(), skip_header, done: false }
+        Self { options, pending: Vec::new(), scanned: 0, quoted: false, skip_header, done: false }
     }
 
     /// Feeds bytes; returns the complete rows they finish.
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<Vec<Option<String>>>, String> {
         self.pending.extend_from_slice(data);
         let mut rows = Vec::new();
+        let mut start = 0;
         while let Some(end) = self.record_end() {
-            let line: Vec<u8> = self.pending.drain(..end + 1).collect();
-            self.push_line(&line[..line.len() - 1], &mut rows)?;
+            let line = self.pending[start..end].to_vec();
+            self.push_line(&line, &mut rows)?;
+            start = end + 1;
+        }
+        self.pending.drain(..start);
+        self.scanned -= start;
+        if self.pending.len() > MAX_COPY_LINE {
+            return Err(format!("a COPY line is longer than {} MB", MAX_COPY_LINE >> 20));
         }
         Ok(rows)
     }
@@ -572,19 +623,20 @@ impl CopyParser {
         Ok(rows)
     }
 
-    /// Where the next record ends: a newline outside CSV quotes.
-    fn record_end(&self) -> Option<usize> {
-        if !self.options.csv {
-            return self.pending.iter().position(|&b| b == b'\n');
-        }
-        let mut quoted = false;
-        for (i, &b) in self.pending.iter().enumerate() {
-            match b {
-                b'"' => quoted = !quoted,
-                b'\n' if !quoted => return Some(i),
+    /// Where the record being read ends — a newline outside CSV quotes — searching on from
+    /// where the last search stopped.
+    fn record_end(&mut self) -> Option<usize> {
+        for i in self.scanned..self.pending.len() {
+            match self.pending[i] {
+                b'"' if self.options.csv => self.quoted = !self.quoted,
+                b'\n' if !self.quoted => {
+                    self.scanned = i + 1;
+                    return Some(i);
+                }
                 _ => {}
             }
         }
+        self.scanned = self.pending.len();
         None
     }
 
@@ -603,33 +655,24 @@ impl CopyParser {
         Ok(())
     }
 
+    /// PostgreSQL's text format: fields split at delimiters not escaped by a backslash,
+    /// then unescaped (`\n`, `\t`…, octal `\101`, hex `\x41`); the NULL marker as written.
     fn text_fields(&self, line: &str) -> Vec<Option<String>> {
-        line.split(self.options.delimiter)
-            .map(|raw| {
-                if raw == self.options.null {
-                    return None;
+        let mut raws = Vec::new();
+        let (mut start, mut escaped) = (0, false);
+        for (i, c) in line.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                c if c == self.options.delimiter => {
+                    raws.push(&line[start..i]);
+                    start = i + c.len_utf8();
                 }
-                let mut v = String::with_capacity(raw.len());
-                let mut chars = raw.chars();
-                while let Some(c) = chars.next() {
-                    if c != '\\' {
-                        v.push(c);
-                        continue;
-                    }
-                    match chars.next() {
-                        Some('n') => v.push('\n'),
-                        Some('r') => v.push('\r'),
-                        Some('t') => v.push('\t'),
-                        Some('b') => v.push('\u{8}'),
-                        Some('f') => v.push('\u{c}'),
-                        Some('v') => v.push('\u{b}'),
-                        Some(other) => v.push(other),
-                        None => v.push('\\'),
-                    }
-                }
-                Some(v)
-            })
-            .collect()
+                _ => {}
+            }
+        }
+        raws.push(&line[start..]);
+        raws.into_iter().map(|raw| (raw != self.options.null).then(|| unescape(raw))).collect()
     }
 
     fn csv_fields(&self, line: &str) -> Vec<Option<String>> {
@@ -778,5 +821,27 @@ mod tests {
         let rows = p.feed(b"a,b\n1,\"x\ny\"\n2,\n\"\\.\"\n\\.\n3,\n").unwrap();
         let value = |v: &str| Some(v.to_owned());
         assert_eq!(rows, vec![vec![value("1"), value("x\ny")], vec![value("2"), None], vec![value("\\.")]]);
+        // A quoted line end across chunks: the quote state carries over (each chunk is read once).
+        let mut p = CopyParser::new(CopyOptions { csv: true, header: false, delimiter: ',', null: String::new() });
+        assert!(p.feed(b"1,\"a\n").unwrap().is_empty());
+        assert!(p.feed(b"b\n").unwrap().is_empty());
+        assert_eq!(p.feed(b"c\"\n").unwrap(), vec![vec![value("1"), value("a\nb\nc")]]);
+    }
+
+    #[test]
+    fn copy_text_fields_read_what_copy_to_writes() {
+        let bar = CopyParser::new(CopyOptions { csv: false, header: false, delimiter: '|', null: "\\N".into() });
+        let value = |v: &str| Some(v.to_owned());
+        // An escaped delimiter is data (the fields were once split before unescaping).
+        assert_eq!(bar.text_fields("a\\|b|\\N|c\\\\|"), vec![value("a|b"), None, value("c\\"), value("")]);
+        assert_eq!(bar.text_fields("\\101\\x42\\x4g\\0"), vec![value("AB\u{4}g\0")]);
+    }
+
+    #[test]
+    fn a_copy_line_without_end_is_bounded() {
+        let mut p = CopyParser::new(CopyOptions { csv: false, header: false, delimiter: '\t', null: "\\N".into() });
+        let chunk = vec![b'x'; 1 << 20];
+        let fed = (0..65).try_for_each(|_| p.feed(&chunk).map(drop));
+        assert!(fed.unwrap_err().contains("longer than 64 MB"));
     }
 }
