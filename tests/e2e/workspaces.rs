@@ -500,7 +500,7 @@ impl<'a> tokio_postgres::types::FromSql<'a> for RawValue {
 }
 
 #[test]
-fn dates_beyond_everyday_ranges_read_as_postgres_writes_them() {
+fn edge_dates_and_arrays_read_as_postgres_writes_them() {
     let server = Server::start();
     let (_, ws) = setup(&server);
     let info = conninfo(&server, &ws, password(&ws));
@@ -520,6 +520,18 @@ fn dates_beyond_everyday_ranges_read_as_postgres_writes_them() {
             "0001-01-01 10:00:00+00 BC",
         ];
         assert_eq!(row, expected.map(|v| Some(v.to_owned())));
+        // Arrays in binary (they once went as text under a binary format code).
+        let row = pg
+            .query_one(
+                "SELECT [1, NULL, 3]::INTEGER[], ['a', 'b c']::VARCHAR[], []::DOUBLE[], [1.5, -2]::DOUBLE[]",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, Vec<Option<i32>>>(0), [Some(1), None, Some(3)]);
+        assert_eq!(row.get::<_, Vec<String>>(1), ["a", "b c"]);
+        assert_eq!(row.get::<_, Vec<f64>>(2), Vec::<f64>::new());
+        assert_eq!(row.get::<_, Vec<f64>>(3), [1.5, -2.0]);
         // In binary, PostgreSQL's infinities are the extreme values of the type.
         let row = pg.query_one("SELECT 'infinity'::DATE, '-infinity'::TIMESTAMP", &[]).await.unwrap();
         assert_eq!(row.get::<_, RawValue>(0).0, i32::MAX.to_be_bytes());

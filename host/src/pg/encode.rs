@@ -367,7 +367,43 @@ fn write_binary(buf: &mut BytesMut, column: &ArrayRef, row: usize, ty: &SqlType)
             buf.put_slice(&uuid::Uuid::parse_str(&t).map(|u| *u.as_bytes()).unwrap_or_default());
         }
         SqlType::Numeric { .. } => write_numeric(buf, &text(column, row)),
+        SqlType::Array(inner) => write_binary_array(buf, column, row, inner),
         _ => write_text(buf, column, row),
+    }
+}
+
+/// PostgreSQL's binary array: dimensions (one, or none when empty), whether any element
+/// is NULL, the element type, the length and lower bound 1, then each element with its
+/// length (−1: NULL). Elements of types sent as `varchar[]` travel as text.
+fn write_binary_array(buf: &mut BytesMut, column: &ArrayRef, row: usize, inner: &SqlType) {
+    let values = match column.data_type() {
+        DataType::List(_) => column.as_list::<i32>().value(row),
+        DataType::LargeList(_) => column.as_list::<i64>().value(row),
+        _ => return write_text(buf, column, row),
+    };
+    let as_text = pg_type(&SqlType::Array(Box::new(inner.clone()))) == Type::VARCHAR_ARRAY;
+    let element = if as_text { Type::VARCHAR } else { pg_type(inner) };
+    buf.put_i32(i32::from(!values.is_empty()));
+    buf.put_i32(i32::from(values.null_count() > 0));
+    buf.put_u32(element.oid());
+    if !values.is_empty() {
+        buf.put_i32(values.len() as i32);
+        buf.put_i32(1);
+    }
+    for i in 0..values.len() {
+        if values.is_null(i) {
+            buf.put_i32(-1);
+            continue;
+        }
+        let at = buf.len();
+        buf.put_i32(0);
+        if as_text {
+            write_text(buf, &values, i);
+        } else {
+            write_binary(buf, &values, i, inner);
+        }
+        let len = (buf.len() - at - 4) as i32;
+        buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
     }
 }
 
