@@ -242,10 +242,7 @@ impl DuckSession {
             StatementKind::Begin => {
                 self.transaction = Some(Transaction { began: self.ws.definitions_epoch(), defines: false })
             }
-            // Others' lists of definitions lack what this transaction defined until now.
-            StatementKind::Commit | StatementKind::Rollback if self.transaction.take().is_some_and(|t| t.defines) => {
-                self.ws.definitions_changed()
-            }
+            StatementKind::Commit | StatementKind::Rollback => self.end_transaction(),
             _ => {}
         }
         if rows {
@@ -275,6 +272,14 @@ impl DuckSession {
             }
             _ => Outcome::Done,
         })
+    }
+
+    /// Ends the open transaction; other sessions' lists of definitions lack what it
+    /// defined until now.
+    fn end_transaction(&mut self) {
+        if self.transaction.take().is_some_and(|t| t.defines) {
+            self.ws.definitions_changed();
+        }
     }
 
     /// Starts a query in the hub if it reads nothing but one project table (see [`pushdown`]).
