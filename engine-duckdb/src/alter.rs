@@ -1,9 +1,9 @@
 //! Schema changes and row deletes, each atomic.
 //!
-//! A schema change updates the catalog inside an open catalog transaction, runs the DDL on
-//! the table file in its own transaction, and only then commits the catalog: a DDL that
-//! fails (a value that does not cast, a NULL where NOT NULL is wanted) rolls both back.
-//! Queries wait while the change runs, so none sees the catalog and file disagree.
+//! Both run on a copy of the table's file and are committed by swapping the copy in with
+//! the catalog change ([`crate::commit`]): a DDL that fails (a value that does not cast, a
+//! NULL where NOT NULL is wanted) leaves the table as it was, and queries go on reading the
+//! old version until the swap. A change of the primary key alone touches only the catalog.
 
 use duckdb::Connection;
 
@@ -16,9 +16,10 @@ use duckstore_plugin_sdk::{Resource, Result, StorageError};
 
 use crate::DuckEngine;
 use crate::catalog::naive;
+use crate::commit::Settle;
 use crate::error::db_err;
-use crate::hub::in_transaction;
 use crate::sql::{Cast, check_casts, column_ddl, ident, literal, where_clause};
+use crate::table_files::Start;
 use crate::tables::{TableMeta, set_schema};
 
 /// What a schema change does: DDL on the table file (`{data}` stands for the table) and
@@ -73,23 +74,22 @@ impl DuckEngine {
             if let Some((op, actor)) = destructive {
                 self.auto_snapshot(view, file, op, None, actor)?;
             }
-            let held = file.exclusive()?;
             let meta = &view.meta;
-            let plan = self.read(|c| plan(meta, c, &held.data()))?;
-            let now = naive(self.now());
-            self.write(|c| {
-                set_schema(c, &meta.uid, &plan.columns, &plan.primary_key, now)?;
-                if !plan.ddl.is_empty() {
-                    let mut conn = self.hub.conn()?;
-                    in_transaction(&mut conn, |tx| {
-                        plan.ddl.iter().try_for_each(|stmt| {
-                            tx.execute_batch(&stmt.replace("{data}", &held.data())).map_err(db_err)
-                        })
-                    })?;
-                    conn.execute_batch(&format!("CHECKPOINT {}", ident(held.alias()))).map_err(db_err)?;
-                }
-                Ok(())
-            })
+            let plan = {
+                let reading = file.read()?;
+                self.read(|c| plan(meta, c, &reading.data()))?
+            };
+            if plan.ddl.is_empty() {
+                let now = naive(self.now());
+                return self.write(|c| set_schema(c, &meta.uid, &plan.columns, &plan.primary_key, now));
+            }
+            // DDL runs on a copy of the file, swapped in with the catalog change.
+            let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
+            self.files.build(&self.hub, &next, Start::CopyOf(file), |c, data| {
+                plan.ddl.iter().try_for_each(|stmt| c.execute_batch(&stmt.replace("{data}", data)).map_err(db_err))
+            })?;
+            let settle = Settle { schema: Some((plan.columns, plan.primary_key)), at: self.now(), job: None };
+            self.swap_in(view, file, &next, settle)
         })?;
         self.table_get(table)
     }
@@ -249,33 +249,29 @@ impl DuckEngine {
                 let op = if truncate { DestructiveOp::TruncateTable } else { DestructiveOp::DeleteAllRows };
                 self.auto_snapshot(view, file, op, Some(rows), actor)?;
                 // Deleting everything: a fresh empty file also gives the disk space back.
-                self.replace_filled(view, file, &meta.defs(), &meta.primary_key, |_, _| Ok(()))?;
+                self.replace_filled(view, file, &meta.defs(), &meta.primary_key, |_, _| Ok(()), |_| None)?;
                 return Ok(rows);
             }
-            let reading = file.read()?;
-            let mut conn = self.hub.conn()?;
-            check_casts(&conn, &filter.casts)?;
-            let matching: u64 = conn
-                .query_row(
+            let matching: u64 = {
+                let reading = file.read()?;
+                let conn = self.hub.conn()?;
+                check_casts(&conn, &filter.casts)?;
+                conn.query_row(
                     &format!("SELECT count(*) FROM {}{}", reading.data(), filter.sql),
                     duckdb::params_from_iter(&filter.params),
                     |r| r.get(0),
                 )
-                .map_err(db_err)?;
-            drop(reading);
+                .map_err(db_err)?
+            };
             self.auto_snapshot(view, file, DestructiveOp::DeleteRows, Some(matching), actor)?;
-            let reading = file.read()?;
-            let deleted = in_transaction(&mut conn, |tx| {
-                tx.execute(
-                    &format!("DELETE FROM {}{}", reading.data(), filter.sql),
-                    duckdb::params_from_iter(&filter.params),
-                )
-                .map_err(db_err)
+            let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
+            let deleted = self.files.build(&self.hub, &next, Start::CopyOf(file), |c, data| {
+                c.execute(&format!("DELETE FROM {data}{}", filter.sql), duckdb::params_from_iter(&filter.params))
+                    .map_err(db_err)
             })?;
-            conn.execute_batch(&format!("CHECKPOINT {}", ident(reading.alias()))).map_err(db_err)?;
+            self.swap_in(view, file, &next, Settle::rows(self.now(), None))?;
             Ok(deleted as u64)
         })?;
-        self.touch_table(table)?;
         Ok(deleted)
     }
 }

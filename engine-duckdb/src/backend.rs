@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use duckstore_plugin_sdk::audit::{AuditEvent, AuditQuery};
 use duckstore_plugin_sdk::files::{FileInfo, FileQuery, NewUpload, Upload, UploadSink};
-use duckstore_plugin_sdk::jobs::{Job, JobProgress, NewJob};
+use duckstore_plugin_sdk::jobs::{Job, JobOutcome, JobProgress, NewJob, RunningJob};
 use duckstore_plugin_sdk::model::{
     ApiKey, Branch, Bucket, BucketLink, KeyHash, NewBranch, NewBucket, NewProject, NewTable, Page, Preview, Project,
     ProjectStats, ProjectUpdate, StoredApiKey, Table,
@@ -378,6 +378,10 @@ impl StorageBackend for DuckEngine {
 
     fn start_job(&self, job_id: &str) -> Result<()> {
         self.job_start(job_id)
+    }
+
+    fn run_job(&self, job: &RunningJob, work: &mut dyn FnMut() -> JobOutcome) -> JobOutcome {
+        self.job_run(job, work)
     }
 
     fn finish_job(

@@ -188,11 +188,11 @@ impl DuckEngine {
         if main_exists {
             self.with_writer(&main, |main_view, main_file| {
                 self.snapshot_view(&main, main_view, main_file, crate::snapshots::Taking::auto("merge"), actor)?;
-                self.replace_filled(main_view, main_file, &columns, &view.meta.primary_key, fill)
+                self.replace_filled(main_view, main_file, &columns, &view.meta.primary_key, fill, |_| None)
             })?;
         } else {
             self.ensure_main_bucket(t)?;
-            self.materialize(&main, &columns, &view.meta.primary_key, view.meta.created_at, fill)?;
+            self.materialize(&main, &columns, &view.meta.primary_key, view.meta.created_at, fill, || None)?;
         }
         drop(reading);
         self.table_get(&main)

@@ -6,17 +6,21 @@
 use std::io::Read;
 
 use duckdb::params_from_iter;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use duckstore_plugin_sdk::files::{FileInfo, validate_file_name, validate_tags};
+use duckstore_plugin_sdk::jobs::JobProgress;
 use duckstore_plugin_sdk::names::TableRef;
 use duckstore_plugin_sdk::schema::Column;
 use duckstore_plugin_sdk::transfer::{Compression, ExportFormat, ExportRequest};
 use duckstore_plugin_sdk::{Result, StorageError};
 
 use crate::DuckEngine;
+use crate::catalog::naive;
 use crate::error::db_err;
 use crate::files::{insert_file, new_id};
+use crate::jobs::{JobNote, check_cancelled, interruptible, note_commit};
 use crate::sql::{check_casts, find_column, ident, literal, order_clause, where_clause};
 use crate::views::table_view;
 
@@ -95,7 +99,7 @@ impl DuckEngine {
         );
         let written = self.read(|c| {
             check_casts(c, &filter.casts)?;
-            c.execute(&sql, params_from_iter(&filter.params)).map_err(db_err)
+            interruptible(c, || c.execute(&sql, params_from_iter(&filter.params)).map_err(db_err))
         });
         drop(reading);
         let registered = written.and_then(|_| {
@@ -109,9 +113,12 @@ impl DuckEngine {
                 tags: request.tags.clone(),
                 created_at: self.now(),
             };
+            let note = JobNote::current(JobProgress { rows: 0, bytes: size_bytes }, json!({ "file": info }));
+            check_cancelled()?;
             self.write(|c| {
                 self.check_quota(c, &table.project, 1, size_bytes)?;
                 insert_file(c, &table.project, &info)?;
+                note_commit(c, note.as_ref(), naive(info.created_at))?;
                 std::fs::create_dir_all(self.layout.files_dir(&table.project))?;
                 std::fs::rename(&staged, self.layout.file(&table.project, &info.id))?;
                 Ok(info)

@@ -26,6 +26,8 @@ pub struct Limits {
     pub memory_limit: String,
     /// Spill directory for operations larger than memory.
     pub temp_directory: PathBuf,
+    /// Most bytes the spill directory may hold; work that needs more fails.
+    pub max_temp_bytes: u64,
 }
 
 /// Connections kept idle for reuse; more may exist while busy.
@@ -45,6 +47,7 @@ impl Hub {
                 ("threads", limits.threads.to_string()),
                 ("memory_limit", limits.memory_limit.clone()),
                 ("temp_directory", limits.temp_directory.to_string_lossy().into_owned()),
+                ("max_temp_directory_size", format!("{}B", limits.max_temp_bytes)),
                 // Nothing depends on the order of unordered results, and loads run ~35% faster
                 // without it (imports that need input order ask for it explicitly).
                 ("preserve_insertion_order", "false".into()),

@@ -1,9 +1,21 @@
-//! Job records in the catalog; the host runs the work and reports its outcome here.
+//! Job records in the catalog, and the job whose work runs on the current thread.
+//!
+//! The host runs a job's work through [`DuckEngine::job_run`], which makes the job the
+//! thread's *current job* for the work's length. The work's commit (the catalog
+//! transaction that makes its data visible) calls [`note_commit`], which records the job's
+//! success in that same transaction: after a crash at any instant, a job reads either
+//! "interrupted, nothing changed" or "succeeded" with its data in place. Long steps run
+//! [`interruptible`], so a cancelled job stops mid-statement, and lock waits go through
+//! [`DuckEngine::wait_for_writer`], which shows the job as waiting and gives up on cancel.
+
+use std::cell::RefCell;
+use std::time::Duration;
 
 use duckdb::{Connection, OptionalExt, params};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use duckstore_plugin_sdk::jobs::{Job, JobError, JobProgress, JobStatus, NewJob};
+use duckstore_plugin_sdk::jobs::{Job, JobError, JobOutcome, JobProgress, JobStatus, NewJob, RunningJob};
 use duckstore_plugin_sdk::model::Page;
 use duckstore_plugin_sdk::names::ProjectId;
 use duckstore_plugin_sdk::{Resource, Result, StorageError};
@@ -12,7 +24,6 @@ use crate::DuckEngine;
 use crate::catalog::{naive, parsed, ts, ts_opt};
 use crate::error::db_err;
 use crate::files::new_id;
-use crate::layout::{EXPORTING_SUFFIX, LOADING_SUFFIX, find_with_suffix};
 
 const COLUMNS: &str = "id, project_id, branch_id, kind, status, table_id, rows, bytes, result, error_code, \
                        error_message, created_by, created_at, started_at, finished_at";
@@ -39,6 +50,76 @@ fn map_job(r: &duckdb::Row<'_>) -> duckdb::Result<Job> {
         started_at: ts_opt(r, 13)?,
         finished_at: ts_opt(r, 14)?,
     })
+}
+
+thread_local! {
+    /// The job whose work runs on this thread, if any.
+    static CURRENT: RefCell<Option<RunningJob>> = const { RefCell::new(None) };
+}
+
+/// Makes a job the thread's current one until dropped.
+struct Current;
+
+impl Current {
+    fn enter(job: &RunningJob) -> Self {
+        CURRENT.with_borrow_mut(|c| *c = Some(job.clone()));
+        Current
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        CURRENT.with_borrow_mut(|c| *c = None);
+    }
+}
+
+pub(crate) fn current() -> Option<RunningJob> {
+    CURRENT.with_borrow(|c| c.clone())
+}
+
+/// `Err(cancelled)` once the current job (if any) was asked to stop.
+pub(crate) fn check_cancelled() -> Result<()> {
+    current().map_or(Ok(()), |job| job.cancel.check())
+}
+
+/// Runs `f` (statements on `conn`) so that cancelling the current job interrupts them; a
+/// step cut short that way reports the cancellation, not DuckDB's interrupt error.
+pub(crate) fn interruptible<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let Some(job) = current() else { return f() };
+    job.cancel.check()?;
+    let handle = conn.interrupt_handle();
+    let _hook = job.cancel.on_cancel(move || handle.interrupt());
+    let out = f();
+    job.cancel.check()?;
+    out
+}
+
+/// What a commit records about the job that made it: the job succeeded with this outcome.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct JobNote {
+    pub id: String,
+    pub progress: JobProgress,
+    pub result: Value,
+}
+
+impl JobNote {
+    /// A note for the current job, if the calling thread runs one.
+    pub fn current(progress: JobProgress, result: Value) -> Option<Self> {
+        current().map(|job| JobNote { id: job.id, progress, result })
+    }
+}
+
+/// Inside the catalog transaction that commits a job's data: the job succeeded. Its
+/// runner records the final outcome later; should the process die first, this stands.
+pub(crate) fn note_commit(c: &Connection, note: Option<&JobNote>, now: chrono::NaiveDateTime) -> Result<()> {
+    let Some(note) = note else { return Ok(()) };
+    c.execute(
+        "UPDATE meta.jobs SET status = 'success', rows = ?, bytes = ?, result = ?, finished_at = ?, \
+         error_code = NULL, error_message = NULL WHERE id = ? AND status IN ('waiting', 'processing')",
+        params![note.progress.rows, note.progress.bytes, note.result.to_string(), now, note.id],
+    )
+    .map_err(db_err)?;
+    Ok(())
 }
 
 fn find(c: &Connection, job_id: &str) -> Result<Job> {
@@ -80,16 +161,70 @@ impl DuckEngine {
         })
     }
 
-    pub(crate) fn job_finish(
+    /// Runs a job's work with the job as the thread's current one (see the module doc).
+    pub(crate) fn job_run(&self, job: &RunningJob, work: &mut dyn FnMut() -> JobOutcome) -> JobOutcome {
+        self.job_start(&job.id)?;
+        let _current = Current::enter(job);
+        job.cancel.check()?;
+        work()
+    }
+
+    /// Takes a table's writer lock for the current job: while another writer holds it, the
+    /// job shows as `waiting` (its start time cleared), and a cancel ends the wait.
+    pub(crate) fn wait_for_writer<'f>(
         &self,
-        job_id: &str,
-        outcome: std::result::Result<(JobProgress, Value), StorageError>,
-    ) -> Result<Job> {
+        file: &'f crate::table_files::TableFile,
+    ) -> Result<parking_lot::MutexGuard<'f, ()>> {
+        if let Some(guard) = file.try_lock_writer() {
+            return Ok(guard);
+        }
+        let job = current();
+        if let Some(job) = &job {
+            self.job_status(&job.id, JobStatus::Waiting)?;
+        }
+        loop {
+            check_cancelled()?;
+            if let Some(guard) = file.lock_writer_for(Duration::from_millis(50)) {
+                if let Some(job) = &job {
+                    self.job_status(&job.id, JobStatus::Processing)?;
+                }
+                return Ok(guard);
+            }
+        }
+    }
+
+    /// Moves a running job between `waiting` and `processing` (which restarts its clock).
+    fn job_status(&self, job_id: &str, status: JobStatus) -> Result<()> {
+        let now = naive(self.now());
+        let started = (status == JobStatus::Processing).then_some(now);
+        self.write(|c| {
+            c.execute(
+                "UPDATE meta.jobs SET status = ?, started_at = ? WHERE id = ? AND status IN ('waiting', 'processing')",
+                params![status.as_str(), started, job_id],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    /// Records a job's final outcome. A job whose commit already recorded success keeps
+    /// it (its data is in place whatever failed after); a cancelled one reads `cancelled`.
+    pub(crate) fn job_finish(&self, job_id: &str, outcome: JobOutcome) -> Result<Job> {
         let now = naive(self.now());
         self.write(|c| {
+            let committed = find(c, job_id)?.status == JobStatus::Success;
             match &outcome {
+                Err(e) if committed => {
+                    tracing::warn!(job = job_id, error = %e, "a step after a job's commit failed; the job stays succeeded");
+                    Ok(0)
+                }
+                Err(e) if e.code == "cancelled" => c.execute(
+                    "UPDATE meta.jobs SET status = ?, error_code = ?, error_message = ?, finished_at = ? WHERE id = ?",
+                    params![JobStatus::Cancelled.as_str(), e.code.as_ref(), e.message, now, job_id],
+                ),
                 Ok((progress, result)) => c.execute(
-                    "UPDATE meta.jobs SET status = ?, rows = ?, bytes = ?, result = ?, finished_at = ? WHERE id = ?",
+                    "UPDATE meta.jobs SET status = ?, rows = ?, bytes = ?, result = ?, \
+                     finished_at = coalesce(finished_at, ?) WHERE id = ?",
                     params![
                         JobStatus::Success.as_str(),
                         progress.rows,
@@ -135,11 +270,12 @@ impl DuckEngine {
         })
     }
 
-    /// Fails jobs left unfinished by a crash and deletes the partial files of interrupted
-    /// loads and exports (the tables they targeted were never touched).
+    /// Fails jobs left unfinished by a crash (their commit never happened: a job whose
+    /// commit did happen was marked succeeded by it). Their partial files were swept when
+    /// the engine opened.
     pub(crate) fn jobs_recover(&self) -> Result<u64> {
         let now = naive(self.now());
-        let failed = self.write(|c| {
+        self.write(|c| {
             c.execute(
                 "UPDATE meta.jobs SET status = 'error', error_code = 'interrupted', \
                  error_message = 'the server stopped while this job ran; nothing was changed', finished_at = ? \
@@ -147,16 +283,7 @@ impl DuckEngine {
                 [now],
             )
             .map_err(db_err)
-        })?;
-        let root = self.layout.root();
-        let partial = [
-            find_with_suffix(&root.join("projects"), LOADING_SUFFIX),
-            find_with_suffix(&root.join("staging"), EXPORTING_SUFFIX),
-        ];
-        for path in partial.iter().flatten() {
-            tracing::info!(path = %path.display(), "removing a partial file of an interrupted job");
-            crate::layout::remove_db_file(path)?;
-        }
-        Ok(failed as u64)
+            .map(|n| n as u64)
+        })
     }
 }

@@ -10,6 +10,7 @@
 //! - [`bridge`], [`raw`], [`types`]: moving rows between the hub and workspace databases
 //!   over DuckDB's C API, and type mapping;
 //! - [`imports`], [`exports`], [`alter`]: loading data, writing it out, schema changes;
+//! - [`commit`]: how a table's next version replaces the current one, crash-safe;
 //! - [`backend`]: the `StorageBackend` implementation, delegating to the resource modules;
 //! - [`sql`], [`layout`], [`error`]: SQL building, on-disk paths, error mapping.
 
@@ -21,6 +22,7 @@ mod branches;
 mod bridge;
 mod buckets;
 mod catalog;
+mod commit;
 mod error;
 mod exports;
 mod files;
@@ -28,6 +30,7 @@ mod hub;
 mod imports;
 mod jobs;
 mod layout;
+mod leftovers;
 mod projects;
 mod raw;
 mod settings;
@@ -50,7 +53,7 @@ use duckstore_plugin_sdk::Result;
 use duckstore_plugin_sdk::policy::SnapshotPolicy;
 use duckstore_plugin_sdk::settings::SnapshotSettings;
 
-pub use duckstore_plugin_sdk::engine::{EngineSettings, FileLimits, WorkspaceLimits};
+pub use duckstore_plugin_sdk::engine::{EngineSettings, FileLimits, ImportLimits, WorkspaceLimits};
 pub use hub::Limits;
 
 use crate::hub::{Hub, in_transaction};
@@ -70,6 +73,7 @@ pub struct EngineConfig {
 pub struct DuckEngine {
     layout: Layout,
     file_limits: FileLimits,
+    import_limits: ImportLimits,
     snapshot_defaults: SnapshotSettings,
     policy: Arc<dyn SnapshotPolicy>,
     hub: Arc<Hub>,
@@ -95,9 +99,18 @@ impl DuckEngine {
             threads: settings.threads,
             memory_limit: settings.memory_limit.clone(),
             temp_directory: layout.temp(),
+            max_temp_bytes: settings.imports.max_temp_bytes,
         })?);
         hub.attach(&layout.metadata(), catalog::ALIAS)?;
         catalog::migrations::migrate(&mut *hub.conn()?)?;
+        let completed = commit::recover(&mut *hub.conn()?, &layout)?;
+        if completed > 0 {
+            tracing::info!(completed, "completed table changes a crash interrupted after their commit");
+        }
+        let swept = leftovers::sweep(&*hub.conn()?, &layout)?;
+        if swept > 0 {
+            tracing::info!(swept, "removed what interrupted operations left on disk");
+        }
         let files = Arc::new(TableFiles::new());
         let catalog_epoch = Arc::new(AtomicU64::new(0));
         let workspaces = workspaces::Workspaces::new(
@@ -111,6 +124,7 @@ impl DuckEngine {
         Ok(Self {
             layout,
             file_limits: settings.files,
+            import_limits: settings.imports,
             snapshot_defaults: settings.snapshot_defaults,
             policy,
             hub,

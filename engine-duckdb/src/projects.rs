@@ -153,7 +153,13 @@ impl DuckEngine {
         })?;
         let dir = self.layout.project_dir(id);
         self.files.forget_under(&self.hub, &dir)?;
-        for dir in [dir, self.layout.files_dir(id), self.layout.staging_dir(id), self.layout.snapshots_dir(id)] {
+        for dir in [
+            dir,
+            self.layout.files_dir(id),
+            self.layout.staging_dir(id),
+            self.layout.snapshots_dir(id),
+            self.layout.workspaces_dir(id),
+        ] {
             match std::fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}

@@ -6,7 +6,9 @@
 
 use duckdb::{OptionalExt, params};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
+use duckstore_plugin_sdk::jobs::JobProgress;
 use duckstore_plugin_sdk::model::NewBucket;
 use duckstore_plugin_sdk::names::{BranchRef, ColumnName, TableRef};
 use duckstore_plugin_sdk::policy::{Decision, DestructiveOp, PolicyContext};
@@ -20,6 +22,7 @@ use crate::DuckEngine;
 use crate::catalog::{naive, parsed, ts};
 use crate::error::db_err;
 use crate::files::new_id;
+use crate::jobs::{JobNote, check_cancelled, interruptible, note_commit};
 use crate::layout::db_file_size;
 use crate::sql::{ident, literal};
 use crate::table_files::TableFile;
@@ -100,15 +103,12 @@ impl DuckEngine {
                 .join(", ");
             let reading = file.read()?;
             let row_count = self.read(|c| {
-                c.execute(
-                    &format!(
-                        "COPY (SELECT {cols} FROM {}) TO {} (FORMAT parquet, COMPRESSION zstd)",
-                        reading.data(),
-                        literal(&data.to_string_lossy())
-                    ),
-                    [],
-                )
-                .map_err(db_err)
+                let copy = format!(
+                    "COPY (SELECT {cols} FROM {}) TO {} (FORMAT parquet, COMPRESSION zstd)",
+                    reading.data(),
+                    literal(&data.to_string_lossy())
+                );
+                interruptible(c, || c.execute(&copy, []).map_err(db_err))
             })? as u64;
             let meta = Metadata {
                 format: 1,
@@ -134,7 +134,16 @@ impl DuckEngine {
                 created_at: now,
                 expires_at: now + chrono::Duration::days(days.into()),
             };
+            // A manual snapshot is its job's whole work: its catalog row is the job's commit.
+            let note = (snapshot.kind == SnapshotKind::Manual)
+                .then(|| {
+                    let progress = JobProgress { rows: snapshot.row_count, bytes: snapshot.size_bytes };
+                    JobNote::current(progress, json!({ "snapshot": snapshot }))
+                })
+                .flatten();
+            check_cancelled()?;
             self.write(|c| {
+                note_commit(c, note.as_ref(), naive(now))?;
                 c.execute(
                     &format!("INSERT INTO meta.snapshots ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                     params![
@@ -311,11 +320,15 @@ impl DuckEngine {
         if exists && target != original {
             return Err(StorageError::already_exists(Resource::Table, target.table_id()));
         }
-        if exists {
+        let note = |row_count: u64| {
+            let restored = RestoreResult { table_id: target.table_id(), row_count };
+            JobNote::current(JobProgress { rows: row_count, bytes: 0 }, json!(restored))
+        };
+        let row_count = if exists {
             self.with_writer(&target, |view, file| {
                 self.auto_snapshot(view, file, DestructiveOp::ReplaceRows, None, actor)?;
-                self.replace_filled(view, file, &columns, &meta.primary_key, fill)
-            })?;
+                self.replace_filled(view, file, &columns, &meta.primary_key, fill, note)
+            })?
         } else {
             let bucket = target.bucket_ref();
             match self.read(|c| bucket_view(c, &bucket)) {
@@ -328,9 +341,9 @@ impl DuckEngine {
                 }
                 Err(e) => return Err(e),
             }
-            self.materialize(&target, &columns, &meta.primary_key, self.now(), fill)?;
-        }
-        let row_count = self.table_get(&target)?.row_count;
+            self.materialize(&target, &columns, &meta.primary_key, self.now(), fill, || note(meta.row_count))?;
+            meta.row_count
+        };
         Ok(RestoreResult { table_id: target.table_id(), row_count })
     }
 

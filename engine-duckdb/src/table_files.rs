@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use duckdb::Connection;
 use parking_lot::lock_api::ArcRwLockReadGuard;
 use parking_lot::{Mutex, MutexGuard, RawRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -41,6 +42,24 @@ pub struct Held<G> {
 }
 
 pub type Reading<'a> = Held<RwLockReadGuard<'a, Option<String>>>;
+/// Where a new table file starts.
+pub enum Start<'a> {
+    /// An empty table with these column definitions (plus `_timestamp`).
+    Empty(&'a [String]),
+    /// A copy of this table's file (checkpointed first), to be changed. The caller holds
+    /// the table's writer lock, so no commit lands between the copy and the swap.
+    CopyOf(&'a TableFile),
+}
+
+/// The outcome of [`TableFiles::replace`].
+#[must_use]
+pub enum Replaced {
+    Yes,
+    /// Nothing changed: the old file is still the table's.
+    No(StorageError),
+    /// The new file is the table's, but could not be attached.
+    AfterRename(StorageError),
+}
 pub type Exclusive<'a> = Held<RwLockWriteGuard<'a, Option<String>>>;
 /// A [`Reading`] that owns its lock, for scans that outlive the call that started them.
 pub type OwnedReading = Held<ArcRwLockReadGuard<RawRwLock, Option<String>>>;
@@ -63,6 +82,26 @@ impl<G: Deref<Target = Option<String>>> Held<G> {
     }
 }
 
+/// Copies a table file to `to` after checkpointing it, so the copy holds every commit.
+/// Readers go on meanwhile; they never write the file.
+fn copy_checkpointed(hub: &Hub, file: &TableFile, to: &Path) -> Result<()> {
+    let reading = file.read()?;
+    hub.conn()?.execute_batch(&format!("CHECKPOINT {}", ident(reading.alias()))).map_err(db_err)?;
+    // On filesystems with reflinks (XFS, btrfs) the kernel shares the blocks instead of copying.
+    std::fs::copy(&file.path, to)?;
+    Ok(())
+}
+
+/// Makes a rename in `path`'s directory durable (best effort: a failure only weakens the
+/// guarantee against power loss, not against a crash of the process).
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+}
+
 fn qualified(alias: &str) -> String {
     format!("{}.main.{}", ident(alias), ident(DATA_TABLE))
 }
@@ -82,9 +121,9 @@ impl TableFile {
         Held::new(self.attachment.write())
     }
 
-    /// Makes the caller the table's only writer until the guard drops.
-    pub fn lock_writer(&self) -> MutexGuard<'_, ()> {
-        self.writer.lock()
+    /// The writer lock if it comes free within `wait`.
+    pub fn lock_writer_for(&self, wait: std::time::Duration) -> Option<MutexGuard<'_, ()>> {
+        self.writer.try_lock_for(wait)
     }
 
     /// The writer lock if nobody writes the table right now.
@@ -127,43 +166,66 @@ impl TableFiles {
         Ok(file)
     }
 
-    /// Writes a complete, checkpointed table file at `path` (which must not exist): the
-    /// table with `column_ddl` plus the system `_timestamp` column, filled by `fill(data)`
-    /// where `data` is the new table's qualified name. On error nothing is left behind.
-    pub fn build(
+    /// Writes a complete, checkpointed table file at `path` (which must not exist), starting
+    /// from `start` and changed by `fill(conn, data)`, where `data` is the new table's
+    /// qualified name. The file is detached when this returns: nothing but a rename remains
+    /// to make it a table's version. On error (or a crash) the file is garbage: removed here,
+    /// or swept at the next start.
+    pub fn build<T>(
         &self,
         hub: &Hub,
         path: &Path,
-        column_ddl: &[String],
-        fill: impl FnOnce(&str) -> Result<()>,
-    ) -> Result<()> {
+        start: Start<'_>,
+        fill: impl FnOnce(&Connection, &str) -> Result<T>,
+    ) -> Result<T> {
         std::fs::create_dir_all(path.parent().expect("table files live in bucket directories"))?;
         let alias = self.new_alias();
-        hub.attach(path, &alias)?;
-        let data = qualified(&alias);
-        let result = (|| {
-            let ddl =
-                format!("CREATE TABLE {data} ({}, {} TIMESTAMP)", column_ddl.join(", "), ident(ColumnName::TIMESTAMP));
-            hub.conn()?.execute_batch(&ddl).map_err(db_err)?;
-            fill(&data)?;
-            hub.conn()?.execute_batch(&format!("CHECKPOINT {}", ident(&alias))).map_err(db_err)
-        })();
-        let detached = hub.detach(&alias);
-        if let Err(e) = result.and(detached) {
+        let attached = match start {
+            Start::Empty(_) => Ok(()),
+            Start::CopyOf(file) => copy_checkpointed(hub, file, path),
+        }
+        .and_then(|()| hub.attach(path, &alias));
+        if let Err(e) = attached {
             let _ = remove_db_file(path);
             return Err(e);
         }
-        Ok(())
+        let data = qualified(&alias);
+        let result = (|| {
+            let conn = hub.conn()?;
+            if let Start::Empty(column_ddl) = start {
+                let ddl = format!(
+                    "CREATE TABLE {data} ({}, {} TIMESTAMP)",
+                    column_ddl.join(", "),
+                    ident(ColumnName::TIMESTAMP)
+                );
+                conn.execute_batch(&ddl).map_err(db_err)?;
+            }
+            let out = fill(&conn, &data)?;
+            conn.execute_batch(&format!("CHECKPOINT {}", ident(&alias))).map_err(db_err)?;
+            Ok(out)
+        })();
+        let detached = hub.detach(&alias);
+        match (result, detached) {
+            (Ok(out), Ok(())) => Ok(out),
+            (Err(e), _) | (Ok(_), Err(e)) => {
+                let _ = remove_db_file(path);
+                Err(e)
+            }
+        }
     }
 
-    /// Atomically replaces `file` by the complete file at `new_path` (built with [`Self::build`]
-    /// next to it): renames the new file over the old one and attaches it. A crash at any
-    /// point leaves either the old or the new file in place. The caller holds the table's
-    /// writer lock and `held`, taken before any catalog lock: waiting for readers (a
-    /// workspace cursor may hold one as long as its client likes) must hold up only this table.
-    pub fn replace(&self, hub: &Hub, file: &TableFile, held: Exclusive<'_>, new_path: &Path) -> Result<()> {
-        let mut attachment = held.alias;
-        let old = attachment.take().ok_or_else(|| StorageError::conflict("table_removed", "the table was removed"))?;
+    /// Atomically replaces `file` by the complete file at `new_path` (built with
+    /// [`Self::build`] next to it): renames the new file over the old one and attaches it.
+    /// The rename is the commit point: a crash before it leaves the old file, after it the
+    /// new one. The caller holds the table's writer lock and `held`, taken before any
+    /// catalog lock: waiting for readers (a workspace cursor may hold one as long as its
+    /// client likes) must hold up only this table. On error, [`Replaced`] tells whether the
+    /// rename happened.
+    pub fn replace(&self, hub: &Hub, file: &TableFile, held: &mut Exclusive<'_>, new_path: &Path) -> Replaced {
+        let attachment = &mut held.alias;
+        let Some(old) = attachment.take() else {
+            return Replaced::No(StorageError::conflict("table_removed", "the table was removed"));
+        };
         // Flush the old file's WAL first: a WAL left beside the new file would be replayed into it.
         let swapped = hub
             .conn()
@@ -177,15 +239,20 @@ impl TableFiles {
             // Keep serving the old file if it is still there.
             let alias = self.new_alias();
             if hub.attach(&file.path, &alias).is_ok() {
-                *attachment = Some(alias);
+                **attachment = Some(alias);
             }
             let _ = remove_db_file(new_path);
-            return Err(e);
+            return Replaced::No(e);
         }
+        sync_dir(&file.path);
         let alias = self.new_alias();
-        hub.attach(&file.path, &alias)?;
-        *attachment = Some(alias);
-        Ok(())
+        match hub.attach(&file.path, &alias) {
+            Ok(()) => {
+                **attachment = Some(alias);
+                Replaced::Yes
+            }
+            Err(e) => Replaced::AfterRename(e),
+        }
     }
 
     /// Detaches and deletes the table file at `path`, waiting for running readers.

@@ -6,6 +6,7 @@
 //! New table files are always built completely under a temporary name first and only
 //! then registered ([`DuckEngine::materialize`]) or swapped in ([`DuckEngine::replace_filled`]).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -22,10 +23,12 @@ use duckstore_plugin_sdk::{Resource, Result, StorageError};
 
 use crate::DuckEngine;
 use crate::catalog::{naive, parsed, ts};
+use crate::commit::Settle;
 use crate::error::db_err;
+use crate::jobs::{JobNote, check_cancelled, note_commit};
 use crate::layout::{db_file_size, remove_db_file};
 use crate::sql::{Cast, check_casts, column_ddl, find_column, ident, json_friendly, order_clause, where_clause};
-use crate::table_files::TableFile;
+use crate::table_files::{Start, TableFile};
 use crate::views::{TableView, bucket_view, table_names, table_view, writable};
 
 /// Rows a preview may return at most.
@@ -42,6 +45,21 @@ pub(crate) struct TableMeta {
 }
 
 impl TableMeta {
+    /// The entry a table about to be created will have.
+    pub fn new(columns: &[ColumnDef], primary_key: &[ColumnName], now: DateTime<Utc>) -> Self {
+        Self {
+            uid: String::new(),
+            columns: columns
+                .iter()
+                .enumerate()
+                .map(|(i, def)| Column { def: def.clone(), ordinal_position: i as u32 + 1 })
+                .collect(),
+            primary_key: primary_key.to_vec(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn defs(&self) -> Vec<ColumnDef> {
         self.columns.iter().map(|c| c.def.clone()).collect()
     }
@@ -218,7 +236,7 @@ impl DuckEngine {
             self.copy_on_write(t)?;
         }
         let file = self.file_of(t)?;
-        let _only_writer = file.lock_writer();
+        let _only_writer = self.wait_for_writer(&file)?;
         let view = self.read(|c| table_view(c, t))?;
         f(&view, &file)
     }
@@ -233,9 +251,14 @@ impl DuckEngine {
         let main = self.file_of(&view.home)?;
         let reading = main.read()?;
         let columns = view.meta.defs();
-        self.materialize(t, &columns, &view.meta.primary_key, view.meta.created_at, |c, data| {
-            c.execute(&copy_rows(&columns, data, &reading.data()), []).map_err(db_err).map(drop)
-        })?;
+        self.materialize(
+            t,
+            &columns,
+            &view.meta.primary_key,
+            view.meta.created_at,
+            |c, data| c.execute(&copy_rows(&columns, data, &reading.data()), []).map_err(db_err).map(drop),
+            || None,
+        )?;
         tracing::info!(table = %t.table_id(), branch = %t.branch, "copied a main table onto a branch on its first write");
         Ok(())
     }
@@ -250,34 +273,52 @@ impl DuckEngine {
         primary_key: &[ColumnName],
         created_at: DateTime<Utc>,
         fill: impl FnOnce(&Connection, &str) -> Result<()>,
+        job: impl FnOnce() -> Option<JobNote>,
     ) -> Result<()> {
-        let bucket = t.bucket_ref();
-        let staged = self.layout.loading_file(&bucket, &t.table);
+        let staged = self.layout.loading_file(&t.bucket_ref(), &t.table);
         let ddl: Vec<String> = columns.iter().map(column_ddl).collect();
-        self.files.build(&self.hub, &staged, &ddl, |data| fill(&*self.hub.conn()?, data))?;
-        let path = self.layout.table_file(&bucket, &t.table);
+        self.files.build(&self.hub, &staged, Start::Empty(&ddl), fill)?;
+        self.register(t, &staged, columns, primary_key, created_at, job().as_ref())
+    }
+
+    /// Moves the complete file `staged` into place as new table `t` and registers it, in
+    /// one catalog transaction that also records `job`'s success. A crash between the
+    /// rename and the commit leaves an unregistered file, swept at the next start.
+    pub(crate) fn register(
+        &self,
+        t: &TableRef,
+        staged: &Path,
+        columns: &[ColumnDef],
+        primary_key: &[ColumnName],
+        created_at: DateTime<Utc>,
+        job: Option<&JobNote>,
+    ) -> Result<()> {
+        let path = self.layout.table_file(&t.bucket_ref(), &t.table);
         let now = naive(self.now());
-        let registered = self.write(|c| {
-            if load_row(c, t)?.is_some() {
-                return Err(StorageError::already_exists(Resource::Table, t.table_id()));
-            }
-            if path.exists() {
-                tracing::warn!(path = %path.display(), "removing an orphaned table file left by an interrupted operation");
-                remove_db_file(&path)?;
-            }
-            std::fs::rename(&staged, &path)?;
-            let uid = uuid::Uuid::new_v4().to_string();
-            let pk = serde_json::to_string(primary_key).expect("names serialize");
-            c.execute(
-                "INSERT INTO meta.tables VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                params![uid, t.project.as_str(), t.branch.as_str(), t.bucket.to_string(), t.table.as_str(), pk, naive(created_at), now],
-            )
-            .map_err(db_err)?;
-            insert_columns(c, &uid, columns)?;
-            untombstone(c, t)
+        let registered = check_cancelled().and_then(|()| {
+            self.write(|c| {
+                if load_row(c, t)?.is_some() {
+                    return Err(StorageError::already_exists(Resource::Table, t.table_id()));
+                }
+                if path.exists() {
+                    tracing::warn!(path = %path.display(), "removing an orphaned table file left by an interrupted operation");
+                    remove_db_file(&path)?;
+                }
+                std::fs::rename(staged, &path)?;
+                let uid = uuid::Uuid::new_v4().to_string();
+                let pk = serde_json::to_string(primary_key).expect("names serialize");
+                c.execute(
+                    "INSERT INTO meta.tables VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    params![uid, t.project.as_str(), t.branch.as_str(), t.bucket.to_string(), t.table.as_str(), pk, naive(created_at), now],
+                )
+                .map_err(db_err)?;
+                insert_columns(c, &uid, columns)?;
+                untombstone(c, t)?;
+                note_commit(c, job, now)
+            })
         });
         if registered.is_err() {
-            let _ = remove_db_file(&staged);
+            let _ = remove_db_file(staged);
             if !self.read(|c| load_row(c, t)).is_ok_and(|r| r.is_some()) {
                 let _ = remove_db_file(&path);
             }
@@ -286,8 +327,8 @@ impl DuckEngine {
     }
 
     /// Atomically replaces the schema and rows of `view`'s table (whose writer lock the
-    /// caller holds): the new file is built completely, then swapped in together with the
-    /// catalog change.
+    /// caller holds): the new file is built completely, then committed ([`crate::commit`]),
+    /// recording `job`'s success with the new row count.
     pub(crate) fn replace_filled(
         &self,
         view: &TableView,
@@ -295,35 +336,45 @@ impl DuckEngine {
         columns: &[ColumnDef],
         primary_key: &[ColumnName],
         fill: impl FnOnce(&Connection, &str) -> Result<()>,
-    ) -> Result<()> {
+        job: impl FnOnce(u64) -> Option<JobNote>,
+    ) -> Result<u64> {
         let next = self.layout.loading_file(&view.home.bucket_ref(), &view.home.table);
         let ddl: Vec<String> = columns.iter().map(column_ddl).collect();
-        self.files.build(&self.hub, &next, &ddl, |data| fill(&*self.hub.conn()?, data))?;
-        let now = naive(self.now());
-        let held = file.exclusive()?;
-        self.write(|c| {
-            set_schema(c, &view.meta.uid, columns, primary_key, now)?;
-            self.files.replace(&self.hub, file, held, &next)
-        })
+        let rows = self.files.build(&self.hub, &next, Start::Empty(&ddl), |c, data| {
+            fill(c, data)?;
+            count_rows(c, data)
+        })?;
+        let settle = Settle { schema: Some((columns.to_vec(), primary_key.to_vec())), at: self.now(), job: job(rows) };
+        self.swap_in(view, file, &next, settle)?;
+        Ok(rows)
     }
 
+    /// Checks that `new` can be created in `bucket`: writable, a free name, valid columns.
+    pub(crate) fn check_new_table(&self, bucket: &BucketRef, new: &NewTable) -> Result<()> {
+        validate_columns(&new.columns, &new.primary_key)?;
+        self.read(|c| {
+            let view = bucket_view(c, bucket)?;
+            writable(&view)?;
+            if let Some(existing) =
+                table_names(c, bucket, &view)?.into_iter().find(|n| n.as_str().eq_ignore_ascii_case(new.name.as_str()))
+            {
+                return Err(StorageError::already_exists(Resource::Table, format!("{}.{existing}", bucket.bucket)));
+            }
+            check_casts(c, &default_casts(&new.columns))
+        })
+    }
+}
+
+/// Rows of the table `data`, on the connection that may have changed it.
+pub(crate) fn count_rows(c: &Connection, data: &str) -> Result<u64> {
+    c.query_row(&format!("SELECT count(*) FROM {data}"), [], |r| r.get(0)).map_err(db_err)
+}
+
+impl DuckEngine {
     pub(crate) fn row_count(&self, file: &TableFile) -> Result<u64> {
         let reading = file.read()?;
         self.read(|c| {
             c.query_row(&format!("SELECT count(*) FROM {}", reading.data()), [], |r| r.get(0)).map_err(db_err)
-        })
-    }
-
-    /// Records that the table's data or schema changed now.
-    pub(crate) fn touch_table(&self, t: &TableRef) -> Result<()> {
-        let now = naive(self.now());
-        self.write(|c| {
-            c.execute(
-                "UPDATE meta.tables SET updated_at = ? WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?",
-                params![now, t.project.as_str(), t.branch.as_str(), t.bucket.to_string(), t.table.as_str()],
-            )
-            .map_err(db_err)?;
-            Ok(())
         })
     }
 
@@ -345,19 +396,9 @@ impl DuckEngine {
     }
 
     pub(crate) fn table_create(&self, bucket: &BucketRef, new: &NewTable) -> Result<Table> {
-        validate_columns(&new.columns, &new.primary_key)?;
+        self.check_new_table(bucket, new)?;
         let t = bucket.table(new.name.clone());
-        self.read(|c| {
-            let view = bucket_view(c, bucket)?;
-            writable(&view)?;
-            if let Some(existing) =
-                table_names(c, bucket, &view)?.into_iter().find(|n| n.as_str().eq_ignore_ascii_case(new.name.as_str()))
-            {
-                return Err(StorageError::already_exists(Resource::Table, format!("{}.{existing}", bucket.bucket)));
-            }
-            check_casts(c, &default_casts(&new.columns))
-        })?;
-        self.materialize(&t, &new.columns, &new.primary_key, self.now(), |_, _| Ok(()))?;
+        self.materialize(&t, &new.columns, &new.primary_key, self.now(), |_, _| Ok(()), || None)?;
         self.table_get(&t)
     }
 
@@ -392,7 +433,7 @@ impl DuckEngine {
         }
         let file = self.file_of(t)?;
         {
-            let _only_writer = file.lock_writer();
+            let _only_writer = self.wait_for_writer(&file)?;
             self.auto_snapshot(&view, &file, DestructiveOp::DropTable, None, actor)?;
             self.write(|c| {
                 uncatalog(c, t)?;

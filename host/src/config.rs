@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bytesize::ByteSize;
-use duckstore_plugin_sdk::engine::{EngineSettings, FileLimits, WorkspaceLimits};
+use duckstore_plugin_sdk::engine::{EngineSettings, FileLimits, ImportLimits, WorkspaceLimits};
 use duckstore_plugin_sdk::settings::{Retention, SnapshotSettings};
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,27 @@ pub struct ConfigArgs {
     #[arg(long, env = "DUCKSTORE_MAX_FILE_SIZE")]
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exact_bytes_opt")]
     pub max_file_size: Option<ByteSize>,
+
+    /// Longest CSV record an import accepts; a longer one fails naming its line [default: 64MiB].
+    #[arg(long, env = "DUCKSTORE_MAX_LINE_SIZE")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exact_bytes_opt")]
+    pub max_line_size: Option<ByteSize>,
+
+    /// Most bytes a compressed import may expand to [default: 256GiB].
+    #[arg(long, env = "DUCKSTORE_MAX_DECOMPRESSED_SIZE")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exact_bytes_opt")]
+    pub max_decompressed_size: Option<ByteSize>,
+
+    /// Most a compressed import may expand per compressed byte once past 64MiB: higher is
+    /// treated as a decompression bomb [default: 250].
+    #[arg(long, env = "DUCKSTORE_MAX_COMPRESSION_RATIO")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_compression_ratio: Option<u64>,
+
+    /// Most spill space (<data>/tmp) imports, exports and queries may use at once [default: 100GiB].
+    #[arg(long, env = "DUCKSTORE_MAX_TEMP_SIZE")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exact_bytes_opt")]
+    pub max_temp_size: Option<ByteSize>,
 
     /// Most files per project, uploads in progress included [default: 10000].
     #[arg(long, env = "DUCKSTORE_PROJECT_MAX_FILES")]
@@ -180,6 +201,13 @@ pub struct Config {
     pub log_format: LogFormat,
     #[serde(serialize_with = "exact_bytes")]
     pub max_file_size: ByteSize,
+    #[serde(serialize_with = "exact_bytes")]
+    pub max_line_size: ByteSize,
+    #[serde(serialize_with = "exact_bytes")]
+    pub max_decompressed_size: ByteSize,
+    pub max_compression_ratio: u64,
+    #[serde(serialize_with = "exact_bytes")]
+    pub max_temp_size: ByteSize,
     pub project_max_files: u64,
     #[serde(serialize_with = "exact_bytes")]
     pub project_max_file_bytes: ByteSize,
@@ -221,6 +249,10 @@ impl Default for Config {
             memory_limit: "512MB".to_owned(),
             log_format: LogFormat::Text,
             max_file_size: ByteSize::gb(10),
+            max_line_size: ByteSize::mib(64),
+            max_decompressed_size: ByteSize::gib(256),
+            max_compression_ratio: 250,
+            max_temp_size: ByteSize::gib(100),
             project_max_files: 10_000,
             project_max_file_bytes: ByteSize::tb(1),
             upload_ttl_secs: 24 * 3600,
@@ -288,6 +320,12 @@ impl Config {
                 memory_limit: self.workspace_memory_limit.clone(),
                 default_size_bytes: self.workspace_size_limit.as_u64(),
                 max_sessions: self.workspace_max_sessions,
+            },
+            imports: ImportLimits {
+                max_line_bytes: self.max_line_size.as_u64(),
+                max_decompressed_bytes: self.max_decompressed_size.as_u64(),
+                max_compression_ratio: self.max_compression_ratio,
+                max_temp_bytes: self.max_temp_size.as_u64(),
             },
         }
     }

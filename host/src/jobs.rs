@@ -1,20 +1,24 @@
 //! Running long operations as jobs.
 //!
 //! The job record is created before the work starts, so a client always gets an id to poll;
-//! the work runs on the blocking pool and its outcome (or a panic, as an internal error) is
-//! recorded when it ends. Records live in the catalog, so jobs a crash interrupts are
-//! marked failed at the next start.
+//! the work runs on the blocking pool through the engine's `run_job`, whose commit records
+//! the job's success with its data (so the record never disagrees with the data after a
+//! crash), and its outcome (or a panic, as an internal error) is recorded when it ends.
+//! Running jobs can be cancelled: [`Jobs`] keeps each one's [`CancelToken`] while it runs.
 
-use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
-use duckstore_plugin_sdk::jobs::{Job, JobProgress, NewJob};
+use duckstore_plugin_sdk::jobs::{CancelToken, Job, JobOutcome, NewJob, RunningJob};
 use duckstore_plugin_sdk::{Result, StorageBackend, StorageError};
 
 use crate::storage::Storage;
 
 /// What a job's work returns: progress figures and a JSON result.
-pub type Outcome = Result<(JobProgress, Value)>;
+pub type Outcome = JobOutcome;
 
 /// A started job: its initial record and a handle to wait for its outcome.
 pub struct Started {
@@ -22,29 +26,49 @@ pub struct Started {
     pub done: JoinHandle<Outcome>,
 }
 
-pub async fn start<F>(storage: &Storage, new: NewJob, work: F) -> Result<Started>
-where
-    F: FnOnce(&dyn StorageBackend) -> Outcome + Send + 'static,
-{
-    let job = storage.run(move |s| s.create_job(&new)).await?;
-    let id = job.id.clone();
-    let storage = storage.clone();
-    let done = tokio::spawn(async move {
-        let start_id = id.clone();
-        let outcome = storage
-            .run(move |s| {
-                s.start_job(&start_id)?;
-                work(s)
-            })
-            .await;
-        let recorded = outcome.clone();
-        let finish_id = id.clone();
-        if let Err(e) = storage.run(move |s| s.finish_job(&finish_id, recorded)).await {
-            tracing::error!(job = %id, error = %e, "could not record a job's outcome");
-        }
-        outcome
-    });
-    Ok(Started { job, done })
+/// The jobs running in this process, by id, with the means to cancel each.
+#[derive(Default)]
+pub struct Jobs {
+    running: Mutex<HashMap<String, CancelToken>>,
+}
+
+impl Jobs {
+    pub async fn start<F>(self: &Arc<Self>, storage: &Storage, new: NewJob, work: F) -> Result<Started>
+    where
+        F: FnOnce(&dyn StorageBackend) -> Outcome + Send + 'static,
+    {
+        let job = storage.run(move |s| s.create_job(&new)).await?;
+        let running = RunningJob { id: job.id.clone(), cancel: CancelToken::new() };
+        self.running.lock().insert(job.id.clone(), running.cancel.clone());
+        let storage = storage.clone();
+        let jobs = self.clone();
+        let done = tokio::spawn(async move {
+            let id = running.id.clone();
+            let outcome = storage
+                .run(move |s| {
+                    let mut work = Some(work);
+                    s.run_job(&running, &mut || match work.take() {
+                        Some(work) => work(s),
+                        None => Err(StorageError::internal("a job's work ran twice")),
+                    })
+                })
+                .await;
+            jobs.running.lock().remove(&id);
+            let recorded = outcome.clone();
+            let finish_id = id.clone();
+            if let Err(e) = storage.run(move |s| s.finish_job(&finish_id, recorded)).await {
+                tracing::error!(job = %id, error = %e, "could not record a job's outcome");
+            }
+            outcome
+        });
+        Ok(Started { job, done })
+    }
+
+    /// Asks a running job to stop; false if it is not running (here).
+    pub fn cancel(&self, job_id: &str) -> bool {
+        let token = self.running.lock().get(job_id).cloned();
+        token.inspect(CancelToken::cancel).is_some()
+    }
 }
 
 /// Waits for a started job; a job task that vanished (runtime shutdown) is an internal error.

@@ -31,6 +31,7 @@ pub struct AppState {
     pub backend_info: BackendInfo,
     pub pg_endpoint: PgEndpoint,
     pub plugins: Arc<Plugins>,
+    pub jobs: Arc<crate::jobs::Jobs>,
 }
 
 /// Where PostgreSQL clients connect, as workspace responses tell them.
@@ -77,6 +78,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         backend_info,
         pg_endpoint: PgEndpoint::of(pg_addr),
         plugins,
+        jobs: Arc::default(),
     };
 
     let sweeper = crate::sweeper::spawn(

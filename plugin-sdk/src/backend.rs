@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::error::{Result, StorageError};
 use crate::files::{FileInfo, FileQuery, NewUpload, Upload, UploadSink};
-use crate::jobs::{Job, JobProgress, NewJob};
+use crate::jobs::{Job, JobOutcome, JobProgress, NewJob, RunningJob};
 use crate::model::{
     ApiKey, Branch, Bucket, BucketLink, KeyHash, NewBranch, NewBucket, NewProject, NewTable, Page, Preview, Project,
     ProjectStats, ProjectUpdate, StoredApiKey, Table,
@@ -229,6 +229,16 @@ pub trait StorageBackend: Send + Sync + 'static {
 
     fn create_job(&self, new: &NewJob) -> Result<Job>;
     fn start_job(&self, job_id: &str) -> Result<()>;
+    /// Runs a job's `work` on the calling thread: marks the job started, and lets the work's
+    /// commit record the job's success in the same transaction as its data, so that the
+    /// record matches the data whatever instant the process dies. `job.cancel` stops the
+    /// work before its commit. An engine without such a commit (the default) only marks the
+    /// job started; its record then says "interrupted" after a crash that followed a commit.
+    fn run_job(&self, job: &RunningJob, work: &mut dyn FnMut() -> JobOutcome) -> JobOutcome {
+        self.start_job(&job.id)?;
+        job.cancel.check()?;
+        work()
+    }
     fn finish_job(&self, job_id: &str, outcome: std::result::Result<(JobProgress, Value), StorageError>)
     -> Result<Job>;
     fn get_job(&self, project: &ProjectId, job_id: &str) -> Result<Job>;

@@ -19,6 +19,35 @@ pub struct EngineSettings {
     /// The system level of the snapshot settings.
     pub snapshot_defaults: SnapshotSettings,
     pub workspaces: WorkspaceLimits,
+    /// Bounds on what one import may read and spill.
+    #[serde(default)]
+    pub imports: ImportLimits,
+}
+
+/// Bounds on one import: what makes an input hostile rather than large.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImportLimits {
+    /// Longest CSV record (a line, or several when quoted values hold line breaks).
+    pub max_line_bytes: u64,
+    /// Most bytes a compressed input may expand to.
+    pub max_decompressed_bytes: u64,
+    /// Once an input has expanded past 64 MiB, the most it may expand per compressed byte
+    /// (gzip's own ceiling is ~1,032; real CSV rarely passes 20).
+    pub max_compression_ratio: u64,
+    /// Most spill space (DuckDB's temp directory) the engine's own work may use at once.
+    pub max_temp_bytes: u64,
+}
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        Self {
+            max_line_bytes: 64 << 20,
+            max_decompressed_bytes: 256 << 30,
+            max_compression_ratio: 250,
+            max_temp_bytes: 100 << 30,
+        }
+    }
 }
 
 /// Limits on files and uploads, enforced by the engine.

@@ -198,6 +198,8 @@ fn routes() -> Vec<Route> {
         route("PUT", "/projects/{project_id}/files/{file_id}/tags", Write, 200).body(json!({"tags": ["t"]})),
         route("GET", "/projects/{project_id}/jobs", Read, 200),
         route("GET", "/projects/{project_id}/jobs/{job_id}", Read, 200),
+        // The fixture's job has ended: authorized callers learn that, others are refused first.
+        route("POST", "/projects/{project_id}/jobs/{job_id}/cancel", Write, 409),
         table_route("POST", "/truncate", Write, 200),
         route("POST", "/projects/{project_id}/branches", Manage, 201).body(json!({"name": "br{n}"})),
         route("DELETE", "/projects/{project_id}/branches/{branch_id}", Manage, 204)

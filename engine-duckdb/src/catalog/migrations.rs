@@ -95,6 +95,14 @@ const MIGRATIONS: &[(i32, &str)] = &[
         created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL);
     ",
     ),
+    (
+        5,
+        "
+    CREATE TABLE meta.swaps (
+        id VARCHAR NOT NULL, table_uid VARCHAR NOT NULL, next_file VARCHAR NOT NULL, settle VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL);
+    ",
+    ),
 ];
 
 /// The newest catalog version this build understands.

@@ -34,6 +34,7 @@ pub fn engine(dir: &std::path::Path, offset: Arc<AtomicI64>) -> DuckEngine {
                 default_size_bytes: 1 << 30,
                 max_sessions: 4,
             },
+            imports: Default::default(),
         },
         policy: Arc::new(SettingsPolicy),
         clock: Arc::new(move || Utc::now() + Duration::days(offset.load(Ordering::SeqCst))),

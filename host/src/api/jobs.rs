@@ -20,7 +20,7 @@ use crate::jobs::{self, Outcome};
 use crate::server::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(get))
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(get)).routes(routes!(cancel))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -63,7 +63,7 @@ where
     F: FnOnce(&dyn StorageBackend) -> Outcome + Send + 'static,
 {
     let project = new.project.clone();
-    let started = jobs::start(&state.storage, new, work).await?;
+    let started = state.jobs.start(&state.storage, new, work).await?;
     let location = format!("/projects/{project}/jobs/{}", started.job.id);
     if !wait {
         return Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(started.job)).into_response());
@@ -99,4 +99,29 @@ async fn get(
     let job = state.storage.run(move |s| s.get_job(&path.project_id, &path.job_id)).await?;
     principal.authorize(&job.project_id, job.branch_id.as_ref(), Access::Read)?;
     Ok(Json(job))
+}
+
+/// Ask a running job to stop. It stops before its commit, leaving everything as it was
+/// (the job then reads `cancelled`), or, if it already committed, finishes as `success`.
+/// 202 with the job's record; 409 `job_finished` for a job that already ended.
+#[utoipa::path(post, path = "/projects/{project_id}/jobs/{job_id}/cancel", tag = "jobs", params(JobPath),
+    responses((status = 202, body = Job), (status = "4XX", body = ErrorBody)))]
+async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(path): ApiPath<JobPath>,
+) -> ApiResult<Response> {
+    principal.authorize(&path.project_id, None, Access::Read)?;
+    let (project, id) = (path.project_id.clone(), path.job_id.clone());
+    let job = state.storage.run(move |s| s.get_job(&project, &id)).await?;
+    principal.authorize(&job.project_id, job.branch_id.as_ref(), Access::Write)?;
+    if job.status.is_finished() || !state.jobs.cancel(&job.id) {
+        return Err(crate::api::error::ApiError::new(
+            StatusCode::CONFLICT,
+            "job_finished",
+            format!("job {} has already ended ({})", job.id, job.status.as_str()),
+        ));
+    }
+    let job = state.storage.run(move |s| s.get_job(&path.project_id, &path.job_id)).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

@@ -19,7 +19,9 @@ use arrow_schema::{DataType, Field, Schema};
 use chrono::NaiveDateTime;
 use duckdb::Connection;
 use duckdb::arrow::array::{Int64Array, RecordBatch};
+use serde_json::json;
 
+use duckstore_plugin_sdk::jobs::JobProgress;
 use duckstore_plugin_sdk::model::{NewTable, Table};
 use duckstore_plugin_sdk::names::{BucketRef, ColumnName, TableRef};
 use duckstore_plugin_sdk::policy::DestructiveOp;
@@ -32,11 +34,16 @@ use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use crate::DuckEngine;
 use crate::catalog::naive;
+use crate::commit::Settle;
 use crate::error::db_err;
-use crate::hub::in_transaction;
+use crate::jobs::{JobNote, check_cancelled, interruptible};
 use crate::sql::{column_ddl, ident, literal};
-use crate::table_files::TableFile;
-use crate::tables::TableMeta;
+use crate::table_files::{Start, TableFile};
+use crate::tables::{TableMeta, count_rows};
+
+mod scan;
+
+use scan::{Plain, is_gzip};
 
 /// The file formats the engine reads itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,11 +69,6 @@ fn format_of(requested: Option<&str>, name: &str, path: &Path) -> Result<Format>
     let mut magic = [0u8; 4];
     let is_parquet = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"PAR1";
     Ok(if is_parquet { Format::Parquet } else { Format::Csv })
-}
-
-fn is_gzip(path: &Path) -> bool {
-    let mut magic = [0u8; 2];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == [0x1f, 0x8b]
 }
 
 /// Reads a CSV file's first record with the given dialect (decompressing gzip).
@@ -167,6 +169,11 @@ struct Source {
     table: Option<Arc<TableFile>>,
     /// Size of a source file; 0 for a table.
     bytes: u64,
+    /// How many records the source holds, counted apart from the reader that loads them:
+    /// a load that reads a different number fails instead of committing.
+    records: Option<u64>,
+    /// A decompressed copy of the input, removed when the load ends.
+    _plain: Option<Plain>,
 }
 
 const TABLE_SOURCE: &str = "{source table}";
@@ -175,6 +182,10 @@ const TABLE_SOURCE: &str = "{source table}";
 const SEQ: &str = "\"ds.seq\"";
 
 impl Source {
+    fn of(plain: String, ordered: String, bytes: u64, records: Option<u64>) -> Self {
+        Source { plain, ordered, table: None, bytes, records, _plain: None }
+    }
+
     /// Runs `f` with the final plain and ordered SELECTs while any source table is attached.
     fn with_selects<T>(&self, f: impl FnOnce(&str, &str) -> Result<T>) -> Result<T> {
         match &self.table {
@@ -186,13 +197,34 @@ impl Source {
             }
         }
     }
+
+    /// Fails unless the reader delivered every record the source holds.
+    fn check_read(&self, read: u64) -> Result<()> {
+        match self.records {
+            Some(expected) if expected != read => {
+                tracing::error!(expected, read, "an import read a different number of records than the input holds");
+                Err(StorageError::unprocessable(
+                    "incomplete_read",
+                    format!("the input holds {expected} records, but {read} were read from it; nothing was imported"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
+/// DuckDB's default longest CSV line; a longer one needs a larger reader buffer.
+const DUCKDB_MAX_LINE: u64 = 2 << 20;
+
 impl DuckEngine {
-    fn csv_source(&self, path: &Path, options: &CsvOptions, table: &[Column]) -> Result<(String, String)> {
+    /// Scans a CSV input (see [`scan`]) and builds the SELECTs that read it.
+    fn csv_source(&self, path: &Path, size: u64, options: &CsvOptions, table: &[Column]) -> Result<Source> {
         let dialect = options.dialect()?;
+        let scanned =
+            scan::scan(path, dialect, options.header, &self.import_limits, &self.layout.temp(), &check_cancelled)?;
+        let file = scanned.plain.path();
         let names: Vec<String> = if options.header {
-            read_header(path, dialect)?
+            read_header(file, dialect)?
         } else {
             match &options.columns {
                 Some(cols) => cols.iter().map(|c| c.to_string()).collect(),
@@ -207,34 +239,50 @@ impl DuckEngine {
             .join(", ");
         let byte = |b: Option<u8>| literal(&b.map(|b| (b as char).to_string()).unwrap_or_default());
         let escape = dialect.escape.or(dialect.quote);
+        // Long records need a reader buffer that holds two of them (measured: one is not
+        // enough for the parallel reader when such a record sits mid-file).
+        let line = if scanned.longest + 1024 > DUCKDB_MAX_LINE {
+            let max = scanned.longest + 1024;
+            format!(", max_line_size = {max}, buffer_size = {}", (2 * max + 4096).max(32 << 20))
+        } else {
+            String::new()
+        };
         let reader = |extra: &str| {
             format!(
                 "read_csv({}, header = {}, auto_detect = false, strict_mode = true, delim = {}, quote = {}, \
-                 escape = {}, allow_quoted_nulls = false, compression = {}, columns = {{{columns}}}{extra})",
-                literal(&path.to_string_lossy()),
+                 escape = {}, allow_quoted_nulls = false, compression = 'none', columns = {{{columns}}}{line}{extra})",
+                literal(&file.to_string_lossy()),
                 options.header,
                 byte(Some(dialect.delimiter)),
                 byte(dialect.quote),
                 byte(escape),
-                literal(if is_gzip(path) { "gzip" } else { "none" }),
             )
         };
         let cols = select_list(table);
         // A single-threaded scan hands rows over in file order.
-        Ok((
-            format!("SELECT {cols} FROM {}", reader("")),
-            format!("SELECT {cols}, row_number() OVER () AS {SEQ} FROM {}", reader(", parallel = false")),
-        ))
+        Ok(Source {
+            plain: format!("SELECT {cols} FROM {}", reader("")),
+            ordered: format!("SELECT {cols}, row_number() OVER () AS {SEQ} FROM {}", reader(", parallel = false")),
+            table: None,
+            bytes: size,
+            records: Some(scanned.records),
+            _plain: Some(scanned.plain),
+        })
     }
 
-    fn parquet_source(&self, c: &Connection, path: &Path, table: &[Column]) -> Result<(String, String)> {
+    fn parquet_source(&self, c: &Connection, path: &Path, size: u64, table: &[Column]) -> Result<Source> {
         let file = literal(&path.to_string_lossy());
         let names =
             describe(c, &format!("read_parquet({file})"))?.into_iter().map(|(name, _)| name).collect::<Vec<_>>();
         let casts = cast_list(&names, &match_columns(&names, table)?);
-        Ok((
+        let records: u64 = c
+            .query_row(&format!("SELECT num_rows FROM parquet_file_metadata({file})"), [], |r| r.get(0))
+            .map_err(db_err)?;
+        Ok(Source::of(
             format!("SELECT {casts} FROM read_parquet({file})"),
             format!("SELECT {casts}, file_row_number AS {SEQ} FROM read_parquet({file}, file_row_number = true)"),
+            size,
+            Some(records),
         ))
     }
 
@@ -244,11 +292,10 @@ impl DuckEngine {
             ImportSource::File { file_id } => {
                 let info = self.file_get(&target.project, &file_id)?;
                 let path = self.layout.file(&target.project, &file_id);
-                let (plain, ordered) = match format_of(request.format.as_deref(), &info.name, &path)? {
-                    Format::Csv => self.csv_source(&path, &request.csv, &meta.columns)?,
-                    Format::Parquet => self.read(|c| self.parquet_source(c, &path, &meta.columns))?,
-                };
-                Ok(Source { plain, ordered, table: None, bytes: info.size_bytes })
+                match format_of(request.format.as_deref(), &info.name, &path)? {
+                    Format::Csv => self.csv_source(&path, info.size_bytes, &request.csv, &meta.columns),
+                    Format::Parquet => self.read(|c| self.parquet_source(c, &path, info.size_bytes, &meta.columns)),
+                }
             }
             ImportSource::Table(source) => self.table_source(target, meta, &source),
             ImportSource::Workspace(source) => {
@@ -257,12 +304,12 @@ impl DuckEngine {
                 let names: Vec<String> =
                     self.read(|c| describe(c, &relation))?.into_iter().map(|(name, _)| name).collect();
                 let casts = cast_list(&names, &match_columns(&names, &meta.columns)?);
-                Ok(Source {
-                    plain: format!("SELECT {casts} FROM {relation}"),
-                    ordered: format!("SELECT {casts}, row_number() OVER () AS {SEQ} FROM {relation}"),
-                    table: None,
-                    bytes: 0,
-                })
+                Ok(Source::of(
+                    format!("SELECT {casts} FROM {relation}"),
+                    format!("SELECT {casts}, row_number() OVER () AS {SEQ} FROM {relation}"),
+                    0,
+                    None,
+                ))
             }
         }
     }
@@ -278,10 +325,13 @@ impl DuckEngine {
         let names: Vec<String> = source_view.meta.columns.iter().map(|c| c.def.name.to_string()).collect();
         let casts = cast_list(&names, &match_columns(&names, &meta.columns)?);
         Ok(Source {
-            plain: format!("SELECT {casts} FROM {TABLE_SOURCE}"),
-            ordered: format!("SELECT {casts}, rowid AS {SEQ} FROM {TABLE_SOURCE}"),
             table: Some(file),
-            bytes: 0,
+            ..Source::of(
+                format!("SELECT {casts} FROM {TABLE_SOURCE}"),
+                format!("SELECT {casts}, rowid AS {SEQ} FROM {TABLE_SOURCE}"),
+                0,
+                None,
+            )
         })
     }
 
@@ -303,15 +353,18 @@ impl DuckEngine {
         self.load(table, request, actor, |meta| {
             let relation = staged.relation();
             let casts = cast_list(&staged.names, &match_columns(&staged.names, &meta.columns)?);
-            Ok(Source {
-                plain: format!("SELECT {casts} FROM {relation}"),
-                ordered: format!("SELECT {casts}, {SEQ} FROM {relation}"),
-                table: None,
-                bytes: staged.bytes,
-            })
+            Ok(Source::of(
+                format!("SELECT {casts} FROM {relation}"),
+                format!("SELECT {casts}, {SEQ} FROM {relation}"),
+                staged.bytes,
+                Some(staged.rows),
+            ))
         })
     }
 
+    /// Loads `source`'s rows into the table: a full load into a new file, an incremental one
+    /// into a copy of the current file; either is swapped in by the commit protocol
+    /// ([`crate::commit`]), which also records the job's success.
     fn load(
         &self,
         table: &TableRef,
@@ -323,62 +376,68 @@ impl DuckEngine {
             let meta = &view.meta;
             let source = source(meta)?;
             let load = Load { meta, mode: request.dedup_mode, now: naive(self.now()) };
-            let rows_imported = if request.incremental {
-                let reading = file.read()?;
-                let data = reading.data();
-                let mut conn = self.hub.conn()?;
-                let rows = source
-                    .with_selects(|plain, ordered| {
-                        in_transaction(&mut conn, |tx| load.incremental(tx, &data, plain, ordered))
-                    })
-                    .map_err(csv_error)?;
-                conn.execute_batch(&format!("CHECKPOINT {}", ident(reading.alias()))).map_err(db_err)?;
-                rows
+            let (next, rows_imported, rows_in_table) = if request.incremental {
+                let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
+                let (rows, total) = self.files.build(&self.hub, &next, Start::CopyOf(file), |conn, data| {
+                    let rows = source
+                        .with_selects(|plain, ordered| load.incremental(conn, data, plain, ordered, &source))
+                        .map_err(csv_error)?;
+                    Ok((rows, count_rows(conn, data)?))
+                })?;
+                (next, rows, total)
             } else {
                 self.auto_snapshot(view, file, DestructiveOp::ReplaceRows, None, actor)?;
-                let ddl: Vec<String> = meta.columns.iter().map(|c| column_ddl(&c.def)).collect();
-                let build = |ordered: bool| -> Result<(PathBuf, Loaded)> {
-                    let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
-                    let mut loaded = Loaded::Rows(0);
-                    self.files.build(&self.hub, &next, &ddl, |data| {
-                        loaded = source
-                            .with_selects(|plain, with_seq| {
-                                load.full(&*self.hub.conn()?, data, if ordered { with_seq } else { plain }, ordered)
-                            })
-                            .map_err(csv_error)?;
-                        Ok(())
-                    })?;
-                    Ok((next, loaded))
-                };
-                // Loading in no particular order is much faster; only input that repeats keys
-                // needs a second, ordered pass to keep the last row of each key.
-                let (next, rows) = match build(false)? {
-                    (next, Loaded::Rows(rows)) => (next, rows),
-                    (discard, Loaded::RepeatsKeys) => {
-                        crate::layout::remove_db_file(&discard)?;
-                        match build(true)? {
-                            (next, Loaded::Rows(rows)) => (next, rows),
-                            (_, Loaded::RepeatsKeys) => unreachable!("an ordered load keeps one row per key"),
-                        }
-                    }
-                };
-                self.files.replace(&self.hub, file, file.exclusive()?, &next)?;
-                rows
+                let (next, rows) = self.build_full(table, &load, &source)?;
+                (next, rows, rows)
             };
-            self.touch_table(table)?;
-            Ok(ImportResult { rows_imported, rows_in_table: self.row_count(file)?, bytes_read: source.bytes })
+            let result = ImportResult { rows_imported, rows_in_table, bytes_read: source.bytes };
+            let note = JobNote::current(JobProgress { rows: rows_imported, bytes: source.bytes }, json!(result));
+            self.swap_in(view, file, &next, Settle::rows(self.now(), note))?;
+            Ok(result)
         })
     }
 
+    /// Builds a complete table file holding `source`'s rows (the last row of each key when
+    /// the input repeats keys and the mode asks so); returns it, detached, and its rows.
+    fn build_full(&self, table: &TableRef, load: &Load<'_>, source: &Source) -> Result<(PathBuf, u64)> {
+        let ddl: Vec<String> = load.meta.columns.iter().map(|c| column_ddl(&c.def)).collect();
+        let build = |ordered: bool| -> Result<(PathBuf, Loaded)> {
+            let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
+            let loaded = self.files.build(&self.hub, &next, Start::Empty(&ddl), |conn, data| {
+                source
+                    .with_selects(|plain, with_seq| {
+                        load.full(conn, data, if ordered { with_seq } else { plain }, ordered, source)
+                    })
+                    .map_err(csv_error)
+            })?;
+            Ok((next, loaded))
+        };
+        // Loading in no particular order is much faster; only input that repeats keys
+        // needs a second, ordered pass to keep the last row of each key.
+        match build(false)? {
+            (next, Loaded::Rows(rows)) => Ok((next, rows)),
+            (discard, Loaded::RepeatsKeys) => {
+                crate::layout::remove_db_file(&discard)?;
+                match build(true)? {
+                    (next, Loaded::Rows(rows)) => Ok((next, rows)),
+                    (_, Loaded::RepeatsKeys) => unreachable!("an ordered load keeps one row per key"),
+                }
+            }
+        }
+    }
+
+    /// Creates a table shaped like a file and loads the file into it, as one commit: the
+    /// table appears with its rows, or not at all.
     pub(crate) fn table_create_from_file(
         &self,
         bucket: &BucketRef,
         request: &NewTableFromFile,
-        actor: &str,
+        _actor: &str,
     ) -> Result<(Table, ImportResult)> {
         let info = self.file_get(&bucket.project, &request.file_id)?;
         let path = self.layout.file(&bucket.project, &request.file_id);
-        let columns = match format_of(request.format.as_deref(), &info.name, &path)? {
+        let format = format_of(request.format.as_deref(), &info.name, &path)?;
+        let columns = match format {
             Format::Csv => self.csv_columns(&path, request)?,
             Format::Parquet => {
                 let relation = format!("read_parquet({})", literal(&path.to_string_lossy()));
@@ -388,31 +447,23 @@ impl DuckEngine {
                     .collect::<Result<_>>()?
             }
         };
-        let table = self.table_create(
-            bucket,
-            &NewTable { name: request.name.clone(), columns, primary_key: request.primary_key.clone() },
-        )?;
-        let import = ImportRequest {
-            file_id: Some(request.file_id.clone()),
-            source_table: None,
-            source_workspace: None,
-            format: request.format.clone(),
-            csv: request.csv.clone(),
-            incremental: false,
-            dedup_mode: DedupMode::default(),
-            options: None,
+        let new = NewTable { name: request.name.clone(), columns, primary_key: request.primary_key.clone() };
+        self.check_new_table(bucket, &new)?;
+        let t = bucket.table(request.name.clone());
+        let meta = TableMeta::new(&new.columns, &new.primary_key, self.now());
+        let source = match format {
+            Format::Csv => self.csv_source(&path, info.size_bytes, &request.csv, &meta.columns)?,
+            Format::Parquet => self.read(|c| self.parquet_source(c, &path, info.size_bytes, &meta.columns))?,
         };
-        let table_ref = bucket.table(request.name.clone());
-        match self.table_import(&table_ref, &import, actor) {
-            Ok(result) => Ok((self.table_get(&table_ref)?, result)),
-            Err(e) => {
-                // The table exists only to receive this file: without its data it goes too.
-                if let Err(cleanup) = self.table_delete(&table_ref, actor) {
-                    tracing::warn!(error = %cleanup, table = %table.id, "could not remove a table whose first import failed");
-                }
-                Err(e)
-            }
-        }
+        let load = Load { meta: &meta, mode: DedupMode::default(), now: naive(self.now()) };
+        let (next, rows) = self.build_full(&t, &load, &source)?;
+        let result = ImportResult { rows_imported: rows, rows_in_table: rows, bytes_read: source.bytes };
+        let note = JobNote::current(
+            JobProgress { rows, bytes: source.bytes },
+            json!({"table_id": t.table_id(), "import": result}),
+        );
+        self.register(&t, &next, &new.columns, &new.primary_key, self.now(), note.as_ref())?;
+        Ok((self.table_get(&t)?, result))
     }
 
     /// Columns for a table made from a CSV file: header names, VARCHAR or detected types.
@@ -565,11 +616,15 @@ impl Load<'_> {
         }
     }
 
-    /// Fills the empty table `data` of a new file.
-    fn full(&self, c: &Connection, data: &str, select: &str, ordered: bool) -> Result<Loaded> {
+    /// Fills the empty table `data` of a new file. An unordered pass reads every record of
+    /// the source, so it also checks that none went missing.
+    fn full(&self, c: &Connection, data: &str, select: &str, ordered: bool, source: &Source) -> Result<Loaded> {
         let started = std::time::Instant::now();
         let sql = format!("INSERT INTO {data} ({}) {}", self.columns(), self.rows(select, ordered));
-        let inserted = c.execute(&sql, [self.now]).map_err(db_err)?;
+        let inserted = interruptible(c, || c.execute(&sql, [self.now]).map_err(db_err))? as u64;
+        if !ordered {
+            source.check_read(inserted)?;
+        }
         let loaded = started.elapsed();
         let checked = self.check(c, data, ordered)?;
         tracing::debug!(
@@ -579,17 +634,18 @@ impl Load<'_> {
             check_ms = (started.elapsed() - loaded).as_millis() as u64,
             "loaded rows into a new table file"
         );
-        Ok(checked.unwrap_or(Loaded::Rows(inserted as u64)))
+        Ok(checked.unwrap_or(Loaded::Rows(inserted)))
     }
 
-    /// Adds rows to `data` inside the caller's transaction; returns the rows written.
-    fn incremental(&self, c: &Connection, data: &str, plain: &str, ordered: &str) -> Result<u64> {
+    /// Adds the source's rows to `data` (a copy of the table's file); returns the rows written.
+    fn incremental(&self, c: &Connection, data: &str, plain: &str, ordered: &str, source: &Source) -> Result<u64> {
         const DELTA: &str = "temp.main.ds_delta";
         let stage = |select: &str, ordered: bool| {
             let sql = format!("CREATE OR REPLACE TEMP TABLE ds_delta AS {}", self.rows(select, ordered));
-            c.execute(&sql, [self.now]).map_err(db_err)
+            interruptible(c, || c.execute(&sql, [self.now]).map_err(db_err))?;
+            count_rows(c, DELTA)
         };
-        stage(plain, false)?;
+        source.check_read(stage(plain, false)?)?;
         if let Some(Loaded::RepeatsKeys) = self.check(c, DELTA, false)? {
             stage(ordered, true)?;
         }
@@ -615,11 +671,11 @@ impl Load<'_> {
                 }
                 _ => format!("DELETE FROM {data} AS t USING {DELTA} AS d WHERE {}", join_on(meta, "d", "t")),
             };
-            c.execute(&delete, []).map_err(db_err)?;
+            interruptible(c, || c.execute(&delete, []).map_err(db_err))?;
         }
         let cols = self.columns();
-        let inserted =
-            c.execute(&format!("INSERT INTO {data} ({cols}) SELECT {cols} FROM {DELTA}"), []).map_err(db_err)?;
+        let insert = format!("INSERT INTO {data} ({cols}) SELECT {cols} FROM {DELTA}");
+        let inserted = interruptible(c, || c.execute(&insert, []).map_err(db_err))?;
         c.execute_batch("DROP TABLE temp.main.ds_delta").map_err(db_err)?;
         Ok(inserted as u64)
     }
@@ -631,6 +687,8 @@ struct Staged<'e> {
     name: String,
     names: Vec<String>,
     bytes: u64,
+    /// Rows the parser delivered.
+    rows: u64,
 }
 
 impl<'e> Staged<'e> {
@@ -650,14 +708,16 @@ impl<'e> Staged<'e> {
             columns.join(", ")
         ))
         .map_err(db_err)?;
-        let staged = Staged { engine, name, names, bytes: rows.bytes };
+        let mut staged = Staged { engine, name, names, bytes: rows.bytes, rows: 0 };
         let mut appender = conn.appender_to_catalog_and_db(&staged.name, "memory", "main").map_err(db_err)?;
         let mut seq = 0;
         for batch in rows.batches {
+            check_cancelled()?;
             let batch = with_seq(batch?, &mut seq)?;
             appender.append_record_batch(batch).map_err(db_err)?;
         }
         appender.flush().map_err(db_err)?;
+        staged.rows = seq as u64;
         Ok(staged)
     }
 
