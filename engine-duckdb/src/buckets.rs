@@ -9,12 +9,14 @@ use duckdb::{Connection, params};
 
 use duckstore_plugin_sdk::model::{Bucket, BucketLink, NewBucket};
 use duckstore_plugin_sdk::names::{BranchRef, BucketId, BucketRef, ProjectId};
+use duckstore_plugin_sdk::policy::DestructiveOp;
 use duckstore_plugin_sdk::{Resource, Result, StorageError};
 
 use crate::DuckEngine;
 use crate::catalog::naive;
 use crate::error::db_err;
-use crate::views::{BucketView, bucket_view, bucket_views, table_names, writable};
+use crate::tables::uncatalog;
+use crate::views::{BucketView, bucket_view, bucket_views, table_names, table_view, writable};
 
 pub(crate) use crate::branches::require_branch;
 
@@ -91,19 +93,40 @@ impl DuckEngine {
                 ),
             ));
         }
-        let tables = self.read(|c| table_names(c, at, &view))?;
-        for table in tables {
-            self.table_delete(&at.table(table), actor)?;
+        // One catalog transaction removes the bucket with every table in it: a crash or a
+        // refusal leaves all of it or none. Its own tables are held (writers in name order,
+        // so two deletes cannot deadlock) and snapshotted as the policy asks, first.
+        let mut own = Vec::new();
+        for name in self.read(|c| table_names(c, at, &view))? {
+            let t = at.table(name);
+            let table = self.read(|c| table_view(c, &t))?;
+            if table.home == t {
+                let file = self.file_of(&t)?;
+                own.push((t, table, file));
+            }
+        }
+        own.sort_by(|a, b| a.0.table.as_str().cmp(b.0.table.as_str()));
+        let refuse_if_linked = |c: &Connection| {
+            let linked = if at.branch.is_main() { linkers(c, at)? } else { Vec::new() };
+            if linked.is_empty() {
+                return Ok(());
+            }
+            Err(StorageError::conflict(
+                "bucket_linked",
+                format!("bucket {} is linked by {}; those links must go first", at.bucket, linked.join(", ")),
+            ))
+        };
+        self.read(refuse_if_linked)?;
+        let writers = own.iter().map(|(_, _, file)| self.wait_for_writer(file)).collect::<Result<Vec<_>>>()?;
+        for (_, table, file) in &own {
+            self.auto_snapshot(table, file, DestructiveOp::DropTable, None, actor)?;
         }
         self.write(|c| {
+            refuse_if_linked(c)?;
+            for (t, _, _) in &own {
+                uncatalog(c, t)?;
+            }
             if at.branch.is_main() {
-                let linked = linkers(c, at)?;
-                if !linked.is_empty() {
-                    return Err(StorageError::conflict(
-                        "bucket_linked",
-                        format!("bucket {} is linked by {}; those links must go first", at.bucket, linked.join(", ")),
-                    ));
-                }
                 c.execute(
                     "DELETE FROM meta.shares WHERE project_id = ? AND bucket_id = ?",
                     [at.project.as_str(), &at.bucket.to_string()],
@@ -129,6 +152,10 @@ impl DuckEngine {
             }
             Ok(())
         })?;
+        drop(writers);
+        for (t, _, _) in &own {
+            self.files.remove(&self.hub, &self.layout.table_file(&t.bucket_ref(), &t.table))?;
+        }
         match std::fs::remove_dir(self.layout.bucket_dir(at)) {
             Err(e) if !matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::DirectoryNotEmpty) => {
                 Err(e.into())

@@ -135,7 +135,7 @@ pub(crate) fn set_schema(
 }
 
 /// Removes a table's catalog entry (its file is removed separately, after commit).
-fn uncatalog(c: &Connection, t: &TableRef) -> Result<()> {
+pub(crate) fn uncatalog(c: &Connection, t: &TableRef) -> Result<()> {
     c.execute(
         "DELETE FROM meta.columns WHERE table_uid IN (SELECT uid FROM meta.tables \
          WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?)",

@@ -183,6 +183,11 @@ impl Client {
     }
 
     pub fn send(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        self.try_send(method, path, body).expect("HTTP request")
+    }
+
+    /// Like [`Self::send`], but `None` when the connection fails (a server killed mid-request).
+    pub fn try_send(&self, method: &str, path: &str, body: Option<Value>) -> Option<Response> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(key) = &self.key {
@@ -191,11 +196,11 @@ impl Client {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let resp = req.send().expect("HTTP request");
+        let resp = req.send().ok()?;
         let status = resp.status().as_u16();
-        let text = resp.text().expect("response body");
+        let text = resp.text().ok()?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Response { status, body, text }
+        Some(Response { status, body, text })
     }
 
     pub fn get(&self, path: &str) -> Response {

@@ -7,6 +7,7 @@ mod audit;
 mod auth_matrix;
 mod bad_input;
 mod branches;
+mod crash;
 mod exports;
 mod files;
 mod idempotency;
