@@ -11,7 +11,7 @@ use duckstore_plugin_sdk::model::Table;
 use duckstore_plugin_sdk::names::{ColumnName, TableRef};
 use duckstore_plugin_sdk::policy::DestructiveOp;
 use duckstore_plugin_sdk::query::RowSelection;
-use duckstore_plugin_sdk::schema::{ColumnChange, ColumnDef, validate_primary_key};
+use duckstore_plugin_sdk::schema::{ColumnChange, ColumnDef, check_column_count, validate_primary_key};
 use duckstore_plugin_sdk::{Resource, Result, StorageError};
 
 use crate::DuckEngine;
@@ -97,6 +97,7 @@ impl DuckEngine {
     pub(crate) fn column_add(&self, table: &TableRef, column: &ColumnDef) -> Result<Table> {
         self.change_schema(table, None, |meta, c, _| {
             ensure_free(meta, &column.name)?;
+            check_column_count(meta.columns.len() + 1)?;
             check_casts(c, &default_cast(column))?;
             let mut columns = defs(meta);
             columns.push(column.clone());

@@ -2,8 +2,25 @@
 //!
 //! DuckDB reports the class of an error as a message prefix ("Conversion Error: …");
 //! errors caused by the data a user sent become 4xx, everything else stays a 500.
+//! DuckDB's messages name files by their server path and quote the engine's own SQL: a
+//! user sees neither (a path becomes its last component, which for uploaded files is the
+//! file id they know; the SQL context goes); the full text goes to the server log.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use duckstore_plugin_sdk::{ErrorKind, StorageError};
+
+/// An absolute path of two or more components, where a message quotes or names one.
+static PATH: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(^|[\s'"(=])(?:/[^/\s'"(),:]+)+/([^/\s'"(),:]+)"#).expect("valid regex"));
+
+/// What a user may see of a DuckDB message: no server paths, no engine SQL.
+pub fn user_text(message: &str) -> String {
+    let cut = message.find("\nLINE ").map_or(message, |at| &message[..at]);
+    PATH.replace_all(cut.trim_end(), "$1$2").into_owned()
+}
 
 pub fn db_err(e: duckdb::Error) -> StorageError {
     classify(&e.to_string())
@@ -26,7 +43,11 @@ pub fn classify(message: &str) -> StorageError {
     } else {
         (ErrorKind::Internal, "database_error")
     };
-    StorageError::new(kind, code, message.to_owned())
+    let shown = user_text(message);
+    if shown != message {
+        tracing::info!(error = message, "database error (shown to the caller without paths and SQL)");
+    }
+    StorageError::new(kind, code, shown)
 }
 
 #[cfg(test)]
@@ -37,5 +58,14 @@ mod tests {
     fn data_errors_are_client_errors() {
         assert_eq!(classify("Conversion Error: Could not convert string 'x' to INT32").kind, ErrorKind::Unprocessable);
         assert_eq!(classify("IO Error: disk full").kind, ErrorKind::Internal);
+    }
+
+    #[test]
+    fn users_see_no_server_paths_or_engine_sql() {
+        let raw = "Invalid Input Error: File '/srv/ds/data/files/p1/0a1b2c' too small to be a Parquet file\n\
+                   LINE 1: DESCRIBE SELECT * FROM read_parquet('/srv/ds/data/files/p1/0a1b2c')";
+        assert_eq!(user_text(raw), "Invalid Input Error: File '0a1b2c' too small to be a Parquet file");
+        assert_eq!(user_text("IO Error: cannot open file=/a/b/c.csv"), "IO Error: cannot open file=c.csv");
+        assert_eq!(user_text("Conversion Error: 1/0 and a/b stay"), "Conversion Error: 1/0 and a/b stay");
     }
 }

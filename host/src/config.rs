@@ -62,13 +62,13 @@ pub struct ConfigArgs {
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exact_bytes_opt")]
     pub max_line_size: Option<ByteSize>,
 
-    /// Most bytes a compressed import may expand to [default: 256GiB].
+    /// Most bytes a compressed import may expand to [default: 64GiB].
     #[arg(long, env = "DUCKSTORE_MAX_DECOMPRESSED_SIZE")]
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "exact_bytes_opt")]
     pub max_decompressed_size: Option<ByteSize>,
 
     /// Most a compressed import may expand per compressed byte once past 64MiB: higher is
-    /// treated as a decompression bomb [default: 250].
+    /// treated as a decompression bomb [default: 100].
     #[arg(long, env = "DUCKSTORE_MAX_COMPRESSION_RATIO")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_compression_ratio: Option<u64>,
@@ -250,8 +250,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             max_file_size: ByteSize::gb(10),
             max_line_size: ByteSize::mib(64),
-            max_decompressed_size: ByteSize::gib(256),
-            max_compression_ratio: 250,
+            max_decompressed_size: ByteSize::gib(64),
+            max_compression_ratio: 100,
             max_temp_size: ByteSize::gib(100),
             project_max_files: 10_000,
             project_max_file_bytes: ByteSize::tb(1),

@@ -33,7 +33,7 @@ pub struct ImportLimits {
     /// Most bytes a compressed input may expand to.
     pub max_decompressed_bytes: u64,
     /// Once an input has expanded past 64 MiB, the most it may expand per compressed byte
-    /// (gzip's own ceiling is ~1,032; real CSV rarely passes 20).
+    /// (gzip's own ceiling is ~1,032; real CSV rarely passes 20, repetitive logs 50).
     pub max_compression_ratio: u64,
     /// Most spill space (DuckDB's temp directory) the engine's own work may use at once.
     pub max_temp_bytes: u64,
@@ -43,8 +43,8 @@ impl Default for ImportLimits {
     fn default() -> Self {
         Self {
             max_line_bytes: 64 << 20,
-            max_decompressed_bytes: 256 << 30,
-            max_compression_ratio: 250,
+            max_decompressed_bytes: 64 << 30,
+            max_compression_ratio: 100,
             max_temp_bytes: 100 << 30,
         }
     }

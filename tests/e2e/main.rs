@@ -10,6 +10,7 @@ mod branches;
 mod crash;
 mod exports;
 mod files;
+mod hostile;
 mod idempotency;
 mod imports;
 mod jdbc;

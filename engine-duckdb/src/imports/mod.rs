@@ -137,8 +137,12 @@ fn match_columns<'a>(source: &[String], table: &'a [Column]) -> Result<Vec<&'a C
     Ok(matched)
 }
 
-/// Turns DuckDB's CSV error report into one line naming the line and column.
+/// Turns DuckDB's report of bad input into a 4xx: a CSV error into one line naming the line
+/// and column, a Parquet read failure into `invalid_parquet`.
 fn csv_error(e: StorageError) -> StorageError {
+    if e.kind == ErrorKind::Internal && e.message.contains("arquet") {
+        return parquet_error(e);
+    }
     let text = &e.message;
     let Some(at) = text.find("CSV Error on Line: ") else { return e };
     let line: String = text[at + 19..].chars().take_while(char::is_ascii_digit).collect();
@@ -156,6 +160,15 @@ fn csv_error(e: StorageError) -> StorageError {
         .unwrap_or_else(|| "the line does not parse".to_owned());
     let code = if e.code == "invalid_value" { "invalid_value" } else { "invalid_csv" };
     StorageError::new(ErrorKind::Unprocessable, code, format!("CSV error on line {line}: {cause}"))
+}
+
+/// A file that is not readable Parquet is the input's fault, whatever DuckDB calls it.
+fn parquet_error(e: StorageError) -> StorageError {
+    if matches!(e.kind, ErrorKind::Internal | ErrorKind::Unprocessable) && e.code != "invalid_value" {
+        StorageError::unprocessable("invalid_parquet", format!("the file is not readable Parquet: {}", e.message))
+    } else {
+        e
+    }
 }
 
 /// Rows to load, as two SELECTs yielding the table's columns in table order: `plain`, in
@@ -272,12 +285,17 @@ impl DuckEngine {
 
     fn parquet_source(&self, c: &Connection, path: &Path, size: u64, table: &[Column]) -> Result<Source> {
         let file = literal(&path.to_string_lossy());
-        let names =
-            describe(c, &format!("read_parquet({file})"))?.into_iter().map(|(name, _)| name).collect::<Vec<_>>();
+        let names = describe(c, &format!("read_parquet({file})"))
+            .map_err(parquet_error)?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect::<Vec<_>>();
         let casts = cast_list(&names, &match_columns(&names, table)?);
         let records: u64 = c
-            .query_row(&format!("SELECT num_rows FROM parquet_file_metadata({file})"), [], |r| r.get(0))
-            .map_err(db_err)?;
+            .query_row(&format!("SELECT CAST(sum(num_rows) AS UBIGINT) FROM parquet_file_metadata({file})"), [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| parquet_error(db_err(e)))?;
         Ok(Source::of(
             format!("SELECT {casts} FROM read_parquet({file})"),
             format!("SELECT {casts}, file_row_number AS {SEQ} FROM read_parquet({file}, file_row_number = true)"),
@@ -441,7 +459,8 @@ impl DuckEngine {
             Format::Csv => self.csv_columns(&path, request)?,
             Format::Parquet => {
                 let relation = format!("read_parquet({})", literal(&path.to_string_lossy()));
-                self.read(|c| describe(c, &relation))?
+                self.read(|c| describe(c, &relation))
+                    .map_err(parquet_error)?
                     .into_iter()
                     .map(|(name, ty)| column_from_file(&name, &ty, false))
                     .collect::<Result<_>>()?
