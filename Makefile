@@ -10,6 +10,7 @@ run: setup
 
 ## Run the whole test suite: unit tests and end-to-end tests against the real binary.
 test: setup
+	cargo build -p duckstore-engine-native-example
 	cargo nextest run --workspace --no-fail-fast
 	cargo test --locked --manifest-path plugin-sdk/guest/Cargo.toml --features import-format --lib
 

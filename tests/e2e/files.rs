@@ -47,6 +47,19 @@ fn three_step_upload_then_detail_list_download_ranges_and_delete() {
     let (status, headers, _) = p.get_raw(&download, &[("range", "bytes=999999-")]);
     assert_eq!(status, 416);
     assert_eq!(headers["content-range"], format!("bytes */{}", content.len()));
+    // An empty file: no range can be satisfied; without a range it downloads as empty.
+    let empty = p.upload("p1", "empty.bin", Vec::new());
+    let empty_download = format!("/projects/p1/files/{empty}/download");
+    for range in ["bytes=0-10", "bytes=0-0", "bytes=-5"] {
+        let (status, headers, body) = p.get_raw(&empty_download, &[("range", range)]);
+        assert_eq!(status, 416, "{range}");
+        assert_eq!(headers["content-range"], "bytes */0");
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()["error"]["code"] == "range_not_satisfiable"
+        );
+    }
+    let (status, _, body) = p.get_raw(&empty_download, &[]);
+    assert_eq!((status, body.len()), (200, 0));
 
     let retagged = p.put(&format!("/projects/p1/files/{id}/tags"), json!({"tags": ["final"]})).expect(200);
     assert_eq!(retagged["tags"], json!(["final"]));

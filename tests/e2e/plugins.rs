@@ -297,6 +297,37 @@ fn operators_upload_disable_enable_reload_and_remove_plugins() {
 }
 
 #[test]
+fn concurrent_enables_and_disables_all_succeed_and_the_last_survives_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_in(&data, Some(ADMIN_KEY));
+    let admin = server.admin();
+    let names = ["import-jsonl", "import-xlsx", "snapshot-policy-strict"];
+    std::thread::scope(|scope| {
+        for worker in 0..8 {
+            let admin = admin.clone();
+            scope.spawn(move || {
+                for i in 0..40 {
+                    let name = names[(worker + i) % names.len()];
+                    let action = if (worker + i) % 2 == 0 { "disable" } else { "enable" };
+                    admin.post(&format!("/plugins/{name}/{action}"), json!({})).expect(200);
+                }
+            });
+        }
+    });
+    // Settle each plugin with one last call, then check the list on disk kept exactly that.
+    admin.post("/plugins/import-jsonl/disable", json!({})).expect(200);
+    admin.post("/plugins/import-xlsx/enable", json!({})).expect(200);
+    admin.post("/plugins/snapshot-policy-strict/disable", json!({})).expect(200);
+    server.stop();
+    let server = Server::start_in(&data, Some(ADMIN_KEY));
+    let list = server.admin().get("/plugins").expect(200);
+    assert_eq!(plugin(&list, "import-jsonl")["state"], "disabled");
+    assert_eq!(plugin(&list, "import-xlsx")["state"], "enabled");
+    assert_eq!(plugin(&list, "snapshot-policy-strict")["state"], "disabled");
+}
+
+#[test]
 fn plugins_that_are_not_what_they_claim_are_refused_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");

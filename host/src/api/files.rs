@@ -336,9 +336,10 @@ async fn download(
     let range = match headers.get(header::RANGE).map(|v| v.to_str().unwrap_or("")) {
         None => None,
         Some(spec) => match http_range_header::parse_range_header(spec).and_then(|r| r.validate(len)) {
-            Ok(ranges) if ranges.len() == 1 => Some(ranges[0].clone()),
-            Ok(_) => None, // several ranges: send the whole file
-            Err(_) => {
+            // An empty file has no byte a range could name (RFC 9110 §14.1.2).
+            Ok(ranges) if ranges.len() == 1 && len > 0 => Some(ranges[0].clone()),
+            Ok(ranges) if ranges.len() > 1 && len > 0 => None, // several ranges: send the whole file
+            _ => {
                 let mut resp = ApiError::new(
                     StatusCode::RANGE_NOT_SATISFIABLE,
                     "range_not_satisfiable",

@@ -103,6 +103,9 @@ pub struct Plugins {
     dir: PathBuf,
     config: Arc<ConfigFor>,
     entries: RwLock<BTreeMap<String, Arc<Entry>>>,
+    /// Held while a plugin is enabled or disabled and the list on disk rewritten, so that
+    /// concurrent calls write it one at a time and the last write holds every change.
+    disabled_list: parking_lot::Mutex<()>,
     metrics: PluginMetrics,
     parse_threads: usize,
 }
@@ -140,7 +143,15 @@ impl Plugins {
         registry.register(Box::new(calls.clone())).expect("metric names are unique");
         registry.register(Box::new(duration.clone())).expect("metric names are unique");
         let metrics = PluginMetrics { calls, duration };
-        Self { runtime, dir, config, entries: RwLock::new(BTreeMap::new()), metrics, parse_threads }
+        Self {
+            runtime,
+            dir,
+            config,
+            entries: RwLock::new(BTreeMap::new()),
+            disabled_list: Default::default(),
+            metrics,
+            parse_threads,
+        }
     }
 
     pub fn parse_threads(&self) -> usize {
@@ -285,11 +296,15 @@ impl Plugins {
 
     pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<PluginInfo, PluginError> {
         let entry = self.entry(name)?;
-        entry.enabled.store(enabled, Ordering::Relaxed);
+        let _one_writer = self.disabled_list.lock();
+        let was = entry.enabled.swap(enabled, Ordering::Relaxed);
+        if let Err(e) = self.write_disabled() {
+            entry.enabled.store(was, Ordering::Relaxed);
+            return Err(e);
+        }
         if enabled {
             entry.faults_in_a_row.store(0, Ordering::Relaxed);
         }
-        self.write_disabled()?;
         Ok(info(name, &entry))
     }
 
