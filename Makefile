@@ -2,7 +2,7 @@
 # Build output lives outside the checkout so fresh clones (and CI) reuse it.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/duckstore/target
 
-.PHONY: run test setup bench
+.PHONY: run test torture setup bench
 
 ## Start duckstore on ./data with REST on 127.0.0.1:8080 (release build).
 run: setup
@@ -13,6 +13,11 @@ test: setup
 	cargo build -p duckstore-engine-native-example
 	cargo nextest run --workspace --no-fail-fast
 	cargo test --locked --manifest-path plugin-sdk/guest/Cargo.toml --features import-format --lib
+
+## The crash harness at length: many more kills than `make test` runs (seeded; see docs/reliability.md).
+torture: setup
+	DUCKSTORE_TORTURE_KILLS=$${DUCKSTORE_TORTURE_KILLS:-400} cargo nextest run -p duckstore --no-capture \
+		--no-fail-fast -E 'test(/^crash::/)'
 
 ## Benchmarks (release build; print tables comparing against raw DuckDB / PostgreSQL).
 bench: setup

@@ -97,7 +97,8 @@ impl DuckEngine {
         // refusal leaves all of it or none. Its own tables are held (writers in name order,
         // so two deletes cannot deadlock) and snapshotted as the policy asks, first.
         let mut own = Vec::new();
-        for name in self.read(|c| table_names(c, at, &view))? {
+        let listed = self.read(|c| table_names(c, at, &view))?;
+        for name in listed.iter().cloned() {
             let t = at.table(name);
             let table = self.read(|c| table_view(c, &t))?;
             if table.home == t {
@@ -123,6 +124,14 @@ impl DuckEngine {
         }
         self.write(|c| {
             refuse_if_linked(c)?;
+            // A table created (or copied onto the branch) since the listing would be orphaned.
+            let now = bucket_view(c, at).and_then(|v| table_names(c, at, &v))?;
+            if now.iter().any(|n| !listed.contains(n)) {
+                return Err(StorageError::conflict(
+                    "bucket_changed",
+                    format!("a table was added to bucket {} while it was being deleted; try again", at.bucket),
+                ));
+            }
             for (t, _, _) in &own {
                 uncatalog(c, t)?;
             }
@@ -152,10 +161,10 @@ impl DuckEngine {
             }
             Ok(())
         })?;
-        drop(writers);
         for (t, _, _) in &own {
             self.files.remove(&self.hub, &self.layout.table_file(&t.bucket_ref(), &t.table))?;
         }
+        drop(writers);
         match std::fs::remove_dir(self.layout.bucket_dir(at)) {
             Err(e) if !matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::DirectoryNotEmpty) => {
                 Err(e.into())

@@ -32,7 +32,7 @@ use crate::DuckEngine;
 use crate::catalog::naive;
 use crate::error::db_err;
 use crate::files::new_id;
-use crate::jobs::{JobNote, note_commit};
+use crate::jobs::{JobNote, check_cancelled, note_commit};
 use crate::layout::{Layout, remove_db_file};
 use crate::table_files::{Replaced, TableFile};
 use crate::tables::set_schema;
@@ -87,7 +87,7 @@ impl DuckEngine {
     pub(crate) fn swap_in(&self, view: &TableView, file: &TableFile, next: &Path, settle: Settle) -> Result<()> {
         let id = new_id(8);
         let uid = &view.meta.uid;
-        let journalled = relative(&self.layout, next).and_then(|rel| {
+        let journalled = check_cancelled().and_then(|()| relative(&self.layout, next)).and_then(|rel| {
             let text = serde_json::to_string(&settle).expect("a settle record serializes");
             self.write(|c| {
                 c.execute(
@@ -101,31 +101,65 @@ impl DuckEngine {
             let _ = remove_db_file(next);
             return Err(e);
         }
-        let mut held = match file.exclusive() {
-            Ok(held) => held,
-            Err(e) => {
-                let _ = remove_db_file(next);
-                self.write(|c| journal_delete(c, &id))?;
-                return Err(e);
+        // Readers finish first (a cancel ends the wait); until the rename, the change can
+        // still be called off.
+        let mut held = loop {
+            if let Err(e) = check_cancelled() {
+                return Err(self.discard(&id, next, e));
             }
-        };
-        let settled = |engine: &Self| {
-            engine.write(|c| {
-                settle.apply(c, uid)?;
-                journal_delete(c, &id)
-            })
+            match file.exclusive_within(std::time::Duration::from_millis(50)) {
+                Some(Ok(held)) => break held,
+                Some(Err(e)) => return Err(self.discard(&id, next, e)),
+                None => {}
+            }
         };
         match self.files.replace(&self.hub, file, &mut held, next) {
-            Replaced::Yes => settled(self),
-            Replaced::No(e) => {
-                self.write(|c| journal_delete(c, &id))?;
-                Err(e)
-            }
+            Replaced::Yes => self.settle(&id, uid, &settle),
+            Replaced::No(e) => Err(self.discard(&id, next, e)),
             Replaced::AfterRename(e) => {
-                settled(self)?;
+                self.settle(&id, uid, &settle)?;
                 Err(StorageError::internal(format!(
                     "the change is committed, but the table's file cannot be opened: {e}"
                 )))
+            }
+        }
+    }
+
+    /// Undoes a journalled swap that never renamed: the journal row goes first, then the
+    /// file, so that a row whose file is gone always means "renamed" (a crash in between
+    /// leaves only a stray file, swept at the next start).
+    fn discard(&self, id: &str, next: &Path, error: StorageError) -> StorageError {
+        match self.write(|c| journal_delete(c, id)) {
+            Ok(()) => {
+                let _ = remove_db_file(next);
+            }
+            // The row stays and so does the file: the next start discards both.
+            Err(e) => tracing::error!(error = %e, "could not clear an abandoned table change from the journal"),
+        }
+        error
+    }
+
+    /// Completes a renamed swap's catalog change. The new file is the table's now, so the
+    /// catalog must follow: a transient failure is retried, and if the catalog cannot be
+    /// written at all the process stops, and start-up recovery completes the change before
+    /// anything reads the table (serving it with a catalog that disagrees would be worse).
+    fn settle(&self, id: &str, uid: &str, settle: &Settle) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            match self.write(|c| {
+                settle.apply(c, uid)?;
+                journal_delete(c, id)
+            }) {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "retrying the catalog change of a committed table change");
+                    std::thread::sleep(std::time::Duration::from_millis(100 << attempt));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the catalog cannot record a committed table change; stopping so that start-up recovery completes it");
+                    std::process::abort();
+                }
             }
         }
     }
@@ -141,19 +175,22 @@ pub(crate) fn recover(c: &mut Connection, layout: &Layout) -> Result<u64> {
     let mut forward = 0;
     for (id, uid, next, settle) in pending {
         let next = layout.root().join(next);
-        let tx = c.transaction().map_err(db_err)?;
         if next.exists() {
+            // Never renamed: forget the row, then the file (a crash in between leaves a
+            // stray file the leftovers sweep removes).
             tracing::info!(file = %next.display(), "a table change was interrupted before its commit; discarding it");
+            journal_delete(c, &id)?;
             remove_db_file(&next)?;
-        } else {
-            let settle: Settle = serde_json::from_str(&settle)
-                .map_err(|e| StorageError::internal(format!("journalled swap {id} is unreadable: {e}")))?;
-            tracing::info!(table = uid, "a table change was committed before a crash; completing its catalog entry");
-            settle.apply(&tx, &uid)?;
-            forward += 1;
+            continue;
         }
+        let settle: Settle = serde_json::from_str(&settle)
+            .map_err(|e| StorageError::internal(format!("journalled swap {id} is unreadable: {e}")))?;
+        tracing::info!(table = uid, "a table change was committed before a crash; completing its catalog entry");
+        let tx = c.transaction().map_err(db_err)?;
+        settle.apply(&tx, &uid)?;
         journal_delete(&tx, &id)?;
         tx.commit().map_err(db_err)?;
+        forward += 1;
     }
     Ok(forward)
 }

@@ -16,10 +16,29 @@ use duckstore_plugin_sdk::{ErrorKind, StorageError};
 static PATH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(^|[\s'"(=])(?:/[^/\s'"(),:]+)+/([^/\s'"(),:]+)"#).expect("valid regex"));
 
+/// Data directories of the engines in this process, as text: a path under one loses them
+/// first, so that even a directory with characters [`PATH`] stops at (spaces) never shows.
+static ROOTS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Registers a data directory whose paths messages must not show.
+pub fn hide_root(root: &std::path::Path) {
+    let mut roots = ROOTS.write().unwrap_or_else(|e| e.into_inner());
+    for form in [Some(root.to_path_buf()), root.canonicalize().ok()].into_iter().flatten() {
+        let text = format!("{}/", form.to_string_lossy().trim_end_matches('/'));
+        if !roots.contains(&text) {
+            roots.push(text);
+        }
+    }
+}
+
 /// What a user may see of a DuckDB message: no server paths, no engine SQL.
 pub fn user_text(message: &str) -> String {
     let cut = message.find("\nLINE ").map_or(message, |at| &message[..at]);
-    PATH.replace_all(cut.trim_end(), "$1$2").into_owned()
+    let mut text = cut.trim_end().to_owned();
+    for root in ROOTS.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        text = text.replace(root.as_str(), "/");
+    }
+    PATH.replace_all(&text, "$1$2").into_owned()
 }
 
 pub fn db_err(e: duckdb::Error) -> StorageError {
@@ -67,5 +86,7 @@ mod tests {
         assert_eq!(user_text(raw), "Invalid Input Error: File '0a1b2c' too small to be a Parquet file");
         assert_eq!(user_text("IO Error: cannot open file=/a/b/c.csv"), "IO Error: cannot open file=c.csv");
         assert_eq!(user_text("Conversion Error: 1/0 and a/b stay"), "Conversion Error: 1/0 and a/b stay");
+        hide_root(std::path::Path::new("/srv/my data"));
+        assert_eq!(user_text("IO Error: '/srv/my data/files/p1/ab' gone"), "IO Error: 'ab' gone");
     }
 }

@@ -251,10 +251,15 @@ impl DuckEngine {
             c.execute("DELETE FROM meta.uploads WHERE project_id = ? AND upload_key = ?", [project.as_str(), key])
                 .map_err(db_err)?;
             insert_file(c, project, &file)?;
+            // Linked, not moved, until the catalog commits: a crash before the commit leaves
+            // the upload whole (and the link unowned, swept at the next start).
             std::fs::create_dir_all(self.layout.files_dir(project))?;
-            std::fs::rename(&staged, self.layout.file(project, &file.id))?;
+            std::fs::hard_link(&staged, self.layout.file(project, &file.id))?;
             Ok(file)
         })?;
+        if let Err(e) = std::fs::remove_file(&staged) {
+            tracing::warn!(error = %e, upload = key, "could not remove a registered upload's staging copy");
+        }
         Ok(file)
     }
 

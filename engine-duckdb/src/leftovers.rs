@@ -40,17 +40,18 @@ pub(crate) fn sweep(c: &Connection, layout: &Layout) -> Result<u64> {
             removed += 1;
         }
     }
+    // A catalog row that does not parse stops the sweep: its file must not look unowned.
     let tables: HashSet<PathBuf> = strings(c, "SELECT project_id, branch_id, bucket_id, name FROM meta.tables", 4)?
         .into_iter()
-        .filter_map(|row| {
+        .map(|row| {
             let bucket = duckstore_plugin_sdk::names::BucketRef {
-                project: row[0].parse::<ProjectId>().ok()?,
-                branch: row[1].parse::<BranchId>().ok()?,
-                bucket: row[2].parse::<BucketId>().ok()?,
+                project: row[0].parse::<ProjectId>()?,
+                branch: row[1].parse::<BranchId>()?,
+                bucket: row[2].parse::<BucketId>()?,
             };
-            Some(layout.table_file(&bucket, &row[3].parse::<TableName>().ok()?))
+            Ok(layout.table_file(&bucket, &row[3].parse::<TableName>()?))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     for file in find_with_suffix(&root.join("projects"), ".duckdb") {
         if !tables.contains(&file) {
             tracing::info!(path = %file.display(), "removing a table file no table owns");

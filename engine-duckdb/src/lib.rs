@@ -95,6 +95,7 @@ impl DuckEngine {
         let EngineConfig { settings, policy, clock } = config;
         let layout = Layout::new(&settings.data_dir);
         std::fs::create_dir_all(layout.root())?;
+        error::hide_root(layout.root());
         let hub = Arc::new(Hub::open(&Limits {
             threads: settings.threads,
             memory_limit: settings.memory_limit.clone(),

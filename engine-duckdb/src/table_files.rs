@@ -55,7 +55,8 @@ pub enum Start<'a> {
 #[must_use]
 pub enum Replaced {
     Yes,
-    /// Nothing changed: the old file is still the table's.
+    /// Nothing changed: the old file is still the table's, the new one still in its place
+    /// (the caller removes it once nothing refers to it any more).
     No(StorageError),
     /// The new file is the table's, but could not be attached.
     AfterRename(StorageError),
@@ -112,13 +113,17 @@ impl TableFile {
         Held::new(self.attachment.read())
     }
 
+    /// A hold for a scan of a workspace query, which may scan the same table again before
+    /// it ends (a self-join, a UNION): such holds go ahead of a queued exclusive one, which
+    /// would otherwise wait for the first scan while the second waited for it.
     pub fn read_owned(&self) -> Result<OwnedReading> {
-        Held::new(self.attachment.read_arc())
+        Held::new(self.attachment.read_arc_recursive())
     }
 
-    /// Holds the file attached with no query running until the guard drops.
-    pub fn exclusive(&self) -> Result<Exclusive<'_>> {
-        Held::new(self.attachment.write())
+    /// Holds the file attached with no query running until the guard drops, if the running
+    /// queries end within `wait`.
+    pub fn exclusive_within(&self, wait: std::time::Duration) -> Option<Result<Exclusive<'_>>> {
+        self.attachment.try_write_for(wait).map(Held::new)
     }
 
     /// The writer lock if it comes free within `wait`.
@@ -223,26 +228,27 @@ impl TableFiles {
     /// rename happened.
     pub fn replace(&self, hub: &Hub, file: &TableFile, held: &mut Exclusive<'_>, new_path: &Path) -> Replaced {
         let attachment = &mut held.alias;
-        let Some(old) = attachment.take() else {
+        let Some(old) = attachment.clone() else {
             return Replaced::No(StorageError::conflict("table_removed", "the table was removed"));
         };
-        // Flush the old file's WAL first: a WAL left beside the new file would be replayed into it.
-        let swapped = hub
+        // Flush the old file's WAL first: a WAL left beside the new file would be replayed
+        // into it. Until the detach succeeds the old file stays attached under its alias.
+        let flushed = hub
             .conn()
             .and_then(|c| c.execute_batch(&format!("CHECKPOINT {}", ident(&old))).map_err(db_err))
-            .and_then(|()| hub.detach(&old))
-            .and_then(|()| {
-                let _ = std::fs::remove_file(wal_path(&file.path));
-                std::fs::rename(new_path, &file.path).map_err(StorageError::from)
-            });
-        if let Err(e) = swapped {
-            // Keep serving the old file if it is still there.
+            .and_then(|()| hub.detach(&old));
+        if let Err(e) = flushed {
+            return Replaced::No(e);
+        }
+        **attachment = None;
+        let _ = std::fs::remove_file(wal_path(&file.path));
+        if let Err(e) = std::fs::rename(new_path, &file.path) {
+            // Keep serving the old file, which is still in place.
             let alias = self.new_alias();
             if hub.attach(&file.path, &alias).is_ok() {
                 **attachment = Some(alias);
             }
-            let _ = remove_db_file(new_path);
-            return Replaced::No(e);
+            return Replaced::No(e.into());
         }
         sync_dir(&file.path);
         let alias = self.new_alias();
@@ -253,6 +259,11 @@ impl TableFiles {
             }
             Err(e) => Replaced::AfterRename(e),
         }
+    }
+
+    /// Whether `path` is attached as a table's file right now.
+    pub fn is_open(&self, path: &Path) -> bool {
+        self.files.lock().contains_key(path)
     }
 
     /// Detaches and deletes the table file at `path`, waiting for running readers.

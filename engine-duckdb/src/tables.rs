@@ -300,6 +300,12 @@ impl DuckEngine {
                 if load_row(c, t)?.is_some() {
                     return Err(StorageError::already_exists(Resource::Table, t.table_id()));
                 }
+                if self.files.is_open(&path) {
+                    return Err(StorageError::conflict(
+                        "table_busy",
+                        format!("table {} is still being removed; try again", t.table_id()),
+                    ));
+                }
                 if path.exists() {
                     tracing::warn!(path = %path.display(), "removing an orphaned table file left by an interrupted operation");
                     remove_db_file(&path)?;
@@ -442,8 +448,10 @@ impl DuckEngine {
                 }
                 Ok(())
             })?;
+            // Still the table's only writer: a table created under the same name meanwhile
+            // could otherwise have its new file removed here.
+            self.files.remove(&self.hub, &self.layout.table_file(&t.bucket_ref(), &t.table))
         }
-        self.files.remove(&self.hub, &self.layout.table_file(&t.bucket_ref(), &t.table))
     }
 
     /// Resets a dev branch's table to main's current version: the branch's copy goes.
@@ -452,6 +460,12 @@ impl DuckEngine {
             return Err(StorageError::invalid("main_branch", "pull resets a dev branch's table to main; this is main"));
         }
         let main = TableRef { branch: BranchId::main(), ..t.clone() };
+        // The branch's own copy is dropped as its only writer (a write in flight finishes first).
+        let file = match self.read(|c| load_row(c, t))? {
+            Some(_) => Some(self.file_of(t)?),
+            None => None,
+        };
+        let _only_writer = file.as_ref().map(|f| self.wait_for_writer(f)).transpose()?;
         let own = self.write(|c| {
             if load_row(c, &main)?.is_none() {
                 return Err(StorageError::conflict(

@@ -54,7 +54,18 @@ impl Jobs {
                 })
                 .await;
             jobs.running.lock().remove(&id);
-            let recorded = outcome.clone();
+            let recorded = outcome.clone().map_err(|e| {
+                if e.kind != duckstore_plugin_sdk::ErrorKind::Internal {
+                    return e;
+                }
+                // The record is read by API callers: the details go to the log only.
+                tracing::error!(job = %id, code = %e.code, message = %e.message, "a job failed");
+                StorageError::new(
+                    e.kind,
+                    e.code,
+                    format!("the job failed on the server; its log has the details under job {id}"),
+                )
+            });
             let finish_id = id.clone();
             if let Err(e) = storage.run(move |s| s.finish_job(&finish_id, recorded)).await {
                 tracing::error!(job = %id, error = %e, "could not record a job's outcome");

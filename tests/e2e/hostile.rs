@@ -185,7 +185,7 @@ fn damaged_compression_and_bombs_are_refused_and_change_nothing() {
 fn malformed_text_is_refused_naming_its_line() {
     let server = Server::start();
     let (p, t) = setup(&server);
-    let cases: [(&str, &[u8], &str, &[&str]); 7] = [
+    let cases: [(&str, &[u8], &str, &[&str]); 8] = [
         ("utf8.csv", b"id,v\n4,ok\n5,caf\xe9\n", "invalid_utf8", &["line 3", "UTF-8"]),
         ("nul.csv", b"id,v\n4,a\x00b\n", "nul_byte", &["line 2", "NUL"]),
         ("quote.csv", b"id,v\n4,ok\n5,\"open\n6,x\n", "unterminated_quote", &["line 3"]),
@@ -193,6 +193,8 @@ fn malformed_text_is_refused_naming_its_line() {
         ("width.csv", b"id,v\n4,a,extra\n", "invalid_csv", &["line 2"]),
         ("type.csv", b"id,v\n4,a\nfive,b\n", "invalid_value", &["line 3", "\"id\""]),
         ("empty.csv", b"", "invalid_csv", &["empty"]),
+        // A blank line where the header belongs: not read as the header.
+        ("late-header.csv", b"\nid,v\n4,a\n", "invalid_csv", &["line 1", "header"]),
     ];
     for (name, input, code, mentions) in cases {
         refused(&p, &t, import(&p, &t, name, input.to_vec(), json!({})), 422, code, mentions);
@@ -210,7 +212,8 @@ fn malformed_text_is_refused_naming_its_line() {
 fn well_formed_oddities_load_every_record() {
     let server = Server::start();
     let (p, t) = setup(&server);
-    let cases: [(&str, &[u8], Vec<(i64, usize)>); 6] = [
+    type Case = (&'static str, &'static [u8], Vec<(i64, usize)>);
+    let cases: [Case; 6] = [
         ("bom.csv", b"\xef\xbb\xbfid,v\n4,a\n", vec![(4, 1)]),
         ("crlf.csv", b"id,v\r\n4,a\r\n5,\"b\r\nc\"\r\n", vec![(4, 1), (5, 4)]),
         ("cr.csv", b"id,v\r4,a\r5,bb\r", vec![(4, 1), (5, 2)]),
@@ -223,6 +226,19 @@ fn well_formed_oddities_load_every_record() {
         assert_eq!(job["result"]["rows_imported"], expected.len(), "{name}: {job}");
         assert_eq!(content(&p, &t), expected, "{name}");
     }
+    // One column: a blank line is a NULL value (as DuckDB reads it), counted as a record.
+    p.post(
+        &format!("{}/tables", bucket("p1", "in.c-b")),
+        json!({"name": "one", "columns": [{"name": "v", "type": "VARCHAR"}]}),
+    )
+    .expect(201);
+    let one = table("p1", "in.c-b", "one");
+    let job = import(&p, &one, "one.csv", b"v\na\n\nb\n".to_vec(), json!({})).expect(200);
+    assert_eq!(job["result"]["rows_imported"], 3, "{job}");
+    let values: Vec<Value> = p.rows(&one, "v").iter().map(|r| r["v"].clone()).collect();
+    assert_eq!(values.len(), 3);
+    assert!(values.contains(&Value::Null), "{values:?}");
+
     // 2,000 columns (the most a table may have): a table is made from the header and every
     // value arrives; 10,000 are refused up front, not half-way through with an out-of-memory.
     let wide = |n: usize| {

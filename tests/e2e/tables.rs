@@ -111,3 +111,34 @@ fn unknown_branches_buckets_and_tables_are_404() {
     p.get(&table("p1", "in.c-b", "none")).expect_error(404, "table_not_found");
     server.admin().get(&bucket("ghost", "in.c-b")).expect_error(404, "project_not_found");
 }
+
+#[test]
+fn a_table_dropped_and_created_again_at_once_keeps_a_working_file() {
+    let server = Server::start();
+    let p = server.project("p1");
+    create_bucket(&p, "p1", "b");
+    let t = table("p1", "in.c-b", "t");
+    let rows = p.upload("p1", "rows.csv", "id,name\n1,a\n2,b\n");
+    create_table(&p, "p1", "in.c-b", "t");
+    for round in 0..25 {
+        p.import(&t, json!({"file_id": rows})).expect(200);
+        let (deleted, created) = std::thread::scope(|scope| {
+            let dropper = scope.spawn(|| p.delete(&t).status);
+            let creator = scope.spawn(|| {
+                let body = json!({"name": "t", "columns": [{"name": "id", "type": "INTEGER"}, {"name": "name", "type": "VARCHAR"}],
+                                  "primary_key": ["id"]});
+                p.post(&format!("{}/tables", bucket("p1", "in.c-b")), body).status
+            });
+            (dropper.join().unwrap(), creator.join().unwrap())
+        });
+        assert_eq!(deleted, 204, "round {round}");
+        assert!(matches!(created, 201 | 409), "round {round}: create answered {created}");
+        if created != 201 {
+            create_table(&p, "p1", "in.c-b", "t");
+        }
+        // Whichever way the race went, the table there now is whole and usable.
+        assert_eq!(p.get(&t).expect(200)["row_count"], 0, "round {round}");
+        p.import(&t, json!({"file_id": rows, "incremental": true})).expect(200);
+        assert_eq!(p.rows(&t, "id").len(), 2, "round {round}");
+    }
+}

@@ -233,17 +233,24 @@ impl DuckEngine {
     /// Scans a CSV input (see [`scan`]) and builds the SELECTs that read it.
     fn csv_source(&self, path: &Path, size: u64, options: &CsvOptions, table: &[Column]) -> Result<Source> {
         let dialect = options.dialect()?;
-        let scanned =
-            scan::scan(path, dialect, options.header, &self.import_limits, &self.layout.temp(), &check_cancelled)?;
-        let file = scanned.plain.path();
         let names: Vec<String> = if options.header {
-            read_header(file, dialect)?
+            read_header(path, dialect)?
         } else {
             match &options.columns {
                 Some(cols) => cols.iter().map(|c| c.to_string()).collect(),
                 None => table.iter().map(|c| c.def.name.to_string()).collect(),
             }
         };
+        let scanned = scan::scan(
+            path,
+            dialect,
+            options.header,
+            names.len(),
+            &self.import_limits,
+            &self.layout.temp(),
+            &check_cancelled,
+        )?;
+        let file = scanned.plain.path();
         let in_file_order = match_columns(&names, table)?;
         let columns = in_file_order
             .iter()

@@ -73,11 +73,12 @@ pub(crate) fn scan(
     path: &Path,
     dialect: CsvDialect,
     header: bool,
+    columns: usize,
     limits: &ImportLimits,
     temp_dir: &Path,
     check: &dyn Fn() -> Result<()>,
 ) -> Result<Scanned> {
-    let mut records = Records::new(dialect, header, limits.max_line_bytes);
+    let mut records = Records::new(dialect, header, columns, limits.max_line_bytes);
     if !is_gzip(path) {
         let mut input = File::open(path)?;
         let mut buf = vec![0u8; BUFFER];
@@ -196,6 +197,8 @@ impl Ending {
 
 /// The record counter: a streaming RFC 4180 state machine over the input's bytes.
 struct Records {
+    /// The file has one column: DuckDB reads a blank line as a NULL value, not as nothing.
+    one_column: bool,
     quote: Option<u8>,
     /// An escape character other than the quote (a doubled quote needs no state of its own).
     escape: Option<u8>,
@@ -224,8 +227,9 @@ struct Records {
 }
 
 impl Records {
-    fn new(dialect: CsvDialect, header: bool, max_record: u64) -> Self {
+    fn new(dialect: CsvDialect, header: bool, columns: usize, max_record: u64) -> Self {
         Self {
+            one_column: columns == 1,
             quote: dialect.quote,
             escape: dialect.escape.filter(|e| Some(*e) != dialect.quote),
             header,
@@ -340,12 +344,12 @@ impl Records {
             i += run;
             match data[i] {
                 b'\n' => {
-                    self.ended_by(Ending::Lf)?;
                     self.end_record()?;
+                    self.ended_by(Ending::Lf)?;
                 }
                 b'\r' => {
-                    self.after_cr = true;
                     self.end_record()?;
+                    self.after_cr = true;
                 }
                 _ => {
                     self.in_quotes = true;
@@ -398,16 +402,26 @@ impl Records {
         Ok(())
     }
 
+    /// A line break outside quotes ends a record; a blank line is no record, except in a
+    /// one-column file, where it is a NULL value (as DuckDB reads it).
     fn end_record(&mut self) -> Result<()> {
-        if self.record_bytes > 0 {
-            self.longest = self.longest.max(self.record_bytes);
-            if self.header && !self.header_seen {
-                self.header_seen = true;
-            } else {
-                self.records += 1;
-            }
-        }
+        let blank = self.record_bytes == 0;
+        self.longest = self.longest.max(self.record_bytes);
         self.record_bytes = 0;
+        if self.header && !self.header_seen {
+            if blank {
+                return Err(StorageError::unprocessable(
+                    "invalid_csv",
+                    format!(
+                        "CSV error on line {}: the line is blank, but the header was expected; nothing was imported",
+                        self.line
+                    ),
+                ));
+            }
+            self.header_seen = true;
+        } else if !blank || self.one_column {
+            self.records += 1;
+        }
         Ok(())
     }
 
@@ -428,7 +442,10 @@ impl Records {
         if self.after_cr {
             self.ended_by(Ending::Cr)?;
         }
-        self.end_record()?;
+        // The last record, when the input does not end with a line break.
+        if self.record_bytes > 0 {
+            self.end_record()?;
+        }
         Ok((self.records, self.longest))
     }
 }
@@ -442,14 +459,18 @@ mod tests {
     }
 
     fn count_with(input: &[u8], dialect: CsvDialect, max: u64) -> Result<(u64, u64)> {
+        count_columns(input, dialect, 2, max)
+    }
+
+    fn count_columns(input: &[u8], dialect: CsvDialect, columns: usize, max: u64) -> Result<(u64, u64)> {
         // Every split point: the state must carry across buffers.
         let whole = {
-            let mut r = Records::new(dialect, true, max);
+            let mut r = Records::new(dialect, true, columns, max);
             r.feed(input)?;
             r.finish()?
         };
         for cut in 0..input.len() {
-            let mut r = Records::new(dialect, true, max);
+            let mut r = Records::new(dialect, true, columns, max);
             let split = r.feed(&input[..cut]).and_then(|()| r.feed(&input[cut..])).and_then(|()| r.finish());
             assert_eq!(split.as_ref().ok(), Some(&whole), "split at {cut} of {:?}", String::from_utf8_lossy(input));
         }
@@ -468,6 +489,24 @@ mod tests {
         assert_eq!(count(b"id,v\r\n1,\"a\r\nb\"\r\n").unwrap().0, 1);
         assert_eq!(count(b"id,v\n").unwrap().0, 0);
         assert_eq!(count(b"").unwrap().0, 0);
+    }
+
+    #[test]
+    fn in_a_one_column_file_a_blank_line_is_a_null_value() {
+        let dialect = CsvDialect { delimiter: b',', quote: Some(b'"'), escape: None };
+        assert_eq!(count_columns(b"v\na\n\nb\n", dialect, 1, 1 << 20).unwrap().0, 3);
+        assert_eq!(count_columns(b"v\na\n\nb\n\n", dialect, 1, 1 << 20).unwrap().0, 4);
+        assert_eq!(count_columns(b"v\r\na\r\n\r\nb\r\n", dialect, 1, 1 << 20).unwrap().0, 3);
+        assert_eq!(count_columns(b"v\na\nb", dialect, 1, 1 << 20).unwrap().0, 2);
+    }
+
+    #[test]
+    fn a_blank_first_line_where_the_header_belongs_is_refused() {
+        let dialect = CsvDialect { delimiter: b',', quote: Some(b'"'), escape: None };
+        for columns in [1, 2] {
+            let e = count_columns(b"\nid,v\n1,a\n", dialect, columns, 1 << 20).unwrap_err();
+            assert!(e.message.contains("line 1") && e.message.contains("header"), "{}", e.message);
+        }
     }
 
     #[test]

@@ -67,12 +67,23 @@ impl From<StorageError> for ApiError {
     }
 }
 
+/// What a caller reads of a server-side failure: its details (paths, internal SQL, errno
+/// text) go to the log, under the request's id, which the response carries too.
+const INTERNAL_MESSAGE: &str =
+    "the server could not complete the request; its log has the details under this response's x-request-id";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        let message = if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(code = %self.code, message = %self.message, "request failed");
-        }
-        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
+            INTERNAL_MESSAGE.to_owned()
+        } else {
+            if self.status.is_server_error() {
+                tracing::warn!(code = %self.code, message = %self.message, "request failed");
+            }
+            self.message
+        };
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message } };
         (self.status, Json(body)).into_response()
     }
 }
