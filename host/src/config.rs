@@ -133,7 +133,14 @@ pub struct ConfigArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspace_max_sessions: Option<u64>,
 
-    /// PEM certificate for PostgreSQL TLS (with pg_tls_key); self-signed when unset.
+    /// Refuse PostgreSQL logins that do not use TLS (passwords would cross in the clear)
+    /// [default: true].
+    #[arg(long, env = "DUCKSTORE_PG_REQUIRE_TLS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_require_tls: Option<bool>,
+
+    /// PEM certificate for PostgreSQL TLS (with pg_tls_key); when unset, a self-signed one is
+    /// generated once into <data>/tls/ (clients verify it with sslrootcert=<data>/tls/pg.crt).
     #[arg(long, env = "DUCKSTORE_PG_TLS_CERT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg_tls_cert: Option<PathBuf>,
@@ -221,6 +228,7 @@ pub struct Config {
     #[serde(serialize_with = "exact_bytes")]
     pub workspace_size_limit: ByteSize,
     pub workspace_max_sessions: u64,
+    pub pg_require_tls: bool,
     pub pg_tls_cert: Option<PathBuf>,
     pub pg_tls_key: Option<PathBuf>,
     pub pg_statement_timeout_secs: u64,
@@ -264,6 +272,7 @@ impl Default for Config {
             workspace_memory_limit: "512MB".to_owned(),
             workspace_size_limit: ByteSize::gb(10),
             workspace_max_sessions: 20,
+            pg_require_tls: true,
             pg_tls_cert: None,
             pg_tls_key: None,
             pg_statement_timeout_secs: 0,

@@ -62,6 +62,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pg_config = PgConfig {
         addr: config.pg_addr,
         tls: config.pg_tls_cert.clone().zip(config.pg_tls_key.clone()),
+        generated_tls_dir: config.data_dir.join("tls"),
+        require_tls: config.pg_require_tls,
         session: SessionLimits {
             statement_timeout: (config.pg_statement_timeout_secs > 0)
                 .then(|| std::time::Duration::from_secs(config.pg_statement_timeout_secs)),

@@ -39,6 +39,11 @@ impl Server {
         s
     }
 
+    /// A server on `data` with the test admin key and extra `serve` flags.
+    pub fn launch_in(data: &Path, args: &[&str]) -> Self {
+        Self::launch(data, Some(ADMIN_KEY), args)
+    }
+
     /// A server on `data`, with the admin key given (or none: the server generates one).
     pub fn start_in(data: &Path, admin_key: Option<&str>) -> Self {
         Self::launch(data, admin_key, &[])
@@ -56,12 +61,18 @@ impl Server {
             .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache"))
             .args(args)
             .env_remove("DUCKSTORE_ADMIN_KEY")
+            .env_remove("DUCKSTORE_PG_REQUIRE_TLS")
             // A host clock away from UTC: answers must not depend on where the server runs.
             .env("TZ", "America/New_York")
             .stdout(Stdio::piped())
             .stderr(log);
         if let Some(key) = admin_key {
             cmd.env("DUCKSTORE_ADMIN_KEY", key);
+        }
+        // Most tests talk plaintext to the wire server (tokio-postgres without a TLS stack);
+        // tests of the TLS requirement pass --pg-require-tls themselves.
+        if !args.iter().any(|a| a.starts_with("--pg-require-tls")) {
+            cmd.env("DUCKSTORE_PG_REQUIRE_TLS", "false");
         }
         let mut child = cmd.spawn().expect("start duckstore");
         let stdout = child.stdout.take().expect("piped stdout");

@@ -32,7 +32,7 @@ use pgwire::messages::startup::ParameterStatus;
 use duckstore_plugin_sdk::sql::{Outcome, SqlColumn, SqlParam, SqlType, StatementKind, skip_blanks};
 use duckstore_plugin_sdk::{Result, StorageError};
 
-use crate::pg::commands::{Command, CopyOut, Direction, classify, milliseconds, split};
+use crate::pg::commands::{Command, CopyOut, DUCKDB_SETTINGS, Direction, classify, milliseconds, split};
 use crate::pg::copy::CopyInFlight;
 use crate::pg::cursors::{Cursor, not_found as cursor_not_found};
 use crate::pg::encode::{binary_param, copy_lines, declared_type, format_of, pg_type, type_modifier};
@@ -181,6 +181,9 @@ impl Handler {
     {
         Ok(Some(match command {
             Command::Set { name, value } => {
+                if DUCKDB_SETTINGS.binary_search(&name.as_str()).is_ok() {
+                    return Err(error("ERROR", "42501", &format!("permission denied to set parameter \"{name}\"")));
+                }
                 if name == "search_path" {
                     session.set_search_path(value).await.map_err(storage)?;
                 }

@@ -21,13 +21,13 @@ mod session;
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use futures_util::Sink;
+use futures_util::{Sink, SinkExt};
 use pgwire::api::auth::mechanism::AuthMechanismFactory;
 use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::auth::{
@@ -55,13 +55,17 @@ pub const SERVER_VERSION: &str = "15.6";
 
 pub struct PgConfig {
     pub addr: SocketAddr,
-    /// PEM certificate and key; a self-signed pair is generated when absent.
+    /// PEM certificate and key; a self-signed pair is kept in `generated_tls_dir` when absent.
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub generated_tls_dir: PathBuf,
+    /// Logins without TLS are refused.
+    pub require_tls: bool,
     pub session: SessionLimits,
 }
 
 struct Startup {
     storage: Storage,
+    require_tls: bool,
     driver: AuthDriver<DefaultServerParameterProvider>,
     scram: ScramAuth,
     cancels: Arc<CancelRegistry>,
@@ -75,7 +79,34 @@ fn workspace_of<C: ClientInfo>(client: &C) -> Option<String> {
 
 #[async_trait]
 impl StartupHandler for Startup {
+    /// A failed login ends as PostgreSQL ends it: one FATAL ErrorResponse, then the server
+    /// closes the connection. (pgwire would follow any error with ReadyForQuery, which
+    /// clients such as asyncpg read as a protocol violation.)
     async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Err(e) = self.login(client, message).await else { return Ok(()) };
+        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+        let e = match e {
+            PgWireError::InvalidPassword(_) => {
+                fatal("28P01", &format!("password authentication failed for user \"{user}\""))
+            }
+            e if e.is_fatal() => e,
+            e => fatal(e.code(), &e.to_string()),
+        };
+        tracing::info!(user, error = %e, "a PostgreSQL login failed");
+        let info: pgwire::error::ErrorInfo = e.into();
+        client.send(PgWireBackendMessage::ErrorResponse(info.into())).await?;
+        client.close().await?;
+        Ok(())
+    }
+}
+
+impl Startup {
+    async fn login<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -85,6 +116,13 @@ impl StartupHandler for Startup {
             PgWireFrontendMessage::Startup(ref startup) => {
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
+                if self.require_tls && !client.is_secure() {
+                    return Err(fatal(
+                        "28000",
+                        "this server accepts logins over TLS only (passwords would cross the network in the \
+                         clear): connect with sslmode=require, or verify-full with sslrootcert",
+                    ));
+                }
                 let id = workspace_of(client).ok_or_else(|| fatal("28000", "no database (workspace id) given"))?;
                 let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
                 let lookup = id.clone();
@@ -174,30 +212,59 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
-fn tls_config(tls: &Option<(PathBuf, PathBuf)>) -> anyhow::Result<rustls::ServerConfig> {
+fn tls_config(config: &PgConfig) -> anyhow::Result<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let (certs, key) = match tls {
-        Some((cert, key)) => (
-            CertificateDer::pem_file_iter(cert)
-                .with_context(|| format!("reading {}", cert.display()))?
-                .collect::<Result<Vec<_>, _>>()?,
-            PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?,
-        ),
-        None => {
-            let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
-            (
-                vec![generated.cert.der().clone()],
-                PrivateKeyDer::try_from(generated.key_pair.serialize_der()).map_err(anyhow::Error::msg)?,
-            )
-        }
+    let (cert, key) = match &config.tls {
+        Some(pair) => pair.clone(),
+        None => self_signed(&config.generated_tls_dir, config.addr)?,
     };
+    let certs = CertificateDer::pem_file_iter(&cert)
+        .with_context(|| format!("reading {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(&key).with_context(|| format!("reading {}", key.display()))?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok(config)
+}
+
+/// The generated certificate and key under `dir`, made on first start and kept, so that
+/// clients can pin it (`sslmode=verify-full sslrootcert=<data>/tls/pg.crt`). It names
+/// `localhost`, the machine's host name and the addresses the server listens on.
+fn self_signed(dir: &Path, addr: SocketAddr) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (cert, key) = (dir.join("pg.crt"), dir.join("pg.key"));
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    if !addr.ip().is_unspecified() {
+        names.push(addr.ip().to_string());
+    }
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() {
+            names.push(host.to_owned());
+        }
+    }
+    names.dedup();
+    let generated = rcgen::generate_simple_self_signed(names)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let partial = key.with_extension("key.partial");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial)?;
+        f.write_all(generated.key_pair.serialize_pem().as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&partial, &key)?;
+    std::fs::write(cert.with_extension("crt.partial"), generated.cert.pem())?;
+    std::fs::rename(cert.with_extension("crt.partial"), &cert)?;
+    tracing::info!(cert = %cert.display(), "generated a self-signed certificate for PostgreSQL TLS");
+    Ok((cert, key))
 }
 
 /// Binds the wire server's port; `serve` then accepts connections until the task ends.
@@ -210,7 +277,7 @@ pub async fn bind(config: &PgConfig) -> anyhow::Result<TcpListener> {
 const MAX_CONNECTIONS: usize = 4096;
 
 pub async fn serve(listener: TcpListener, config: PgConfig, storage: Storage) -> anyhow::Result<()> {
-    let tls = Some(pgwire::tokio::TlsAcceptor::from(Arc::new(tls_config(&config.tls)?)));
+    let tls = Some(pgwire::tokio::TlsAcceptor::from(Arc::new(tls_config(&config)?)));
     let mut params = DefaultServerParameterProvider::default();
     params.server_version = SERVER_VERSION.to_owned();
     params.is_superuser = false;
@@ -221,6 +288,7 @@ pub async fn serve(listener: TcpListener, config: PgConfig, storage: Storage) ->
         handler: Arc::new(Handler::new(cancels.clone())),
         startup: Arc::new(Startup {
             storage: storage.clone(),
+            require_tls: config.require_tls,
             driver: AuthDriver::new(params),
             scram: ScramAuth::new(Arc::new(auth::Verifiers(storage))),
             cancels,
