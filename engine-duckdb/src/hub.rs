@@ -59,6 +59,14 @@ impl Hub {
         let hub = Self { db, idle: Mutex::new(Vec::new()) };
         // Timestamps are UTC everywhere; a build without ICU has no time zones to set.
         let _ = hub.conn()?.execute_batch("SET GLOBAL TimeZone = 'UTC'");
+        // Workspace queries pushed down here must answer as in the workspace: PostgreSQL's
+        // truncating integer `/` and its division-by-zero error (workspaces::dialect).
+        hub.conn()?
+            .execute_batch(&format!(
+                "SET GLOBAL integer_division = true; {}",
+                crate::workspaces::dialect::DIVISOR_MACRO_SQL
+            ))
+            .map_err(db_err)?;
         Ok(hub)
     }
 

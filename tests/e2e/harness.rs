@@ -338,3 +338,85 @@ pub fn disk_listing(dir: &Path) -> Vec<(PathBuf, u64)> {
     out.sort();
     out
 }
+
+/// A private PostgreSQL 15 server in a temporary directory, for differential tests; stopped
+/// when dropped. As root it runs as the `postgres` user (initdb refuses root).
+pub struct Postgres {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    as_postgres: bool,
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+impl Postgres {
+    pub fn start() -> Self {
+        assert!(
+            Path::new(PG_BIN).join("postgres").exists(),
+            "PostgreSQL 15 is not installed: run scripts/setup (it installs the postgresql-15 package)"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let as_postgres = unsafe { libc::geteuid() } == 0;
+        if as_postgres {
+            let status = Command::new("chown").args(["-R", "postgres"]).arg(dir.path()).status().expect("chown");
+            assert!(status.success(), "chown the PostgreSQL directory");
+        }
+        let port = free_port();
+        let pg = Self { port, dir, as_postgres };
+        let data = pg.dir.path().join("db");
+        pg.run(
+            &format!("{PG_BIN}/initdb"),
+            &["-D", &data.to_string_lossy(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"],
+        );
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c TimeZone=UTC",
+            pg.dir.path().display()
+        );
+        let log = pg.dir.path().join("log");
+        pg.run(
+            &format!("{PG_BIN}/pg_ctl"),
+            &["-D", &data.to_string_lossy(), "-o", &options, "-l", &log.to_string_lossy(), "-w", "start"],
+        );
+        pg
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let output = if self.as_postgres {
+            Command::new("runuser").args(["-u", "postgres", "--", program]).args(args).output()
+        } else {
+            Command::new(program).args(args).output()
+        }
+        .expect("run a PostgreSQL program");
+        assert!(
+            output.status.success(),
+            "{program} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// libpq connection string for the superuser's default database.
+    pub fn conninfo(&self) -> String {
+        format!("host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=disable", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("db");
+        let stop = |program: &str, args: &[&str]| {
+            if self.as_postgres {
+                Command::new("runuser").args(["-u", "postgres", "--", program]).args(args).output()
+            } else {
+                Command::new(program).args(args).output()
+            }
+        };
+        let _ = stop(&format!("{PG_BIN}/pg_ctl"), &["-D", &data.to_string_lossy(), "-m", "immediate", "stop"]);
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}

@@ -16,6 +16,7 @@ mod imports;
 mod jdbc;
 mod jobs;
 mod native_engine;
+mod pg_fidelity;
 mod pg_security;
 mod plugins;
 mod projects;

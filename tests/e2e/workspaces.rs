@@ -797,7 +797,7 @@ fn psql_and_python_clients_see_the_catalog() {
         String::from_utf8(out.stdout).unwrap()
     };
     assert!(psql(r"\dn").contains("in.c-main"));
-    assert!(psql(r#"\d "in.c-main".t"#).contains("name|character varying"));
+    assert!(psql(r#"\d "in.c-main".t"#).contains("name|text"));
     assert!(psql(r"\l").contains(ws["id"].as_str().unwrap()));
     assert!(psql(r"\du").contains(ws["id"].as_str().unwrap()));
     assert_eq!(psql(r#"SELECT count(*) FROM "in.c-main".t"#).trim(), "2");
@@ -838,7 +838,7 @@ inspector = sqlalchemy.inspect(engine)
 assert 'py_t' in inspector.get_table_names(), inspector.get_table_names()
 # get_columns sends a query DuckDB can only type once it sees the parameter values.
 columns = [(c['name'], str(c['type']), c['nullable'], c['default']) for c in inspector.get_columns('py_t')]
-assert columns == [('a', 'INTEGER', False, None), ('b', 'VARCHAR', False, "'x'"), ('c', 'NUMERIC(10, 2)', True, None)], columns
+assert columns == [('a', 'INTEGER', False, None), ('b', 'TEXT', False, "'x'"), ('c', 'NUMERIC(10, 2)', True, None)], columns
 assert inspector.get_pk_constraint('py_t')['constrained_columns'] == ['a']
 with psycopg.connect(info) as conn:
     row = conn.execute('SELECT 1 AS x, json_build_object(%s::VARCHAR, 2) AS j', ('k',)).fetchone()

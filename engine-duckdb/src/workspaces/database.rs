@@ -120,7 +120,12 @@ impl WorkspaceDb {
         // UTC as in the hub and as the wire protocol reports it (a query answers the same in
         // the workspace and pushed down into the hub); then nobody changes any setting. (The
         // time zone belongs to ICU, which loads after the options given at open.)
-        admin.execute_batch("SET GLOBAL TimeZone = 'UTC'; SET GLOBAL lock_configuration = true;").map_err(db_err)?;
+        // Integer `/` truncates, as in PostgreSQL (7 / 2 = 3).
+        admin
+            .execute_batch(
+                "SET GLOBAL TimeZone = 'UTC'; SET GLOBAL integer_division = true; SET GLOBAL lock_configuration = true;",
+            )
+            .map_err(db_err)?;
         let scope = Arc::new(scope);
         register_storage_table(&admin, scope.clone())?;
         create_pg_catalog(&db, id)?;
@@ -423,7 +428,8 @@ impl WorkspaceDb {
 fn create_pg_catalog(db: &Database, id: &str) -> Result<()> {
     let conn = db.safe_connection()?;
     conn.execute_batch(&format!("ATTACH ':memory:' AS {PG_CATALOG_DB}; USE {PG_CATALOG_DB};")).map_err(db_err)?;
-    conn.execute_batch(&CATALOG_SQL.replace("{DBNAME}", id).replace("{USER}", id)).map_err(db_err)
+    conn.execute_batch(&CATALOG_SQL.replace("{DBNAME}", id).replace("{USER}", id)).map_err(db_err)?;
+    conn.execute_batch(super::dialect::DIVISOR_MACRO_SQL).map_err(db_err)
 }
 
 fn drop_bucket_schemas(admin: &duckdb::Connection) -> Result<String> {

@@ -8,6 +8,7 @@
 
 mod compat;
 mod database;
+pub(crate) mod dialect;
 mod names;
 mod pushdown;
 mod session;

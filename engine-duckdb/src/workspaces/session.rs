@@ -18,6 +18,7 @@ use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use super::compat::{rewrite, with_parameter_literals};
 use super::database::{WorkspaceDb, is_bucket_schema, names_pg_catalog, search_path};
+use super::dialect;
 use super::names::{postgres_names, rename, syntax_tree};
 use super::pushdown::{self, Defined, Pushed};
 use crate::raw::{Bind, Interrupter, Prepared, RawConnection, ResultKind, StatementType, TypeInfo};
@@ -99,7 +100,7 @@ impl DuckSession {
     fn prepare(&mut self, sql: &str) -> Result<(Prepared, StatementType, String)> {
         self.ws.ensure_open()?;
         self.ws.sync_views().map_err(|e| sql_error(&e.message))?;
-        let sql = rewrite(sql);
+        let sql = rewrite(&dialect::to_duckdb(sql));
         let (prepared, ty) = self.prepare_one(&sql)?;
         // PostgreSQL's limit; the protocol counts columns in 16 bits.
         if prepared.column_count() > MAX_COLUMNS {

@@ -25,7 +25,8 @@ pub fn pg_type(ty: &SqlType) -> Type {
         SqlType::Float4 => Type::FLOAT4,
         SqlType::Float8 => Type::FLOAT8,
         SqlType::Numeric { .. } => Type::NUMERIC,
-        SqlType::Text => Type::VARCHAR,
+        // DuckDB's VARCHAR is unbounded: PostgreSQL's text (and what its expressions yield).
+        SqlType::Text => Type::TEXT,
         SqlType::Bytea => Type::BYTEA,
         SqlType::Date => Type::DATE,
         SqlType::Time => Type::TIME,
@@ -47,7 +48,7 @@ pub fn pg_type(ty: &SqlType) -> Type {
             Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
             Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
             Type::UUID => Type::UUID_ARRAY,
-            _ => Type::VARCHAR_ARRAY,
+            _ => Type::TEXT_ARRAY,
         },
     }
 }
@@ -381,8 +382,8 @@ fn write_binary_array(buf: &mut BytesMut, column: &ArrayRef, row: usize, inner: 
         DataType::LargeList(_) => column.as_list::<i64>().value(row),
         _ => return write_text(buf, column, row),
     };
-    let as_text = pg_type(&SqlType::Array(Box::new(inner.clone()))) == Type::VARCHAR_ARRAY;
-    let element = if as_text { Type::VARCHAR } else { pg_type(inner) };
+    let as_text = pg_type(&SqlType::Array(Box::new(inner.clone()))) == Type::TEXT_ARRAY;
+    let element = if as_text { Type::TEXT } else { pg_type(inner) };
     buf.put_i32(i32::from(!values.is_empty()));
     buf.put_i32(i32::from(values.null_count() > 0));
     buf.put_u32(element.oid());

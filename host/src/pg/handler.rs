@@ -66,6 +66,17 @@ const SETTINGS: &[(&str, &str)] = &[
 /// Settings clients are told about when they change (PostgreSQL's GUC_REPORT ones).
 const REPORTED: &[&str] = &["application_name", "client_encoding", "datestyle", "intervalstyle", "timezone"];
 
+/// A setting's name as PostgreSQL spells it in ParameterStatus and SHOW's column (clients
+/// look them up case-sensitively: psycopg's `parameter_status('TimeZone')`).
+fn canonical_name(name: &str) -> String {
+    match name {
+        "timezone" => "TimeZone".to_owned(),
+        "datestyle" => "DateStyle".to_owned(),
+        "intervalstyle" => "IntervalStyle".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 /// A prepared statement: the SQL and what describing it found.
 #[derive(Debug)]
 pub struct Stmt {
@@ -200,12 +211,15 @@ impl Handler {
                 session.settings.lock().insert(name.clone(), value.clone());
                 if REPORTED.contains(&name.as_str()) {
                     client
-                        .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name.clone(), value.clone())))
+                        .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                            canonical_name(name),
+                            value.clone(),
+                        )))
                         .await?;
                 }
                 Local::Tag(Tag::new("SET"))
             }
-            Command::Show(name) => Local::Show(name.clone(), show_value(session, name)?),
+            Command::Show(name) => Local::Show(canonical_name(name), show_value(session, name)?),
             Command::Reset(name) => {
                 if name.as_deref().is_none_or(|n| n == "search_path") {
                     session.set_search_path("public").await.map_err(storage)?;
@@ -381,7 +395,7 @@ impl Handler {
                         )))
                         .await?;
                     client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
-                    client.feed(PgWireBackendMessage::CommandComplete(Tag::new("SHOW").with_rows(1).into())).await?;
+                    client.feed(PgWireBackendMessage::CommandComplete(Tag::new("SHOW").into())).await?;
                 }
             }
             return Ok(true);
@@ -472,6 +486,16 @@ impl Handler {
     }
 }
 
+/// Statements that begin or end a transaction block themselves.
+fn controls_transaction(command: &Command) -> bool {
+    matches!(command, Command::Begin | Command::Commit | Command::Rollback | Command::RollbackTo(_))
+}
+
+/// An error as an ErrorResponse.
+fn error_info(e: PgWireError) -> pgwire::messages::response::ErrorResponse {
+    pgwire::error::ErrorInfo::from(e).into()
+}
+
 fn aborted() -> PgWireError {
     error("ERROR", "25P02", "current transaction is aborted, commands ignored until end of transaction block")
 }
@@ -495,17 +519,49 @@ impl SimpleQueryHandler for Handler {
         if statements.is_empty() {
             client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
         }
+        // Several statements in one query string run as one transaction in PostgreSQL (an
+        // implicit block): a failure undoes them all. Statements that manage transactions
+        // themselves take over (BEGIN makes the block explicit; COMMIT ends it, and the next
+        // statement starts another). COPY FROM STDIN waits for the client, so it runs alone.
+        let implicit_blocks =
+            statements.len() > 1 && !statements.iter().any(|s| matches!(classify(s), Command::CopyIn(_)));
+        let mut implicit = false;
         for sql in statements {
+            let command = classify(sql);
+            if implicit_blocks && status == TransactionStatus::Idle && !controls_transaction(&command) {
+                if let Err(e) = session.execute("BEGIN TRANSACTION").await {
+                    client.feed(PgWireBackendMessage::ErrorResponse(error_info(from_storage(&e)))).await?;
+                    break;
+                }
+                (implicit, status) = (true, TransactionStatus::Transaction);
+            }
+            if implicit && matches!(command, Command::Begin) {
+                implicit = false;
+                client.feed(PgWireBackendMessage::CommandComplete(Tag::new("BEGIN").into())).await?;
+                continue;
+            }
             match self.simple_statement(client, &session, sql, &mut status).await {
-                Ok(true) => {}
+                Ok(true) => implicit &= status != TransactionStatus::Idle,
                 Ok(false) => return Ok(()),
                 Err(e) if e.is_fatal() => return Err(e),
                 Err(PgWireError::UserError(info)) => {
                     client.feed(PgWireBackendMessage::ErrorResponse((*info).into())).await?;
-                    status = if status == TransactionStatus::Idle { status } else { TransactionStatus::Error };
+                    if implicit {
+                        self.end_transaction(&session, false, TransactionStatus::Error).await.map_err(storage)?;
+                        (implicit, status) = (false, TransactionStatus::Idle);
+                    } else if status != TransactionStatus::Idle {
+                        status = TransactionStatus::Error;
+                    }
                     break;
                 }
                 Err(e) => return Err(e),
+            }
+        }
+        if implicit {
+            status = TransactionStatus::Idle;
+            if let Err(e) = self.end_transaction(&session, true, TransactionStatus::Transaction).await {
+                client.feed(PgWireBackendMessage::ErrorResponse(error_info(from_storage(&e)))).await?;
+                let _ = self.end_transaction(&session, false, TransactionStatus::Error).await;
             }
         }
         client.set_state(PgWireConnectionState::ReadyForQuery);
@@ -538,7 +594,7 @@ impl QueryParser for Parser {
         let local = |columns| Ok(Some(Arc::new(Stmt { sql: sql.to_owned(), params: vec![], columns })));
         match classify(sql) {
             _ if skip_blanks(sql).is_empty() => Ok(None),
-            Command::Show(name) => local(Some(vec![SqlColumn { name, ty: SqlType::Text }])),
+            Command::Show(name) => local(Some(vec![SqlColumn { name: canonical_name(&name), ty: SqlType::Text }])),
             Command::Sql => {
                 let declared = types.iter().map(|t| t.as_ref().and_then(declared_type)).collect();
                 let (sql, d) = session.prepare(sql.to_owned(), declared).await.map_err(storage)?;

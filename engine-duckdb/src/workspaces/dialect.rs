@@ -1,0 +1,442 @@
+//! Where PostgreSQL and DuckDB read the same SQL differently, and the answer would be
+//! silently different: each statement is parsed once with sqlparser's PostgreSQL dialect
+//! and the tree rewritten so that DuckDB computes what PostgreSQL would.
+//!
+//! - **Division** by zero raises 22012 in PostgreSQL for every numeric type; DuckDB answers
+//!   Infinity or NULL. Every divisor (`/`, `%`, `div`, `mod`) is guarded by `ds_divisor`,
+//!   a macro of the workspace that raises PostgreSQL's error (integer `/` truncating as in
+//!   PostgreSQL is DuckDB's `integer_division` setting, set on every session).
+//! - **Unconstrained `numeric`** keeps every digit in PostgreSQL; DuckDB reads it as
+//!   DECIMAL(18,3) and rounds. A cast of a literal gets the literal's own scale, anything
+//!   else (columns, parameters, other expressions) DECIMAL(38,10).
+//! - **`bytea` literals** in PostgreSQL's hex (`\x626c6f62`) or escape form would be read
+//!   by DuckDB as its own escape syntax (9 bytes where PostgreSQL stores 5): they become
+//!   `unhex('…')`.
+//! - **Timestamps without seconds** (`'2024-07-01 12:00+00'`) are refused by DuckDB's
+//!   parser; the literal gets `:00`.
+//! - **Array literals** (`'{1,2,3}'::int[]`) are PostgreSQL's text form; DuckDB casts no
+//!   such text: they become list literals.
+//!
+//! A statement sqlparser cannot read (DuckDB's own syntax: `FROM t SELECT …`, lambdas,
+//! `GROUP BY ALL`) is passed on untouched; a statement it reads but that needs none of the
+//! rewrites is passed on as the client wrote it, never re-printed.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    AlterTableOperation, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, ExactNumberInfo, Expr, Function,
+    FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, Value,
+    VisitMut, VisitorMut,
+};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+/// The macro that guards a divisor: created with each workspace's catalog emulation and in
+/// the hub, where queries of one project table run (ADR 0009), so both answer alike.
+pub(crate) const DIVISOR_MACRO: &str = "ds_divisor";
+pub(crate) const DIVISOR_MACRO_SQL: &str =
+    "CREATE OR REPLACE MACRO ds_divisor(b) AS CASE WHEN b = 0 THEN error('division by zero') ELSE b END";
+
+/// Scale of an unconstrained `numeric` that is not a literal.
+const WIDE_SCALE: i64 = 10;
+
+/// `sql` (one statement, PostgreSQL's dialect) as DuckDB must read it to answer alike.
+pub(crate) fn to_duckdb(sql: &str) -> String {
+    if !worth_parsing(sql) {
+        return sql.to_owned();
+    }
+    let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else { return sql.to_owned() };
+    let [statement] = statements.as_mut_slice() else { return sql.to_owned() };
+    let mut rewriter = Rewriter { changed: false };
+    let _ = statement.visit(&mut rewriter);
+    rewriter.column_types(statement);
+    if rewriter.changed { statement.to_string() } else { sql.to_owned() }
+}
+
+/// Whether the statement can hold anything [`to_duckdb`] rewrites: most catalog queries
+/// and plain reads never get parsed.
+fn worth_parsing(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    sql.contains(['/', '%'])
+        || ["numeric", "decimal", "dec", "bytea", "timestamp", "[]", "mod(", "div("].iter().any(|w| lower.contains(w))
+}
+
+struct Rewriter {
+    changed: bool,
+}
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::BinaryOp { op: BinaryOperator::Divide | BinaryOperator::Modulo, right, .. } => {
+                if !is_divisor_guard(right) {
+                    guard(right);
+                    self.changed = true;
+                }
+            }
+            Expr::Function(f) if is_named(f, &["div", "mod"]) => {
+                if let FunctionArguments::List(list) = &mut f.args
+                    && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(divisor))) = list.args.get_mut(1)
+                    && !is_divisor_guard(divisor)
+                {
+                    let mut boxed = Box::new(std::mem::replace(divisor, Expr::value(Value::Null)));
+                    guard(&mut boxed);
+                    *divisor = *boxed;
+                    self.changed = true;
+                }
+            }
+            Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr: operand, data_type, .. } => {
+                if let Some(replacement) = literal_cast(operand, data_type) {
+                    *expr = replacement;
+                    self.changed = true;
+                } else if let Some(wide) = wide_numeric(data_type) {
+                    *data_type = wide;
+                    self.changed = true;
+                }
+            }
+            Expr::TypedString(typed) => {
+                let operand = Expr::Value(typed.value.clone());
+                if let Some(replacement) = literal_cast(&operand, &typed.data_type) {
+                    *expr = replacement;
+                    self.changed = true;
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Rewriter {
+    /// Unconstrained `numeric` columns of CREATE TABLE and ALTER TABLE.
+    fn column_types(&mut self, statement: &mut Statement) {
+        let mut widen = |data_type: &mut DataType| {
+            if let Some(wide) = wide_numeric(data_type) {
+                *data_type = wide;
+                self.changed = true;
+            }
+        };
+        match statement {
+            Statement::CreateTable(create) => create.columns.iter_mut().for_each(|c| widen(&mut c.data_type)),
+            Statement::AlterTable(alter) => {
+                for op in &mut alter.operations {
+                    if let AlterTableOperation::AddColumn { column_def, .. } = op {
+                        widen(&mut column_def.data_type);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_named(f: &Function, names: &[&str]) -> bool {
+    f.name.0.len() == 1 && names.iter().any(|n| f.name.to_string().eq_ignore_ascii_case(n))
+}
+
+fn is_divisor_guard(e: &Expr) -> bool {
+    matches!(e, Expr::Function(f) if is_named(f, &[DIVISOR_MACRO]))
+}
+
+/// Replaces `divisor` by `ds_divisor(divisor)`.
+fn guard(divisor: &mut Box<Expr>) {
+    let inner = std::mem::replace(divisor.as_mut(), Expr::value(Value::Null));
+    **divisor = call(DIVISOR_MACRO, vec![inner]);
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn string_of(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn is_unconstrained_numeric(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Numeric(ExactNumberInfo::None)
+            | DataType::Decimal(ExactNumberInfo::None)
+            | DataType::Dec(ExactNumberInfo::None)
+    )
+}
+
+/// DECIMAL(38, 10) for an unconstrained `numeric`, else `None`.
+fn wide_numeric(t: &DataType) -> Option<DataType> {
+    if is_unconstrained_numeric(t) {
+        return Some(DataType::Decimal(ExactNumberInfo::PrecisionAndScale(38, WIDE_SCALE)));
+    }
+    match t {
+        DataType::Array(ArrayElemTypeDef::SquareBracket(inner, size)) => {
+            wide_numeric(inner).map(|w| DataType::Array(ArrayElemTypeDef::SquareBracket(Box::new(w), *size)))
+        }
+        _ => None,
+    }
+}
+
+/// The replacement of a literal cast DuckDB would read differently, if it is one.
+fn literal_cast(operand: &Expr, t: &DataType) -> Option<Expr> {
+    if is_unconstrained_numeric(t) {
+        let digits = match operand {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n.clone(),
+                Value::SingleQuotedString(s) => s.trim().to_owned(),
+                _ => return None,
+            },
+            Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr } => match expr.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => n.clone(),
+                    _ => return None,
+                },
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let scale = decimal_scale(&digits)?;
+        return Some(Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(operand.clone()),
+            data_type: DataType::Decimal(ExactNumberInfo::PrecisionAndScale(38, scale)),
+            format: None,
+        });
+    }
+    let text = string_of(operand)?;
+    match t {
+        DataType::Bytea => {
+            let bytes = bytea_bytes(text)?;
+            Some(call("unhex", vec![Expr::value(Value::SingleQuotedString(hex(&bytes)))]))
+        }
+        DataType::Timestamp(_, _) | DataType::TimestampNtz(_) => {
+            let fixed = with_seconds(text)?;
+            Some(Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(Expr::value(Value::SingleQuotedString(fixed))),
+                data_type: t.clone(),
+                format: None,
+            })
+        }
+        DataType::Array(ArrayElemTypeDef::SquareBracket(inner, _)) => {
+            let elements = array_elements(text)?;
+            let list = Expr::Array(sqlparser::ast::Array {
+                elem: elements
+                    .into_iter()
+                    .map(|e| e.map_or(Expr::value(Value::Null), |s| Expr::value(Value::SingleQuotedString(s))))
+                    .collect(),
+                named: false,
+            });
+            let element = wide_numeric(inner).unwrap_or_else(|| (**inner).clone());
+            Some(Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(list),
+                data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(Box::new(element), None)),
+                format: None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The scale of a decimal literal (`1.23456` → 5, `12e3` → none: left to DuckDB), if it
+/// fits DECIMAL(38, s).
+fn decimal_scale(text: &str) -> Option<i64> {
+    let t = text.trim().trim_start_matches(['+', '-']);
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit() || b == b'.') || t.matches('.').count() > 1 {
+        return None;
+    }
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let int_digits = int.trim_start_matches('0').len();
+    (int_digits + frac.len() <= 38).then_some(frac.len() as i64)
+}
+
+/// The bytes of a `bytea` literal in PostgreSQL's hex (`\x…`) or escape form.
+fn bytea_bytes(text: &str) -> Option<Vec<u8>> {
+    if let Some(hex_digits) = text.strip_prefix("\\x").or_else(|| text.strip_prefix("\\X")) {
+        let digits: Vec<u8> = hex_digits.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if digits.len() % 2 != 0 {
+            return None;
+        }
+        return digits.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()).collect();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+        } else if bytes.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else {
+            let octal = bytes.get(i + 1..i + 4)?;
+            if !octal.iter().all(|b| (b'0'..=b'7').contains(b)) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(octal).ok()?, 8).ok()?);
+            i += 4;
+        }
+    }
+    Some(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `2024-07-01 12:00+00` → `2024-07-01 12:00:00+00`; `None` when the text has seconds (or
+/// is not such a timestamp).
+fn with_seconds(text: &str) -> Option<String> {
+    let t = text.trim();
+    let b = t.as_bytes();
+    // YYYY-MM-DD, a space or T, H[H]:MM, then the end or a zone.
+    if b.len() < 15 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b' ' | b'T') {
+        return None;
+    }
+    let clock = &t[11..];
+    let hour_len = clock.find(':')?;
+    if !(1..=2).contains(&hour_len) {
+        return None;
+    }
+    let minutes = clock.get(hour_len + 1..hour_len + 3)?;
+    if !minutes.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let cut = 11 + hour_len + 3;
+    let rest = &t[cut..];
+    if rest.starts_with(':') || rest.starts_with('.') {
+        return None;
+    }
+    Some(format!("{}:00{rest}", &t[..cut]))
+}
+
+/// The elements of a one-dimensional PostgreSQL array literal (`{1,2,NULL,"a b"}`); `None`
+/// for anything else (nested arrays are left to DuckDB).
+fn array_elements(text: &str) -> Option<Vec<Option<String>>> {
+    let body = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    if body.trim().is_empty() {
+        return Some(vec![]);
+    }
+    let mut out = Vec::new();
+    let mut chars = body.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let element = if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut s = String::new();
+            loop {
+                match chars.next()? {
+                    '\\' => s.push(chars.next()?),
+                    '"' => break,
+                    c => s.push(c),
+                }
+            }
+            Some(s)
+        } else {
+            let mut s = String::new();
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if c == '{' || c == '"' {
+                    return None;
+                }
+                s.push(c);
+                chars.next();
+            }
+            let s = s.trim().to_owned();
+            if s.eq_ignore_ascii_case("null") { None } else { Some(s) }
+        };
+        out.push(element);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            None => return Some(out),
+            Some(',') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divisors_are_guarded_everywhere_once() {
+        assert_eq!(to_duckdb("SELECT 1/0"), "SELECT 1 / ds_divisor(0)");
+        assert_eq!(
+            to_duckdb("select a % b from t where c / 2 > 1"),
+            "SELECT a % ds_divisor(b) FROM t WHERE c / ds_divisor(2) > 1"
+        );
+        assert_eq!(to_duckdb("SELECT mod(7, x)"), "SELECT mod(7, ds_divisor(x))");
+        let once = to_duckdb("SELECT 1/0");
+        assert_eq!(to_duckdb(&once), once);
+    }
+
+    #[test]
+    fn unconstrained_numerics_keep_their_digits() {
+        assert_eq!(to_duckdb("SELECT 1.23456::numeric"), "SELECT CAST(1.23456 AS DECIMAL(38,5))");
+        assert_eq!(
+            to_duckdb("SELECT 1234567890123456789.5::numeric"),
+            "SELECT CAST(1234567890123456789.5 AS DECIMAL(38,1))"
+        );
+        assert_eq!(to_duckdb("SELECT $1::numeric"), "SELECT $1::DECIMAL(38,10)");
+        assert_eq!(to_duckdb("SELECT x::numeric(10,2) FROM t"), "SELECT x::numeric(10,2) FROM t");
+        assert_eq!(
+            to_duckdb("create table t (a numeric, b numeric(5,1))"),
+            "CREATE TABLE t (a DECIMAL(38,10), b NUMERIC(5,1))"
+        );
+    }
+
+    #[test]
+    fn bytea_literals_in_either_form_become_their_bytes() {
+        assert_eq!(to_duckdb(r"SELECT '\x626c6f6231'::bytea"), "SELECT unhex('626c6f6231')");
+        assert_eq!(to_duckdb(r"SELECT 'a\\b\001'::bytea"), "SELECT unhex('615c6201')");
+    }
+
+    #[test]
+    fn timestamps_without_seconds_and_array_literals_read_as_postgres_reads_them() {
+        assert_eq!(
+            to_duckdb("select '2024-07-01 12:00+00'::timestamptz"),
+            "SELECT CAST('2024-07-01 12:00:00+00' AS TIMESTAMPTZ)"
+        );
+        assert_eq!(
+            to_duckdb("select '2024-07-01 12:00:30+00'::timestamptz"),
+            "select '2024-07-01 12:00:30+00'::timestamptz"
+        );
+        assert_eq!(to_duckdb("select '{1,2,NULL}'::int[]"), "SELECT CAST(['1', '2', NULL] AS INT[])");
+        assert_eq!(to_duckdb(r#"select '{"a b",c}'::text[]"#), "SELECT CAST(['a b', 'c'] AS TEXT[])");
+    }
+
+    #[test]
+    fn what_needs_no_rewrite_is_passed_on_as_written() {
+        let sql = "select * from \"in.c-b\".t where id = $1 -- a comment";
+        assert_eq!(to_duckdb(sql), sql);
+        let duckdb_only = "FROM t SELECT a / b";
+        assert_eq!(to_duckdb(duckdb_only), duckdb_only);
+    }
+}
