@@ -70,11 +70,11 @@ impl VisitorMut for Rewriter {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
-            Expr::BinaryOp { op: BinaryOperator::Divide | BinaryOperator::Modulo, right, .. } => {
-                if !is_divisor_guard(right) {
-                    guard(right);
-                    self.changed = true;
-                }
+            Expr::BinaryOp { op: BinaryOperator::Divide | BinaryOperator::Modulo, right, .. }
+                if !is_divisor_guard(right) =>
+            {
+                guard(right);
+                self.changed = true;
             }
             Expr::Function(f) if is_named(f, &["div", "mod"]) => {
                 if let FunctionArguments::List(list) = &mut f.args
@@ -273,7 +273,7 @@ fn decimal_scale(text: &str) -> Option<i64> {
 fn bytea_bytes(text: &str) -> Option<Vec<u8>> {
     if let Some(hex_digits) = text.strip_prefix("\\x").or_else(|| text.strip_prefix("\\X")) {
         let digits: Vec<u8> = hex_digits.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return None;
         }
         return digits.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()).collect();
