@@ -34,11 +34,24 @@ pub fn hide_root(root: &std::path::Path) {
 /// What a user may see of a DuckDB message: no server paths, no engine SQL.
 pub fn user_text(message: &str) -> String {
     let cut = message.find("\nLINE ").map_or(message, |at| &message[..at]);
-    let mut text = cut.trim_end().to_owned();
+    without_paths(cut.trim_end())
+}
+
+/// A message without server paths (a path becomes its last component).
+fn without_paths(message: &str) -> String {
+    let mut text = message.to_owned();
     for root in ROOTS.read().unwrap_or_else(|e| e.into_inner()).iter() {
         text = text.replace(root.as_str(), "/");
     }
     PATH.replace_all(&text, "$1$2").into_owned()
+}
+
+/// Classifies the error of a statement a SQL session ran: the statement is the user's own,
+/// so DuckDB's pointer into it (`LINE 1: …` and a caret) stays, for the wire layer to turn
+/// into PostgreSQL's error position; server paths still go.
+pub fn classify_sql(message: &str) -> StorageError {
+    let (kind, code) = kind_of(message);
+    StorageError::new(kind, code, without_paths(message))
 }
 
 pub fn db_err(e: duckdb::Error) -> StorageError {
@@ -47,7 +60,17 @@ pub fn db_err(e: duckdb::Error) -> StorageError {
 
 /// Classifies a DuckDB error message.
 pub fn classify(message: &str) -> StorageError {
-    let (kind, code) = if message.starts_with("Conversion Error") {
+    let (kind, code) = kind_of(message);
+    let shown = user_text(message);
+    if shown != message {
+        tracing::info!(error = message, "database error (shown to the caller without paths and SQL)");
+    }
+    StorageError::new(kind, code, shown)
+}
+
+/// The kind and code of a DuckDB error, from the class it names first.
+fn kind_of(message: &str) -> (ErrorKind, &'static str) {
+    if message.starts_with("Conversion Error") {
         (ErrorKind::Unprocessable, "invalid_value")
     } else if message.starts_with("Constraint Error") {
         (ErrorKind::Unprocessable, "constraint_violation")
@@ -61,12 +84,7 @@ pub fn classify(message: &str) -> StorageError {
         (ErrorKind::Conflict, "write_conflict")
     } else {
         (ErrorKind::Internal, "database_error")
-    };
-    let shown = user_text(message);
-    if shown != message {
-        tracing::info!(error = message, "database error (shown to the caller without paths and SQL)");
     }
-    StorageError::new(kind, code, shown)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use duckstore_plugin_sdk::{Result, StorageError};
 
-use crate::error::classify;
+use crate::error::classify_sql as classify;
 
 fn message(p: *const c_char) -> String {
     if p.is_null() {
@@ -203,23 +203,40 @@ impl RawConnection {
         let rc = unsafe {
             ffi::duckdb_appender_create_ext(self.raw(), ptr::null(), schema.as_ptr(), table.as_ptr(), &mut handle)
         };
-        let appender = Appender(handle);
+        let appender = Appender(handle, Vec::new());
         if rc != ffi::DuckDBSuccess {
             return Err(appender.error());
         }
+        let mut appender = appender;
         for column in columns {
             let name = cstring(column)?;
             if unsafe { ffi::duckdb_appender_add_column(appender.0, name.as_ptr()) } != ffi::DuckDBSuccess {
                 return Err(appender.error());
             }
         }
+        appender.1 = (0..appender.column_count())
+            .map(|i| {
+                // SAFETY: `i` is below the appender's column count; the type is destroyed here.
+                unsafe {
+                    let mut ty = ffi::duckdb_appender_column_type(appender.0, i as u64);
+                    let blob = ffi::duckdb_get_type_id(ty) == ffi::DUCKDB_TYPE_DUCKDB_TYPE_BLOB;
+                    ffi::duckdb_destroy_logical_type(&mut ty);
+                    blob
+                }
+            })
+            .collect();
         Ok(appender)
     }
 }
 
 /// Appends rows to one table; rows are cast from text by DuckDB. Destroyed (without
 /// flushing what was not flushed) on drop.
-pub struct Appender(ffi::duckdb_appender);
+pub struct Appender(
+    ffi::duckdb_appender,
+    /// Which columns are BLOB: their text values are PostgreSQL's bytea text (`\x…` hex or
+    /// escapes), which DuckDB's own cast from text would read differently.
+    Vec<bool>,
+);
 
 impl Appender {
     fn error(&self) -> StorageError {
@@ -237,9 +254,20 @@ impl Appender {
 
     /// Appends one row of text values (`None` is NULL).
     pub fn append_row(&mut self, values: &[Option<String>]) -> Result<()> {
-        for v in values {
+        for (i, v) in values.iter().enumerate() {
             let rc = match v {
                 None => unsafe { ffi::duckdb_append_null(self.0) },
+                Some(s) if self.1.get(i) == Some(&true) => {
+                    let bytes = crate::workspaces::dialect::bytea_bytes(s).ok_or_else(|| {
+                        StorageError::new(
+                            duckstore_plugin_sdk::ErrorKind::Unprocessable,
+                            "22P02",
+                            format!("invalid input syntax for type bytea: {s:?}"),
+                        )
+                    })?;
+                    // SAFETY: the appender is open; `bytes` outlives the call, which copies it.
+                    unsafe { ffi::duckdb_append_blob(self.0, bytes.as_ptr().cast(), bytes.len() as u64) }
+                }
                 Some(s) => unsafe { ffi::duckdb_append_varchar_length(self.0, s.as_ptr().cast(), s.len() as u64) },
             };
             self.check(rc)?;

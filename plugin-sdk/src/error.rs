@@ -82,13 +82,17 @@ pub struct StorageError {
     pub kind: ErrorKind,
     pub code: Cow<'static, str>,
     pub message: String,
+    /// Where in the statement a SQL error is (1-based, in characters), as PostgreSQL
+    /// reports it to clients that point at it (psql's caret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 impl StorageError {
     pub fn new(kind: ErrorKind, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self { kind, code: code.into(), message: message.into() }
+        Self { kind, code: code.into(), message: message.into(), position: None }
     }
 
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {

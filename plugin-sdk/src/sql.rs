@@ -35,6 +35,10 @@ pub enum SqlType {
     Uuid,
     Json,
     Array(Box<SqlType>),
+    /// PostgreSQL's `int2vector` / `oidvector` (catalog columns such as `pg_index.indkey`):
+    /// arrays in expressions, but space-separated in their text form, as clients parse them.
+    Int2Vector,
+    OidVector,
     /// A type the engine could not infer (an unused parameter); clients see `unknown`.
     Unknown,
 }

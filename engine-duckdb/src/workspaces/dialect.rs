@@ -53,6 +53,24 @@ pub(crate) fn to_duckdb(sql: &str) -> String {
     if rewriter.changed { statement.to_string() } else { sql.to_owned() }
 }
 
+/// The relation an `ALTER TABLE … RENAME TO …` renames, as (schema, name), unquoted. In
+/// PostgreSQL that statement renames views too (dbt renames every model so); DuckDB wants
+/// ALTER VIEW for a view, so the session checks what the name is.
+pub(crate) fn renamed_relation(sql: &str) -> Option<(Option<String>, String)> {
+    if !sql.to_ascii_lowercase().contains("rename") {
+        return None;
+    }
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let [Statement::AlterTable(alter)] = statements.as_slice() else { return None };
+    let [AlterTableOperation::RenameTable { .. }] = alter.operations.as_slice() else { return None };
+    let parts: Vec<String> = alter.name.0.iter().filter_map(|p| p.as_ident().map(|i| i.value.clone())).collect();
+    match parts.as_slice() {
+        [name] => Some((None, name.clone())),
+        [schema, name] => Some((Some(schema.clone()), name.clone())),
+        _ => None,
+    }
+}
+
 /// Whether the statement can hold anything [`to_duckdb`] rewrites: most catalog queries
 /// and plain reads never get parsed.
 fn worth_parsing(sql: &str) -> bool {
@@ -270,7 +288,7 @@ fn decimal_scale(text: &str) -> Option<i64> {
 }
 
 /// The bytes of a `bytea` literal in PostgreSQL's hex (`\x…`) or escape form.
-fn bytea_bytes(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn bytea_bytes(text: &str) -> Option<Vec<u8>> {
     if let Some(hex_digits) = text.strip_prefix("\\x").or_else(|| text.strip_prefix("\\X")) {
         let digits: Vec<u8> = hex_digits.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
         if !digits.len().is_multiple_of(2) {

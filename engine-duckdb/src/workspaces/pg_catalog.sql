@@ -485,7 +485,12 @@ CREATE OR REPLACE VIEW pg_partitioned_table AS SELECT CAST(0 AS BIGINT) AS partr
 CREATE OR REPLACE VIEW pg_extension AS SELECT CAST(0 AS BIGINT) AS oid, '' AS extname, '' AS extversion WHERE false;
 CREATE OR REPLACE VIEW pg_enum AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS enumtypid,
   CAST(0 AS FLOAT) AS enumsortorder, '' AS enumlabel WHERE false;
-CREATE OR REPLACE VIEW pg_range AS SELECT CAST(0 AS BIGINT) AS rngtypid, CAST(0 AS BIGINT) AS rngsubtype WHERE false;
+CREATE OR REPLACE VIEW pg_range AS SELECT CAST(0 AS BIGINT) AS rngtypid, CAST(0 AS BIGINT) AS rngsubtype,
+  CAST(0 AS BIGINT) AS rngmultitypid, CAST(0 AS BIGINT) AS rngcollation, CAST(0 AS BIGINT) AS rngsubopc,
+  CAST(NULL AS VARCHAR) AS rngcanonical, CAST(NULL AS VARCHAR) AS rngsubdiff WHERE false;
+-- set_config(name, value, is_local) answers the value it was given (asyncpg turns jit off
+-- with it at connect); sessions' settings are the wire layer's SET, which it does not change.
+CREATE OR REPLACE MACRO set_config(setting_name, new_value, is_local) AS new_value;
 
 -- ---------- functions that read the catalog views above ----------
 CREATE OR REPLACE MACRO __regnamespace_name(ns_oid) AS

@@ -100,14 +100,46 @@ impl DuckSession {
     fn prepare(&mut self, sql: &str) -> Result<(Prepared, StatementType, String)> {
         self.ws.ensure_open()?;
         self.ws.sync_views().map_err(|e| sql_error(&e.message))?;
-        let sql = rewrite(&dialect::to_duckdb(sql));
-        let (prepared, ty) = self.prepare_one(&sql)?;
+        let original = sql;
+        let mut sql = rewrite(&dialect::to_duckdb(sql));
+        if let Some((schema, name)) = dialect::renamed_relation(&sql)
+            && self.is_view(schema.as_deref(), &name)
+            && let Some(view) = as_alter_view(&sql)
+        {
+            sql = view;
+        }
+        // A syntax error points into the statement the client sent, when DuckDB read that.
+        let unchanged = sql == original;
+        let locate = |mut e: StorageError| {
+            if unchanged {
+                e.position = error_position(&e.message, original);
+            }
+            // The statement itself is the client's; its echo (rewritten or not) is not
+            // repeated in the message.
+            if let Some(at) = e.message.find("\n\nLINE ") {
+                e.message.truncate(at);
+            }
+            e
+        };
+        let (prepared, ty) = self.prepare_one(&sql).map_err(locate)?;
         // PostgreSQL's limit; the protocol counts columns in 16 bits.
         if prepared.column_count() > MAX_COLUMNS {
             let message = format!("target lists can have at most {MAX_COLUMNS} entries");
             return Err(StorageError::new(ErrorKind::TooLarge, "54011", message));
         }
         Ok((prepared, ty, sql))
+    }
+
+    /// Whether `name` (in `schema`, else the workspace's own) is a view of the workspace.
+    fn is_view(&mut self, schema: Option<&str>, name: &str) -> bool {
+        let schema = match schema {
+            None | Some("public") => "main",
+            Some(s) => s,
+        };
+        let sql = "SELECT system.main.count(*)::VARCHAR FROM system.main.duckdb_views() WHERE NOT internal \
+                   AND system.main.lower(schema_name) = system.main.lower($1) \
+                   AND system.main.lower(view_name) = system.main.lower($2)";
+        self.conn.query_text(sql, &[schema, name]).is_some_and(|n| n.trim() != "0")
     }
 
     /// Prepares `sql` (DuckDB dialect), which must be exactly one statement.
@@ -344,11 +376,19 @@ impl DuckSession {
 }
 
 fn read_only() -> StorageError {
+    read_only_table(None)
+}
+
+/// PostgreSQL's refusal of a write without the privilege, naming the table when known.
+fn read_only_table(table: Option<&str>) -> StorageError {
+    let what = table.map_or_else(|| "permission denied".to_owned(), |t| format!("permission denied for table {t}"));
     StorageError::new(
         ErrorKind::Forbidden,
         "42501",
-        "project tables (and the PostgreSQL catalog emulation) are read-only in a workspace: write to a workspace \
-         table, then import it through the API",
+        format!(
+            "{what}: project tables (and the PostgreSQL catalog emulation) are read-only in a workspace; write to \
+             a workspace table, then import it through the API"
+        ),
     )
 }
 
@@ -504,9 +544,20 @@ fn first_words(sql: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// `ALTER TABLE …` as `ALTER VIEW …`, if that is how the statement starts.
+fn as_alter_view(sql: &str) -> Option<String> {
+    let statement = skip_blanks(sql);
+    let words = first_words(statement, 2);
+    if words != ["ALTER", "TABLE"] {
+        return None;
+    }
+    let table_at = statement.to_ascii_uppercase().find("TABLE")?;
+    Some(format!("ALTER VIEW{}", &statement[table_at + "TABLE".len()..]))
+}
+
 /// The PostgreSQL command tag of a statement that returns no rows (`CREATE TABLE`, …).
 fn command_tag(sql: &str) -> String {
-    let words: Vec<String> = first_words(sql, 6)
+    let words: Vec<String> = first_words(skip_blanks(sql), 6)
         .into_iter()
         .filter(|w| !matches!(w.as_str(), "OR" | "REPLACE" | "TEMP" | "TEMPORARY" | "UNIQUE" | "IF" | "MATERIALIZED"))
         .collect();
@@ -621,7 +672,7 @@ fn duckdb_type(t: &SqlType) -> Option<String> {
         TimestampTz => "TIMESTAMPTZ",
         Interval => "INTERVAL",
         Uuid => "UUID",
-        Array(_) | Unknown => return None,
+        Array(_) | Int2Vector | OidVector | Unknown => return None,
     };
     Some(name.to_owned())
 }
@@ -644,7 +695,24 @@ fn plan_lines(batch: RecordBatch) -> Result<RecordBatch> {
 }
 
 fn columns_of(prepared: &Prepared) -> Vec<SqlColumn> {
-    prepared.columns().into_iter().map(|(name, info)| SqlColumn { name, ty: sql_type(&info) }).collect()
+    prepared.columns().into_iter().map(|(name, info)| vector_column(SqlColumn { name, ty: sql_type(&info) })).collect()
+}
+
+/// The catalog's vector columns keep PostgreSQL's type when selected as they are: the
+/// emulation holds them as lists (clients `unnest` them), and DuckDB keeps no type names a
+/// result could carry, so the column's name tells. (SQLAlchemy splits `indkey` on spaces.)
+fn vector_column(column: SqlColumn) -> SqlColumn {
+    const INT2VECTOR: &[&str] = &["indkey", "indoption", "tgattr", "partattrs", "stxkeys"];
+    const OIDVECTOR: &[&str] = &["indclass", "indcollation", "proargtypes", "partclass", "partcollation"];
+    let integers =
+        matches!(&column.ty, SqlType::Array(inner) if matches!(**inner, SqlType::Int2 | SqlType::Int4 | SqlType::Int8));
+    let name = column.name.as_str();
+    let ty = match () {
+        _ if integers && INT2VECTOR.contains(&name) => SqlType::Int2Vector,
+        _ if integers && OIDVECTOR.contains(&name) => SqlType::OidVector,
+        _ => return column,
+    };
+    SqlColumn { ty, ..column }
 }
 
 fn returns_rows(ty: StatementType, columns: &[SqlColumn]) -> bool {
@@ -792,7 +860,8 @@ fn writes_view(message: &str) -> bool {
 /// Maps a DuckDB error message to the SQLSTATE PostgreSQL would report.
 pub(crate) fn sql_error(message: &str) -> StorageError {
     if writes_view(message) {
-        return read_only();
+        let table = message.split_once("Error: ").and_then(|(_, rest)| rest.strip_suffix(" is not an table"));
+        return read_only_table(table);
     }
     let (class, rest) = message.split_once(" Error: ").unwrap_or(("", message));
     let lower = rest.to_ascii_lowercase();
@@ -839,9 +908,41 @@ pub(crate) fn sql_error(message: &str) -> StorageError {
     StorageError::new(kind, code, message.to_owned())
 }
 
+/// Where DuckDB's parser error points, as PostgreSQL's 1-based character position in
+/// `sql`: DuckDB prints the statement's line (`LINE n: …`) and a caret under the spot.
+/// Lines it shortened (with `...`) give no position rather than a wrong one.
+pub(crate) fn error_position(message: &str, sql: &str) -> Option<u32> {
+    let mut lines = message.lines();
+    let shown = lines.find(|l| l.starts_with("LINE "))?;
+    let caret = lines.next()?;
+    let (number, text) = shown.strip_prefix("LINE ")?.split_once(": ")?;
+    let line: usize = number.parse().ok()?;
+    if text.starts_with("...") || text.ends_with("...") {
+        return None;
+    }
+    let prefix = shown.len() - text.len();
+    let column = caret.find('^')?.checked_sub(prefix)?;
+    let before: usize = sql.split('\n').take(line.checked_sub(1)?).map(|l| l.chars().count() + 1).sum();
+    let in_line = sql.split('\n').nth(line - 1)?;
+    // The caret counts bytes of the shown line; PostgreSQL counts characters.
+    let chars = in_line.get(..column.min(in_line.len()))?.chars().count();
+    u32::try_from(before + chars + 1).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parser_errors_point_where_postgres_would() {
+        // DuckDB 1.5.5's own message for this statement; PostgreSQL answers position 14.
+        let message = "Parser Error: syntax error at or near \"x\"\n\nLINE 1: select 1 frm x\n                     ^";
+        assert_eq!(error_position(message, "select 1 frm x"), Some(14));
+        let caret = format!("{}^", " ".repeat(16));
+        let message = format!("Parser Error: syntax error at or near \"x\"\n\nLINE 2: where x x\n{caret}");
+        assert_eq!(error_position(&message, "select 1\nwhere x x"), Some(18));
+        assert_eq!(error_position("Binder Error: nope", "select"), None);
+    }
 
     #[test]
     fn duckdb_errors_map_to_postgres_sqlstates() {
@@ -911,5 +1012,9 @@ mod tests {
         assert_eq!(command_tag("create or replace temp table t (a int)"), "CREATE TABLE");
         assert_eq!(command_tag("DROP VIEW IF EXISTS v"), "DROP VIEW");
         assert_eq!(command_tag("checkpoint"), "CHECKPOINT");
+        assert_eq!(command_tag("/* dbt */ create table t (a int)"), "CREATE TABLE");
+        assert_eq!(as_alter_view("/* x */ alter  table v rename to w").as_deref(), Some("ALTER VIEW v rename to w"));
+        assert_eq!(as_alter_view("alter view v rename to w"), None);
+        assert_eq!(command_tag("-- model\ncreate view v as select 1"), "CREATE VIEW");
     }
 }

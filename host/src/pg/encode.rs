@@ -36,6 +36,8 @@ pub fn pg_type(ty: &SqlType) -> Type {
         SqlType::Uuid => Type::UUID,
         SqlType::Json => Type::JSON,
         SqlType::Unknown => Type::UNKNOWN,
+        SqlType::Int2Vector => Type::INT2_VECTOR,
+        SqlType::OidVector => Type::OID_VECTOR,
         SqlType::Array(inner) => match pg_type(inner) {
             Type::BOOL => Type::BOOL_ARRAY,
             Type::INT2 => Type::INT2_ARRAY,
@@ -76,6 +78,8 @@ pub fn data_rows(batch: &RecordBatch, types: &[SqlType], binary: &dyn Fn(usize) 
             buf.put_i32(0);
             if binary(i) {
                 write_binary(&mut buf, column, row, ty);
+            } else if matches!(ty, SqlType::Int2Vector | SqlType::OidVector) {
+                write_vector(&mut buf, column, row);
             } else {
                 write_text(&mut buf, column, row);
             }
@@ -369,7 +373,24 @@ fn write_binary(buf: &mut BytesMut, column: &ArrayRef, row: usize, ty: &SqlType)
         }
         SqlType::Numeric { .. } => write_numeric(buf, &text(column, row)),
         SqlType::Array(inner) => write_binary_array(buf, column, row, inner),
+        SqlType::Int2Vector => write_binary_array(buf, column, row, &SqlType::Int2),
+        SqlType::OidVector => write_binary_array(buf, column, row, &SqlType::Int4),
         _ => write_text(buf, column, row),
+    }
+}
+
+/// An `int2vector` or `oidvector` in its text form: the numbers separated by spaces.
+fn write_vector(buf: &mut BytesMut, column: &ArrayRef, row: usize) {
+    let values = match column.data_type() {
+        DataType::List(_) => column.as_list::<i32>().value(row),
+        DataType::LargeList(_) => column.as_list::<i64>().value(row),
+        _ => return write_text(buf, column, row),
+    };
+    for i in 0..values.len() {
+        if i > 0 {
+            buf.put_u8(b' ');
+        }
+        buf.put_slice(itoa::Buffer::new().format(int_value(&values, i).unwrap_or_default()).as_bytes());
     }
 }
 

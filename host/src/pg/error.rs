@@ -38,5 +38,7 @@ pub fn sqlstate(e: &StorageError) -> &str {
 pub fn from_storage(e: &StorageError) -> PgWireError {
     let code = sqlstate(e);
     let severity = if code == "57P01" { "FATAL" } else { "ERROR" };
-    error(severity, code, &e.message)
+    let mut info = ErrorInfo::new(severity.to_owned(), code.to_owned(), e.message.clone());
+    info.position = e.position.map(|p| p.to_string());
+    PgWireError::UserError(Box::new(info))
 }
