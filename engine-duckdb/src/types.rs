@@ -103,7 +103,8 @@ pub(crate) fn sql_type(info: &TypeInfo) -> SqlType {
             | ffi::DUCKDB_TYPE_DUCKDB_TYPE_SMALLINT
             | ffi::DUCKDB_TYPE_DUCKDB_TYPE_UTINYINT => SqlType::Int2,
             ffi::DUCKDB_TYPE_DUCKDB_TYPE_INTEGER | ffi::DUCKDB_TYPE_DUCKDB_TYPE_USMALLINT => SqlType::Int4,
-            ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIGINT | ffi::DUCKDB_TYPE_DUCKDB_TYPE_UINTEGER => SqlType::Int8,
+            ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIGINT => SqlType::Int8,
+            ffi::DUCKDB_TYPE_DUCKDB_TYPE_UINTEGER => SqlType::Oid,
             ffi::DUCKDB_TYPE_DUCKDB_TYPE_UBIGINT
             | ffi::DUCKDB_TYPE_DUCKDB_TYPE_HUGEINT
             | ffi::DUCKDB_TYPE_DUCKDB_TYPE_UHUGEINT => SqlType::Numeric { precision: 38, scale: 0 },

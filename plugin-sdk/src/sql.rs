@@ -39,6 +39,9 @@ pub enum SqlType {
     /// arrays in expressions, but space-separated in their text form, as clients parse them.
     Int2Vector,
     OidVector,
+    /// PostgreSQL's `oid`, an unsigned 32-bit integer (DuckDB's UINTEGER, which the catalog
+    /// emulation uses for object ids).
+    Oid,
     /// A type the engine could not infer (an unused parameter); clients see `unknown`.
     Unknown,
 }

@@ -135,6 +135,8 @@ re!(
 );
 re!(CAST_QUALIFIED, r"(?i)::\s*pg_catalog\s*\.\s*");
 re!(CAST_NAME, r"(?i)::\s*name\b");
+// DuckDB's own `oid` is a BIGINT; PostgreSQL's is the unsigned 32-bit type the catalog uses.
+re!(CAST_OID, r"(?i)::\s*oid\b");
 re!(TEXT_ARRAY_CAST, r"(?i)\x01(\d+)\x02\s*::\s*(?:text|varchar|name)\s*\[\s*\]");
 re!(PG_CATALOG, r"(?i)\bpg_catalog\s*\.\s*");
 re!(XID_AGE, r"(?i)\bpg_catalog\s*\.\s*age\s*\(");
@@ -297,6 +299,7 @@ pub(crate) fn rewrite(sql: &str) -> String {
         Some(format!("[{}]::VARCHAR[]", items.join(", ")))
     });
     let s = CAST_NAME.replace_all(&s, "::VARCHAR");
+    let s = CAST_OID.replace_all(&s, "::UINTEGER");
     // `x = ANY(array_column)`: DuckDB reads ANY as a subquery, which a LEFT JOIN condition
     // cannot hold (DataGrip's index query)
     let s = ANY_COLUMN.replace_all(&s, "list_contains($2, $1)").into_owned();

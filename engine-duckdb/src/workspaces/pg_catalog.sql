@@ -7,6 +7,10 @@
 -- own macro of such a name would otherwise change the emulation for all its sessions.
 -- Replaced per workspace: {DBNAME} {USER} (both the workspace id).
 
+-- Object ids are PostgreSQL's oid type (an unsigned 32-bit integer): the public catalog
+-- views answer them as UINTEGER, which the wire layer reports as oid (26), as clients such as
+-- asyncpg require for their type introspection (oid[] is one of its core codecs).
+
 -- ---------- type map (PG oids) ----------
 CREATE OR REPLACE VIEW __pg_typemap AS SELECT * FROM (VALUES
  (16,'bool','boolean',1,true,'B',1000,0,0), (17,'bytea','bytea',-1,false,'U',1001,0,0), (18,'char','"char"',1,true,'Z',1002,0,0),
@@ -206,13 +210,12 @@ CREATE OR REPLACE VIEW pg_settings AS
   FROM __pg_settings;
 
 -- ---------- catalog views ----------
-CREATE OR REPLACE VIEW pg_namespace AS
-  SELECT oid, CASE WHEN schema_name = 'main' THEN 'public' ELSE schema_name END AS nspname,
+CREATE OR REPLACE VIEW pg_namespace AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(nspowner AS UINTEGER) AS nspowner) FROM (SELECT oid, CASE WHEN schema_name = 'main' THEN 'public' ELSE schema_name END AS nspname,
          CAST(10 AS BIGINT) AS nspowner, CAST(NULL AS VARCHAR[]) AS nspacl,
          CAST(1 AS BIGINT) AS xmin -- PostgreSQL's row version, which DataGrip reads as a change marker
   FROM system.main.duckdb_schemas() WHERE database_name = "system".main.current_database()
   UNION ALL SELECT 11, 'pg_catalog', 10, NULL, 1
-  UNION ALL SELECT 13000, 'information_schema', 10, NULL, 1;
+  UNION ALL SELECT 13000, 'information_schema', 10, NULL, 1) __pg_namespace;
 
 CREATE OR REPLACE VIEW __pg_constraints AS
 WITH c AS (
@@ -264,7 +267,7 @@ CREATE OR REPLACE VIEW __pg_constraint_rows AS
          CAST(NULL AS BIGINT[]) AS conpfeqop, CAST(NULL AS BIGINT[]) AS conppeqop, CAST(NULL AS BIGINT[]) AS conffeqop,
          CAST(NULL AS SMALLINT[]) AS confdelsetcols, CAST(NULL AS BIGINT[]) AS conexclop, conbin
   FROM __pg_constraints;
-CREATE OR REPLACE VIEW pg_constraint AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_constraint_rows;
+CREATE OR REPLACE VIEW pg_constraint AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(connamespace AS UINTEGER) AS connamespace, CAST(conrelid AS UINTEGER) AS conrelid, CAST(contypid AS UINTEGER) AS contypid, CAST(conindid AS UINTEGER) AS conindid, CAST(conparentid AS UINTEGER) AS conparentid, CAST(confrelid AS UINTEGER) AS confrelid) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_constraint_rows) __pg_constraint;
 
 -- indexes: PK/UNIQUE constraints (DuckDB keeps them out of system.main.duckdb_indexes()) + CREATE INDEX indexes
 CREATE OR REPLACE VIEW __pg_indexes AS
@@ -299,7 +302,7 @@ CREATE OR REPLACE VIEW __pg_index_rows AS
          list_transform(indkey, lambda k: CAST(0 AS SMALLINT)) AS indoption,
          CAST(NULL AS VARCHAR) AS indexprs, CAST(NULL AS VARCHAR) AS indpred
   FROM __pg_indexes;
-CREATE OR REPLACE VIEW pg_index AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_index_rows;
+CREATE OR REPLACE VIEW pg_index AS SELECT * REPLACE (CAST(indexrelid AS UINTEGER) AS indexrelid, CAST(indrelid AS UINTEGER) AS indrelid) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_index_rows) __pg_index;
 
 CREATE OR REPLACE VIEW __pg_class_rows AS
   SELECT t.table_oid AS oid, t.table_name AS relname, t.schema_oid AS relnamespace, CAST(0 AS BIGINT) AS reltype,
@@ -335,7 +338,7 @@ CREATE OR REPLACE VIEW __pg_class_rows AS
          'p', 'i', CAST(len(x.indkey) AS SMALLINT), 0,
          false, false, false, false, false, true, 'n', false, 0, 0, 0, NULL, NULL, NULL
   FROM __pg_indexes x;
-CREATE OR REPLACE VIEW pg_class AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_class_rows;
+CREATE OR REPLACE VIEW pg_class AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(relnamespace AS UINTEGER) AS relnamespace, CAST(reltype AS UINTEGER) AS reltype, CAST(reloftype AS UINTEGER) AS reloftype, CAST(relowner AS UINTEGER) AS relowner, CAST(relam AS UINTEGER) AS relam, CAST(relfilenode AS UINTEGER) AS relfilenode, CAST(reltablespace AS UINTEGER) AS reltablespace, CAST(reltoastrelid AS UINTEGER) AS reltoastrelid) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_class_rows) __pg_class;
 
 CREATE OR REPLACE VIEW __pg_attribute_rows AS
   SELECT c.table_oid AS attrelid, c.column_name AS attname, __pg_type_oid(c.data_type) AS atttypid,
@@ -357,13 +360,13 @@ CREATE OR REPLACE VIEW __pg_attribute_rows AS
           FROM __pg_indexes i, range(1, len(i.indkey) + 1) u(n)) x
   LEFT JOIN (SELECT table_oid, column_index, __pg_type_oid(data_type) AS atttypid_ FROM system.main.duckdb_columns()) a
          ON a.table_oid = x.indrelid AND a.column_index = x.k;
-CREATE OR REPLACE VIEW pg_attribute AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_attribute_rows;
+CREATE OR REPLACE VIEW pg_attribute AS SELECT * REPLACE (CAST(attrelid AS UINTEGER) AS attrelid, CAST(atttypid AS UINTEGER) AS atttypid, CAST(attcollation AS UINTEGER) AS attcollation) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_attribute_rows) __pg_attribute;
 
 CREATE OR REPLACE VIEW __pg_attrdef_rows AS
   SELECT CAST(c.table_oid * 1000 + c.column_index AS BIGINT) AS oid, c.table_oid AS adrelid,
          CAST(c.column_index AS SMALLINT) AS adnum, c.column_default AS adbin
   FROM system.main.duckdb_columns() c WHERE c.column_default IS NOT NULL AND c.database_name = "system".main.current_database();
-CREATE OR REPLACE VIEW pg_attrdef AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_attrdef_rows;
+CREATE OR REPLACE VIEW pg_attrdef AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(adrelid AS UINTEGER) AS adrelid) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_attrdef_rows) __pg_attrdef;
 
 CREATE OR REPLACE VIEW __pg_type_rows AS
   SELECT m.oid, m.typname, CAST(11 AS BIGINT) AS typnamespace, CAST(10 AS BIGINT) AS typowner,
@@ -379,7 +382,7 @@ CREATE OR REPLACE VIEW __pg_type_rows AS
          CAST(m.typcollation AS BIGINT) AS typcollation, CAST(NULL AS VARCHAR) AS typdefaultbin,
          CAST(NULL AS VARCHAR) AS typdefault, CAST(NULL AS VARCHAR[]) AS typacl
   FROM __pg_typemap m;
-CREATE OR REPLACE VIEW pg_type AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_type_rows;
+CREATE OR REPLACE VIEW pg_type AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(typnamespace AS UINTEGER) AS typnamespace, CAST(typowner AS UINTEGER) AS typowner, CAST(typrelid AS UINTEGER) AS typrelid, CAST(typelem AS UINTEGER) AS typelem, CAST(typarray AS UINTEGER) AS typarray, CAST(typbasetype AS UINTEGER) AS typbasetype, CAST(typcollation AS UINTEGER) AS typcollation) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_type_rows) __pg_type;
 
 CREATE OR REPLACE VIEW __pg_am_rows AS SELECT * FROM (VALUES
   (CAST(2 AS BIGINT), 'heap', 'heap_tableam_handler', 't'),
@@ -393,7 +396,7 @@ CREATE OR REPLACE VIEW __pg_database_rows AS
          0 AS datfrozenxid, 0 AS datminmxid, CAST(1663 AS BIGINT) AS dattablespace, 'C.UTF-8' AS datcollate,
          'C.UTF-8' AS datctype, CAST(NULL AS VARCHAR) AS daticulocale, CAST(NULL AS VARCHAR) AS datcollversion,
          CAST(NULL AS VARCHAR[]) AS datacl;
-CREATE OR REPLACE VIEW pg_database AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_database_rows;
+CREATE OR REPLACE VIEW pg_database AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(datdba AS UINTEGER) AS datdba, CAST(dattablespace AS UINTEGER) AS dattablespace) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_database_rows) __pg_database;
 
 CREATE OR REPLACE VIEW __pg_description_rows AS
   SELECT t.table_oid AS objoid, CAST(1259 AS BIGINT) AS classoid, 0 AS objsubid, t.comment AS description
@@ -402,7 +405,7 @@ CREATE OR REPLACE VIEW __pg_description_rows AS
   UNION ALL SELECT c.table_oid, 1259, c.column_index, c.comment FROM system.main.duckdb_columns() c WHERE c.comment IS NOT NULL
   UNION ALL SELECT s.oid, 2615, 0, s.comment FROM system.main.duckdb_schemas() s WHERE s.comment IS NOT NULL
   UNION ALL SELECT f.function_oid, 1255, 0, f.comment FROM system.main.duckdb_functions() f WHERE f.comment IS NOT NULL AND NOT f.internal;
-CREATE OR REPLACE VIEW pg_description AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_description_rows;
+CREATE OR REPLACE VIEW pg_description AS SELECT * REPLACE (CAST(objoid AS UINTEGER) AS objoid, CAST(classoid AS UINTEGER) AS classoid) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_description_rows) __pg_description;
 
 CREATE OR REPLACE VIEW __pg_proc_rows AS
   SELECT f.function_oid AS oid, f.function_name AS proname, f.schema_oid_ AS pronamespace, CAST(10 AS BIGINT) AS proowner,
@@ -418,16 +421,16 @@ CREATE OR REPLACE VIEW __pg_proc_rows AS
   FROM (SELECT d.*, s.oid AS schema_oid_ FROM system.main.duckdb_functions() d
         JOIN system.main.duckdb_schemas() s ON s.database_name = d.database_name AND s.schema_name = d.schema_name
         WHERE d.database_name = "system".main.current_database() AND NOT d.internal) f;
-CREATE OR REPLACE VIEW pg_proc AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_proc_rows;
+CREATE OR REPLACE VIEW pg_proc AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(pronamespace AS UINTEGER) AS pronamespace, CAST(proowner AS UINTEGER) AS proowner, CAST(prolang AS UINTEGER) AS prolang, CAST(provariadic AS UINTEGER) AS provariadic, CAST(prorettype AS UINTEGER) AS prorettype) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_proc_rows) __pg_proc;
 
 -- Macros are written in SQL, DuckDB's own functions in C++ (PostgreSQL's language oids).
 CREATE OR REPLACE VIEW pg_language AS SELECT * FROM (VALUES (CAST(12 AS BIGINT), 'internal'), (CAST(13 AS BIGINT), 'c'),
   (CAST(14 AS BIGINT), 'sql')) t(oid, lanname);
 
-CREATE OR REPLACE VIEW pg_roles AS SELECT CAST(10 AS BIGINT) AS oid, '{USER}' AS rolname, true AS rolsuper,
+CREATE OR REPLACE VIEW pg_roles AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid) FROM (SELECT CAST(10 AS BIGINT) AS oid, '{USER}' AS rolname, true AS rolsuper,
   true AS rolinherit, true AS rolcreaterole, true AS rolcreatedb, true AS rolcanlogin, false AS rolreplication,
   -1 AS rolconnlimit, '********' AS rolpassword, CAST(NULL AS TIMESTAMP) AS rolvaliduntil, true AS rolbypassrls,
-  CAST(NULL AS VARCHAR[]) AS rolconfig;
+  CAST(NULL AS VARCHAR[]) AS rolconfig) __pg_roles;
 CREATE OR REPLACE VIEW pg_auth_members AS SELECT CAST(NULL AS BIGINT) AS oid, CAST(NULL AS BIGINT) AS roleid,
   CAST(NULL AS BIGINT) AS member, CAST(NULL AS BIGINT) AS grantor, false AS admin_option WHERE false;
 CREATE OR REPLACE VIEW pg_user AS SELECT rolname AS usename, oid AS usesysid, true AS usecreatedb,
@@ -445,20 +448,20 @@ CREATE OR REPLACE VIEW pg_stat_ssl AS SELECT 1 AS pid, false AS ssl, CAST(NULL A
 CREATE OR REPLACE VIEW pg_timezone_names AS SELECT 'UTC' AS name, 'UTC' AS abbrev, INTERVAL 0 SECOND AS utc_offset,
   false AS is_dst;
 CREATE OR REPLACE VIEW pg_timezone_abbrevs AS SELECT 'UTC' AS abbrev, INTERVAL 0 SECOND AS utc_offset, false AS is_dst;
-CREATE OR REPLACE VIEW pg_collation AS SELECT * FROM (VALUES
+CREATE OR REPLACE VIEW pg_collation AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(collnamespace AS UINTEGER) AS collnamespace) FROM (SELECT * FROM (VALUES
   (CAST(100 AS BIGINT), 'default', CAST(11 AS BIGINT), 'd'), (CAST(950 AS BIGINT), 'C', CAST(11 AS BIGINT), 'c')
-  ) t(oid, collname, collnamespace, collprovider);
+  ) t(oid, collname, collnamespace, collprovider)) __pg_collation;
 
 -- empty stubs with the PG column names the clients reference
 CREATE OR REPLACE VIEW __pg_inherits_rows AS SELECT CAST(0 AS BIGINT) AS inhrelid, CAST(0 AS BIGINT) AS inhparent,
   0 AS inhseqno, false AS inhdetachpending WHERE false;
-CREATE OR REPLACE VIEW pg_inherits AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_inherits_rows;
-CREATE OR REPLACE VIEW pg_policy AS SELECT CAST(0 AS BIGINT) AS oid, '' AS polname, CAST(0 AS BIGINT) AS polrelid,
+CREATE OR REPLACE VIEW pg_inherits AS SELECT * REPLACE (CAST(inhrelid AS UINTEGER) AS inhrelid, CAST(inhparent AS UINTEGER) AS inhparent) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_inherits_rows) __pg_inherits;
+CREATE OR REPLACE VIEW pg_policy AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(polrelid AS UINTEGER) AS polrelid) FROM (SELECT CAST(0 AS BIGINT) AS oid, '' AS polname, CAST(0 AS BIGINT) AS polrelid,
   'r' AS polcmd, true AS polpermissive, [CAST(0 AS BIGINT)] AS polroles, CAST(NULL AS VARCHAR) AS polqual,
-  CAST(NULL AS VARCHAR) AS polwithcheck WHERE false;
-CREATE OR REPLACE VIEW pg_statistic_ext AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS stxrelid,
+  CAST(NULL AS VARCHAR) AS polwithcheck WHERE false) __pg_policy;
+CREATE OR REPLACE VIEW pg_statistic_ext AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(stxrelid AS UINTEGER) AS stxrelid, CAST(stxnamespace AS UINTEGER) AS stxnamespace) FROM (SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS stxrelid,
   '' AS stxname, CAST(0 AS BIGINT) AS stxnamespace, CAST(0 AS BIGINT) AS stxowner, -1 AS stxstattarget,
-  [CAST(0 AS SMALLINT)] AS stxkeys, ['d'] AS stxkind, CAST(NULL AS VARCHAR) AS stxexprs WHERE false;
+  [CAST(0 AS SMALLINT)] AS stxkeys, ['d'] AS stxkind, CAST(NULL AS VARCHAR) AS stxexprs WHERE false) __pg_statistic_ext;
 CREATE OR REPLACE VIEW pg_publication AS SELECT CAST(0 AS BIGINT) AS oid, '' AS pubname, CAST(0 AS BIGINT) AS pubowner,
   false AS puballtables, false AS pubinsert, false AS pubupdate, false AS pubdelete, false AS pubtruncate,
   false AS pubviaroot WHERE false;
@@ -469,25 +472,25 @@ CREATE OR REPLACE VIEW pg_publication_rel AS SELECT CAST(0 AS BIGINT) AS oid, CA
 CREATE OR REPLACE VIEW __pg_opclass_rows AS SELECT CAST(0 AS BIGINT) AS oid, CAST(403 AS BIGINT) AS opcmethod, '' AS opcname,
   CAST(11 AS BIGINT) AS opcnamespace, CAST(10 AS BIGINT) AS opcowner, CAST(0 AS BIGINT) AS opcfamily,
   CAST(0 AS BIGINT) AS opcintype, true AS opcdefault, CAST(0 AS BIGINT) AS opckeytype WHERE false;
-CREATE OR REPLACE VIEW pg_opclass AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_opclass_rows;
+CREATE OR REPLACE VIEW pg_opclass AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(opcmethod AS UINTEGER) AS opcmethod, CAST(opcnamespace AS UINTEGER) AS opcnamespace, CAST(opcowner AS UINTEGER) AS opcowner, CAST(opcfamily AS UINTEGER) AS opcfamily, CAST(opcintype AS UINTEGER) AS opcintype, CAST(opckeytype AS UINTEGER) AS opckeytype) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_opclass_rows) __pg_opclass;
 CREATE OR REPLACE VIEW __pg_trigger_rows AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS tgrelid,
   CAST(0 AS BIGINT) AS tgparentid, '' AS tgname, false AS tgisinternal, 'O' AS tgenabled WHERE false;
-CREATE OR REPLACE VIEW pg_trigger AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_trigger_rows;
+CREATE OR REPLACE VIEW pg_trigger AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(tgrelid AS UINTEGER) AS tgrelid) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_trigger_rows) __pg_trigger;
 CREATE OR REPLACE MACRO pg_get_ruledef(r_oid) AS CAST(NULL AS VARCHAR), (r_oid, pretty) AS CAST(NULL AS VARCHAR);
 CREATE OR REPLACE MACRO pg_get_triggerdef(t_oid) AS CAST(NULL AS VARCHAR), (t_oid, pretty) AS CAST(NULL AS VARCHAR);
 CREATE OR REPLACE VIEW __pg_rewrite_rows AS SELECT CAST(0 AS BIGINT) AS oid, '' AS rulename, CAST(0 AS BIGINT) AS ev_class WHERE false;
 CREATE OR REPLACE VIEW pg_rewrite AS SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_rewrite_rows;
-CREATE OR REPLACE VIEW pg_sequence AS SELECT s.sequence_oid AS seqrelid, CAST(20 AS BIGINT) AS seqtypid,
+CREATE OR REPLACE VIEW pg_sequence AS SELECT * REPLACE (CAST(seqrelid AS UINTEGER) AS seqrelid, CAST(seqtypid AS UINTEGER) AS seqtypid) FROM (SELECT s.sequence_oid AS seqrelid, CAST(20 AS BIGINT) AS seqtypid,
   s.start_value AS seqstart, s.increment_by AS seqincrement, s.max_value AS seqmax, s.min_value AS seqmin,
   CAST(1 AS BIGINT) AS seqcache, s.cycle AS seqcycle
-  FROM system.main.duckdb_sequences() s WHERE s.database_name = "system".main.current_database();
+  FROM system.main.duckdb_sequences() s WHERE s.database_name = "system".main.current_database()) __pg_sequence;
 CREATE OR REPLACE VIEW pg_partitioned_table AS SELECT CAST(0 AS BIGINT) AS partrelid, 'r' AS partstrat WHERE false;
 CREATE OR REPLACE VIEW pg_extension AS SELECT CAST(0 AS BIGINT) AS oid, '' AS extname, '' AS extversion WHERE false;
-CREATE OR REPLACE VIEW pg_enum AS SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS enumtypid,
-  CAST(0 AS FLOAT) AS enumsortorder, '' AS enumlabel WHERE false;
-CREATE OR REPLACE VIEW pg_range AS SELECT CAST(0 AS BIGINT) AS rngtypid, CAST(0 AS BIGINT) AS rngsubtype,
+CREATE OR REPLACE VIEW pg_enum AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(enumtypid AS UINTEGER) AS enumtypid) FROM (SELECT CAST(0 AS BIGINT) AS oid, CAST(0 AS BIGINT) AS enumtypid,
+  CAST(0 AS FLOAT) AS enumsortorder, '' AS enumlabel WHERE false) __pg_enum;
+CREATE OR REPLACE VIEW pg_range AS SELECT * REPLACE (CAST(rngtypid AS UINTEGER) AS rngtypid, CAST(rngsubtype AS UINTEGER) AS rngsubtype, CAST(rngmultitypid AS UINTEGER) AS rngmultitypid, CAST(rngcollation AS UINTEGER) AS rngcollation, CAST(rngsubopc AS UINTEGER) AS rngsubopc) FROM (SELECT CAST(0 AS BIGINT) AS rngtypid, CAST(0 AS BIGINT) AS rngsubtype,
   CAST(0 AS BIGINT) AS rngmultitypid, CAST(0 AS BIGINT) AS rngcollation, CAST(0 AS BIGINT) AS rngsubopc,
-  CAST(NULL AS VARCHAR) AS rngcanonical, CAST(NULL AS VARCHAR) AS rngsubdiff WHERE false;
+  CAST(NULL AS VARCHAR) AS rngcanonical, CAST(NULL AS VARCHAR) AS rngsubdiff WHERE false) __pg_range;
 -- set_config(name, value, is_local) answers the value it was given (asyncpg turns jit off
 -- with it at connect); sessions' settings are the wire layer's SET, which it does not change.
 CREATE OR REPLACE MACRO set_config(setting_name, new_value, is_local) AS new_value;
@@ -553,8 +556,8 @@ CREATE OR REPLACE VIEW pg_views AS
   WHERE v.database_name = "system".main.current_database() AND NOT v.internal;
 CREATE OR REPLACE VIEW pg_matviews AS SELECT '' AS schemaname, '' AS matviewname, '' AS matviewowner,
   CAST(NULL AS VARCHAR) AS tablespace, false AS hasindexes, true AS ispopulated, '' AS definition WHERE false;
-CREATE OR REPLACE VIEW pg_depend AS SELECT CAST(0 AS BIGINT) AS classid, CAST(0 AS BIGINT) AS objid, 0 AS objsubid,
-  CAST(0 AS BIGINT) AS refclassid, CAST(0 AS BIGINT) AS refobjid, 0 AS refobjsubid, 'n' AS deptype WHERE false;
+CREATE OR REPLACE VIEW pg_depend AS SELECT * REPLACE (CAST(refclassid AS UINTEGER) AS refclassid, CAST(refobjid AS UINTEGER) AS refobjid, CAST(objid AS UINTEGER) AS objid, CAST(classid AS UINTEGER) AS classid) FROM (SELECT CAST(0 AS BIGINT) AS classid, CAST(0 AS BIGINT) AS objid, 0 AS objsubid,
+  CAST(0 AS BIGINT) AS refclassid, CAST(0 AS BIGINT) AS refobjid, 0 AS refobjsubid, 'n' AS deptype WHERE false) __pg_depend;
 CREATE OR REPLACE MACRO pg_is_other_temp_schema(ns) AS false;
 
 -- What DBeaver and pgjdbc call at connect and when listing tables and indexes.

@@ -672,6 +672,7 @@ fn duckdb_type(t: &SqlType) -> Option<String> {
         TimestampTz => "TIMESTAMPTZ",
         Interval => "INTERVAL",
         Uuid => "UUID",
+        Oid => "UINTEGER",
         Array(_) | Int2Vector | OidVector | Unknown => return None,
     };
     Some(name.to_owned())

@@ -36,6 +36,7 @@ pub fn pg_type(ty: &SqlType) -> Type {
         SqlType::Uuid => Type::UUID,
         SqlType::Json => Type::JSON,
         SqlType::Unknown => Type::UNKNOWN,
+        SqlType::Oid => Type::OID,
         SqlType::Int2Vector => Type::INT2_VECTOR,
         SqlType::OidVector => Type::OID_VECTOR,
         SqlType::Array(inner) => match pg_type(inner) {
@@ -50,6 +51,8 @@ pub fn pg_type(ty: &SqlType) -> Type {
             Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
             Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
             Type::UUID => Type::UUID_ARRAY,
+            Type::OID => Type::OID_ARRAY,
+            Type::TEXT => Type::TEXT_ARRAY,
             _ => Type::TEXT_ARRAY,
         },
     }
@@ -346,6 +349,7 @@ fn write_binary(buf: &mut BytesMut, column: &ArrayRef, row: usize, ty: &SqlType)
         SqlType::Int2 => buf.put_i16(int_value(column, row).unwrap_or_default() as i16),
         SqlType::Int4 => buf.put_i32(int_value(column, row).unwrap_or_default() as i32),
         SqlType::Int8 => buf.put_i64(int_value(column, row).unwrap_or_default()),
+        SqlType::Oid => buf.put_u32(int_value(column, row).unwrap_or_default() as u32),
         SqlType::Float4 => buf.put_f32(column.as_primitive::<Float32Type>().value(row)),
         SqlType::Float8 => buf.put_f64(column.as_primitive::<Float64Type>().value(row)),
         SqlType::Bytea => match column.data_type() {
@@ -477,7 +481,19 @@ pub fn binary_param(ty: &Type, bytes: &[u8]) -> Option<String> {
     };
     Some(match *ty {
         Type::INT2 => i16::from_be_bytes(bytes.try_into().ok()?).to_string(),
-        Type::INT4 | Type::OID => i32::from_be_bytes(bytes.try_into().ok()?).to_string(),
+        Type::INT4 => i32::from_be_bytes(bytes.try_into().ok()?).to_string(),
+        Type::OID => u32::from_be_bytes(bytes.try_into().ok()?).to_string(),
+        Type::TIME => {
+            let mut buf = BytesMut::new();
+            write_time(&mut buf, i64::from_be_bytes(be(8)?));
+            String::from_utf8(buf.to_vec()).ok()?
+        }
+        Type::INTERVAL => {
+            let micros = i64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+            let days = i32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?);
+            let months = i32::from_be_bytes(bytes.get(12..16)?.try_into().ok()?);
+            format!("{months} months {days} days {micros} microseconds")
+        }
         Type::INT8 => i64::from_be_bytes(be(8)?).to_string(),
         Type::FLOAT4 => f32::from_be_bytes(bytes.try_into().ok()?).to_string(),
         Type::FLOAT8 => f64::from_be_bytes(be(8)?).to_string(),
@@ -492,8 +508,104 @@ pub fn binary_param(ty: &Type, bytes: &[u8]) -> Option<String> {
         }
         Type::JSONB => String::from_utf8(bytes.get(1..)?.to_vec()).ok()?,
         Type::NUMERIC => read_numeric(bytes)?,
-        _ => return None,
+        _ => return read_array(ty, bytes),
     })
+}
+
+/// A binary array parameter (one dimension, elements of a type [`binary_param`] reads) as
+/// the list text DuckDB casts: `[1, 2, NULL]`, strings quoted.
+fn read_array(ty: &Type, bytes: &[u8]) -> Option<String> {
+    let element = match ty.kind() {
+        postgres_types::Kind::Array(element) => element.clone(),
+        _ => return None,
+    };
+    let int = |at: usize| bytes.get(at..at + 4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let dims = int(0)?;
+    if dims == 0 {
+        return Some("[]".to_owned());
+    }
+    if dims != 1 {
+        return None;
+    }
+    let count = usize::try_from(int(12)?).ok()?;
+    let mut at = 20;
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = int(at)?;
+        at += 4;
+        if len < 0 {
+            items.push("NULL".to_owned());
+            continue;
+        }
+        let value = bytes.get(at..at + len as usize)?;
+        at += len as usize;
+        let text = if element == Type::BYTEA { return None } else { binary_param(&element, value)? };
+        items.push(list_item(&element, &text));
+    }
+    Some(format!("[{}]", items.join(", ")))
+}
+
+/// One element of DuckDB's list text: numbers and booleans as they are, others quoted.
+fn list_item(element: &Type, text: &str) -> String {
+    match *element {
+        Type::INT2 | Type::INT4 | Type::INT8 | Type::OID | Type::FLOAT4 | Type::FLOAT8 | Type::NUMERIC | Type::BOOL => {
+            text.to_owned()
+        }
+        _ => format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'")),
+    }
+}
+
+/// A text array parameter in PostgreSQL's form (`{1,2,"a b",NULL}`) as DuckDB's list text;
+/// `None` for anything else (nested arrays are passed on as they are).
+pub fn text_array_param(ty: &Type, text: &str) -> Option<String> {
+    let element = match ty.kind() {
+        postgres_types::Kind::Array(element) => element.clone(),
+        _ => return None,
+    };
+    let body = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut items = Vec::new();
+    let mut chars = body.chars().peekable();
+    while chars.peek().is_some() {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let item = if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut s = String::new();
+            loop {
+                match chars.next()? {
+                    '\\' => s.push(chars.next()?),
+                    '"' => break,
+                    c => s.push(c),
+                }
+            }
+            list_item(&element, &s)
+        } else {
+            let mut s = String::new();
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if c == '{' {
+                    return None;
+                }
+                s.push(c);
+                chars.next();
+            }
+            let s = s.trim();
+            if s.eq_ignore_ascii_case("null") { "NULL".to_owned() } else { list_item(&element, s) }
+        };
+        items.push(item);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            None => break,
+            Some(',') => {}
+            Some(_) => return None,
+        }
+    }
+    Some(format!("[{}]", items.join(", ")))
 }
 
 /// PostgreSQL's binary NUMERIC (base-10000 digits, as [`write_numeric`] writes them) as
@@ -545,7 +657,11 @@ pub fn declared_type(ty: &Type) -> Option<SqlType> {
         Type::INTERVAL => SqlType::Interval,
         Type::UUID => SqlType::Uuid,
         Type::JSON | Type::JSONB => SqlType::Json,
-        _ => return None,
+        Type::OID => SqlType::Oid,
+        _ => match ty.kind() {
+            postgres_types::Kind::Array(element) => SqlType::Array(Box::new(declared_type(element)?)),
+            _ => return None,
+        },
     })
 }
 
@@ -630,6 +746,22 @@ mod tests {
         assert_eq!(binary_param(&Type::DATE, &i32::MAX.to_be_bytes()).unwrap(), "infinity");
         assert_eq!(binary_param(&Type::TIMESTAMP, &i64::MIN.to_be_bytes()).unwrap(), "-infinity");
         assert!(binary_param(&Type::INT4, &[1, 2]).is_none());
+        let mut interval = Vec::new();
+        interval.extend(7_384_000_000i64.to_be_bytes());
+        interval.extend(1i32.to_be_bytes());
+        interval.extend(2i32.to_be_bytes());
+        assert_eq!(binary_param(&Type::INTERVAL, &interval).unwrap(), "2 months 1 days 7384000000 microseconds");
+        // One dimension, a NULL among them, int4 elements, 2 of them from 1: 7 and NULL.
+        let mut array = Vec::new();
+        for v in [1i32, 1, 23, 2, 1, 4, 7, -1] {
+            array.extend(v.to_be_bytes());
+        }
+        assert_eq!(binary_param(&Type::INT4_ARRAY, &array).unwrap(), "[7, NULL]");
+        assert_eq!(
+            text_array_param(&Type::TEXT_ARRAY, r#"{a,"b c",NULL,"it's"}"#).unwrap(),
+            r"['a', 'b c', NULL, 'it\'s']"
+        );
+        assert_eq!(text_array_param(&Type::INT4_ARRAY, "{1, 2}").unwrap(), "[1, 2]");
     }
 
     #[test]

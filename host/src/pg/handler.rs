@@ -35,7 +35,7 @@ use duckstore_plugin_sdk::{Result, StorageError};
 use crate::pg::commands::{Command, CopyOut, DUCKDB_SETTINGS, Direction, classify, milliseconds, split};
 use crate::pg::copy::CopyInFlight;
 use crate::pg::cursors::{Cursor, not_found as cursor_not_found};
-use crate::pg::encode::{binary_param, copy_lines, declared_type, format_of, pg_type, type_modifier};
+use crate::pg::encode::{binary_param, copy_lines, declared_type, format_of, pg_type, text_array_param, type_modifier};
 use crate::pg::error::{error, fatal, from_storage};
 use crate::pg::session::{CancelRegistry, Encoding, Event, PgSession};
 
@@ -644,9 +644,10 @@ fn parameters(portal: &Portal<Arc<Stmt>>) -> PgWireResult<Vec<SqlParam>> {
                 .or_else(|| stmt.statement.params.get(i).map(pg_type))
                 .unwrap_or(Type::TEXT);
             if format_of(&codes, i) == FieldFormat::Text {
-                return String::from_utf8(bytes.to_vec())
-                    .map(SqlParam::Text)
-                    .map_err(|_| error("ERROR", "22021", "parameter is not valid UTF-8"));
+                let text = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| error("ERROR", "22021", "parameter is not valid UTF-8"))?;
+                // An array in PostgreSQL's text form, which DuckDB does not cast.
+                return Ok(SqlParam::Text(text_array_param(&ty, &text).unwrap_or(text)));
             }
             if ty == Type::BYTEA {
                 return Ok(SqlParam::Bytes(bytes.to_vec()));
