@@ -119,6 +119,11 @@ pub trait SqlSession: Send {
     /// (`public` is the session's own; `pg_catalog` and `"$user"` are implied). An empty
     /// list or one without a known schema means `public`.
     fn set_search_path(&mut self, schemas: &[String]) -> Result<()>;
+    /// The session's time zone (an IANA name, validated by the wire layer): timestamps
+    /// with a time zone written without an offset are read in it. `None`: UTC.
+    fn set_time_zone(&mut self, _zone: Option<&str>) -> Result<()> {
+        Ok(())
+    }
     /// Runs one statement, streaming any rows into `sink`.
     fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)>;
     /// Cancels the running statement from another thread (it fails with 57014).

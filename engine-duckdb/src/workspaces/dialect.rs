@@ -23,10 +23,11 @@
 
 use std::ops::ControlFlow;
 
+use chrono_tz::Tz;
 use sqlparser::ast::{
     AlterTableOperation, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, ExactNumberInfo, Expr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, Value,
-    VisitMut, VisitorMut,
+    FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, TimezoneInfo,
+    Value, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -40,14 +41,15 @@ pub(crate) const DIVISOR_MACRO_SQL: &str =
 /// Scale of an unconstrained `numeric` that is not a literal.
 const WIDE_SCALE: i64 = 10;
 
-/// `sql` (one statement, PostgreSQL's dialect) as DuckDB must read it to answer alike.
-pub(crate) fn to_duckdb(sql: &str) -> String {
+/// `sql` (one statement, PostgreSQL's dialect) as DuckDB must read it to answer alike;
+/// `zone` is the session's time zone (`None`: UTC).
+pub(crate) fn to_duckdb(sql: &str, zone: Option<Tz>) -> String {
     if !worth_parsing(sql) {
         return sql.to_owned();
     }
     let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else { return sql.to_owned() };
     let [statement] = statements.as_mut_slice() else { return sql.to_owned() };
-    let mut rewriter = Rewriter { changed: false };
+    let mut rewriter = Rewriter { changed: false, zone };
     let _ = statement.visit(&mut rewriter);
     rewriter.column_types(statement);
     if rewriter.changed { statement.to_string() } else { sql.to_owned() }
@@ -81,6 +83,7 @@ fn worth_parsing(sql: &str) -> bool {
 
 struct Rewriter {
     changed: bool,
+    zone: Option<Tz>,
 }
 
 impl VisitorMut for Rewriter {
@@ -106,7 +109,7 @@ impl VisitorMut for Rewriter {
                 }
             }
             Expr::Cast { kind: CastKind::Cast | CastKind::DoubleColon, expr: operand, data_type, .. } => {
-                if let Some(replacement) = literal_cast(operand, data_type) {
+                if let Some(replacement) = literal_cast(operand, data_type, self.zone) {
                     *expr = replacement;
                     self.changed = true;
                 } else if let Some(wide) = wide_numeric(data_type) {
@@ -116,7 +119,7 @@ impl VisitorMut for Rewriter {
             }
             Expr::TypedString(typed) => {
                 let operand = Expr::Value(typed.value.clone());
-                if let Some(replacement) = literal_cast(&operand, &typed.data_type) {
+                if let Some(replacement) = literal_cast(&operand, &typed.data_type, self.zone) {
                     *expr = replacement;
                     self.changed = true;
                 }
@@ -214,7 +217,7 @@ fn wide_numeric(t: &DataType) -> Option<DataType> {
 }
 
 /// The replacement of a literal cast DuckDB would read differently, if it is one.
-fn literal_cast(operand: &Expr, t: &DataType) -> Option<Expr> {
+fn literal_cast(operand: &Expr, t: &DataType, zone: Option<Tz>) -> Option<Expr> {
     if is_unconstrained_numeric(t) {
         let digits = match operand {
             Expr::Value(v) => match &v.value {
@@ -246,7 +249,14 @@ fn literal_cast(operand: &Expr, t: &DataType) -> Option<Expr> {
             Some(call("unhex", vec![Expr::value(Value::SingleQuotedString(hex(&bytes)))]))
         }
         DataType::Timestamp(_, _) | DataType::TimestampNtz(_) => {
-            let fixed = with_seconds(text)?;
+            let seconds = with_seconds(text);
+            let zoned = match (t, zone) {
+                (DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz), Some(zone)) => {
+                    in_zone(seconds.as_deref().unwrap_or(text), zone)
+                }
+                _ => None,
+            };
+            let fixed = zoned.or(seconds)?;
             Some(Expr::Cast {
                 kind: CastKind::Cast,
                 expr: Box::new(Expr::value(Value::SingleQuotedString(fixed))),
@@ -320,6 +330,22 @@ pub(crate) fn bytea_bytes(text: &str) -> Option<Vec<u8>> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A timestamp without an offset, read in the session's time zone as PostgreSQL reads it:
+/// `2024-07-01 12:00:00` in Europe/Prague → `2024-07-01 12:00:00+02:00`. `None` when the
+/// text has an offset or a zone of its own, or is no plain timestamp.
+fn in_zone(text: &str, zone: Tz) -> Option<String> {
+    use chrono::{NaiveDateTime, Offset, TimeZone};
+    let t = text.trim();
+    let local = NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f"))
+        .ok()?;
+    // A wall-clock time a DST change skips or repeats: PostgreSQL takes the earlier offset.
+    let offset = zone.offset_from_local_datetime(&local).earliest()?.fix().local_minus_utc();
+    let sign = if offset < 0 { '-' } else { '+' };
+    let minutes = offset.unsigned_abs() / 60;
+    Some(format!("{t}{sign}{:02}:{:02}", minutes / 60, minutes % 60))
 }
 
 /// `2024-07-01 12:00+00` → `2024-07-01 12:00:00+00`; `None` when the text has seconds (or
@@ -405,56 +431,73 @@ mod tests {
 
     #[test]
     fn divisors_are_guarded_everywhere_once() {
-        assert_eq!(to_duckdb("SELECT 1/0"), "SELECT 1 / ds_divisor(0)");
+        assert_eq!(to_duckdb("SELECT 1/0", None), "SELECT 1 / ds_divisor(0)");
         assert_eq!(
-            to_duckdb("select a % b from t where c / 2 > 1"),
+            to_duckdb("select a % b from t where c / 2 > 1", None),
             "SELECT a % ds_divisor(b) FROM t WHERE c / ds_divisor(2) > 1"
         );
-        assert_eq!(to_duckdb("SELECT mod(7, x)"), "SELECT mod(7, ds_divisor(x))");
-        let once = to_duckdb("SELECT 1/0");
-        assert_eq!(to_duckdb(&once), once);
+        assert_eq!(to_duckdb("SELECT mod(7, x)", None), "SELECT mod(7, ds_divisor(x))");
+        let once = to_duckdb("SELECT 1/0", None);
+        assert_eq!(to_duckdb(&once, None), once);
     }
 
     #[test]
     fn unconstrained_numerics_keep_their_digits() {
-        assert_eq!(to_duckdb("SELECT 1.23456::numeric"), "SELECT CAST(1.23456 AS DECIMAL(38,5))");
+        assert_eq!(to_duckdb("SELECT 1.23456::numeric", None), "SELECT CAST(1.23456 AS DECIMAL(38,5))");
         assert_eq!(
-            to_duckdb("SELECT 1234567890123456789.5::numeric"),
+            to_duckdb("SELECT 1234567890123456789.5::numeric", None),
             "SELECT CAST(1234567890123456789.5 AS DECIMAL(38,1))"
         );
-        assert_eq!(to_duckdb("SELECT $1::numeric"), "SELECT $1::DECIMAL(38,10)");
-        assert_eq!(to_duckdb("SELECT x::numeric(10,2) FROM t"), "SELECT x::numeric(10,2) FROM t");
+        assert_eq!(to_duckdb("SELECT $1::numeric", None), "SELECT $1::DECIMAL(38,10)");
+        assert_eq!(to_duckdb("SELECT x::numeric(10,2) FROM t", None), "SELECT x::numeric(10,2) FROM t");
         assert_eq!(
-            to_duckdb("create table t (a numeric, b numeric(5,1))"),
+            to_duckdb("create table t (a numeric, b numeric(5,1))", None),
             "CREATE TABLE t (a DECIMAL(38,10), b NUMERIC(5,1))"
         );
     }
 
     #[test]
     fn bytea_literals_in_either_form_become_their_bytes() {
-        assert_eq!(to_duckdb(r"SELECT '\x626c6f6231'::bytea"), "SELECT unhex('626c6f6231')");
-        assert_eq!(to_duckdb(r"SELECT 'a\\b\001'::bytea"), "SELECT unhex('615c6201')");
+        assert_eq!(to_duckdb(r"SELECT '\x626c6f6231'::bytea", None), "SELECT unhex('626c6f6231')");
+        assert_eq!(to_duckdb(r"SELECT 'a\\b\001'::bytea", None), "SELECT unhex('615c6201')");
     }
 
     #[test]
     fn timestamps_without_seconds_and_array_literals_read_as_postgres_reads_them() {
         assert_eq!(
-            to_duckdb("select '2024-07-01 12:00+00'::timestamptz"),
+            to_duckdb("select '2024-07-01 12:00+00'::timestamptz", None),
             "SELECT CAST('2024-07-01 12:00:00+00' AS TIMESTAMPTZ)"
         );
         assert_eq!(
-            to_duckdb("select '2024-07-01 12:00:30+00'::timestamptz"),
+            to_duckdb("select '2024-07-01 12:00:30+00'::timestamptz", None),
             "select '2024-07-01 12:00:30+00'::timestamptz"
         );
-        assert_eq!(to_duckdb("select '{1,2,NULL}'::int[]"), "SELECT CAST(['1', '2', NULL] AS INT[])");
-        assert_eq!(to_duckdb(r#"select '{"a b",c}'::text[]"#), "SELECT CAST(['a b', 'c'] AS TEXT[])");
+        assert_eq!(to_duckdb("select '{1,2,NULL}'::int[]", None), "SELECT CAST(['1', '2', NULL] AS INT[])");
+        assert_eq!(to_duckdb(r#"select '{"a b",c}'::text[]"#, None), "SELECT CAST(['a b', 'c'] AS TEXT[])");
+    }
+
+    #[test]
+    fn timestamps_without_an_offset_are_read_in_the_session_zone() {
+        let prague: Tz = "Europe/Prague".parse().unwrap();
+        assert_eq!(
+            to_duckdb("select '2024-07-01 12:00:00'::timestamptz", Some(prague)),
+            "SELECT CAST('2024-07-01 12:00:00+02:00' AS TIMESTAMPTZ)"
+        );
+        assert_eq!(
+            to_duckdb("select '2024-01-01 12:00'::timestamptz", Some(prague)),
+            "SELECT CAST('2024-01-01 12:00:00+01:00' AS TIMESTAMPTZ)"
+        );
+        let with_offset = "select '2024-07-01 12:00:00+00'::timestamptz";
+        assert_eq!(to_duckdb(with_offset, Some(prague)), with_offset);
+        let plain = "select '2024-07-01 12:00:00'::timestamp";
+        assert_eq!(to_duckdb(plain, Some(prague)), plain);
     }
 
     #[test]
     fn what_needs_no_rewrite_is_passed_on_as_written() {
         let sql = "select * from \"in.c-b\".t where id = $1 -- a comment";
-        assert_eq!(to_duckdb(sql), sql);
+        assert_eq!(to_duckdb(sql, None), sql);
         let duckdb_only = "FROM t SELECT a / b";
-        assert_eq!(to_duckdb(duckdb_only), duckdb_only);
+        assert_eq!(to_duckdb(duckdb_only, None), duckdb_only);
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct DuckSession {
     has_defined: bool,
     key: u64,
     transaction: Option<Transaction>,
+    /// The session's time zone (SET TimeZone); `None` is UTC, DuckDB's own.
+    zone: Option<chrono_tz::Tz>,
 }
 
 /// A session's open transaction.
@@ -90,8 +92,16 @@ impl DuckSession {
         let interrupter =
             Arc::new(StatementInterrupter { session: conn.interrupter(), hub: Mutex::new((None, false)) });
         let key = ws.add_session(interrupter.clone(), max_sessions)?;
-        let mut session =
-            Self { ws, conn, interrupter, defined: Defined::default(), has_defined: false, key, transaction: None };
+        let mut session = Self {
+            ws,
+            conn,
+            interrupter,
+            defined: Defined::default(),
+            has_defined: false,
+            key,
+            transaction: None,
+            zone: None,
+        };
         session.set_search_path(&[])?;
         Ok(session)
     }
@@ -101,7 +111,7 @@ impl DuckSession {
         self.ws.ensure_open()?;
         self.ws.sync_views().map_err(|e| sql_error(&e.message))?;
         let original = sql;
-        let mut sql = rewrite(&dialect::to_duckdb(sql));
+        let mut sql = rewrite(&dialect::to_duckdb(sql, self.zone));
         if let Some((schema, name)) = dialect::renamed_relation(&sql)
             && self.is_view(schema.as_deref(), &name)
             && let Some(view) = as_alter_view(&sql)
@@ -779,6 +789,20 @@ impl SqlSession for DuckSession {
             path.push("main");
         }
         self.conn.execute_batch(&search_path(&path)).map_err(|e| sql_error(&e.message))
+    }
+
+    fn set_time_zone(&mut self, zone: Option<&str>) -> Result<()> {
+        self.zone = match zone {
+            None => None,
+            Some(name) => Some(name.parse().map_err(|_| {
+                StorageError::new(
+                    ErrorKind::Invalid,
+                    "22023",
+                    format!("invalid value for parameter \"TimeZone\": \"{name}\""),
+                )
+            })?),
+        };
+        Ok(())
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)> {

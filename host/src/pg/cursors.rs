@@ -20,6 +20,8 @@ use crate::pg::session::{Encoding, Event, PgSession, Running};
 pub struct Cursor {
     pub columns: Vec<SqlColumn>,
     types: Vec<SqlType>,
+    /// The session's time zone when the cursor was opened.
+    zone: Option<crate::pg::datetime::Zone>,
     /// Kept past the end of its transaction (`WITH HOLD`).
     pub hold: bool,
     /// May move backward (`SCROLL`): keeps every row it read.
@@ -78,6 +80,7 @@ impl Cursor {
         };
         let types = columns.iter().map(|c| c.ty.clone()).collect();
         Ok(Self {
+            zone: *session.zone.lock(),
             columns,
             types,
             hold,
@@ -134,7 +137,7 @@ impl Cursor {
             let end = start + batch.num_rows(); // one past this batch's last row
             let (a, b) = (from.max(start), (to + 1).min(end));
             if a < b {
-                data_rows(&batch.slice(a - start, b - a), &self.types, binary, &mut rows);
+                data_rows(&batch.slice(a - start, b - a), &self.types, binary, self.zone, &mut rows);
             }
             start = end;
         }

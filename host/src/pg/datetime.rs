@@ -126,6 +126,55 @@ impl Moment {
     }
 }
 
+/// A session's time zone (SET TimeZone): where timestamps with a time zone are shown.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Zone(chrono_tz::Tz);
+
+impl Zone {
+    /// The zone PostgreSQL's `SET TimeZone` value names; `None` for UTC itself (the default,
+    /// written as `+00`), `Err` for a name PostgreSQL would refuse.
+    pub fn parse(value: &str) -> Result<Option<Zone>, ()> {
+        let name = value.trim();
+        if ["utc", "default", "local", "z", "etc/utc", "gmt", "zulu"].contains(&name.to_ascii_lowercase().as_str()) {
+            return Ok(None);
+        }
+        chrono_tz::Tz::from_str_insensitive(name).map(|tz| Some(Zone(tz))).map_err(|_| ())
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The zone's offset from UTC at `utc_us` (microseconds since 1970), in seconds.
+    fn offset_at(self, utc_us: i64) -> Option<i32> {
+        use chrono::{Offset, TimeZone};
+        let at = chrono::DateTime::from_timestamp_micros(utc_us)?;
+        Some(self.0.offset_from_utc_datetime(&at.naive_utc()).fix().local_minus_utc())
+    }
+}
+
+impl Moment {
+    /// Writes a timestamp with a time zone as PostgreSQL shows it in `zone`: the wall clock
+    /// there and its offset (`+02`, `+05:30`, `-03:30`). Outside the years the zone database
+    /// covers (and for the infinities) it is written in UTC.
+    pub fn write_in_zone(self, buf: &mut BytesMut, zone: Option<Zone>) {
+        let (Some(zone), Self::At { days, us }) = (zone, self) else { return self.write_text(buf, true, true) };
+        let Some(utc_us) = days.checked_mul(DAY_US).and_then(|d| d.checked_add(us)) else {
+            return self.write_text(buf, true, true);
+        };
+        let Some(offset) = zone.offset_at(utc_us) else { return self.write_text(buf, true, true) };
+        let local = Self::micros(utc_us + i64::from(offset) * 1_000_000);
+        local.write_text(buf, true, false);
+        buf.put_u8(if offset < 0 { b'-' } else { b'+' });
+        let minutes = offset.unsigned_abs() / 60;
+        write_number(buf, u64::from(minutes / 60), 2);
+        if minutes % 60 != 0 {
+            buf.put_u8(b':');
+            write_number(buf, u64::from(minutes % 60), 2);
+        }
+    }
+}
+
 /// A time of day (`us` microseconds after midnight, up to 24:00:00) as `HH:MM:SS` with the
 /// fraction in 3, 6 or 9 digits when there is one.
 pub fn write_time(buf: &mut BytesMut, us: i64) {
@@ -199,6 +248,22 @@ mod tests {
         assert_eq!(Moment::timestamp(1_000_000_999, 1_000_000_000), Moment::micros(1_000_000));
         assert_eq!(Moment::timestamp(i64::MAX - 1, 1), Moment::micros(i64::MAX), "saturates, no overflow");
         assert_eq!(Moment::date(-735_160).duckdb_text(false, false), "0044-03-15 (BC)");
+    }
+
+    #[test]
+    fn timestamps_with_a_zone_show_the_sessions_wall_clock_and_offset() {
+        let in_zone = |us: i64, zone: &str| {
+            let mut buf = BytesMut::new();
+            Moment::timestamp(us, 1_000_000).write_in_zone(&mut buf, Zone::parse(zone).unwrap());
+            String::from_utf8(buf.to_vec()).unwrap()
+        };
+        // 2024-07-01 12:00:00 UTC
+        let july = 1_719_835_200_000_000;
+        assert_eq!(in_zone(july, "Europe/Prague"), "2024-07-01 14:00:00+02");
+        assert_eq!(in_zone(july, "utc"), "2024-07-01 12:00:00+00");
+        assert_eq!(in_zone(july, "Asia/Kolkata"), "2024-07-01 17:30:00+05:30");
+        assert_eq!(in_zone(july, "America/St_Johns"), "2024-07-01 09:30:00-02:30");
+        assert!(Zone::parse("Mars/Olympus").is_err());
     }
 
     #[test]

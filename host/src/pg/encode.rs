@@ -13,7 +13,7 @@ use pgwire::messages::data::DataRow;
 use duckstore_plugin_sdk::sql::SqlType;
 
 use crate::pg::commands::CopyOptions;
-use crate::pg::datetime::{Moment, write_time};
+use crate::pg::datetime::{Moment, Zone, write_time};
 
 /// The PostgreSQL type clients are told about.
 pub fn pg_type(ty: &SqlType) -> Type {
@@ -67,7 +67,13 @@ pub fn type_modifier(ty: &SqlType) -> i32 {
 }
 
 /// Appends every row of `batch` as a DataRow, column `i` in binary when `binary(i)`.
-pub fn data_rows(batch: &RecordBatch, types: &[SqlType], binary: &dyn Fn(usize) -> bool, out: &mut Vec<DataRow>) {
+pub fn data_rows(
+    batch: &RecordBatch,
+    types: &[SqlType],
+    binary: &dyn Fn(usize) -> bool,
+    zone: Option<Zone>,
+    out: &mut Vec<DataRow>,
+) {
     let columns = batch.columns();
     for row in 0..batch.num_rows() {
         let mut buf = BytesMut::with_capacity(16 * columns.len());
@@ -84,7 +90,7 @@ pub fn data_rows(batch: &RecordBatch, types: &[SqlType], binary: &dyn Fn(usize) 
             } else if matches!(ty, SqlType::Int2Vector | SqlType::OidVector) {
                 write_vector(&mut buf, column, row);
             } else {
-                write_text(&mut buf, column, row);
+                write_value(&mut buf, column, row, zone);
             }
             let len = (buf.len() - at - 4) as i32;
             buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
@@ -96,7 +102,7 @@ pub fn data_rows(batch: &RecordBatch, types: &[SqlType], binary: &dyn Fn(usize) 
 /// A batch as COPY … TO STDOUT lines, text or CSV, one per row: each goes in a CopyData
 /// message of its own, as PostgreSQL sends them (psycopg's `Copy.rows()` reads one row per
 /// message).
-pub fn copy_lines(batch: &RecordBatch, o: &CopyOptions) -> Vec<Bytes> {
+pub fn copy_lines(batch: &RecordBatch, o: &CopyOptions, zone: Option<Zone>) -> Vec<Bytes> {
     let mut out = BytesMut::with_capacity(batch.num_rows() * 12 * batch.num_columns());
     let mut value = BytesMut::new();
     let mut delimiter = [0; 4];
@@ -115,12 +121,12 @@ pub fn copy_lines(batch: &RecordBatch, o: &CopyOptions) -> Vec<Bytes> {
             if column.is_null(row) {
                 out.put_slice(o.null.as_bytes());
             } else if plain[i] {
-                write_text(&mut out, column, row);
+                write_value(&mut out, column, row, zone);
             } else if let Some(text) = str_value(column, row) {
                 copy_field(&mut out, Some(text), o);
             } else {
                 value.clear();
-                write_text(&mut value, column, row);
+                write_value(&mut value, column, row, zone);
                 copy_field(&mut out, Some(&String::from_utf8_lossy(&value)), o);
             }
         }
@@ -263,6 +269,15 @@ fn interval_text(months: i32, days: i32, nanos: i64) -> String {
         parts.push(format!("{sign}{h:02}:{m:02}:{s:02}{frac}"));
     }
     parts.join(" ")
+}
+
+/// One value of a result column in PostgreSQL's text form, a timestamp with a time zone
+/// in the session's `zone`.
+fn write_value(buf: &mut BytesMut, column: &ArrayRef, row: usize, zone: Option<Zone>) {
+    match column.data_type() {
+        DataType::Timestamp(unit, Some(_)) if zone.is_some() => moment(column, row, unit).write_in_zone(buf, zone),
+        _ => write_text(buf, column, row),
+    }
 }
 
 /// One value in PostgreSQL's text form.
@@ -709,18 +724,18 @@ mod tests {
         .unwrap();
         let joined = |lines: Vec<Bytes>| String::from_utf8(lines.concat()).unwrap();
         let text = CopyOptions { csv: false, header: false, delimiter: '\t', null: "\\N".into() };
-        assert_eq!(joined(copy_lines(&batch, &text)), "-1\ta\\tb\\\\c\n\\N\t\n3\tx,\"y\"\\n\n");
+        assert_eq!(joined(copy_lines(&batch, &text, None)), "-1\ta\\tb\\\\c\n\\N\t\n3\tx,\"y\"\\n\n");
         let csv = CopyOptions { csv: true, header: false, delimiter: ',', null: String::new() };
-        assert_eq!(copy_lines(&batch, &csv).len(), 3, "one line per row, a line break inside a value included");
-        assert_eq!(joined(copy_lines(&batch, &csv)), "-1,a\tb\\c\n,\"\"\n3,\"x,\"\"y\"\"\n\"\n");
+        assert_eq!(copy_lines(&batch, &csv, None).len(), 3, "one line per row, a line break inside a value included");
+        assert_eq!(joined(copy_lines(&batch, &csv, None)), "-1,a\tb\\c\n,\"\"\n3,\"x,\"\"y\"\"\n\"\n");
         let mut marker = BytesMut::new();
         copy_field(&mut marker, Some("\\."), &csv);
         assert_eq!(marker, "\"\\.\"");
         // A delimiter or NULL marker a number can contain: numbers are escaped/quoted too.
         let dash = CopyOptions { csv: true, header: false, delimiter: '-', null: String::new() };
-        assert!(joined(copy_lines(&batch, &dash)).starts_with("\"-1\"-"));
+        assert!(joined(copy_lines(&batch, &dash, None)).starts_with("\"-1\"-"));
         let zero = CopyOptions { csv: true, header: false, delimiter: ',', null: "3".into() };
-        assert!(joined(copy_lines(&batch, &zero)).ends_with("\"3\",\"x,\"\"y\"\"\n\"\n"));
+        assert!(joined(copy_lines(&batch, &zero, None)).ends_with("\"3\",\"x,\"\"y\"\"\n\"\n"));
     }
 
     #[test]

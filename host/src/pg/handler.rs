@@ -198,6 +198,9 @@ impl Handler {
                 if name == "search_path" {
                     session.set_search_path(value).await.map_err(storage)?;
                 }
+                if name == "timezone" {
+                    session.set_time_zone(value).await.map_err(storage)?;
+                }
                 if name == "statement_timeout" {
                     let ms = milliseconds(value).ok_or_else(|| {
                         error(
@@ -226,6 +229,9 @@ impl Handler {
                 }
                 if name.as_deref().is_none_or(|n| n == "statement_timeout") {
                     session.set_statement_timeout(None);
+                }
+                if name.as_deref().is_none_or(|n| n == "timezone") {
+                    session.set_time_zone("UTC").await.map_err(storage)?;
                 }
                 match name {
                     Some(n) => session.settings.lock().remove(n),
@@ -331,7 +337,7 @@ impl Handler {
                 Event::CopyHeader(line) => client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?,
                 Event::Batch(batch) => {
                     rows += batch.num_rows() as u64;
-                    for line in copy_lines(&batch, &copy.options) {
+                    for line in copy_lines(&batch, &copy.options, *session.zone.lock()) {
                         client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?;
                     }
                 }

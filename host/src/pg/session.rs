@@ -24,6 +24,7 @@ use duckstore_plugin_sdk::sql::{Described, Outcome, RowSink, SqlColumn, SqlParam
 use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use crate::pg::commands::CopyOptions;
+use crate::pg::datetime::Zone;
 use crate::pg::encode::{copy_field, data_rows};
 
 /// Batches in flight between DuckDB and the socket (each up to one DuckDB chunk).
@@ -92,6 +93,8 @@ struct ChannelSink {
     runtime: tokio::runtime::Handle,
     encoding: Encoding,
     types: Vec<duckstore_plugin_sdk::sql::SqlType>,
+    /// The session's time zone when the statement started.
+    zone: Option<Zone>,
     /// What the statement holds once detached, and how much its session's may together.
     held: Arc<Held>,
     held_limit: u64,
@@ -164,7 +167,7 @@ impl RowSink for ChannelSink {
         let event = match &self.encoding {
             Encoding::Rows(binary) => {
                 let mut rows = Vec::with_capacity(batch.num_rows());
-                data_rows(&batch, &self.types, &|i| binary.get(i).copied().unwrap_or(false), &mut rows);
+                data_rows(&batch, &self.types, &|i| binary.get(i).copied().unwrap_or(false), self.zone, &mut rows);
                 Event::Rows(rows)
             }
             Encoding::Copy(_) | Encoding::Batches => Event::Batch(batch),
@@ -287,6 +290,8 @@ pub struct PgSession {
     statement_timeout: parking_lot::Mutex<Option<Duration>>,
     /// Open SQL cursors by name.
     pub cursors: tokio::sync::Mutex<HashMap<String, crate::pg::cursors::Cursor>>,
+    /// The time zone timestamps with a time zone are shown in (SET TimeZone); `None` is UTC.
+    pub zone: parking_lot::Mutex<Option<Zone>>,
 }
 
 impl PgSession {
@@ -305,6 +310,7 @@ impl PgSession {
             savepoints: parking_lot::Mutex::default(),
             recovered: Default::default(),
             cursors: Default::default(),
+            zone: Default::default(),
             statement_timeout: Default::default(),
         }
     }
@@ -372,6 +378,7 @@ impl PgSession {
         let held = Arc::new(Held { session: self.held.clone(), own: AtomicU64::new(0) });
         let sink_held = held.clone();
         let succeeded = self.succeeded.clone();
+        let zone = *self.zone.lock();
         let done = tokio::task::spawn_blocking(move || {
             let mut guard = lock(&engine)?;
             let mut sink = ChannelSink {
@@ -380,6 +387,7 @@ impl PgSession {
                 runtime,
                 encoding,
                 types: Vec::new(),
+                zone,
                 held: sink_held,
                 held_limit,
             };
@@ -536,5 +544,22 @@ mod tests {
             (ErrorKind::Internal, "internal error: NaiveDate + TimeDelta overflowed")
         );
         assert_eq!(contained(|| Ok(7)).unwrap(), 7);
+    }
+}
+
+impl PgSession {
+    /// Sets the session's time zone (`SET TimeZone`): where timestamps with a time zone are
+    /// shown, and read when written without an offset.
+    pub async fn set_time_zone(&self, value: &str) -> std::result::Result<(), StorageError> {
+        let zone = Zone::parse(value).map_err(|()| {
+            StorageError::new(
+                duckstore_plugin_sdk::ErrorKind::Invalid,
+                "22023",
+                format!("invalid value for parameter \"TimeZone\": \"{value}\""),
+            )
+        })?;
+        self.with_engine(move |s| s.set_time_zone(zone.map(Zone::name))).await?;
+        *self.zone.lock() = zone;
+        Ok(())
     }
 }
