@@ -337,7 +337,8 @@ impl Handler {
                 Event::CopyHeader(line) => client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?,
                 Event::Batch(batch) => {
                     rows += batch.num_rows() as u64;
-                    for line in copy_lines(&batch, &copy.options, *session.zone.lock()) {
+                    let zone = *session.zone.lock();
+                    for line in copy_lines(&batch, &copy.options, zone) {
                         client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?;
                     }
                 }

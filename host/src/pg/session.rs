@@ -531,22 +531,6 @@ pub fn count_success<T>(succeeded: &AtomicU64, result: &Result<T>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_panic_in_a_statement_is_its_error() {
-        let failed = contained::<()>(|| panic!("NaiveDate + TimeDelta overflowed"));
-        let e = failed.unwrap_err();
-        assert_eq!(
-            (e.kind, e.message.as_str()),
-            (ErrorKind::Internal, "internal error: NaiveDate + TimeDelta overflowed")
-        );
-        assert_eq!(contained(|| Ok(7)).unwrap(), 7);
-    }
-}
-
 impl PgSession {
     /// Sets the session's time zone (`SET TimeZone`): where timestamps with a time zone are
     /// shown, and read when written without an offset.
@@ -561,5 +545,21 @@ impl PgSession {
         self.with_engine(move |s| s.set_time_zone(zone.map(Zone::name))).await?;
         *self.zone.lock() = zone;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_statement_is_its_error() {
+        let failed = contained::<()>(|| panic!("NaiveDate + TimeDelta overflowed"));
+        let e = failed.unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::Internal, "internal error: NaiveDate + TimeDelta overflowed")
+        );
+        assert_eq!(contained(|| Ok(7)).unwrap(), 7);
     }
 }
