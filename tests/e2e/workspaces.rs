@@ -855,6 +855,16 @@ with psycopg.connect(info) as conn:
     assert rows == [(1, "tab\there"), (2, None)], rows
 assert 't' in inspector.get_table_names(schema='in.c-main')
 assert 'in.c-main' in inspector.get_schema_names(), inspector.get_schema_names()
+# A project table's declared key, as PostgreSQL reports a primary key (Alembic, ORMs).
+assert inspector.get_pk_constraint('t', schema='in.c-main')['constrained_columns'] == ['id']
+key = [c for c in inspector.get_columns('t', schema='in.c-main') if c['name'] == 'id']
+assert key and key[0]['nullable'] is False, key
+# Indexed workspace tables reflect (indkey is an int2vector: 'a b' as text).
+with engine.connect() as c:
+    c.execute(sqlalchemy.text("CREATE INDEX py_t_bc ON py_t (b, c)"))
+    c.commit()
+indexes = sqlalchemy.inspect(engine).get_indexes('py_t')
+assert [(i['name'], i['column_names']) for i in indexes] == [('py_t_bc', ['b', 'c'])], indexes
 print('ok')
 "#;
     let out = Command::new("python3").args(["-c", script, &info]).output().expect("python3");

@@ -60,6 +60,8 @@ struct Views {
     /// The catalog epoch `set` was computed at.
     epoch: u64,
     set: ViewSet,
+    /// The project tables' primary keys: (bucket, table, key columns).
+    keys: Vec<(String, String, Vec<String>)>,
 }
 
 pub(crate) struct WorkspaceDb {
@@ -138,7 +140,7 @@ impl WorkspaceDb {
             db,
             scope,
             admin: Mutex::new(admin),
-            views: RwLock::new(Views { epoch: u64::MAX, set: ViewSet::new() }),
+            views: RwLock::new(Views { epoch: u64::MAX, set: ViewSet::new(), keys: Vec::new() }),
             catalog_epoch,
             definitions: AtomicU64::new(0),
             defined: Mutex::new(Defined::default()),
@@ -221,23 +223,48 @@ impl WorkspaceDb {
         if views.epoch == epoch {
             return Ok(());
         }
-        let wanted = self.wanted_views()?;
+        let (wanted, keys) = self.wanted_views()?;
         let sql = sync_sql(&views.set, &wanted);
+        let admin = self.admin.lock();
         if !sql.is_empty() {
-            let admin = self.admin.lock();
             admin.execute_batch(&format!("BEGIN; {sql} COMMIT;")).map_err(|e| {
                 let _ = admin.execute_batch("ROLLBACK");
                 db_err(e)
             })?;
         }
-        *views = Views { epoch, set: wanted };
+        // The catalog emulation shows the tables' keys (a separate database: its own
+        // transaction, DuckDB writes one database per transaction).
+        if keys != views.keys {
+            let rows: Vec<String> = keys
+                .iter()
+                .map(|(bucket, table, columns)| {
+                    let columns: Vec<String> = columns.iter().map(|c| literal(c)).collect();
+                    format!("({}, {}, [{}]::VARCHAR[])", literal(bucket), literal(table), columns.join(", "))
+                })
+                .collect();
+            let insert = if rows.is_empty() {
+                String::new()
+            } else {
+                format!("INSERT INTO {PG_CATALOG_DB}.main.__bucket_keys VALUES {};", rows.join(", "))
+            };
+            admin
+                .execute_batch(&format!("BEGIN; DELETE FROM {PG_CATALOG_DB}.main.__bucket_keys; {insert} COMMIT;"))
+                .map_err(|e| {
+                    let _ = admin.execute_batch("ROLLBACK");
+                    db_err(e)
+                })?;
+        }
+        *views = Views { epoch, set: wanted, keys };
         Ok(())
     }
 
-    fn wanted_views(&self) -> Result<ViewSet> {
+    /// The bucket views the workspace's branch should show, and the tables' primary keys.
+    #[allow(clippy::type_complexity)]
+    fn wanted_views(&self) -> Result<(ViewSet, Vec<(String, String, Vec<String>)>)> {
         let c = self.scope.hub.conn()?;
         let branch = BranchRef { project: self.project.clone(), branch: self.branch.clone() };
         let mut set = ViewSet::new();
+        let mut keys = Vec::new();
         for bucket in bucket_views(&c, &branch)? {
             let at = branch.bucket(bucket.bucket.id.clone());
             let tables = set.entry(bucket.bucket.id.to_string()).or_default();
@@ -246,9 +273,13 @@ impl WorkspaceDb {
                 let signature =
                     view.meta.columns.iter().map(|c| format!("{}:{}", c.def.name, c.def.data_type)).collect::<Vec<_>>();
                 tables.insert(name.to_string(), signature.join(","));
+                if !view.meta.primary_key.is_empty() {
+                    let key = view.meta.primary_key.iter().map(|k| k.to_string()).collect();
+                    keys.push((bucket.bucket.id.to_string(), name.to_string(), key));
+                }
             }
         }
-        Ok(set)
+        Ok((set, keys))
     }
 
     /// Runs `f` while no view sync can run, for statements that must leave bucket schemas alone.

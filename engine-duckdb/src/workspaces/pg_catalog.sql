@@ -217,12 +217,34 @@ CREATE OR REPLACE VIEW pg_namespace AS SELECT * REPLACE (CAST(oid AS UINTEGER) A
   UNION ALL SELECT 11, 'pg_catalog', 10, NULL, 1
   UNION ALL SELECT 13000, 'information_schema', 10, NULL, 1) __pg_namespace;
 
+-- The primary keys of project tables, which the workspace shows as views (they hold no
+-- constraints of their own): kept by the engine with the bucket views (database.rs).
+CREATE TABLE __bucket_keys (schema_name VARCHAR, table_name VARCHAR, key_columns VARCHAR[]);
+-- ... shaped as DuckDB's constraints of the views.
+CREATE OR REPLACE VIEW __bucket_key_constraints AS
+  SELECT v.database_name, v.schema_name, v.schema_oid, v.view_name AS table_name, v.view_oid AS table_oid,
+         0 AS constraint_index, 'PRIMARY KEY' AS constraint_type, CAST(NULL AS VARCHAR) AS constraint_text,
+         CAST(NULL AS VARCHAR) AS expression,
+         (SELECT list(CAST(dc.column_index - 1 AS BIGINT) ORDER BY g.i)
+            FROM range(1, len(k.key_columns) + 1) g(i)
+            JOIN system.main.duckdb_columns() dc ON dc.table_oid = v.view_oid AND dc.column_name = k.key_columns[g.i])
+           AS constraint_column_indexes,
+         k.key_columns AS constraint_column_names, v.view_name || '_pkey' AS constraint_name,
+         CAST(NULL AS VARCHAR) AS referenced_table, CAST(NULL AS VARCHAR[]) AS referenced_column_names
+  FROM __bucket_keys k
+  JOIN system.main.duckdb_views() v ON v.database_name = "system".main.current_database()
+   AND v.schema_name = k.schema_name AND v.view_name = k.table_name;
+
 CREATE OR REPLACE VIEW __pg_constraints AS
 WITH c AS (
   SELECT k.*, CAST(1000000000 + k.table_oid * 32 + k.constraint_index AS BIGINT) AS con_oid,
          CAST(1600000000 + k.table_oid * 32 + k.constraint_index AS BIGINT) AS idx_oid,
          list_transform(k.constraint_column_indexes, lambda i: CAST(i + 1 AS SMALLINT)) AS key_attnums
-  FROM system.main.duckdb_constraints() k
+  FROM (SELECT database_name, schema_name, schema_oid, table_name, table_oid, constraint_index, constraint_type,
+               constraint_text, expression, constraint_column_indexes, constraint_column_names, constraint_name,
+               referenced_table, referenced_column_names
+          FROM system.main.duckdb_constraints()
+        UNION ALL BY NAME SELECT * FROM __bucket_key_constraints) k
   WHERE k.database_name = "system".main.current_database()
     AND k.constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY', 'CHECK'))
 SELECT c.con_oid AS oid,
@@ -347,7 +369,9 @@ CREATE OR REPLACE VIEW __pg_attribute_rows AS
          CAST(c.column_index AS SMALLINT) AS attnum, CASE WHEN c.data_type LIKE '%[]' THEN 1 ELSE 0 END AS attndims,
          -1 AS attcacheoff, __pg_typmod(c.data_type, c.numeric_precision, c.numeric_scale) AS atttypmod,
          false AS attbyval, 'i' AS attalign, 'x' AS attstorage, '' AS attcompression,
-         NOT c.is_nullable AS attnotnull, c.column_default IS NOT NULL AS atthasdef, false AS atthasmissing,
+         NOT c.is_nullable OR EXISTS (SELECT 1 FROM __bucket_keys k WHERE k.schema_name = c.schema_name
+           AND k.table_name = c.table_name AND list_contains(k.key_columns, c.column_name)) AS attnotnull,
+         c.column_default IS NOT NULL AS atthasdef, false AS atthasmissing,
          '' AS attidentity, '' AS attgenerated, false AS attisdropped, true AS attislocal, 0 AS attinhcount,
          CAST(CASE WHEN __pg_type_oid(c.data_type) IN (25, 1043, 1009, 1015) THEN 100 ELSE 0 END AS BIGINT) AS attcollation,
          CAST(NULL AS VARCHAR[]) AS attacl, CAST(NULL AS VARCHAR[]) AS attoptions,
