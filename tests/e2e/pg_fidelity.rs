@@ -11,21 +11,29 @@ use serde_json::json;
 
 use crate::harness::*;
 
+/// A workspace on `server` and its libpq connection string.
+fn workspace_conninfo(server: &Server) -> String {
+    let p = server.project("p1");
+    let ws = p.post(&format!("{}/workspaces", branch("p1")), json!({"name": "pgdiff"})).expect(201);
+    let id = ws["id"].as_str().unwrap();
+    format!(
+        "host=127.0.0.1 port={} dbname={id} user={id} password={} sslmode=disable",
+        server.pg_port,
+        ws["connection"]["password"].as_str().unwrap()
+    )
+}
+
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/fixtures")
+}
+
 #[test]
 fn answers_match_a_real_postgresql_15_through_every_driver() {
     let pg = Postgres::start();
     let server = Server::start();
-    let p = server.project("p1");
-    let ws = p.post(&format!("{}/workspaces", branch("p1")), json!({"name": "pgdiff"})).expect(201);
-    let id = ws["id"].as_str().unwrap();
-    let ds = format!(
-        "host=127.0.0.1 port={} dbname={id} user={id} password={} sslmode=disable",
-        server.pg_port,
-        ws["connection"]["password"].as_str().unwrap()
-    );
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/fixtures/pgdiff");
+    let ds = workspace_conninfo(&server);
     let out = Command::new("python3")
-        .arg(fixtures.join("run.py"))
+        .arg(fixtures().join("pgdiff/run.py"))
         .args(["--pg", &pg.conninfo(), "--ds", &ds, "--timeout", "900"])
         .output()
         .expect("python3");
@@ -33,4 +41,21 @@ fn answers_match_a_real_postgresql_15_through_every_driver() {
     let summary = stdout.lines().rev().find(|l| l.starts_with("pgdiff:")).unwrap_or("no summary");
     eprintln!("{summary}");
     assert!(out.status.success(), "differences from PostgreSQL 15:\n{stdout}\n{stderr}");
+}
+
+/// Binary COPY out is byte-for-byte PostgreSQL's, PostgreSQL's binary stream loads unchanged
+/// (psycopg, asyncpg's bulk paths), and a COPY that does not end cleanly keeps no row: damaged
+/// binary data, a bad last text line, a client that disconnects mid-COPY.
+#[test]
+fn copy_matches_postgresql_and_keeps_nothing_of_a_broken_stream() {
+    let pg = Postgres::start();
+    let server = Server::start();
+    let ds = workspace_conninfo(&server);
+    let out = Command::new("python3")
+        .arg(fixtures().join("pgcopy/copy_fidelity.py"))
+        .args([&pg.conninfo(), &ds])
+        .output()
+        .expect("python3");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("copy: ok"), "{stdout}\n{stderr}");
 }

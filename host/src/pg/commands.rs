@@ -302,6 +302,8 @@ pub enum Direction {
 
 #[derive(Debug, PartialEq, Clone)]
 pub struct CopyOptions {
+    /// PostgreSQL's binary COPY format (`FORMAT binary`): values in their binary forms.
+    pub binary: bool,
     pub csv: bool,
     pub header: bool,
     pub delimiter: char,
@@ -561,7 +563,7 @@ fn identifier(s: &str) -> Option<(String, &str)> {
 }
 
 fn parse_options(s: &str) -> Result<CopyOptions, String> {
-    let mut o = CopyOptions { csv: false, header: false, delimiter: '\t', null: "\\N".into() };
+    let mut o = CopyOptions { binary: false, csv: false, header: false, delimiter: '\t', null: "\\N".into() };
     let s = s.trim().trim_end_matches(';');
     let s = s.strip_prefix("WITH").or_else(|| s.strip_prefix("with")).unwrap_or(s);
     let body = paren_group(s).map_or(s.to_owned(), |(inner, _)| inner.replace(',', " "));
@@ -590,10 +592,16 @@ fn parse_options(s: &str) -> Result<CopyOptions, String> {
             "FORMAT" => match it.next().map(|v| unquote(&v).to_ascii_lowercase()).as_deref() {
                 Some("csv") => o.csv = true,
                 Some("text") => o.csv = false,
-                other => return Err(format!("COPY format {} is not supported (use text or csv)", other.unwrap_or(""))),
+                Some("binary") => o.binary = true,
+                other => {
+                    return Err(format!(
+                        "COPY format {} is not supported (use text, csv or binary)",
+                        other.unwrap_or("")
+                    ));
+                }
             },
             "CSV" => o.csv = true,
-            "BINARY" => return Err("COPY in binary format is not supported (use text or csv)".into()),
+            "BINARY" => o.binary = true,
             "HEADER" => {
                 o.header = match it.peek().map(|v| unquote(v).to_ascii_lowercase()) {
                     Some(v) if ["true", "on", "1", "false", "off", "0", "match"].contains(&v.as_str()) => {
@@ -972,7 +980,11 @@ mod tests {
         assert_eq!(c.query, "SELECT 1");
         assert!(!c.options.csv);
         assert!(matches!(classify("COPY t TO '/etc/x'"), Command::Unsupported(_)));
-        assert!(matches!(classify("COPY t FROM STDIN (FORMAT binary)"), Command::Unsupported(_)));
+        let Command::CopyIn(c) = classify("COPY t FROM STDIN (FORMAT binary)") else { panic!() };
+        assert!(c.options.binary);
+        let Command::CopyOut(c) = classify("COPY t TO STDOUT BINARY") else { panic!() };
+        assert!(c.options.binary);
+        assert!(matches!(classify("COPY t TO STDOUT (FORMAT parquet)"), Command::Unsupported(_)));
         assert!(matches!(
             classify(r#"COPY t FROM STDIN (FORMAT csv, QUOTE '"', ENCODING 'utf-8')"#),
             Command::CopyIn(_)
@@ -985,16 +997,34 @@ mod tests {
 
     #[test]
     fn copy_input_is_parsed_across_chunk_boundaries() {
-        let mut p = CopyParser::new(CopyOptions { csv: false, header: false, delimiter: '\t', null: "\\N".into() });
+        let mut p = CopyParser::new(CopyOptions {
+            binary: false,
+            csv: false,
+            header: false,
+            delimiter: '\t',
+            null: "\\N".into(),
+        });
         assert!(p.feed(b"1\ta\\tb\n2\t").unwrap().len() == 1);
         let rows = p.feed(b"\\N\n\\.\n").unwrap();
         assert_eq!(rows, vec![vec![Some("2".to_owned()), None]]);
-        let mut p = CopyParser::new(CopyOptions { csv: true, header: true, delimiter: ',', null: String::new() });
+        let mut p = CopyParser::new(CopyOptions {
+            binary: false,
+            csv: true,
+            header: true,
+            delimiter: ',',
+            null: String::new(),
+        });
         let rows = p.feed(b"a,b\n1,\"x\ny\"\n2,\n\"\\.\"\n\\.\n3,\n").unwrap();
         let value = |v: &str| Some(v.to_owned());
         assert_eq!(rows, vec![vec![value("1"), value("x\ny")], vec![value("2"), None], vec![value("\\.")]]);
         // A quoted line end across chunks: the quote state carries over (each chunk is read once).
-        let mut p = CopyParser::new(CopyOptions { csv: true, header: false, delimiter: ',', null: String::new() });
+        let mut p = CopyParser::new(CopyOptions {
+            binary: false,
+            csv: true,
+            header: false,
+            delimiter: ',',
+            null: String::new(),
+        });
         assert!(p.feed(b"1,\"a\n").unwrap().is_empty());
         assert!(p.feed(b"b\n").unwrap().is_empty());
         assert_eq!(p.feed(b"c\"\n").unwrap(), vec![vec![value("1"), value("a\nb\nc")]]);
@@ -1002,7 +1032,13 @@ mod tests {
 
     #[test]
     fn copy_text_fields_read_what_copy_to_writes() {
-        let bar = CopyParser::new(CopyOptions { csv: false, header: false, delimiter: '|', null: "\\N".into() });
+        let bar = CopyParser::new(CopyOptions {
+            binary: false,
+            csv: false,
+            header: false,
+            delimiter: '|',
+            null: "\\N".into(),
+        });
         let value = |v: &str| Some(v.to_owned());
         // An escaped delimiter is data (the fields were once split before unescaping).
         assert_eq!(bar.text_fields("a\\|b|\\N|c\\\\|"), vec![value("a|b"), None, value("c\\"), value("")]);
@@ -1011,7 +1047,13 @@ mod tests {
 
     #[test]
     fn a_copy_line_without_end_is_bounded() {
-        let mut p = CopyParser::new(CopyOptions { csv: false, header: false, delimiter: '\t', null: "\\N".into() });
+        let mut p = CopyParser::new(CopyOptions {
+            binary: false,
+            csv: false,
+            header: false,
+            delimiter: '\t',
+            null: "\\N".into(),
+        });
         let chunk = vec![b'x'; 1 << 20];
         let fed = (0..65).try_for_each(|_| p.feed(&chunk).map(drop));
         assert!(fed.unwrap_err().contains("longer than 64 MB"));

@@ -77,25 +77,43 @@ pub fn data_rows(
     let columns = batch.columns();
     for row in 0..batch.num_rows() {
         let mut buf = BytesMut::with_capacity(16 * columns.len());
-        for (i, column) in columns.iter().enumerate() {
-            let ty = types.get(i).unwrap_or(&SqlType::Text);
-            if column.is_null(row) {
-                buf.put_i32(-1);
-                continue;
-            }
-            let at = buf.len();
-            buf.put_i32(0);
-            if binary(i) {
-                write_binary(&mut buf, column, row, ty);
-            } else if matches!(ty, SqlType::Int2Vector | SqlType::OidVector) {
-                write_vector(&mut buf, column, row);
-            } else {
-                write_value(&mut buf, column, row, zone);
-            }
-            let len = (buf.len() - at - 4) as i32;
-            buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
-        }
+        write_fields(&mut buf, batch, row, types, binary, zone);
         out.push(DataRow::new(buf, columns.len() as i16));
+    }
+}
+
+/// Every field of one row of `batch` in its binary form, each length-prefixed (−1: NULL),
+/// as a binary COPY tuple holds them.
+pub fn write_binary_fields(buf: &mut BytesMut, batch: &RecordBatch, row: usize, types: &[SqlType]) {
+    write_fields(buf, batch, row, types, &|_| true, None);
+}
+
+/// The fields of one row, each length-prefixed (−1: NULL), column `i` binary when `binary(i)`.
+fn write_fields(
+    buf: &mut BytesMut,
+    batch: &RecordBatch,
+    row: usize,
+    types: &[SqlType],
+    binary: &dyn Fn(usize) -> bool,
+    zone: Option<Zone>,
+) {
+    for (i, column) in batch.columns().iter().enumerate() {
+        let ty = types.get(i).unwrap_or(&SqlType::Text);
+        if column.is_null(row) {
+            buf.put_i32(-1);
+            continue;
+        }
+        let at = buf.len();
+        buf.put_i32(0);
+        if binary(i) {
+            write_binary(buf, column, row, ty);
+        } else if matches!(ty, SqlType::Int2Vector | SqlType::OidVector) {
+            write_vector(buf, column, row);
+        } else {
+            write_value(buf, column, row, zone);
+        }
+        let len = (buf.len() - at - 4) as i32;
+        buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
     }
 }
 
@@ -723,18 +741,18 @@ mod tests {
         ])
         .unwrap();
         let joined = |lines: Vec<Bytes>| String::from_utf8(lines.concat()).unwrap();
-        let text = CopyOptions { csv: false, header: false, delimiter: '\t', null: "\\N".into() };
+        let text = CopyOptions { binary: false, csv: false, header: false, delimiter: '\t', null: "\\N".into() };
         assert_eq!(joined(copy_lines(&batch, &text, None)), "-1\ta\\tb\\\\c\n\\N\t\n3\tx,\"y\"\\n\n");
-        let csv = CopyOptions { csv: true, header: false, delimiter: ',', null: String::new() };
+        let csv = CopyOptions { binary: false, csv: true, header: false, delimiter: ',', null: String::new() };
         assert_eq!(copy_lines(&batch, &csv, None).len(), 3, "one line per row, a line break inside a value included");
         assert_eq!(joined(copy_lines(&batch, &csv, None)), "-1,a\tb\\c\n,\"\"\n3,\"x,\"\"y\"\"\n\"\n");
         let mut marker = BytesMut::new();
         copy_field(&mut marker, Some("\\."), &csv);
         assert_eq!(marker, "\"\\.\"");
         // A delimiter or NULL marker a number can contain: numbers are escaped/quoted too.
-        let dash = CopyOptions { csv: true, header: false, delimiter: '-', null: String::new() };
+        let dash = CopyOptions { binary: false, csv: true, header: false, delimiter: '-', null: String::new() };
         assert!(joined(copy_lines(&batch, &dash, None)).starts_with("\"-1\"-"));
-        let zero = CopyOptions { csv: true, header: false, delimiter: ',', null: "3".into() };
+        let zero = CopyOptions { binary: false, csv: true, header: false, delimiter: ',', null: "3".into() };
         assert!(joined(copy_lines(&batch, &zero, None)).ends_with("\"3\",\"x,\"\"y\"\"\n\"\n"));
     }
 

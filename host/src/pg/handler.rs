@@ -34,6 +34,7 @@ use duckstore_plugin_sdk::{Result, StorageError};
 
 use crate::pg::commands::{Command, CopyOut, DUCKDB_SETTINGS, Direction, classify, milliseconds, split};
 use crate::pg::copy::CopyInFlight;
+use crate::pg::copy_binary;
 use crate::pg::cursors::{Cursor, not_found as cursor_not_found};
 use crate::pg::encode::{binary_param, copy_lines, declared_type, format_of, pg_type, text_array_param, type_modifier};
 use crate::pg::error::{error, fatal, from_storage};
@@ -325,20 +326,33 @@ impl Handler {
         let mut running = session.run(copy.query.clone(), Vec::new(), Encoding::Copy(copy.options.clone()));
         let mut rows = 0u64;
         let mut started = false;
+        let binary = copy.options.binary;
+        let mut types = Vec::new();
         while let Some(event) = running.next().await {
             match event {
                 Event::Columns(columns) if !started => {
                     started = true;
                     let n = columns.len() as i16;
+                    let format = i8::from(binary);
+                    let formats = vec![i16::from(binary); n as usize];
                     client
-                        .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(0, n, vec![0; n as usize])))
+                        .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(format, n, formats)))
                         .await?;
+                    if binary {
+                        client.feed(PgWireBackendMessage::CopyData(CopyData::new(copy_binary::header()))).await?;
+                    }
+                    types = columns.into_iter().map(|c| c.ty).collect();
                 }
                 Event::CopyHeader(line) => client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?,
                 Event::Batch(batch) => {
                     rows += batch.num_rows() as u64;
-                    let zone = *session.zone.lock();
-                    for line in copy_lines(&batch, &copy.options, zone) {
+                    let lines = if binary {
+                        copy_binary::tuples(&batch, &types)
+                    } else {
+                        let zone = *session.zone.lock();
+                        copy_lines(&batch, &copy.options, zone)
+                    };
+                    for line in lines {
                         client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?;
                     }
                 }
@@ -348,6 +362,9 @@ impl Handler {
         running.finish().await.map_err(storage)?;
         if !started {
             return Err(error("ERROR", "0A000", "COPY needs a query that returns rows"));
+        }
+        if binary {
+            client.feed(PgWireBackendMessage::CopyData(CopyData::new(copy_binary::trailer()))).await?;
         }
         client.feed(PgWireBackendMessage::CopyDone(CopyDone::new())).await?;
         Ok(rows as usize)
@@ -367,8 +384,9 @@ impl Handler {
             None => quote(&copy.table),
         };
         let described = session.describe(format!("SELECT {columns} FROM {target}"), None).await.map_err(storage)?;
-        let n = described.columns.map_or(0, |c| c.len());
-        *session.copy_in.lock().await = Some(CopyInFlight::start(session, copy));
+        let types: Vec<SqlType> = described.columns.unwrap_or_default().into_iter().map(|c| c.ty).collect();
+        let n = types.len();
+        *session.copy_in.lock().await = Some(CopyInFlight::start(session, copy, types));
         Ok(n)
     }
 
@@ -459,8 +477,10 @@ impl Handler {
                 return Ok(true);
             }
             Command::CopyIn(copy) => {
+                let binary = copy.options.binary;
                 let n = self.copy_in(session, copy).await?;
-                client.send(PgWireBackendMessage::CopyInResponse(CopyInResponse::new(0, n as i16, vec![0; n]))).await?;
+                let response = CopyInResponse::new(i8::from(binary), n as i16, vec![i16::from(binary); n]);
+                client.send(PgWireBackendMessage::CopyInResponse(response)).await?;
                 client.set_state(PgWireConnectionState::CopyInProgress(false));
                 return Ok(false);
             }
@@ -778,8 +798,9 @@ impl ExtendedQueryHandler for Handler {
                 return Ok(Response::Execution(Tag::new("COPY").with_rows(n)));
             }
             Command::CopyIn(copy) => {
+                let binary = copy.options.binary;
                 let n = self.copy_in(&session, copy).await?;
-                return Ok(Response::CopyIn(CopyResponse::new(0, n, stream::empty())));
+                return Ok(Response::CopyIn(CopyResponse::new(i8::from(binary), n, stream::empty())));
             }
             Command::Begin => "BEGIN TRANSACTION".to_owned(),
             _ => stmt.sql.clone(),

@@ -12,6 +12,7 @@
 pub mod auth;
 mod commands;
 mod copy;
+mod copy_binary;
 mod cursors;
 mod datetime;
 mod encode;
