@@ -60,10 +60,11 @@ impl Hub {
         // Timestamps are UTC everywhere; a build without ICU has no time zones to set.
         let _ = hub.conn()?.execute_batch("SET GLOBAL TimeZone = 'UTC'");
         // Workspace queries pushed down here must answer as in the workspace: PostgreSQL's
-        // truncating integer `/` and its division-by-zero error (workspaces::dialect).
+        // truncating integer `/`, NULL order and division-by-zero error (workspaces::dialect).
         hub.conn()?
             .execute_batch(&format!(
-                "SET GLOBAL integer_division = true; {}",
+                "{}; {}",
+                crate::workspaces::dialect::POSTGRES_SETTINGS_SQL,
                 crate::workspaces::dialect::DIVISOR_MACRO_SQL
             ))
             .map_err(db_err)?;

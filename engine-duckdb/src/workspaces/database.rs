@@ -122,11 +122,13 @@ impl WorkspaceDb {
         // UTC as in the hub and as the wire protocol reports it (a query answers the same in
         // the workspace and pushed down into the hub); then nobody changes any setting. (The
         // time zone belongs to ICU, which loads after the options given at open.)
-        // Integer `/` truncates, as in PostgreSQL (7 / 2 = 3).
+        // Integer `/` truncates and NULLs sort as the largest value (last ascending, first
+        // descending), as in PostgreSQL.
         admin
-            .execute_batch(
-                "SET GLOBAL TimeZone = 'UTC'; SET GLOBAL integer_division = true; SET GLOBAL lock_configuration = true;",
-            )
+            .execute_batch(&format!(
+                "SET GLOBAL TimeZone = 'UTC'; {}; SET GLOBAL lock_configuration = true;",
+                crate::workspaces::dialect::POSTGRES_SETTINGS_SQL
+            ))
             .map_err(db_err)?;
         let scope = Arc::new(scope);
         register_storage_table(&admin, scope.clone())?;

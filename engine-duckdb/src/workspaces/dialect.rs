@@ -25,9 +25,9 @@ use std::ops::ControlFlow;
 
 use chrono_tz::Tz;
 use sqlparser::ast::{
-    AlterTableOperation, ArrayElemTypeDef, BinaryOperator, CastKind, DataType, ExactNumberInfo, Expr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, TimezoneInfo,
-    Value, VisitMut, VisitorMut,
+    AlterTableOperation, ArrayElemTypeDef, BinaryOperator, CastKind, ColumnOption, DataType, ExactNumberInfo, Expr,
+    Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, SetExpr,
+    Statement, TableAliasColumnDef, TableFactor, TimezoneInfo, Value, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -38,21 +38,29 @@ pub(crate) const DIVISOR_MACRO: &str = "ds_divisor";
 pub(crate) const DIVISOR_MACRO_SQL: &str =
     "CREATE OR REPLACE MACRO ds_divisor(b) AS CASE WHEN b = 0 THEN error('division by zero') ELSE b END";
 
+/// DuckDB settings that make it answer as PostgreSQL where a setting can: integer `/`
+/// truncates (7 / 2 = 3), and NULL sorts as larger than any value (last when ascending, first
+/// when descending; DuckDB puts it last both ways). Set globally in workspaces and the hub.
+pub(crate) const POSTGRES_SETTINGS_SQL: &str =
+    "SET GLOBAL integer_division = true; SET GLOBAL default_null_order = 'nulls_last_on_asc_first_on_desc'";
+
 /// Scale of an unconstrained `numeric` that is not a literal.
 const WIDE_SCALE: i64 = 10;
 
 /// `sql` (one statement, PostgreSQL's dialect) as DuckDB must read it to answer alike;
 /// `zone` is the session's time zone (`None`: UTC).
 pub(crate) fn to_duckdb(sql: &str, zone: Option<Tz>) -> String {
-    if !worth_parsing(sql) {
-        return sql.to_owned();
+    let sql = super::keywords::quote_reserved_names(sql);
+    if !worth_parsing(&sql) {
+        return sql.into_owned();
     }
-    let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else { return sql.to_owned() };
-    let [statement] = statements.as_mut_slice() else { return sql.to_owned() };
+    let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, &sql) else { return sql.into_owned() };
+    let [statement] = statements.as_mut_slice() else { return sql.into_owned() };
     let mut rewriter = Rewriter { changed: false, zone };
     let _ = statement.visit(&mut rewriter);
     rewriter.column_types(statement);
-    if rewriter.changed { statement.to_string() } else { sql.to_owned() }
+    rewriter.top_level_values(statement);
+    if rewriter.changed { statement.to_string() } else { sql.into_owned() }
 }
 
 /// The relation an `ALTER TABLE … RENAME TO …` renames, as (schema, name), unquoted. In
@@ -73,13 +81,203 @@ pub(crate) fn renamed_relation(sql: &str) -> Option<(Option<String>, String)> {
     }
 }
 
+/// What a column holds, where PostgreSQL's text form of a value differs from DuckDB's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TextForm {
+    /// `bytea` (BLOB): `'\xdeadbeef'` is 4 bytes in PostgreSQL, 7 in DuckDB's cast.
+    Bytea,
+    /// An array (LIST): `'{1,2,3}'`, which DuckDB's cast refuses.
+    Array,
+    /// Anything else: read alike.
+    Same,
+}
+
+/// A table's columns in order, each with its [`TextForm`]; `None` if the table is unknown.
+pub(crate) type ColumnsOf<'a> = &'a mut dyn FnMut(Option<&str>, &str) -> Option<Vec<(String, TextForm)>>;
+
+/// `sql` with the string literals it writes (`INSERT … VALUES`, `UPDATE … SET`) to `bytea`
+/// and array columns replaced by the values PostgreSQL reads from them, or `None` if there
+/// are none. Without a cast, the literal's meaning depends on the column it goes to, so
+/// `columns_of` is asked — only when such a literal is there (a backslash or a `{`).
+pub(crate) fn text_forms_written(sql: &str, columns_of: ColumnsOf<'_>) -> Option<String> {
+    if !sql.contains(['\\', '{']) {
+        return None;
+    }
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let [statement] = statements.as_mut_slice() else { return None };
+    let mut changed = false;
+    let mut read = |e: &mut Expr, form: TextForm| {
+        let Some(text) = string_of(e) else { return };
+        let value = match form {
+            TextForm::Bytea if text.contains('\\') => {
+                bytea_bytes(text).map(|bytes| call("unhex", vec![Expr::value(Value::SingleQuotedString(hex(&bytes)))]))
+            }
+            // A list of the elements' texts: the write casts them to the column's element type.
+            TextForm::Array => array_elements(text).map(|elements| {
+                Expr::Array(sqlparser::ast::Array {
+                    elem: elements
+                        .into_iter()
+                        .map(|e| e.map_or(Expr::value(Value::Null), |s| Expr::value(Value::SingleQuotedString(s))))
+                        .collect(),
+                    named: false,
+                })
+            }),
+            _ => None,
+        };
+        if let Some(value) = value {
+            *e = value;
+            changed = true;
+        }
+    };
+    match statement {
+        Statement::Insert(insert) => {
+            let sqlparser::ast::TableObject::TableName(name) = &insert.table else { return None };
+            let (schema, table) = schema_and_name(name)?;
+            let columns = columns_of(schema.as_deref(), &table)?;
+            let targets: Vec<TextForm> = if insert.columns.is_empty() {
+                columns.iter().map(|(_, form)| *form).collect()
+            } else {
+                let named = |c: &ObjectName| {
+                    let name = c.0.last()?.as_ident()?.value.clone();
+                    columns.iter().find(|(n, _)| *n == name).map(|(_, form)| *form)
+                };
+                insert.columns.iter().map(|c| named(c).unwrap_or(TextForm::Same)).collect()
+            };
+            let SetExpr::Values(values) = insert.source.as_mut()?.body.as_mut() else { return None };
+            for row in &mut values.rows {
+                for (value, form) in row.iter_mut().zip(&targets) {
+                    read(value, *form);
+                }
+            }
+        }
+        Statement::Update(update) => {
+            let TableFactor::Table { name, .. } = &update.table.relation else { return None };
+            let (schema, table) = schema_and_name(name)?;
+            let columns = columns_of(schema.as_deref(), &table)?;
+            for assignment in &mut update.assignments {
+                let sqlparser::ast::AssignmentTarget::ColumnName(column) = &assignment.target else { continue };
+                let column = column.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone());
+                if let Some((_, form)) = columns.iter().find(|(n, _)| Some(n) == column.as_ref()) {
+                    read(&mut assignment.value, *form);
+                }
+            }
+        }
+        _ => return None,
+    }
+    changed.then(|| statement.to_string())
+}
+
+/// (schema, name) of a one- or two-part name, as written (quoted parts keep their case,
+/// bare ones fold to lower case as in PostgreSQL).
+fn schema_and_name(name: &ObjectName) -> Option<(Option<String>, String)> {
+    let folded = |i: &Ident| if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() };
+    let parts: Vec<String> = name.0.iter().map(|p| p.as_ident().map(folded)).collect::<Option<_>>()?;
+    match parts.as_slice() {
+        [table] => Some((None, table.clone())),
+        [schema, table] => Some((Some(schema.clone()), table.clone())),
+        _ => None,
+    }
+}
+
+/// `CREATE TABLE` with PostgreSQL's `serial` types or identity columns, which DuckDB lacks,
+/// as the statements that make it: a sequence `{table}_{column}_seq` per such column (in the
+/// table's schema, as PostgreSQL names it), then the table, whose column takes the integer
+/// type, NOT NULL, and a default drawn from its sequence. `None` for any other statement.
+pub(crate) fn sequenced_table(sql: &str) -> Option<Vec<String>> {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("serial") && !lower.contains("identity") {
+        return None;
+    }
+    let sql = super::keywords::quote_reserved_names(sql);
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, &sql).ok()?;
+    let [Statement::CreateTable(create)] = statements.as_mut_slice() else { return None };
+    let (schema, table) = schema_and_name(&create.name)?;
+    let mut sequences = Vec::new();
+    for column in &mut create.columns {
+        if !make_integer(column) {
+            continue;
+        }
+        let name = format!("{table}_{}_seq", column.name.value);
+        let qualified = match &schema {
+            Some(schema) => format!("{}.{}", quoted(schema), quoted(&name)),
+            None => quoted(&name),
+        };
+        let replace = if create.if_not_exists { "CREATE SEQUENCE IF NOT EXISTS" } else { "CREATE OR REPLACE SEQUENCE" };
+        sequences.push(format!("{replace} {qualified}"));
+        let next = call("nextval", vec![Expr::value(Value::SingleQuotedString(qualified))]);
+        column.options.push(sqlparser::ast::ColumnOptionDef { name: None, option: ColumnOption::Default(next) });
+    }
+    if sequences.is_empty() {
+        return None;
+    }
+    for column in &mut create.columns {
+        if let Some(wide) = wide_numeric(&column.data_type) {
+            column.data_type = wide;
+        }
+    }
+    sequences.push(create.to_string());
+    Some(sequences)
+}
+
+/// Turns a `serial` or identity column into its integer type, NOT NULL, without the
+/// identity; whether it was one.
+fn make_integer(column: &mut sqlparser::ast::ColumnDef) -> bool {
+    let serial = match &column.data_type {
+        DataType::Custom(name, _) => match name.to_string().to_ascii_lowercase().as_str() {
+            "serial" | "serial4" => Some(DataType::Integer(None)),
+            "bigserial" | "serial8" => Some(DataType::BigInt(None)),
+            "smallserial" | "serial2" => Some(DataType::SmallInt(None)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let identity =
+        column.options.iter().position(|o| matches!(o.option, ColumnOption::Generated { generation_expr: None, .. }));
+    if serial.is_none() && identity.is_none() {
+        return false;
+    }
+    if let Some(t) = serial {
+        column.data_type = t;
+    }
+    if let Some(at) = identity {
+        column.options.remove(at);
+    }
+    if !column.options.iter().any(|o| matches!(o.option, ColumnOption::NotNull)) {
+        column.options.push(sqlparser::ast::ColumnOptionDef { name: None, option: ColumnOption::NotNull });
+    }
+    true
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Whether `sql` is `CREATE TABLE … AS query` (whose command tag counts the rows written).
+pub(crate) fn creates_table_as(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains(" as") {
+        return false;
+    }
+    match Parser::parse_sql(&PostgreSqlDialect {}, sql).as_deref() {
+        Ok([Statement::CreateTable(create)]) => create.query.is_some(),
+        _ => false,
+    }
+}
+
 /// Whether the statement can hold anything [`to_duckdb`] rewrites: most catalog queries
 /// and plain reads never get parsed.
 fn worth_parsing(sql: &str) -> bool {
     let lower = sql.to_ascii_lowercase();
-    sql.contains(['/', '%'])
-        || ["numeric", "decimal", "dec", "bytea", "timestamp", "[]", "mod(", "div("].iter().any(|w| lower.contains(w))
+    sql.contains(['/', '%', '#'])
+        || ["numeric", "decimal", "dec", "bytea", "timestamp", "[]", "mod(", "div(", "like", "serial", "identity"]
+            .iter()
+            .any(|w| lower.contains(w))
+        || VALUES_LIST.is_match(&lower)
 }
+
+/// A VALUES list as a statement or in FROM, whose columns PostgreSQL names `column1`, ….
+static VALUES_LIST: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"(^|\()\s*values\b").expect("valid regex"));
 
 struct Rewriter {
     changed: bool,
@@ -88,6 +286,20 @@ struct Rewriter {
 
 impl VisitorMut for Rewriter {
     type Break = ();
+
+    /// `(VALUES …) AS t` names the columns it does not alias column1, … as PostgreSQL does.
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Derived { subquery, alias: Some(alias), .. } = factor
+            && let SetExpr::Values(values) = subquery.body.as_ref()
+            && let Some(width) = values.rows.first().map(|r| r.len())
+            && alias.columns.len() < width
+        {
+            let named = alias.columns.len();
+            alias.columns.extend((named + 1..=width).map(|i| TableAliasColumnDef::from_name(format!("column{i}"))));
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
@@ -117,6 +329,25 @@ impl VisitorMut for Rewriter {
                     self.changed = true;
                 }
             }
+            // PostgreSQL's LIKE escapes with a backslash unless told otherwise; DuckDB's has no
+            // escape character ('a\_b' matches 'a_b' only in PostgreSQL). A literal pattern
+            // without a backslash means the same either way and keeps DuckDB's fast paths.
+            Expr::Like { escape_char: escape @ None, any: false, pattern, .. }
+            | Expr::ILike { escape_char: escape @ None, any: false, pattern, .. }
+                if string_of(pattern).is_none_or(|p| p.contains('\\')) =>
+            {
+                *escape = Some(Box::new(Expr::value(Value::SingleQuotedString("\\".into()))));
+                self.changed = true;
+            }
+            // `#` is PostgreSQL's bitwise XOR; DuckDB spells it xor().
+            Expr::BinaryOp { op: BinaryOperator::PGBitwiseXor, left, right } => {
+                let (l, r) = (
+                    std::mem::replace(&mut **left, Expr::value(Value::Null)),
+                    std::mem::replace(&mut **right, Expr::value(Value::Null)),
+                );
+                *expr = call("xor", vec![l, r]);
+                self.changed = true;
+            }
             Expr::TypedString(typed) => {
                 let operand = Expr::Value(typed.value.clone());
                 if let Some(replacement) = literal_cast(&operand, &typed.data_type, self.zone) {
@@ -131,25 +362,46 @@ impl VisitorMut for Rewriter {
 }
 
 impl Rewriter {
-    /// Unconstrained `numeric` columns of CREATE TABLE and ALTER TABLE.
+    /// A statement that is a VALUES list reads as `SELECT * FROM (VALUES …) AS
+    /// "*VALUES*"(column1, …)`: PostgreSQL names its columns column1, …; DuckDB col0, ….
+    fn top_level_values(&mut self, statement: &mut Statement) {
+        let Statement::Query(query) = statement else { return };
+        let SetExpr::Values(values) = query.body.as_ref() else { return };
+        let Some(width) = values.rows.first().map(|r| r.len()) else { return };
+        let columns: Vec<String> = (1..=width).map(|i| format!("column{i}")).collect();
+        let wrapped = format!("SELECT * FROM ({values}) AS \"*VALUES*\"({})", columns.join(", "));
+        let Ok(mut parsed) = Parser::parse_sql(&PostgreSqlDialect {}, &wrapped) else { return };
+        let Some(Statement::Query(select)) = parsed.pop() else { return };
+        query.body = select.body;
+        self.changed = true;
+    }
+
+    /// Unconstrained `numeric` columns of CREATE TABLE and ALTER TABLE; serial and identity
+    /// columns of CREATE TABLE are prepared (described) as the integer columns they will be
+    /// (running the statement creates their sequences first: [`sequenced_table`]).
     fn column_types(&mut self, statement: &mut Statement) {
-        let mut widen = |data_type: &mut DataType| {
-            if let Some(wide) = wide_numeric(data_type) {
-                *data_type = wide;
-                self.changed = true;
-            }
+        let widen = |data_type: &mut DataType| {
+            let wide = wide_numeric(data_type);
+            wide.map(|wide| *data_type = wide).is_some()
         };
+        let mut changed = false;
         match statement {
-            Statement::CreateTable(create) => create.columns.iter_mut().for_each(|c| widen(&mut c.data_type)),
+            Statement::CreateTable(create) => {
+                for column in &mut create.columns {
+                    changed |= widen(&mut column.data_type);
+                    changed |= make_integer(column);
+                }
+            }
             Statement::AlterTable(alter) => {
                 for op in &mut alter.operations {
                     if let AlterTableOperation::AddColumn { column_def, .. } = op {
-                        widen(&mut column_def.data_type);
+                        changed |= widen(&mut column_def.data_type);
                     }
                 }
             }
             _ => {}
         }
+        self.changed |= changed;
     }
 }
 
@@ -491,6 +743,84 @@ mod tests {
         assert_eq!(to_duckdb(with_offset, Some(prague)), with_offset);
         let plain = "select '2024-07-01 12:00:00'::timestamp";
         assert_eq!(to_duckdb(plain, Some(prague)), plain);
+    }
+
+    #[test]
+    fn like_escapes_with_a_backslash_and_values_columns_are_named_as_in_postgres() {
+        assert_eq!(to_duckdb("SELECT 'a_b' LIKE 'a\\_b'", None), "SELECT 'a_b' LIKE 'a\\_b' ESCAPE '\\'");
+        assert_eq!(
+            to_duckdb("SELECT x FROM t WHERE x NOT ILIKE y", None),
+            "SELECT x FROM t WHERE x NOT ILIKE y ESCAPE '\\'"
+        );
+        // A literal pattern without a backslash reads the same either way.
+        assert_eq!(to_duckdb("SELECT x FROM t WHERE x LIKE 'a%'", None), "SELECT x FROM t WHERE x LIKE 'a%'");
+        assert_eq!(to_duckdb("SELECT 5 # 3", None), "SELECT xor(5, 3)");
+        assert_eq!(
+            to_duckdb("VALUES (1, 'a'), (2, 'b') ORDER BY 1", None),
+            "SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS \"*VALUES*\" (column1, column2) ORDER BY 1"
+        );
+        assert_eq!(
+            to_duckdb("SELECT * FROM (VALUES (1, 2)) AS t(a)", None),
+            "SELECT * FROM (VALUES (1, 2)) AS t (a, column2)"
+        );
+        assert_eq!(to_duckdb("INSERT INTO t VALUES (1)", None), "INSERT INTO t VALUES (1)");
+    }
+
+    #[test]
+    fn literals_written_to_bytea_and_array_columns_read_as_postgres_reads_them() {
+        use TextForm::*;
+        let mut columns = |_: Option<&str>, table: &str| {
+            (table == "t").then(|| {
+                vec![("id".to_owned(), Same), ("v".to_owned(), Bytea), ("s".to_owned(), Same), ("a".to_owned(), Array)]
+            })
+        };
+        assert_eq!(
+            text_forms_written(
+                r"INSERT INTO t VALUES (1, '\xdeadbeef', '\x41', '{1,2}'), (2, 'a\000b', 'x', '{}')",
+                &mut columns
+            )
+            .as_deref(),
+            Some(r"INSERT INTO t VALUES (1, unhex('deadbeef'), '\x41', ['1', '2']), (2, unhex('610062'), 'x', [])")
+        );
+        assert_eq!(
+            text_forms_written(r"INSERT INTO t (s, v) VALUES ('\x41', '\x41')", &mut columns).as_deref(),
+            Some(r"INSERT INTO t (s, v) VALUES ('\x41', unhex('41'))")
+        );
+        assert_eq!(
+            text_forms_written(
+                r#"UPDATE t SET v = '\x00ff', s = '{x}', a = '{"a b",NULL}' WHERE id = 1"#,
+                &mut columns
+            )
+            .as_deref(),
+            Some(r"UPDATE t SET v = unhex('00ff'), s = '{x}', a = ['a b', NULL] WHERE id = 1")
+        );
+        assert_eq!(text_forms_written(r"INSERT INTO other VALUES ('\x41')", &mut columns), None);
+        assert_eq!(text_forms_written("INSERT INTO t VALUES (1, 'plain', 'x', NULL)", &mut columns), None);
+    }
+
+    #[test]
+    fn serial_and_identity_columns_draw_from_a_sequence_made_with_the_table() {
+        assert_eq!(
+            sequenced_table("CREATE TABLE s.t (id bigserial PRIMARY KEY, n text)"),
+            Some(vec![
+                r#"CREATE OR REPLACE SEQUENCE "s"."t_id_seq""#.to_owned(),
+                r#"CREATE TABLE s.t (id BIGINT PRIMARY KEY NOT NULL DEFAULT nextval('"s"."t_id_seq"'), n TEXT)"#
+                    .to_owned()
+            ])
+        );
+        assert_eq!(
+            sequenced_table("CREATE TABLE IF NOT EXISTS t (id int GENERATED ALWAYS AS IDENTITY, v text)"),
+            Some(vec![
+                r#"CREATE SEQUENCE IF NOT EXISTS "t_id_seq""#.to_owned(),
+                r#"CREATE TABLE IF NOT EXISTS t (id INT NOT NULL DEFAULT nextval('"t_id_seq"'), v TEXT)"#.to_owned()
+            ])
+        );
+        assert_eq!(sequenced_table("CREATE TABLE t (id int)"), None);
+        // Described as the table it makes.
+        assert_eq!(
+            to_duckdb("CREATE TABLE t (id serial, v text)", None),
+            "CREATE TABLE t (id INTEGER NOT NULL, v TEXT)"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod compat;
 mod database;
 pub(crate) mod dialect;
+mod keywords;
 mod names;
 mod pushdown;
 mod session;

@@ -11,7 +11,10 @@ use crate::raw::RawConnection;
 /// Renames the columns of SELECT `sql` (DuckDB's dialect) whose expressions have no alias.
 /// Best effort: names stay DuckDB's when the statement cannot be read back.
 pub(crate) fn postgres_names(conn: &mut RawConnection, sql: &str, columns: &mut [SqlColumn]) {
-    let plain = |name: &str| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    // DuckDB names an expression by its text: `1`, `(x + 1)`; a name like a column's stays.
+    let plain = |name: &str| {
+        !name.starts_with(|c: char| c.is_ascii_digit()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
     if columns.iter().all(|c| plain(&c.name)) {
         return;
     }

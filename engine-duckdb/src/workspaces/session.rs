@@ -111,7 +111,11 @@ impl DuckSession {
         self.ws.ensure_open()?;
         self.ws.sync_views().map_err(|e| sql_error(&e.message))?;
         let original = sql;
-        let mut sql = rewrite(&dialect::to_duckdb(sql, self.zone));
+        let mut sql = dialect::to_duckdb(sql, self.zone);
+        if let Some(read) = dialect::text_forms_written(&sql, &mut |schema, table| self.columns_of(schema, table)) {
+            sql = read;
+        }
+        let mut sql = rewrite(&sql);
         if let Some((schema, name)) = dialect::renamed_relation(&sql)
             && self.is_view(schema.as_deref(), &name)
             && let Some(view) = as_alter_view(&sql)
@@ -150,6 +154,30 @@ impl DuckSession {
                    AND system.main.lower(schema_name) = system.main.lower($1) \
                    AND system.main.lower(view_name) = system.main.lower($2)";
         self.conn.query_text(sql, &[schema, name]).is_some_and(|n| n.trim() != "0")
+    }
+
+    /// A workspace table's columns in order, each with how PostgreSQL's text form reads.
+    fn columns_of(&mut self, schema: Option<&str>, table: &str) -> Option<Vec<(String, dialect::TextForm)>> {
+        let schema = match schema {
+            None | Some("public") => "main",
+            Some(s) => s,
+        };
+        let sql = "SELECT system.main.string_agg(column_name || chr(2) || data_type, chr(1) \
+                   ORDER BY column_index) FROM system.main.duckdb_columns() \
+                   WHERE schema_name = $1 AND table_name = $2 AND database_name = system.main.current_database()";
+        let listed = self.conn.query_text(sql, &[schema, table])?;
+        listed
+            .split('\u{1}')
+            .map(|c| {
+                let (name, ty) = c.split_once('\u{2}')?;
+                let form = match ty {
+                    "BLOB" => dialect::TextForm::Bytea,
+                    t if t.ends_with(']') => dialect::TextForm::Array,
+                    _ => dialect::TextForm::Same,
+                };
+                Some((name.to_owned(), form))
+            })
+            .collect()
     }
 
     /// Prepares `sql` (DuckDB dialect), which must be exactly one statement.
@@ -248,7 +276,7 @@ impl DuckSession {
             self.ws.ensure_room()?;
         }
         if changes_schema(ty) {
-            return self.execute_guarded(&mut prepared);
+            return self.execute_guarded(|_| execute_ddl(&mut prepared));
         }
         let mut columns = result_columns(&prepared, ty);
         let mut pushed = None;
@@ -348,7 +376,7 @@ impl DuckSession {
 
     /// Runs a statement that may change schemas, failing it (and its transaction) if it
     /// touched a bucket schema or the catalog emulation.
-    fn execute_guarded(&mut self, prepared: &mut Prepared) -> Result<Outcome> {
+    fn execute_guarded(&mut self, run: impl FnOnce(&mut RawConnection) -> Result<Outcome>) -> Result<Outcome> {
         let ws = self.ws.clone();
         self.has_defined = true;
         if let Some(t) = &mut self.transaction {
@@ -360,7 +388,7 @@ impl DuckSession {
                 self.conn.execute_batch("BEGIN").map_err(|e| sql_error(&e.message))?;
             }
             let before = ws.protected_fingerprint(&mut self.conn);
-            let outcome = prepared.execute().map_err(|e| sql_error(&e.message)).map(|_| Outcome::Done);
+            let outcome = run(&mut self.conn);
             let touched = match (&outcome, before) {
                 (Ok(_), Ok(before)) => ws.protected_fingerprint(&mut self.conn).map(|after| after != before),
                 (_, Err(e)) => Err(e),
@@ -383,6 +411,36 @@ impl DuckSession {
             }
         })
     }
+}
+
+/// PostgreSQL's refusal of a write in a `READ ONLY` transaction (DuckDB's own wording names
+/// its database).
+fn in_read_only(e: StorageError, kind: &StatementKind) -> StorageError {
+    if !e.message.contains("launched in read-only mode") {
+        return e;
+    }
+    let what = match kind {
+        StatementKind::Insert => "INSERT",
+        StatementKind::Update => "UPDATE",
+        StatementKind::Delete => "DELETE",
+        StatementKind::Other(tag) if tag == "SELECT" => "CREATE TABLE AS",
+        StatementKind::Other(tag) => tag,
+        _ => "this statement",
+    };
+    StorageError::new(ErrorKind::Forbidden, "25006", format!("cannot execute {what} in a read-only transaction"))
+}
+
+/// Runs a schema statement: CREATE TABLE … AS answers how many rows it wrote, other DDL
+/// answers nothing.
+fn execute_ddl(prepared: &mut Prepared) -> Result<Outcome> {
+    let mut result = prepared.execute().map_err(|e| sql_error(&e.message))?;
+    let mut n = None;
+    while let Some(batch) = result.next_batch().map_err(|e| sql_error(&e.message))? {
+        if let Some(counts) = batch.column(0).as_primitive_opt::<Int64Type>() {
+            *n.get_or_insert(0) += counts.iter().flatten().sum::<i64>().max(0) as u64;
+        }
+    }
+    Ok(n.map_or(Outcome::Done, Outcome::Changed))
 }
 
 fn read_only() -> StorageError {
@@ -578,7 +636,16 @@ fn command_tag(sql: &str) -> String {
     }
 }
 
+/// What a statement is, read from the client's text (the tag names what the client wrote:
+/// ALTER TABLE stays ALTER TABLE when a view is renamed through ALTER VIEW).
 fn kind_of(ty: StatementType, sql: &str) -> StatementKind {
+    if first_words(sql, 1).first().is_some_and(|w| w == "TRUNCATE") {
+        return StatementKind::Other("TRUNCATE TABLE".into());
+    }
+    if ty == StatementType::Create && dialect::creates_table_as(sql) {
+        // PostgreSQL counts the rows CREATE TABLE … AS wrote: `SELECT 5`.
+        return StatementKind::Other("SELECT".into());
+    }
     match ty {
         StatementType::Select => StatementKind::Query,
         StatementType::Insert => StatementKind::Insert,
@@ -736,7 +803,9 @@ fn returns_rows(ty: StatementType, columns: &[SqlColumn]) -> bool {
 
 impl SqlSession for DuckSession {
     fn describe(&mut self, sql: &str, values: Option<&[SqlParam]>) -> Result<Described> {
-        let (prepared, ty, sql) = self.prepare(sql)?;
+        let (prepared, ty, rewritten) = self.prepare(sql)?;
+        let kind = kind_of(ty, sql);
+        let sql = rewritten;
         let params = prepared
             .parameter_types()
             .iter()
@@ -754,7 +823,7 @@ impl SqlSession for DuckSession {
         }
         self.name_like_postgres(ty, &sql, &mut columns);
         let columns = returns_rows(ty, &columns).then_some(columns);
-        Ok(Described { kind: kind_of(ty, &sql), params, columns })
+        Ok(Described { kind, params, columns })
     }
 
     fn declare_parameters(&mut self, sql: &str, declared: &[Option<SqlType>]) -> Result<String> {
@@ -806,9 +875,16 @@ impl SqlSession for DuckSession {
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlParam], sink: &mut dyn RowSink) -> Result<(StatementKind, Outcome)> {
-        let (prepared, ty, sql) = self.prepare(sql)?;
-        let kind = kind_of(ty, &sql);
-        let outcome = self.run(prepared, &sql, ty, &kind, params, sink)?;
+        let (prepared, ty, rewritten) = self.prepare(sql)?;
+        let kind = kind_of(ty, sql);
+        let outcome = match dialect::sequenced_table(sql).filter(|_| ty == StatementType::Create) {
+            // The sequences of its serial columns first, in the same transaction.
+            Some(statements) => self.execute_guarded(|conn| {
+                conn.execute_batch(&statements.join(";\n")).map(|_| Outcome::Done).map_err(|e| sql_error(&e.message))
+            }),
+            None => self.run(prepared, &rewritten, ty, &kind, params, sink),
+        }
+        .map_err(|e| in_read_only(e, &kind))?;
         Ok((kind, outcome))
     }
 
@@ -912,7 +988,11 @@ pub(crate) fn sql_error(message: &str) -> StorageError {
         // A table or bucket `storage_table` cannot find, a reference to no table.
         "Binder" if lower.contains("not found") => (ErrorKind::NotFound, "42P01"),
         "Binder" => (ErrorKind::Invalid, "42804"),
+        "Conversion" if lower.contains("date field value out of range") => (ErrorKind::Unprocessable, "22008"),
+        "Conversion" if lower.contains("out of range") => (ErrorKind::Unprocessable, "22003"),
         "Conversion" => (ErrorKind::Unprocessable, "22P02"),
+        // The appender's (COPY FROM STDIN) conversion errors come without a class.
+        "" if lower.starts_with("could not convert string") => (ErrorKind::Unprocessable, "22P02"),
         "Out of Range" => (ErrorKind::Unprocessable, "22003"),
         "Constraint" if lower.contains("not null") => (ErrorKind::Unprocessable, "23502"),
         "Constraint" if lower.contains("foreign key") => (ErrorKind::Unprocessable, "23503"),
@@ -978,6 +1058,11 @@ mod tests {
         assert_eq!(sql_error("Permission Error: Cannot access file \"/etc/passwd\"").code, "42501");
         assert_eq!(sql_error("INTERRUPT Error: Interrupted!").code, "57014");
         assert_eq!(sql_error("Conversion Error: Could not convert string 'x' to INT32").code, "22P02");
+        assert_eq!(sql_error("Could not convert string 'x' to INT32").code, "22P02");
+        let overflow =
+            "Conversion Error: Casting value \"123456789.5\" to type DECIMAL(10,2) failed: value is out of range!";
+        assert_eq!(sql_error(overflow).code, "22003");
+        assert_eq!(sql_error("Conversion Error: date field value out of range: \"2024-02-30\"").code, "22008");
     }
 
     #[test]

@@ -248,16 +248,18 @@ fn word_end(s: &str) -> usize {
 /// A statement the wire server answers itself, or passes to the engine in another form.
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    /// `SET name = value` (and `SET SESSION …`, `SET TIME ZONE …`).
+    /// `SET [SESSION | LOCAL] name = value` (and `SET TIME ZONE …`); `local`: until the
+    /// transaction ends.
     Set {
         name: String,
         value: String,
+        local: bool,
     },
     Show(String),
     Reset(Option<String>),
     /// Acknowledged without effect, with this command tag.
     NoOp(&'static str),
-    Begin,
+    Begin(Begin),
     Commit,
     Rollback,
     /// `DECLARE name [[NO] SCROLL] CURSOR [WITH[OUT] HOLD] FOR query`.
@@ -285,6 +287,33 @@ pub enum Command {
     Unsupported(String),
     /// Anything else: SQL for the engine.
     Sql,
+}
+
+/// `BEGIN [WORK | TRANSACTION] [modes]` or `START TRANSACTION [modes]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Begin {
+    /// Written `START TRANSACTION`, which is also its command tag.
+    pub start: bool,
+    /// `READ ONLY` among the modes: writes fail with 25006 until the transaction ends.
+    pub read_only: bool,
+}
+
+impl Begin {
+    fn of(sql: &str) -> Self {
+        let w = words(sql, 12);
+        let read_only = w.windows(2).any(|p| p[0] == "READ" && p[1].trim_end_matches([',', ';']) == "ONLY");
+        Self { start: w.first().is_some_and(|w| w == "START"), read_only }
+    }
+
+    /// The statement DuckDB runs (it knows read-only transactions).
+    pub fn sql(&self) -> &'static str {
+        if self.read_only { "BEGIN TRANSACTION READ ONLY" } else { "BEGIN TRANSACTION" }
+    }
+
+    /// PostgreSQL's command tag.
+    pub fn tag(&self) -> &'static str {
+        if self.start { "START TRANSACTION" } else { "BEGIN" }
+    }
 }
 
 /// Where a FETCH or MOVE goes.
@@ -350,7 +379,7 @@ pub fn classify(sql: &str) -> Command {
         "DEALLOCATE" => Command::NoOp("DEALLOCATE"),
         "LISTEN" => Command::NoOp("LISTEN"),
         "UNLISTEN" => Command::NoOp("UNLISTEN"),
-        "BEGIN" | "START" => Command::Begin,
+        "BEGIN" | "START" => Command::Begin(Begin::of(sql)),
         "COMMIT" | "END" => Command::Commit,
         "ROLLBACK" | "ABORT" if second == "TO" || w.get(2).is_some_and(|w| w == "TO") => {
             Command::RollbackTo(savepoint_name(sql))
@@ -496,13 +525,15 @@ fn after_keyword<'a>(s: &'a str, keyword: &str) -> Option<&'a str> {
 fn parse_set(sql: &str) -> Command {
     let body = skip_blanks(sql).trim_end().trim_end_matches(';').trim_end();
     let mut rest = skip_blanks(&body[3..]);
+    let mut local = false;
     for modifier in ["SESSION ", "LOCAL "] {
         if let Some(after) = after_keyword(rest, modifier) {
             rest = skip_blanks(after);
+            local = modifier == "LOCAL ";
         }
     }
     if let Some(zone) = after_keyword(rest, "TIME ZONE") {
-        return Command::Set { name: "timezone".into(), value: unquote(zone) };
+        return Command::Set { name: "timezone".into(), value: unquote(zone), local };
     }
     if after_keyword(rest, "TRANSACTION").is_some() {
         return Command::NoOp("SET");
@@ -511,7 +542,7 @@ fn parse_set(sql: &str) -> Command {
     let value = skip_blanks(value);
     let value = value.strip_prefix('=').or_else(|| after_keyword(value, "TO")).unwrap_or(value);
     let values: Vec<String> = value.split(',').map(unquote).collect();
-    Command::Set { name: unquote(name).to_ascii_lowercase(), value: values.join(", ") }
+    Command::Set { name: unquote(name).to_ascii_lowercase(), value: values.join(", "), local }
 }
 
 /// Splits off the first top-level parenthesised group of `s` (after whitespace).
@@ -907,22 +938,37 @@ mod tests {
         assert_eq!(classify("RESET/* all */ALL"), Command::Reset(None));
         assert!(matches!(classify("COPY (SELECT 1) TO/* é */STDOUT"), Command::CopyOut(_)));
         // Multi-byte characters where a keyword may stand (they once split a character).
-        assert_eq!(classify("SET TIME ZO€"), Command::Set { name: "time".into(), value: "ZO€".into() });
-        assert_eq!(classify("SET abcde€x = 1"), Command::Set { name: "abcde€x".into(), value: "1".into() });
-        assert_eq!(classify("SET x T€"), Command::Set { name: "x".into(), value: "T€".into() });
+        assert_eq!(classify("SET TIME ZO€"), Command::Set { name: "time".into(), value: "ZO€".into(), local: false });
+        assert_eq!(
+            classify("SET abcde€x = 1"),
+            Command::Set { name: "abcde€x".into(), value: "1".into(), local: false }
+        );
+        assert_eq!(classify("SET x T€"), Command::Set { name: "x".into(), value: "T€".into(), local: false });
     }
 
     #[test]
     fn session_commands_are_recognised() {
         assert_eq!(
             classify("SET extra_float_digits = 3"),
-            Command::Set { name: "extra_float_digits".into(), value: "3".into() }
+            Command::Set { name: "extra_float_digits".into(), value: "3".into(), local: false }
         );
         assert_eq!(
             classify("set application_name to 'psql'"),
-            Command::Set { name: "application_name".into(), value: "psql".into() }
+            Command::Set { name: "application_name".into(), value: "psql".into(), local: false }
         );
-        assert_eq!(classify("SET TIME ZONE 'UTC'"), Command::Set { name: "timezone".into(), value: "UTC".into() });
+        assert_eq!(
+            classify("SET TIME ZONE 'UTC'"),
+            Command::Set { name: "timezone".into(), value: "UTC".into(), local: false }
+        );
+        assert_eq!(
+            classify("SET LOCAL search_path TO s"),
+            Command::Set { name: "search_path".into(), value: "s".into(), local: true }
+        );
+        assert_eq!(classify("START TRANSACTION READ ONLY"), Command::Begin(Begin { start: true, read_only: true }));
+        assert_eq!(
+            classify("begin isolation level serializable"),
+            Command::Begin(Begin { start: false, read_only: false })
+        );
         assert_eq!(classify("SHOW transaction_isolation"), Command::Show("transaction_isolation".into()));
         assert_eq!(classify("show transaction isolation level"), Command::Show("transaction_isolation".into()));
         assert_eq!(classify("SAVEPOINT sa_1"), Command::Savepoint("sa_1".into()));

@@ -19,18 +19,19 @@ use pgwire::api::results::{
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
+use pgwire::error::ErrorInfo;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail, CopyInResponse, CopyOutResponse};
 use pgwire::messages::data::{DataRow, NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{Describe, Execute, TARGET_TYPE_BYTE_STATEMENT};
-use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
+use pgwire::messages::response::{EmptyQueryResponse, NoticeResponse, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 
 use duckstore_plugin_sdk::sql::{Outcome, SqlColumn, SqlParam, SqlType, StatementKind, skip_blanks};
-use duckstore_plugin_sdk::{Result, StorageError};
+use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 
 use crate::pg::commands::{Command, CopyOut, DUCKDB_SETTINGS, Direction, classify, milliseconds, split};
 use crate::pg::copy::CopyInFlight;
@@ -38,7 +39,7 @@ use crate::pg::copy_binary;
 use crate::pg::cursors::{Cursor, not_found as cursor_not_found};
 use crate::pg::encode::{binary_param, copy_lines, declared_type, format_of, pg_type, text_array_param, type_modifier};
 use crate::pg::error::{error, fatal, from_storage};
-use crate::pg::session::{CancelRegistry, Encoding, Event, PgSession};
+use crate::pg::session::{CancelRegistry, Encoding, Event, PgSession, SettingUndo};
 
 /// Server settings SHOW reports unless the session SET them.
 const SETTINGS: &[(&str, &str)] = &[
@@ -133,7 +134,12 @@ fn tag(kind: &StatementKind, outcome: Outcome) -> Tag {
         StatementKind::Commit => Tag::new("COMMIT"),
         StatementKind::Rollback => Tag::new("ROLLBACK"),
         StatementKind::Query => Tag::new("SELECT").with_rows(rows),
-        StatementKind::Other(_) if matches!(outcome, Outcome::Rows(_)) => Tag::new("SELECT").with_rows(rows),
+        // EXPLAIN's rows are its plan; PostgreSQL's tag counts none.
+        StatementKind::Other(t) if t == "EXPLAIN" => Tag::new("EXPLAIN"),
+        // Rows of SHOW-like statements, and CREATE TABLE … AS, whose tag is `SELECT n`.
+        StatementKind::Other(t) if t == "SELECT" || matches!(outcome, Outcome::Rows(_)) => {
+            Tag::new("SELECT").with_rows(rows)
+        }
         StatementKind::Other(t) => Tag::new(t),
     }
 }
@@ -169,6 +175,47 @@ fn show_value(session: &PgSession, name: &str) -> PgWireResult<String> {
         .ok_or_else(|| error("ERROR", "42704", &format!("unrecognized configuration parameter \"{name}\"")))
 }
 
+/// Gives setting `name` its `value` (`None`: its default) with whatever the setting does
+/// beyond being shown; returns the (name, value) to report if clients are told of it.
+async fn apply_setting(session: &PgSession, name: &str, value: Option<&str>) -> Result<Option<(String, String)>> {
+    match name {
+        "search_path" => session.set_search_path(value.unwrap_or("public")).await?,
+        "timezone" => session.set_time_zone(value.unwrap_or("UTC")).await?,
+        "statement_timeout" => {
+            let ms = match value {
+                None => None,
+                Some(v) => Some(milliseconds(v).ok_or_else(|| {
+                    StorageError::new(
+                        ErrorKind::Invalid,
+                        "22023",
+                        format!("invalid value for parameter \"statement_timeout\": \"{v}\""),
+                    )
+                })?),
+            };
+            session.set_statement_timeout(ms.map(Duration::from_millis));
+        }
+        _ => {}
+    }
+    match value {
+        Some(v) => session.settings.lock().insert(name.to_owned(), v.to_owned()),
+        None => session.settings.lock().remove(name),
+    };
+    Ok(REPORTED.contains(&name).then(|| (canonical_name(name), show_value(session, name).unwrap_or_default())))
+}
+
+/// Sends the ParameterStatus messages a transaction's end left for the client.
+async fn flush_status<C>(client: &mut C, session: &PgSession) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let pending = std::mem::take(&mut *session.pending_status.lock());
+    for (name, value) in pending {
+        client.feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name, value))).await?;
+    }
+    Ok(())
+}
+
 /// Whether a statement may run in a failed transaction: the ones that end the failure.
 fn ends_failure(command: &Command) -> bool {
     matches!(command, Command::Commit | Command::Rollback | Command::RollbackTo(_))
@@ -192,55 +239,40 @@ impl Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         Ok(Some(match command {
-            Command::Set { name, value } => {
+            Command::Set { name, value, local } => {
                 if DUCKDB_SETTINGS.binary_search(&name.as_str()).is_ok() {
                     return Err(error("ERROR", "42501", &format!("permission denied to set parameter \"{name}\"")));
                 }
-                if name == "search_path" {
-                    session.set_search_path(value).await.map_err(storage)?;
+                let in_transaction = session.in_transaction().await.map_err(storage)?;
+                if *local && !in_transaction {
+                    // PostgreSQL warns and changes nothing: the transaction it was for is over.
+                    let warning = NoticeResponse::from(ErrorInfo::new(
+                        "WARNING".into(),
+                        "25P01".into(),
+                        "SET LOCAL can only be used in transaction blocks".into(),
+                    ));
+                    client.feed(PgWireBackendMessage::NoticeResponse(warning)).await?;
+                    return Ok(Some(Local::Tag(Tag::new("SET"))));
                 }
-                if name == "timezone" {
-                    session.set_time_zone(value).await.map_err(storage)?;
-                }
-                if name == "statement_timeout" {
-                    let ms = milliseconds(value).ok_or_else(|| {
-                        error(
-                            "ERROR",
-                            "22023",
-                            &format!("invalid value for parameter \"statement_timeout\": \"{value}\""),
-                        )
-                    })?;
-                    session.set_statement_timeout(Some(Duration::from_millis(ms)));
-                }
-                session.settings.lock().insert(name.clone(), value.clone());
-                if REPORTED.contains(&name.as_str()) {
-                    client
-                        .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                            canonical_name(name),
-                            value.clone(),
-                        )))
-                        .await?;
-                }
+                self.change_setting(client, session, name, Some(value), in_transaction.then_some(*local)).await?;
                 Local::Tag(Tag::new("SET"))
             }
             Command::Show(name) => Local::Show(canonical_name(name), show_value(session, name)?),
             Command::Reset(name) => {
-                if name.as_deref().is_none_or(|n| n == "search_path") {
-                    session.set_search_path("public").await.map_err(storage)?;
-                }
-                if name.as_deref().is_none_or(|n| n == "statement_timeout") {
-                    session.set_statement_timeout(None);
-                }
-                if name.as_deref().is_none_or(|n| n == "timezone") {
-                    session.set_time_zone("UTC").await.map_err(storage)?;
-                }
-                match name {
-                    Some(n) => session.settings.lock().remove(n),
+                let in_transaction = session.in_transaction().await.map_err(storage)?;
+                let names: Vec<String> = match name {
+                    Some(n) => vec![n.clone()],
                     None => {
-                        session.settings.lock().clear();
-                        None
+                        let mut all: Vec<String> = session.settings.lock().keys().cloned().collect();
+                        all.extend(["search_path", "statement_timeout", "timezone"].map(String::from));
+                        all.sort();
+                        all.dedup();
+                        all
                     }
                 };
+                for name in names {
+                    self.change_setting(client, session, &name, None, in_transaction.then_some(false)).await?;
+                }
                 Local::Tag(Tag::new("RESET"))
             }
             Command::NoOp(t) => Local::Tag(Tag::new(t)),
@@ -303,16 +335,49 @@ impl Handler {
         Ok(Tag::new("CLOSE CURSOR"))
     }
 
-    /// Ends a transaction: COMMIT of a failed one rolls back, as in PostgreSQL.
+    /// Gives setting `name` its `value` (`None`: its default), with whatever the setting
+    /// does beyond being shown, and tells the client if it reports that setting. In a
+    /// transaction (`undo` is `Some(local)`), the old value is kept to restore at its end.
+    async fn change_setting<C>(
+        &self,
+        client: &mut C,
+        session: &PgSession,
+        name: &str,
+        value: Option<&str>,
+        undo: Option<bool>,
+    ) -> PgWireResult<()>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let previous = session.settings.lock().get(name).cloned();
+        if let Some(reported) = apply_setting(session, name, value).await.map_err(storage)? {
+            client.feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(reported.0, reported.1))).await?;
+        }
+        if let Some(local) = undo {
+            session.setting_undo.lock().push(SettingUndo { name: name.to_owned(), previous, local });
+        }
+        Ok(())
+    }
+
+    /// Ends a transaction: COMMIT of a failed one rolls back, as in PostgreSQL. Settings
+    /// changed in it go back as PostgreSQL's do; what the client must be told of waits in
+    /// `pending_status` (see [`flush_status`]).
     async fn end_transaction(&self, session: &PgSession, commit: bool, status: TransactionStatus) -> Result<Tag> {
         session.clear_savepoints();
         // Cursors end with their transaction unless declared WITH HOLD.
         session.cursors.lock().await.retain(|_, c| c.hold);
-        if !session.in_transaction().await? {
-            return Ok(Tag::new(if commit && status != TransactionStatus::Error { "COMMIT" } else { "ROLLBACK" }));
+        let commits = commit && status != TransactionStatus::Error;
+        let undo = std::mem::take(&mut *session.setting_undo.lock());
+        for change in undo.into_iter().rev().filter(|c| !commits || c.local) {
+            if let Some(reported) = apply_setting(session, &change.name, change.previous.as_deref()).await? {
+                session.pending_status.lock().push(reported);
+            }
         }
-        let sql = if commit && status != TransactionStatus::Error { "COMMIT" } else { "ROLLBACK" };
-        let (kind, outcome) = session.execute(sql).await?;
+        if !session.in_transaction().await? {
+            return Ok(Tag::new(if commits { "COMMIT" } else { "ROLLBACK" }));
+        }
+        let (kind, outcome) = session.execute(if commits { "COMMIT" } else { "ROLLBACK" }).await?;
         Ok(tag(&kind, outcome))
     }
 
@@ -434,6 +499,7 @@ impl Handler {
                     .await
                     .map_err(storage)?;
                 *status = TransactionStatus::Idle;
+                flush_status(client, session).await?;
                 client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
                 return Ok(true);
             }
@@ -484,7 +550,12 @@ impl Handler {
                 client.set_state(PgWireConnectionState::CopyInProgress(false));
                 return Ok(false);
             }
-            Command::Begin => "BEGIN TRANSACTION".to_owned(),
+            Command::Begin(begin) => {
+                session.execute(begin.sql()).await.map_err(storage)?;
+                *status = TransactionStatus::Transaction;
+                client.feed(PgWireBackendMessage::CommandComplete(Tag::new(begin.tag()).into())).await?;
+                return Ok(true);
+            }
             _ => sql.to_owned(),
         };
         let mut running = session.run(sql, Vec::new(), Encoding::Rows(Arc::default()));
@@ -515,7 +586,7 @@ impl Handler {
 
 /// Statements that begin or end a transaction block themselves.
 fn controls_transaction(command: &Command) -> bool {
-    matches!(command, Command::Begin | Command::Commit | Command::Rollback | Command::RollbackTo(_))
+    matches!(command, Command::Begin(_) | Command::Commit | Command::Rollback | Command::RollbackTo(_))
 }
 
 /// An error as an ErrorResponse.
@@ -562,9 +633,9 @@ impl SimpleQueryHandler for Handler {
                 }
                 (implicit, status) = (true, TransactionStatus::Transaction);
             }
-            if implicit && matches!(command, Command::Begin) {
+            if implicit && let Command::Begin(begin) = &command {
                 implicit = false;
-                client.feed(PgWireBackendMessage::CommandComplete(Tag::new("BEGIN").into())).await?;
+                client.feed(PgWireBackendMessage::CommandComplete(Tag::new(begin.tag()).into())).await?;
                 continue;
             }
             match self.simple_statement(client, &session, sql, &mut status).await {
@@ -758,8 +829,10 @@ impl ExtendedQueryHandler for Handler {
             return Ok(match local {
                 Local::Tag(t) => Response::Execution(t),
                 Local::Show(_, value) => {
-                    let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
-                    Response::Query(QueryResponse::new(fields, stream::iter([Ok(text_row(&value))])))
+                    // Sent here: pgwire's query response would count the row into the tag
+                    // (`SHOW 1`), where PostgreSQL's is `SHOW`.
+                    client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
+                    Response::Execution(Tag::new("SHOW"))
                 }
             });
         }
@@ -770,6 +843,7 @@ impl ExtendedQueryHandler for Handler {
                     .end_transaction(&session, matches!(command, Command::Commit), status)
                     .await
                     .map_err(storage)?;
+                flush_status(client, &session).await?;
                 return Ok(Response::TransactionEnd(t));
             }
             Command::RollbackTo(name) => {
@@ -802,7 +876,10 @@ impl ExtendedQueryHandler for Handler {
                 let n = self.copy_in(&session, copy).await?;
                 return Ok(Response::CopyIn(CopyResponse::new(i8::from(binary), n, stream::empty())));
             }
-            Command::Begin => "BEGIN TRANSACTION".to_owned(),
+            Command::Begin(begin) => {
+                session.execute(begin.sql()).await.map_err(storage)?;
+                return Ok(Response::TransactionStart(Tag::new(begin.tag())));
+            }
             _ => stmt.sql.clone(),
         };
         let codes = format_codes(&portal.result_column_format);

@@ -292,6 +292,20 @@ pub struct PgSession {
     pub cursors: tokio::sync::Mutex<HashMap<String, crate::pg::cursors::Cursor>>,
     /// The time zone timestamps with a time zone are shown in (SET TimeZone); `None` is UTC.
     pub zone: parking_lot::Mutex<Option<Zone>>,
+    /// What the open transaction's SETs and RESETs changed, oldest first.
+    pub setting_undo: parking_lot::Mutex<Vec<SettingUndo>>,
+    /// Settings the client must be told of (ParameterStatus) that changed when a
+    /// transaction ended, sent before its command tag.
+    pub pending_status: parking_lot::Mutex<Vec<(String, String)>>,
+}
+
+/// A setting's value before a SET or RESET in a transaction: PostgreSQL restores it when the
+/// transaction rolls back, and when it commits if the SET was LOCAL.
+pub struct SettingUndo {
+    pub name: String,
+    /// `None`: the setting had its default.
+    pub previous: Option<String>,
+    pub local: bool,
 }
 
 impl PgSession {
@@ -311,6 +325,8 @@ impl PgSession {
             recovered: Default::default(),
             cursors: Default::default(),
             zone: Default::default(),
+            setting_undo: Default::default(),
+            pending_status: Default::default(),
             statement_timeout: Default::default(),
         }
     }
