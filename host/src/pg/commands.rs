@@ -256,6 +256,14 @@ pub enum Command {
         local: bool,
     },
     Show(String),
+    /// `SELECT set_config('name', 'value', is_local) [AS column]`, as clients send it: a SET
+    /// that answers the value (the engine's set_config() only answers it).
+    SetConfig {
+        name: String,
+        value: String,
+        local: bool,
+        column: String,
+    },
     Reset(Option<String>),
     /// Acknowledged without effect, with this command tag.
     NoOp(&'static str),
@@ -393,6 +401,7 @@ pub fn classify(sql: &str) -> Command {
             Some((name, _)) => Command::Close(Some(name)),
             None => Command::Unsupported("CLOSE needs a cursor name".into()),
         },
+        "SELECT" => parse_set_config(sql).unwrap_or(Command::Sql),
         "NOTIFY" | "PREPARE" | "EXECUTE" => {
             Command::Unsupported(format!("{first} is not supported; use the extended query protocol"))
         }
@@ -520,6 +529,56 @@ pub fn milliseconds(value: &str) -> Option<u64> {
 /// `s` after its first characters if they are `keyword`, in any case.
 fn after_keyword<'a>(s: &'a str, keyword: &str) -> Option<&'a str> {
     s.get(..keyword.len()).filter(|head| head.eq_ignore_ascii_case(keyword)).map(|_| &s[keyword.len()..])
+}
+
+/// `SELECT [pg_catalog.]set_config('name', 'value', true|false) [[AS] column]`; anything
+/// else (other arguments, more columns, a FROM) is SQL for the engine.
+fn parse_set_config(sql: &str) -> Option<Command> {
+    let body = skip_blanks(sql).trim_end().trim_end_matches(';').trim_end();
+    let rest = after_keyword(body, "SELECT")?;
+    if !rest.starts_with(|c: char| c.is_whitespace() || c == '/') {
+        return None;
+    }
+    let rest = skip_blanks(rest);
+    let rest = after_keyword(rest, "pg_catalog.").unwrap_or(rest);
+    let rest = skip_blanks(after_keyword(rest, "set_config")?).strip_prefix('(')?;
+    let (name, rest) = string_literal(skip_blanks(rest))?;
+    let (value, rest) = string_literal(skip_blanks(skip_blanks(rest).strip_prefix(',')?))?;
+    let rest = skip_blanks(skip_blanks(rest).strip_prefix(',')?);
+    let (local, rest) = match after_keyword(rest, "true") {
+        Some(rest) => (true, rest),
+        None => (false, after_keyword(rest, "false")?),
+    };
+    let rest = skip_blanks(skip_blanks(rest).strip_prefix(')')?);
+    let column = if rest.is_empty() {
+        "set_config".to_owned()
+    } else {
+        let rest = after_keyword(rest, "AS ").map_or(rest, skip_blanks);
+        let (alias, tail) = identifier(rest)?;
+        if !skip_blanks(tail).is_empty() {
+            return None;
+        }
+        alias
+    };
+    Some(Command::SetConfig { name: name.to_ascii_lowercase(), value, local, column })
+}
+
+/// A standard string literal (`'it''s'`) at the start of `s`: its text and what follows.
+fn string_literal(s: &str) -> Option<(String, &str)> {
+    let body = s.strip_prefix('\'')?;
+    let mut text = String::new();
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c != '\'' {
+            text.push(c);
+        } else if body[i + 1..].starts_with('\'') {
+            text.push('\'');
+            chars.next();
+        } else {
+            return Some((text, &body[i + 1..]));
+        }
+    }
+    None
 }
 
 fn parse_set(sql: &str) -> Command {
@@ -969,6 +1028,23 @@ mod tests {
             classify("begin isolation level serializable"),
             Command::Begin(Begin { start: false, read_only: false })
         );
+        let set_config = |name: &str, value: &str, local, column: &str| Command::SetConfig {
+            name: name.into(),
+            value: value.into(),
+            local,
+            column: column.into(),
+        };
+        assert_eq!(
+            classify("select pg_catalog.set_config('search_path', '', false)"),
+            set_config("search_path", "", false, "set_config")
+        );
+        assert_eq!(
+            classify("SELECT set_config('application_name', 'it''s', true) AS s;"),
+            set_config("application_name", "it's", true, "s")
+        );
+        assert_eq!(classify("SELECT set_config('a', 'b', false), 1"), Command::Sql);
+        assert_eq!(classify("SELECT set_config(x, 'b', false) FROM t"), Command::Sql);
+        assert_eq!(classify("SELECT 1"), Command::Sql);
         assert_eq!(classify("SHOW transaction_isolation"), Command::Show("transaction_isolation".into()));
         assert_eq!(classify("show transaction isolation level"), Command::Show("transaction_isolation".into()));
         assert_eq!(classify("SAVEPOINT sa_1"), Command::Savepoint("sa_1".into()));

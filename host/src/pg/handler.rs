@@ -152,8 +152,8 @@ fn storage(e: StorageError) -> PgWireError {
 enum Local {
     /// A command tag, after which the transaction status is unchanged.
     Tag(Tag),
-    /// SHOW: one text column and value.
-    Show(String, String),
+    /// One row of one text column (SHOW, set_config()): column name, value, command tag.
+    Row(String, String, Tag),
 }
 
 /// A one-column row holding `value` as text (SHOW's answer).
@@ -257,7 +257,18 @@ impl Handler {
                 self.change_setting(client, session, name, Some(value), in_transaction.then_some(*local)).await?;
                 Local::Tag(Tag::new("SET"))
             }
-            Command::Show(name) => Local::Show(canonical_name(name), show_value(session, name)?),
+            Command::Show(name) => Local::Row(canonical_name(name), show_value(session, name)?, Tag::new("SHOW")),
+            Command::SetConfig { name, value, local, column } => {
+                if DUCKDB_SETTINGS.binary_search(&name.as_str()).is_ok() {
+                    return Err(error("ERROR", "42501", &format!("permission denied to set parameter \"{name}\"")));
+                }
+                let in_transaction = session.in_transaction().await.map_err(storage)?;
+                // Local outside a transaction: PostgreSQL's transaction ends with the call.
+                if !*local || in_transaction {
+                    self.change_setting(client, session, name, Some(value), in_transaction.then_some(*local)).await?;
+                }
+                Local::Row(column.clone(), value.clone(), Tag::new("SELECT").with_rows(1))
+            }
             Command::Reset(name) => {
                 let in_transaction = session.in_transaction().await.map_err(storage)?;
                 let names: Vec<String> = match name {
@@ -477,7 +488,7 @@ impl Handler {
         if let Some(local) = self.local(client, session, &command).await? {
             match local {
                 Local::Tag(t) => client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?,
-                Local::Show(name, value) => {
+                Local::Row(name, value, tag) => {
                     let fields = fields(&[SqlColumn { name, ty: SqlType::Text }], &[]);
                     client
                         .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
@@ -485,7 +496,7 @@ impl Handler {
                         )))
                         .await?;
                     client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
-                    client.feed(PgWireBackendMessage::CommandComplete(Tag::new("SHOW").into())).await?;
+                    client.feed(PgWireBackendMessage::CommandComplete(tag.into())).await?;
                 }
             }
             return Ok(true);
@@ -693,6 +704,7 @@ impl QueryParser for Parser {
         match classify(sql) {
             _ if skip_blanks(sql).is_empty() => Ok(None),
             Command::Show(name) => local(Some(vec![SqlColumn { name: canonical_name(&name), ty: SqlType::Text }])),
+            Command::SetConfig { column, .. } => local(Some(vec![SqlColumn { name: column, ty: SqlType::Text }])),
             Command::Sql => {
                 let declared = types.iter().map(|t| t.as_ref().and_then(declared_type)).collect();
                 let (sql, d) = session.prepare(sql.to_owned(), declared).await.map_err(storage)?;
@@ -828,11 +840,11 @@ impl ExtendedQueryHandler for Handler {
         if let Some(local) = self.local(client, &session, &command).await? {
             return Ok(match local {
                 Local::Tag(t) => Response::Execution(t),
-                Local::Show(_, value) => {
+                Local::Row(_, value, tag) => {
                     // Sent here: pgwire's query response would count the row into the tag
                     // (`SHOW 1`), where PostgreSQL's is `SHOW`.
                     client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
-                    Response::Execution(Tag::new("SHOW"))
+                    Response::Execution(tag)
                 }
             });
         }
