@@ -25,9 +25,9 @@ use std::ops::ControlFlow;
 
 use chrono_tz::Tz;
 use sqlparser::ast::{
-    AlterTableOperation, ArrayElemTypeDef, BinaryOperator, CastKind, ColumnOption, DataType, ExactNumberInfo, Expr,
-    Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, SetExpr,
-    Statement, TableAliasColumnDef, TableFactor, TimezoneInfo, Value, VisitMut, VisitorMut,
+    AlterTableOperation, ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, ColumnOption, DataType,
+    ExactNumberInfo, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName, SetExpr, Statement, TableAliasColumnDef, TableFactor, TimezoneInfo, Value, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -219,6 +219,39 @@ pub(crate) fn sequenced_table(sql: &str) -> Option<Vec<String>> {
     Some(sequences)
 }
 
+/// `varchar(n)`: DuckDB keeps no length, PostgreSQL refuses a longer value (22001). The
+/// column gets `CHECK (length(column) <= n)`, whose failure the session reports as
+/// PostgreSQL does ([`too_long`]); whether it did.
+fn check_length(column: &mut sqlparser::ast::ColumnDef) -> bool {
+    let (DataType::Varchar(Some(CharacterLength::IntegerLength { length, .. }))
+    | DataType::CharacterVarying(Some(CharacterLength::IntegerLength { length, .. }))) = column.data_type
+    else {
+        return false;
+    };
+    let within = Expr::BinaryOp {
+        left: Box::new(call("length", vec![Expr::Identifier(column.name.clone())])),
+        op: BinaryOperator::LtEq,
+        right: Box::new(Expr::value(Value::Number(length.to_string(), false))),
+    };
+    let check =
+        sqlparser::ast::CheckConstraint { name: None, expr: Box::new(within), no_inherit: false, enforced: None };
+    column.options.push(sqlparser::ast::ColumnOptionDef { name: None, option: ColumnOption::Check(check) });
+    true
+}
+
+/// PostgreSQL's error for a value longer than its `varchar(n)` column, from DuckDB's report
+/// of the CHECK that [`check_length`] added; `None` for other errors.
+pub(crate) fn too_long(message: &str) -> Option<String> {
+    static LENGTH_CHECK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"CHECK constraint failed on table .* with expression CHECK\(\(length\([^()]*\) <= (\d+)\)\)$"#,
+        )
+        .expect("valid regex")
+    });
+    let n = LENGTH_CHECK.captures(message)?.get(1)?.as_str().to_owned();
+    Some(format!("value too long for type character varying({n})"))
+}
+
 /// Turns a `serial` or identity column into its integer type, NOT NULL, without the
 /// identity; whether it was one.
 fn make_integer(column: &mut sqlparser::ast::ColumnDef) -> bool {
@@ -269,9 +302,22 @@ pub(crate) fn creates_table_as(sql: &str) -> bool {
 fn worth_parsing(sql: &str) -> bool {
     let lower = sql.to_ascii_lowercase();
     sql.contains(['/', '%', '#'])
-        || ["numeric", "decimal", "dec", "bytea", "timestamp", "[]", "mod(", "div(", "like", "serial", "identity"]
-            .iter()
-            .any(|w| lower.contains(w))
+        || [
+            "numeric",
+            "decimal",
+            "dec",
+            "bytea",
+            "timestamp",
+            "[]",
+            "mod(",
+            "div(",
+            "like",
+            "serial",
+            "identity",
+            "char",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
         || VALUES_LIST.is_match(&lower)
 }
 
@@ -390,12 +436,14 @@ impl Rewriter {
                 for column in &mut create.columns {
                     changed |= widen(&mut column.data_type);
                     changed |= make_integer(column);
+                    changed |= check_length(column);
                 }
             }
             Statement::AlterTable(alter) => {
                 for op in &mut alter.operations {
                     if let AlterTableOperation::AddColumn { column_def, .. } = op {
                         changed |= widen(&mut column_def.data_type);
+                        changed |= check_length(column_def);
                     }
                 }
             }
@@ -816,6 +864,16 @@ mod tests {
             ])
         );
         assert_eq!(sequenced_table("CREATE TABLE t (id int)"), None);
+        assert_eq!(
+            to_duckdb("CREATE TABLE t (c varchar(3), d character varying(10) NOT NULL, e varchar)", None),
+            "CREATE TABLE t (c VARCHAR(3) CHECK (length(c) <= 3), d CHARACTER VARYING(10) NOT NULL CHECK (length(d) <= 10), e VARCHAR)"
+        );
+        let failed = "Constraint Error: CHECK constraint failed on table t with expression CHECK((length(c) <= 3))";
+        assert_eq!(too_long(failed).as_deref(), Some("value too long for type character varying(3)"));
+        assert_eq!(
+            too_long("Constraint Error: CHECK constraint failed on table t with expression CHECK((x > 0))"),
+            None
+        );
         // Described as the table it makes.
         assert_eq!(
             to_duckdb("CREATE TABLE t (id serial, v text)", None),

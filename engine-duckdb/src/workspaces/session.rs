@@ -964,6 +964,9 @@ pub(crate) fn sql_error(message: &str) -> StorageError {
         let table = message.split_once("Error: ").and_then(|(_, rest)| rest.strip_suffix(" is not an table"));
         return read_only_table(table);
     }
+    if let Some(too_long) = dialect::too_long(message) {
+        return StorageError::new(ErrorKind::Unprocessable, "22001", too_long);
+    }
     let (class, rest) = message.split_once(" Error: ").unwrap_or(("", message));
     let lower = rest.to_ascii_lowercase();
     let (kind, code) = match class {
