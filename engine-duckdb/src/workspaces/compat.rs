@@ -140,7 +140,7 @@ re!(CAST_OID, r"(?i)::\s*oid\b");
 re!(TEXT_ARRAY_CAST, r"(?i)\x01(\d+)\x02\s*::\s*(?:text|varchar|name)\s*\[\s*\]");
 re!(PG_CATALOG, r"(?i)\bpg_catalog\s*\.\s*");
 re!(XID_AGE, r"(?i)\bpg_catalog\s*\.\s*age\s*\(");
-re!(ANY_COLUMN, r"(?i)\b([a-z_][\w.]*)\s*=\s*ANY\s*\(\s*([a-z_][\w.]*)\s*\)");
+re!(ANY_COLUMN, r"(?i)\b([a-z_][\w.]*)\s*=\s*ANY\s*\(\s*([a-z_][\w.]*|\$\d+)\s*\)");
 re!(PARAMETER, r"\$([0-9]+)\b");
 re!(JSON_BUILD_OBJECT, r"(?i)\bjson_build_object\s*\(");
 re!(ARRAY_LITERAL, r"(=\s*)\x01(\d+)\x02");
@@ -300,8 +300,9 @@ pub(crate) fn rewrite(sql: &str) -> String {
     });
     let s = CAST_NAME.replace_all(&s, "::VARCHAR");
     let s = CAST_OID.replace_all(&s, "::UINTEGER");
-    // `x = ANY(array_column)`: DuckDB reads ANY as a subquery, which a LEFT JOIN condition
-    // cannot hold (DataGrip's index query)
+    // `x = ANY(array_column)` and `x = ANY($1)` (an array parameter, as psycopg and asyncpg
+    // send a list): DuckDB reads ANY as a subquery, which a LEFT JOIN condition cannot hold
+    // (DataGrip's index query) and a parameter cannot be
     let s = ANY_COLUMN.replace_all(&s, "list_contains($2, $1)").into_owned();
     // DataGrip's transaction ages; unqualified `age` stays DuckDB's age of a timestamp
     let s = XID_AGE.replace_all(&s, "__pg_xid_age(");
@@ -426,6 +427,7 @@ mod tests {
             rewrite("SELECT 1 FROM a LEFT JOIN o ON o.oid = ANY(indclass) WHERE n = ANY(current_schemas(true))"),
             "SELECT 1 FROM a LEFT JOIN o ON list_contains(indclass, o.oid) WHERE n = ANY(current_schemas(true))"
         );
+        assert_eq!(rewrite("SELECT x FROM t WHERE t.x = ANY ( $2 )"), "SELECT x FROM t WHERE list_contains($2, t.x)");
         assert_eq!(rewrite("SELECT a.attrelid::pg_catalog.regclass"), "SELECT __regclass_name(a.attrelid)");
         assert_eq!(rewrite("SELECT x::name FROM public.t"), "SELECT x::VARCHAR FROM main.t");
     }
