@@ -122,6 +122,14 @@ re!(OPERATOR, format!(r"(?i)OPERATOR\s*\(\s*{TYPQ}([~!<>=*+\-/@#%^&|?]+)\s*\)"))
 re!(COLLATE, format!(r"(?i)\s+COLLATE\s+{TYPQ}(?:default\b|\x01\d+\x02)"));
 re!(REGEX_OP, r"(!?)~(\*?)\s*(\x01\d+\x02|\$\d+)");
 re!(EXPANDARRAY, r"(?i)\binformation_schema\s*\.\s*(_pg_expandarray)\b");
+// `[database.]information_schema.view`, each part a bare word or a masked quoted identifier
+re!(
+    INFORMATION_SCHEMA,
+    concat!(
+        r"(?i)(?:(\x01\d+\x02|\b[A-Za-z_][\w$]*)\s*\.\s*)?",
+        r"(\x01\d+\x02|\binformation_schema)\s*\.\s*(\x01\d+\x02|[A-Za-z_]\w*)"
+    )
+);
 re!(CAST_OPEN, r"(?i)\bCAST\s*\(");
 re!(
     REG_CAST,
@@ -233,6 +241,21 @@ fn text_array(body: &str) -> Option<Vec<String>> {
     inner.split(',').map(element).collect()
 }
 
+/// The views of PostgreSQL's information_schema that the catalog emulation answers, as
+/// `__information_schema_<view>` (pg_catalog.sql): DuckDB's own information_schema, which no
+/// schema of the emulation can shadow, answers in DuckDB's names (schema `main`, `INTEGER`).
+const INFORMATION_SCHEMA_VIEWS: &[&str] = &["tables", "columns", "schemata", "views"];
+
+/// The name a bare word or a masked quoted identifier stands for, as PostgreSQL reads it (a
+/// bare word folded to lower case); `None` for a masked literal.
+fn identifier(toks: &[Token], word: &str) -> Option<String> {
+    match token(toks, word) {
+        Some(('I', text)) => text.strip_prefix('"')?.strip_suffix('"').map(|name| name.replace("\"\"", "\"")),
+        Some(_) => None,
+        None => Some(word.to_ascii_lowercase()),
+    }
+}
+
 /// Rewrites one statement of PostgreSQL SQL into DuckDB SQL.
 pub(crate) fn rewrite(sql: &str) -> String {
     // SQL holding the placeholders' markers (no client's SQL does) is left as it is.
@@ -261,6 +284,13 @@ pub(crate) fn rewrite(sql: &str) -> String {
         Some(format!("{neg}~ {}", new_literal(&mut toks, t.0, &format!("{flags}.*(?:{}).*", content(&t)))))
     });
     let s = EXPANDARRAY.replace_all(&s, "$1").into_owned();
+    // information_schema.columns (dbt: "db".information_schema."columns") → the emulation's view
+    let s = replace_some(&INFORMATION_SCHEMA, &s, |c, _| {
+        let (schema, view) = (identifier(&toks, &c[2])?, identifier(&toks, &c[3])?);
+        let database_named = c.get(1).is_none_or(|m| identifier(&toks, m.as_str()).is_some());
+        let known = schema == "information_schema" && INFORMATION_SCHEMA_VIEWS.contains(&view.as_str());
+        (database_named && known).then(|| format!("__information_schema_{view}"))
+    });
     // reg* pseudo-types
     let s = rewrite_casts(&s, &CAST_TO_TEXT, &|e, t| match INNER_REGCLASS.captures(e) {
         Some(c) => format!("__regclass_name({})", &c[1]),
@@ -271,9 +301,15 @@ pub(crate) fn rewrite(sql: &str) -> String {
     });
     let s = replace_some(&REG_CAST, &s, |c, _| {
         let (operand, ty, to_text) = (&c[1], c[2].to_ascii_lowercase(), c.get(3).is_some());
-        if let Some(t) = token(&toks, operand).filter(|t| matches!(t.0, 'S' | 'E')).cloned() {
+        // A literal or a parameter is a name to look up (`'t'::regclass`, `$1::regclass`: ADBC
+        // sends the table's name); anything else is an oid to name.
+        let literal = token(&toks, operand).filter(|t| matches!(t.0, 'S' | 'E')).cloned();
+        if literal.is_some() || operand.starts_with('$') {
             return Some(match (ty.as_str(), to_text) {
-                ("regproc", _) => new_literal(&mut toks, t.0, &content(&t).replace("pg_catalog.", "")),
+                ("regproc", _) => match literal {
+                    Some(t) => new_literal(&mut toks, t.0, &content(&t).replace("pg_catalog.", "")),
+                    None => operand.to_owned(),
+                },
                 ("regclass", true) => format!("__regclass_name(__regclass_oid({operand}))"),
                 ("regtype", true) => format!("__regtype_name(to_regtype({operand}))"),
                 ("regnamespace", true) => format!("CAST({operand} AS VARCHAR)"),
@@ -420,6 +456,10 @@ mod tests {
         );
         assert_eq!(rewrite("SELECT 'pg_class'::regclass"), "SELECT __regclass_oid('pg_class')");
         assert_eq!(
+            rewrite("SELECT 1 WHERE c.oid = $1::regclass::oid"),
+            "SELECT 1 WHERE c.oid = __regclass_oid($1)::UINTEGER"
+        );
+        assert_eq!(
             rewrite("SELECT 1 WHERE pg_catalog.age(x.xmin) <= pg_catalog.age($1::varchar::xid) AND age(ts) > x"),
             "SELECT 1 WHERE __pg_xid_age(x.xmin) <= __pg_xid_age($1::varchar::xid) AND age(ts) > x"
         );
@@ -452,6 +492,36 @@ mod tests {
         assert_eq!(
             rewrite("SELECT * FROM generate_series(1, 3) WHERE true"),
             "SELECT * FROM generate_series(1, 3) WHERE true"
+        );
+    }
+
+    #[test]
+    fn information_schema_views_become_the_emulations_views() {
+        assert_eq!(
+            rewrite("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"),
+            "SELECT table_name FROM __information_schema_tables WHERE table_schema = 'public'"
+        );
+        assert_eq!(
+            rewrite("select c.column_name from INFORMATION_SCHEMA.COLUMNS c"),
+            "select c.column_name from __information_schema_columns c"
+        );
+        // dbt's get_columns_in_relation: the database in front, the view quoted
+        assert_eq!(
+            rewrite(r#"select data_type from "ws_1".information_schema."columns" where table_name = 't'"#),
+            "select data_type from __information_schema_columns where table_name = 't'"
+        );
+        assert_eq!(
+            rewrite(r#"SELECT 1 FROM "information_schema"."schemata", information_schema . views"#),
+            "SELECT 1 FROM __information_schema_schemata, __information_schema_views"
+        );
+        let untouched = concat!(
+            r#"SELECT 1 FROM information_schema.routines, "INFORMATION_SCHEMA".tables, "#,
+            r#"information_schema."Tables", my_information_schema.tables WHERE x = 'information_schema.tables'"#
+        );
+        assert_eq!(rewrite(untouched), untouched, "other views, other names and literals stay");
+        assert_eq!(
+            rewrite("SELECT (information_schema._pg_expandarray(k)).n FROM information_schema.columns"),
+            "SELECT (_pg_expandarray(k)).n FROM __information_schema_columns"
         );
     }
 
