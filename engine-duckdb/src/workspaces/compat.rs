@@ -134,7 +134,7 @@ re!(CAST_OPEN, r"(?i)\bCAST\s*\(");
 re!(
     REG_CAST,
     format!(
-        r"(?i)({IDENT}|\$\d+)\s*::\s*{TYPQ}(regclass|regtype|regproc|regnamespace)\b(\s*::\s*{TYPQ}(?:text|varchar)\b)?"
+        r"(?i)({IDENT}|\$\d+|CAST\(\$\d+ AS \w+\))\s*::\s*{TYPQ}(regclass|regtype|regproc|regnamespace)\b(\s*::\s*{TYPQ}(?:text|varchar)\b)?"
     )
 );
 re!(
@@ -150,6 +150,12 @@ re!(PG_CATALOG, r"(?i)\bpg_catalog\s*\.\s*");
 re!(XID_AGE, r"(?i)\bpg_catalog\s*\.\s*age\s*\(");
 re!(ANY_COLUMN, r"(?i)\b([a-z_][\w.]*)\s*=\s*ANY\s*\(\s*([a-z_][\w.]*|\$\d+)\s*\)");
 re!(PARAMETER, r"\$([0-9]+)\b");
+// pg_type's function columns are regproc: an oid compared with 0 (ADBC's type query), shown as
+// a name. The emulation holds the names; PostgreSQL shows oid 0 as '-'.
+re!(
+    REGPROC_ZERO,
+    r"(?i)\b((?:\w+\s*\.\s*)?(?:typinput|typoutput|typreceive|typsend|typmodin|typmodout|typanalyze))\s*(!=|<>|=)\s*0\b"
+);
 re!(JSON_BUILD_OBJECT, r"(?i)\bjson_build_object\s*\(");
 re!(ARRAY_LITERAL, r"(=\s*)\x01(\d+)\x02");
 re!(INT_ARRAY, r"^(?:\{\s*-?\d+(?:\s*,\s*-?\d+)*\s*\}|\{\})$");
@@ -304,7 +310,8 @@ pub(crate) fn rewrite(sql: &str) -> String {
         // A literal or a parameter is a name to look up (`'t'::regclass`, `$1::regclass`: ADBC
         // sends the table's name); anything else is an oid to name.
         let literal = token(&toks, operand).filter(|t| matches!(t.0, 'S' | 'E')).cloned();
-        if literal.is_some() || operand.starts_with('$') {
+        // (A parameter may come cast to its declared type: `CAST($1 AS VARCHAR)`.)
+        if literal.is_some() || operand.starts_with('$') || operand.starts_with("CAST(") {
             return Some(match (ty.as_str(), to_text) {
                 ("regproc", _) => match literal {
                     Some(t) => new_literal(&mut toks, t.0, &content(&t).replace("pg_catalog.", "")),
@@ -334,6 +341,7 @@ pub(crate) fn rewrite(sql: &str) -> String {
         let items: Vec<String> = elements.iter().map(|e| new_literal(&mut toks, 'S', &e.replace('\'', "''"))).collect();
         Some(format!("[{}]::VARCHAR[]", items.join(", ")))
     });
+    let s = REGPROC_ZERO.replace_all(&s, "$1 $2 '-'");
     let s = CAST_NAME.replace_all(&s, "::VARCHAR");
     let s = CAST_OID.replace_all(&s, "::UINTEGER");
     // `x = ANY(array_column)` and `x = ANY($1)` (an array parameter, as psycopg and asyncpg

@@ -24,6 +24,7 @@
 use std::ops::ControlFlow;
 
 use chrono_tz::Tz;
+use duckstore_plugin_sdk::sql::SqlType;
 use sqlparser::ast::{
     AlterTableOperation, ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, ColumnOption, DataType,
     ExactNumberInfo, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
@@ -283,6 +284,96 @@ fn make_integer(column: &mut sqlparser::ast::ColumnDef) -> bool {
 
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Catalog functions whose arguments clients bind parameters to, and the types PostgreSQL's
+/// signatures give those arguments (the emulation's macros leave them untyped).
+const SIGNATURES: [(&str, &[SqlType]); 9] = [
+    ("pg_get_constraintdef", &[SqlType::Oid, SqlType::Bool]),
+    ("pg_get_indexdef", &[SqlType::Oid, SqlType::Int4, SqlType::Bool]),
+    ("pg_get_expr", &[SqlType::Text, SqlType::Oid, SqlType::Bool]),
+    ("pg_get_viewdef", &[SqlType::Oid, SqlType::Bool]),
+    ("format_type", &[SqlType::Oid, SqlType::Int4]),
+    ("col_description", &[SqlType::Oid, SqlType::Int4]),
+    ("generate_subscripts", &[SqlType::Unknown, SqlType::Int4]),
+    ("array_length", &[SqlType::Unknown, SqlType::Int4]),
+    ("set_config", &[SqlType::Text, SqlType::Text, SqlType::Bool]),
+];
+
+/// The types PostgreSQL gives parameters DuckDB cannot type, by parameter number: those cast
+/// explicitly (`$1::int`, `CAST($2 AS date)`: DuckDB infers nothing from a cast, which accepts
+/// any type) and those passed to catalog functions ([`SIGNATURES`]). Clients encode values by
+/// these types (asyncpg refuses an int for a parameter described as text).
+pub(crate) fn parameter_types(sql: &str) -> Vec<(usize, SqlType)> {
+    if !sql.contains('$') {
+        return Vec::new();
+    }
+    let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else { return Vec::new() };
+    let number = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            Value::Placeholder(p) => p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut types = Vec::new();
+    let _ = sqlparser::ast::visit_expressions(&statements, |e| {
+        match e {
+            Expr::Cast { expr, data_type, .. } => {
+                if let (Some(n), Some(t)) = (number(expr), sql_type_of(data_type)) {
+                    types.push((n, t));
+                }
+            }
+            Expr::Function(f) => {
+                let name = f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase());
+                let signature = SIGNATURES.iter().find(|(n, _)| Some(*n) == name.as_deref()).map(|(_, s)| *s);
+                if let (Some(signature), FunctionArguments::List(list)) = (signature, &f.args) {
+                    for (arg, t) in list.args.iter().zip(signature) {
+                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg
+                            && let Some(n) = number(e)
+                            && *t != SqlType::Unknown
+                        {
+                            types.push((n, t.clone()));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    types
+}
+
+/// The wire type of a PostgreSQL type name, for the types clients bind values to.
+fn sql_type_of(t: &DataType) -> Option<SqlType> {
+    Some(match t {
+        DataType::Bool | DataType::Boolean => SqlType::Bool,
+        DataType::SmallInt(_) | DataType::Int2(_) => SqlType::Int2,
+        DataType::Int(_) | DataType::Integer(_) | DataType::Int4(_) => SqlType::Int4,
+        DataType::BigInt(_) | DataType::Int8(_) => SqlType::Int8,
+        DataType::Real | DataType::Float4 => SqlType::Float4,
+        DataType::DoublePrecision | DataType::Float8 | DataType::Double(_) => SqlType::Float8,
+        DataType::Numeric(_) | DataType::Decimal(_) => SqlType::Numeric { precision: 38, scale: 10 },
+        DataType::Text
+        | DataType::Varchar(_)
+        | DataType::CharacterVarying(_)
+        | DataType::Char(_)
+        | DataType::Character(_)
+        | DataType::String(_) => SqlType::Text,
+        DataType::Bytea => SqlType::Bytea,
+        DataType::Date => SqlType::Date,
+        DataType::Time(_, _) => SqlType::Time,
+        DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => SqlType::TimestampTz,
+        DataType::Timestamp(_, _) => SqlType::Timestamp,
+        DataType::Interval { .. } => SqlType::Interval,
+        DataType::Uuid => SqlType::Uuid,
+        DataType::JSON | DataType::JSONB => SqlType::Json,
+        DataType::Array(ArrayElemTypeDef::SquareBracket(inner, _)) => SqlType::Array(Box::new(sql_type_of(inner)?)),
+        // What the session casts an oid parameter to.
+        t if t.to_string().eq_ignore_ascii_case("UINTEGER") => SqlType::Oid,
+        _ => return None,
+    })
 }
 
 /// Whether `sql` is `CREATE TABLE … AS query` (whose command tag counts the rows written).
@@ -878,6 +969,19 @@ mod tests {
         assert_eq!(
             to_duckdb("CREATE TABLE t (id serial, v text)", None),
             "CREATE TABLE t (id INTEGER NOT NULL, v TEXT)"
+        );
+    }
+
+    #[test]
+    fn parameters_take_the_type_of_their_cast_or_catalog_function() {
+        assert_eq!(
+            parameter_types("SELECT generate_subscripts(a, $1::INTEGER), $2, CAST($3 AS timestamptz), $4::text[]"),
+            vec![(1, SqlType::Int4), (3, SqlType::TimestampTz), (4, SqlType::Array(Box::new(SqlType::Text)))]
+        );
+        assert_eq!(parameter_types("SELECT $1::regclass"), vec![]);
+        assert_eq!(
+            parameter_types("SELECT pg_catalog.pg_get_constraintdef(c.oid, $1), format_type($2, $3) FROM c"),
+            vec![(1, SqlType::Bool), (2, SqlType::Oid), (3, SqlType::Int4)]
         );
     }
 

@@ -73,9 +73,29 @@ CREATE OR REPLACE MACRO pg_get_userbyid(id) AS '{USER}';
 CREATE OR REPLACE MACRO current_user() AS '{USER}'; CREATE OR REPLACE MACRO session_user() AS '{USER}';
 CREATE OR REPLACE MACRO user() AS '{USER}';
 CREATE OR REPLACE MACRO pg_encoding_to_char(e) AS 'UTF8';
+-- PostgreSQL 15's keywords an identifier must be quoted as (pg_get_keywords() catcode <> 'U')
+CREATE OR REPLACE MACRO __pg_reserved_words() AS [
+  'all', 'analyse', 'analyze', 'and', 'any', 'array', 'as', 'asc', 'asymmetric', 'authorization', 'between',
+  'bigint', 'binary', 'bit', 'boolean', 'both', 'case', 'cast', 'char', 'character', 'check', 'coalesce',
+  'collate', 'collation', 'column', 'concurrently', 'constraint', 'create', 'cross', 'current_catalog',
+  'current_date', 'current_role', 'current_schema', 'current_time', 'current_timestamp', 'current_user',
+  'dec', 'decimal', 'default', 'deferrable', 'desc', 'distinct', 'do', 'else', 'end', 'except', 'exists',
+  'extract', 'false', 'fetch', 'float', 'for', 'foreign', 'freeze', 'from', 'full', 'grant', 'greatest',
+  'group', 'grouping', 'having', 'ilike', 'in', 'initially', 'inner', 'inout', 'int', 'integer', 'intersect',
+  'interval', 'into', 'is', 'isnull', 'join', 'lateral', 'leading', 'least', 'left', 'like', 'limit',
+  'localtime', 'localtimestamp', 'national', 'natural', 'nchar', 'none', 'normalize', 'not', 'notnull',
+  'null', 'nullif', 'numeric', 'offset', 'on', 'only', 'or', 'order', 'out', 'outer', 'overlaps', 'overlay',
+  'placing', 'position', 'precision', 'primary', 'real', 'references', 'returning', 'right', 'row', 'select',
+  'session_user', 'setof', 'similar', 'smallint', 'some', 'substring', 'symmetric', 'table', 'tablesample',
+  'then', 'time', 'timestamp', 'to', 'trailing', 'treat', 'trim', 'true', 'union', 'unique', 'user', 'using',
+  'values', 'varchar', 'variadic', 'verbose', 'when', 'where', 'window', 'with', 'xmlattributes', 'xmlconcat',
+  'xmlelement', 'xmlexists', 'xmlforest', 'xmlnamespaces', 'xmlparse', 'xmlpi', 'xmlroot', 'xmlserialize',
+  'xmltable'];
+-- quote_ident: quoted unless lower-case letters, digits and _ (not first a digit) and no such keyword
 CREATE OR REPLACE MACRO __quote_ident(x) AS
-  CASE WHEN regexp_full_match(x, '[a-z_][a-z0-9_$]*') THEN x ELSE '"' || replace(x, '"', '""') || '"' END;
-CREATE OR REPLACE MACRO quote_ident(x) AS __quote_ident(x);
+  CASE WHEN system.main.regexp_full_match(x, '[a-z_][a-z0-9_]*') AND NOT system.main.list_contains(__pg_reserved_words(), x)
+       THEN x ELSE '"' || system.main.replace(x, '"', '""') || '"' END;
+CREATE OR REPLACE MACRO quote_ident(x) AS __quote_ident(CAST(x AS VARCHAR));
 CREATE OR REPLACE MACRO format_type(type_oid, typemod) AS (
   SELECT CASE
     WHEN __m.oid = 1700 AND typemod >= 4 THEN 'numeric(' || ((typemod - 4) // 65536) || ',' || ((typemod - 4) % 65536) || ')'
@@ -97,8 +117,6 @@ CREATE OR REPLACE MACRO pg_table_size(rel) AS CAST(0 AS BIGINT); CREATE OR REPLA
 CREATE OR REPLACE MACRO pg_total_relation_size(rel) AS CAST(0 AS BIGINT); CREATE OR REPLACE MACRO pg_indexes_size(rel) AS CAST(0 AS BIGINT);
 CREATE OR REPLACE MACRO pg_database_size(d) AS CAST(0 AS BIGINT);
 CREATE OR REPLACE MACRO shobj_description(o, catalog) AS CAST(NULL AS VARCHAR);
-CREATE OR REPLACE MACRO array_upper(arr, dim) AS CASE WHEN len(arr) = 0 THEN NULL ELSE len(arr) END;
-CREATE OR REPLACE MACRO array_lower(arr, dim) AS CASE WHEN len(arr) = 0 THEN NULL ELSE 1 END;
 -- information_schema._pg_expandarray(arr) -> set of (x, n); the rewriter drops the schema prefix
 CREATE OR REPLACE MACRO _pg_expandarray(arr) AS
   unnest(list_transform(range(1, len(arr) + 1), lambda i: {'x': arr[i], 'n': i}));
@@ -186,6 +204,222 @@ CREATE OR REPLACE MACRO to_char(v, fmt) AS CASE
     THEN strftime(v, nullif(array_to_string(__to_char_codes(fmt), ''), ''))
   ELSE array_to_string(list_transform(__to_char_tokens(fmt), __t -> __to_char_part(v, __t)), '') END;
 
+-- ---------- functions PostgreSQL has and DuckDB lacks or answers differently ----------
+-- PostgreSQL 15's answers, value and type, for functions clients call by PostgreSQL's names.
+-- These macros shadow DuckDB's functions of the same name for unqualified calls: where DuckDB
+-- has forms of its own (encode(varchar), decode(blob), array_length(list)), the macro keeps
+-- them by delegating to system.main. NULL in, NULL out, as PostgreSQL's strict functions.
+-- A macro that dispatches on typeof(x) casts x to each branch's type so that every branch
+-- binds; only the branch of x's type runs.
+-- Left to DuckDB although they differ, because a query calling a function defined here is
+-- never pushed down to the hub (pushdown.rs): length/strpos/position (bigint where PostgreSQL
+-- says integer; length(bytea) is refused), substr/substring (a negative start counts from
+-- the end), lpad/rpad (no two-argument form), split_part (position 0, an empty delimiter).
+
+-- A value as PostgreSQL's output functions write it (format(), array_to_string()): booleans t/f.
+CREATE OR REPLACE MACRO __pg_text(x) AS CASE WHEN system.main.typeof(x) = 'BOOLEAN'
+  THEN CASE CAST(x AS VARCHAR) WHEN 'true' THEN 't' WHEN 'false' THEN 'f' END ELSE CAST(x AS VARCHAR) END;
+-- The bytes of a bytea, or of a text's UTF-8 (a literal passed for a bytea).
+CREATE OR REPLACE MACRO __pg_blob(b) AS CASE WHEN system.main.typeof(b) = 'BLOB' THEN CAST(b AS BLOB)
+  ELSE system.main.encode(CAST(b AS VARCHAR)) END;
+
+CREATE OR REPLACE MACRO btrim(s) AS system.main.trim(s), (s, chars) AS system.main.trim(s, chars);
+
+-- DuckDB's clock is read once per transaction (now(), transaction_timestamp()), so
+-- statement_timestamp() is the transaction's start (the statement's in autocommit).
+-- clock_timestamp() reads the wall clock at every call, to the millisecond (a fresh UUIDv7's
+-- timestamp), and never answers earlier than now().
+CREATE OR REPLACE MACRO statement_timestamp() AS system.main.get_current_timestamp();
+CREATE OR REPLACE MACRO clock_timestamp() AS
+  system.main.greatest(system.main.get_current_timestamp(), system.main.uuid_extract_timestamp(system.main.uuidv7()));
+
+-- encode(bytea, 'hex' | 'base64' | 'escape') -> text, decode(text, format) -> bytea.
+-- base64 lines end after 76 characters, as PostgreSQL's do (after a last full line too,
+-- unless it ends with padding); decode ignores whitespace as PostgreSQL does.
+CREATE OR REPLACE MACRO __pg_base64(b) AS system.main.regexp_replace(system.main.regexp_replace(
+  system.main.to_base64(__pg_blob(b)), '(.{76})', '\1' || system.main.chr(10), 'g'), '=\n$', '=');
+CREATE OR REPLACE MACRO __pg_escape(b) AS system.main.array_to_string(system.main.list_transform(
+  system.main.regexp_extract_all(system.main.hex(b), '..'), lambda __h: CASE
+    WHEN __h = '5C' THEN '\\'
+    WHEN __h = '00' OR __h[1] >= '8' THEN '\' || system.main.printf('%03o', CAST('0x' || __h AS INTEGER))
+    ELSE system.main.chr(CAST('0x' || __h AS INTEGER)) END), '');
+CREATE OR REPLACE MACRO __pg_unhex(s) AS CASE
+  WHEN system.main.regexp_full_match(s, '(?:[ \t\n\r]*[0-9a-fA-F]{2})*[ \t\n\r]*')
+    THEN system.main.unhex(system.main.regexp_replace(s, '[ \t\n\r]', '', 'g'))
+  ELSE system.main.error('invalid hexadecimal data') END;
+CREATE OR REPLACE MACRO __pg_unescape(s) AS system.main.unhex(system.main.array_to_string(system.main.list_transform(
+  system.main.regexp_extract_all(s, '\\[0-3][0-7][0-7]|\\\\|\\|[^\\]+'), lambda __t: CASE
+    WHEN __t = '\\' THEN '5C'
+    WHEN __t = '\' THEN system.main.error('invalid input syntax for type bytea')
+    WHEN __t[1] = '\' THEN system.main.printf('%02X',
+      CAST(__t[2] AS INTEGER) * 64 + CAST(__t[3] AS INTEGER) * 8 + CAST(__t[4] AS INTEGER))
+    ELSE system.main.hex(__t) END), ''));
+CREATE OR REPLACE MACRO encode(s) AS system.main.encode(s),
+  (b, fmt) AS CASE WHEN b IS NULL OR fmt IS NULL THEN CAST(NULL AS VARCHAR)
+    WHEN system.main.lower(fmt) = 'hex' THEN system.main.lower(system.main.hex(b))
+    WHEN system.main.lower(fmt) = 'base64' THEN __pg_base64(b)
+    WHEN system.main.lower(fmt) = 'escape' THEN __pg_escape(b)
+    ELSE system.main.error('unrecognized encoding: "' || fmt || '"') END;
+CREATE OR REPLACE MACRO decode(b) AS system.main.decode(b),
+  (s, fmt) AS CASE WHEN s IS NULL OR fmt IS NULL THEN CAST(NULL AS BLOB)
+    WHEN system.main.lower(fmt) = 'hex' THEN __pg_unhex(s)
+    WHEN system.main.lower(fmt) = 'base64' THEN system.main.from_base64(system.main.regexp_replace(s, '[ \t\n\r]', '', 'g'))
+    WHEN system.main.lower(fmt) = 'escape' THEN __pg_unescape(s)
+    ELSE system.main.error('unrecognized encoding: "' || fmt || '"') END;
+-- convert_to(text, 'UTF8') -> bytea and convert_from(bytea, 'UTF8') -> text (the encoding
+-- name as PostgreSQL matches it: case and punctuation aside); other encodings are refused.
+CREATE OR REPLACE MACRO __pg_is_utf8(enc) AS
+  system.main.regexp_replace(system.main.lower(enc), '[^a-z0-9]', '', 'g') IN ('utf8', 'unicode');
+CREATE OR REPLACE MACRO convert_to(s, enc) AS CASE WHEN s IS NULL OR enc IS NULL THEN CAST(NULL AS BLOB)
+  WHEN __pg_is_utf8(enc) THEN system.main.encode(CAST(s AS VARCHAR))
+  ELSE system.main.error('duckstore converts text to UTF8 only, not "' || enc || '"') END;
+CREATE OR REPLACE MACRO convert_from(b, enc) AS CASE WHEN b IS NULL OR enc IS NULL THEN CAST(NULL AS VARCHAR)
+  WHEN __pg_is_utf8(enc) THEN system.main.decode(__pg_blob(b))
+  ELSE system.main.error('duckstore converts text from UTF8 only, not "' || enc || '"') END;
+-- sha256(bytea) -> bytea (DuckDB's answers the hex text)
+CREATE OR REPLACE MACRO sha256(b) AS system.main.unhex(system.main.sha256(b));
+
+-- Arrays. A PostgreSQL array of n dimensions is a DuckDB list nested n deep (typeof
+-- 'INTEGER[][]'); counts below n = 1 are read on its JSON form, which lists of any depth have.
+CREATE OR REPLACE MACRO __pg_list_depth(x) AS
+  system.main.length(system.main.regexp_replace(system.main.regexp_extract(system.main.typeof(x), '(\[\d*\])*$'), '[^\[]', '', 'g'));
+-- cardinality(anyarray): all elements of all dimensions (0 for an empty array); DuckDB's
+-- cardinality(map) (its number of keys) still answers, as integer.
+CREATE OR REPLACE MACRO cardinality(x) AS CAST(CASE
+  WHEN x IS NULL THEN NULL
+  WHEN __pg_list_depth(x) > 0 THEN system.main.len(system.main.json_extract(system.main.to_json(x),
+                                     '$' || system.main.repeat('[*]', __pg_list_depth(x))))
+  WHEN system.main.typeof(x) LIKE 'MAP(%' THEN system.main.len(system.main.json_keys(system.main.to_json(x)))
+  ELSE system.main.error('function cardinality(' || system.main.typeof(x) || ') does not exist') END AS INTEGER);
+-- array_length(anyarray, dim): NULL for an empty array and a dimension it does not have.
+CREATE OR REPLACE MACRO array_length(arr) AS system.main.array_length(arr),
+  (arr, dim) AS CAST(CASE
+    WHEN dim = 1 THEN system.main.nullif(system.main.len(arr), 0)
+    WHEN dim > 1 THEN system.main.nullif(system.main.json_array_length(system.main.to_json(arr),
+                                           '$' || system.main.repeat('[0]', dim - 1)), 0) END AS INTEGER);
+CREATE OR REPLACE MACRO array_upper(arr, dim) AS array_length(arr, dim);
+CREATE OR REPLACE MACRO array_lower(arr, dim) AS CAST(CASE WHEN array_length(arr, dim) IS NOT NULL THEN 1 END AS INTEGER);
+-- array_to_string: elements as PostgreSQL writes them (t/f); with a third argument, NULL
+-- elements are written as it.
+CREATE OR REPLACE MACRO array_to_string(arr, sep) AS CASE WHEN sep IS NOT NULL THEN
+    system.main.array_to_string(system.main.list_transform(arr, lambda __e: __pg_text(__e)), sep) END,
+  (arr, sep, null_text) AS CASE WHEN sep IS NOT NULL THEN
+    system.main.array_to_string(system.main.list_transform(arr, lambda __e: coalesce(__pg_text(__e), null_text)), sep) END;
+-- string_to_array: '' is the empty array, a NULL delimiter splits into characters, '' does not
+-- split; with a third argument, elements equal to it are NULL.
+CREATE OR REPLACE MACRO string_to_array(s, sep) AS CASE
+    WHEN s = '' THEN CAST([] AS VARCHAR[])
+    WHEN sep IS NULL THEN system.main.string_split(s, '')
+    WHEN sep = '' THEN [CAST(s AS VARCHAR)]
+    ELSE system.main.string_split(s, sep) END,
+  (s, sep, null_text) AS system.main.list_transform(string_to_array(s, sep),
+    lambda __e: CASE WHEN __e = null_text THEN NULL ELSE __e END);
+CREATE OR REPLACE MACRO array_remove(arr, elem) AS system.main.list_filter(arr, lambda __e: __e IS DISTINCT FROM elem);
+CREATE OR REPLACE MACRO array_replace(arr, old_elem, new_elem) AS
+  system.main.list_transform(arr, lambda __e: CASE WHEN __e IS NOT DISTINCT FROM old_elem THEN new_elem ELSE __e END);
+
+-- Text.
+-- quote_literal(x): x's text quoted, E'...' with doubled backslashes when it has any.
+CREATE OR REPLACE MACRO quote_literal(x) AS CAST(CASE
+  WHEN system.main.contains(CAST(x AS VARCHAR), '\')
+    THEN 'E''' || system.main.replace(system.main.replace(CAST(x AS VARCHAR), '\', '\\'), '''', '''''') || ''''
+  ELSE '''' || system.main.replace(CAST(x AS VARCHAR), '''', '''''') || '''' END AS VARCHAR);
+CREATE OR REPLACE MACRO quote_nullable(x) AS coalesce(quote_literal(x), 'NULL');
+-- initcap: the first letter or digit of each run of them upper case, the rest lower case
+-- (letters as the catalog's lc_ctype C.UTF-8 classifies them: Unicode's).
+CREATE OR REPLACE MACRO initcap(s) AS system.main.array_to_string(system.main.list_transform(
+  system.main.regexp_extract_all(s, '[\pL\pN]+|[^\pL\pN]+'), lambda __w: system.main.upper(__w[1]) || system.main.lower(__w[2:])), '');
+-- char_length/character_length as integer (length, which the hub may run, is left alone).
+CREATE OR REPLACE MACRO char_length(s) AS CAST(system.main.length(s) AS INTEGER);
+CREATE OR REPLACE MACRO character_length(s) AS CAST(system.main.length(s) AS INTEGER);
+-- octet_length and bit_length of text (UTF-8 bytes), bytea and bit strings, as integer.
+CREATE OR REPLACE MACRO octet_length(x) AS CAST(CASE system.main.typeof(x)
+  WHEN 'BLOB' THEN system.main.octet_length(CAST(x AS BLOB))
+  WHEN 'BIT' THEN system.main.octet_length(CAST(x AS BIT))
+  ELSE system.main.strlen(CAST(x AS VARCHAR)) END AS INTEGER);
+CREATE OR REPLACE MACRO bit_length(x) AS CAST(CASE system.main.typeof(x)
+  WHEN 'BLOB' THEN 8 * system.main.octet_length(CAST(x AS BLOB))
+  WHEN 'BIT' THEN system.main.bit_length(CAST(x AS BIT))
+  ELSE 8 * system.main.strlen(CAST(x AS VARCHAR)) END AS INTEGER);
+-- to_hex: lower case; a negative integer (int4) as its 32-bit two's complement.
+CREATE OR REPLACE MACRO to_hex(x) AS system.main.lower(CASE
+  WHEN system.main.typeof(x) IN ('TINYINT', 'SMALLINT', 'INTEGER') AND x < 0 THEN system.main.to_hex(CAST(x AS BIGINT) + 4294967296)
+  ELSE system.main.to_hex(x) END);
+
+-- format(fmt, args...) with %s, %I, %L, %%, argument positions (%2$s) and widths (%-10s),
+-- for up to 10 arguments; a width taken from an argument (%*s) is refused. Arguments are
+-- written as PostgreSQL's output functions write them (see __pg_text). DuckDB's own
+-- format('{}', ...) is reachable as system.main.format only.
+-- The plan of a format string: its pieces, each with the argument it takes (a constant for
+-- a constant format).
+CREATE OR REPLACE MACRO __format_tokens(fmt) AS
+  system.main.regexp_extract_all(fmt, '%%|%(?:\d+\$)?-*\d*[sIL]|%|[^%]+');
+CREATE OR REPLACE MACRO __format_is_arg(t) AS (system.main.length(t) > 1 AND t[1] = '%' AND t <> '%%');
+CREATE OR REPLACE MACRO __format_position(t) AS
+  CAST(system.main.nullif(system.main.regexp_extract(t, '^%(\d+)\$', 1), '') AS INTEGER);
+-- the index of the last piece before i naming its argument's position
+CREATE OR REPLACE MACRO __format_last_positional(toks, i) AS system.main.list_filter(system.main.range(1, i),
+  lambda __k: __format_is_arg(toks[__k]) AND __format_position(toks[__k]) IS NOT NULL)[-1];
+CREATE OR REPLACE MACRO __format_plan(fmt) AS system.main.list_transform(__format_tokens(fmt), lambda __t, __i: {
+  't': __t,
+  'last': __i = system.main.len(__format_tokens(fmt)),
+  -- an argument's position, else the one after the previous conversion's
+  'n': CASE WHEN __format_is_arg(__t) THEN coalesce(__format_position(__t),
+         coalesce(__format_position(__format_tokens(fmt)[__format_last_positional(__format_tokens(fmt), __i)]), 0)
+         + system.main.len(system.main.list_filter(
+             system.main.range(coalesce(__format_last_positional(__format_tokens(fmt), __i), 0) + 1, __i),
+             lambda __k: __format_is_arg(__format_tokens(fmt)[__k])))
+         + 1) END});
+-- a conversion's text s padded with spaces to the width, on the right with the flag -
+CREATE OR REPLACE MACRO __format_padding(t, s) AS system.main.repeat(' ',
+  coalesce(CAST(system.main.nullif(system.main.regexp_extract(t, '(\d*)[sIL]$', 1), '') AS INTEGER), 0) - system.main.length(s));
+CREATE OR REPLACE MACRO __format_pad(t, s) AS CASE
+  WHEN system.main.regexp_matches(t, '^%(?:\d+\$)?-') THEN s || __format_padding(t, s) ELSE __format_padding(t, s) || s END;
+-- The pieces, each with the value of its argument (args: the arguments as text, nargs: how
+-- many): the values are selected once per row, the plan is a constant for a constant format.
+CREATE OR REPLACE MACRO __format(fmt, args, nargs) AS CASE WHEN fmt IS NOT NULL THEN
+  system.main.array_to_string(system.main.list_transform(
+  system.main.list_zip(__format_plan(fmt),
+    system.main.list_select(args, system.main.list_transform(__format_plan(fmt), lambda __p: coalesce(__p.n, 0)))),
+  lambda __z: CASE
+    WHEN __z[1].t = '%%' THEN '%'
+    WHEN __z[1].t = '%' THEN system.main.error(CASE WHEN __z[1].last THEN 'unterminated format() type specifier'
+                                                    ELSE 'unrecognized format() type specifier' END)
+    WHEN __z[1].t[1] <> '%' THEN __z[1].t
+    WHEN __z[1].n < 1 THEN system.main.error('format specifies argument 0, but arguments are numbered from 1')
+    WHEN __z[1].n > nargs THEN system.main.error('too few arguments for format()')
+    WHEN __z[1].t[-1] = 's' THEN __format_pad(__z[1].t, coalesce(__z[2], ''))
+    WHEN __z[1].t[-1] = 'I' THEN __format_pad(__z[1].t, CASE WHEN __z[2] IS NULL
+      THEN system.main.error('null values cannot be formatted as an SQL identifier') ELSE __quote_ident(__z[2]) END)
+    ELSE __format_pad(__z[1].t, coalesce(quote_literal(__z[2]), 'NULL')) END), '') END;
+CREATE OR REPLACE MACRO format(fmt) AS __format(fmt, [CAST(NULL AS VARCHAR)], 0),
+  (fmt, a1) AS __format(fmt, [__pg_text(a1)], 1),
+  (fmt, a1, a2) AS __format(fmt, [__pg_text(a1), __pg_text(a2)], 2),
+  (fmt, a1, a2, a3) AS __format(fmt, [__pg_text(a1), __pg_text(a2), __pg_text(a3)], 3),
+  (fmt, a1, a2, a3, a4) AS __format(fmt, [__pg_text(a1), __pg_text(a2), __pg_text(a3), __pg_text(a4)], 4),
+  (fmt, a1, a2, a3, a4, a5) AS __format(fmt, [__pg_text(a1), __pg_text(a2), __pg_text(a3), __pg_text(a4),
+    __pg_text(a5)], 5),
+  (fmt, a1, a2, a3, a4, a5, a6) AS __format(fmt, [__pg_text(a1), __pg_text(a2), __pg_text(a3), __pg_text(a4),
+    __pg_text(a5), __pg_text(a6)], 6),
+  (fmt, a1, a2, a3, a4, a5, a6, a7) AS __format(fmt, [__pg_text(a1), __pg_text(a2), __pg_text(a3), __pg_text(a4),
+    __pg_text(a5), __pg_text(a6), __pg_text(a7)], 7),
+  (fmt, a1, a2, a3, a4, a5, a6, a7, a8) AS __format(fmt, [__pg_text(a1), __pg_text(a2), __pg_text(a3), __pg_text(a4),
+    __pg_text(a5), __pg_text(a6), __pg_text(a7), __pg_text(a8)], 8),
+  (fmt, a1, a2, a3, a4, a5, a6, a7, a8, a9) AS __format(fmt, [__pg_text(a1), __pg_text(a2), __pg_text(a3),
+    __pg_text(a4), __pg_text(a5), __pg_text(a6), __pg_text(a7), __pg_text(a8), __pg_text(a9)], 9),
+  (fmt, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) AS __format(fmt, [__pg_text(a1), __pg_text(a2), __pg_text(a3),
+    __pg_text(a4), __pg_text(a5), __pg_text(a6), __pg_text(a7), __pg_text(a8), __pg_text(a9), __pg_text(a10)], 10);
+
+-- Numbers, types, aggregates.
+-- div(a, b): the quotient truncated toward zero, as numeric.
+CREATE OR REPLACE MACRO div(a, b) AS CASE WHEN b = 0 THEN system.main.error('division by zero')
+  ELSE CAST(system.main.trunc((a - system.main.mod(a, b)) / b) AS DECIMAL(38, 0)) END;
+-- pg_typeof: PostgreSQL's name of the type clients are told a value has (text for VARCHAR).
+CREATE OR REPLACE MACRO pg_typeof(x) AS CASE system.main.typeof(x) WHEN '"NULL"' THEN 'unknown' WHEN 'UINTEGER' THEN 'oid'
+  ELSE format_type(__pg_type_oid(system.main.typeof(x)), NULL) END;
+-- every(bool): bool_and (a macro: no FILTER or DISTINCT)
+CREATE OR REPLACE MACRO every(x) AS system.main.bool_and(x);
+
 -- ---------- settings ----------
 CREATE OR REPLACE VIEW __pg_settings AS SELECT * FROM (VALUES
  ('server_version','15.6'), ('server_version_num','150006'), ('server_encoding','UTF8'),
@@ -246,7 +480,11 @@ WITH c AS (
           FROM system.main.duckdb_constraints()
         UNION ALL BY NAME SELECT * FROM __bucket_key_constraints) k
   WHERE k.database_name = "system".main.current_database()
-    AND k.constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY', 'CHECK'))
+    AND k.constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY', 'CHECK')
+    -- The CHECK (length(c) <= n) the session adds for varchar(n) (dialect.rs check_length) is
+    -- the type's length in PostgreSQL, not a constraint.
+    AND NOT (k.constraint_type = 'CHECK'
+             AND system.main.regexp_full_match(k.expression, '\(length\([^()]*\) <= [0-9]+\)')))
 SELECT c.con_oid AS oid,
   CASE c.constraint_type
     WHEN 'PRIMARY KEY' THEN c.table_name || '_pkey'
@@ -595,3 +833,95 @@ CREATE OR REPLACE MACRO pg_get_keywords() AS TABLE
     FROM system.main.duckdb_keywords();
 CREATE OR REPLACE VIEW pg_shdescription AS
   SELECT CAST(0 AS BIGINT) AS objoid, CAST(0 AS BIGINT) AS classoid, '' AS description WHERE false;
+
+-- ---------- information_schema, as PostgreSQL's ----------
+-- compat.rs turns information_schema.tables / columns / schemata / views (any case, quoted
+-- or not, with or without the database in front, as dbt writes it) into the views below.
+-- DuckDB's own information_schema cannot be shadowed (no schema of that name can be created
+-- in ds_pg) and answers in DuckDB's terms: schema main, data_type INTEGER, DECIMAL(10,2),
+-- and this emulation's own views among the tables.
+-- The relations are the workspace database's and the session's temporary ones (DuckDB's
+-- per-connection temp catalog, PostgreSQL's pg_temp_3 here); project tables (views over
+-- storage in bucket schemas) are read-only base tables. Types are named as pg_attribute
+-- and format_type name them (DuckDB's VARCHAR is text).
+CREATE OR REPLACE MACRO __information_schema_nspname(database_name, schema_name) AS CASE
+  WHEN database_name = 'temp' THEN 'pg_temp_3' WHEN schema_name = 'main' THEN 'public' ELSE schema_name END;
+CREATE OR REPLACE VIEW __information_schema_relations AS
+  SELECT t.database_name, t.schema_name, t.table_name AS relname, t.table_oid AS reloid, t.temporary,
+         'BASE TABLE' AS kind, true AS writable, CAST(NULL AS VARCHAR) AS definition
+  FROM system.main.duckdb_tables() t
+  WHERE t.database_name IN ("system".main.current_database(), 'temp')
+  UNION ALL
+  SELECT v.database_name, v.schema_name, v.view_name, v.view_oid, v.temporary,
+         CASE WHEN system.main.regexp_full_match(v.schema_name, '(in|out)\.c-.+') THEN 'BASE TABLE' ELSE 'VIEW' END,
+         false, v.sql
+  FROM system.main.duckdb_views() v
+  WHERE v.database_name IN ("system".main.current_database(), 'temp') AND NOT v.internal;
+
+CREATE OR REPLACE VIEW __information_schema_tables AS
+  SELECT '{DBNAME}' AS table_catalog, __information_schema_nspname(r.database_name, r.schema_name) AS table_schema,
+         r.relname AS table_name, CASE WHEN r.temporary THEN 'LOCAL TEMPORARY' ELSE r.kind END AS table_type,
+         CAST(NULL AS VARCHAR) AS self_referencing_column_name, CAST(NULL AS VARCHAR) AS reference_generation,
+         CAST(NULL AS VARCHAR) AS user_defined_type_catalog, CAST(NULL AS VARCHAR) AS user_defined_type_schema,
+         CAST(NULL AS VARCHAR) AS user_defined_type_name,
+         CASE WHEN r.writable THEN 'YES' ELSE 'NO' END AS is_insertable_into, 'NO' AS is_typed,
+         CAST(NULL AS VARCHAR) AS commit_action
+  FROM __information_schema_relations r;
+
+CREATE OR REPLACE VIEW __information_schema_views AS
+  SELECT '{DBNAME}' AS table_catalog, __information_schema_nspname(r.database_name, r.schema_name) AS table_schema,
+         r.relname AS table_name,
+         -- DuckDB's text of the query (PostgreSQL's is pg_get_viewdef's)
+         system.main.regexp_replace(r.definition, '(?s)^CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP(?:ORARY)?\s+)?VIEW\s+.*?\s+AS\s+', '')
+           AS view_definition,
+         'NONE' AS check_option, 'NO' AS is_updatable, 'NO' AS is_insertable_into, 'NO' AS is_trigger_updatable,
+         'NO' AS is_trigger_deletable, 'NO' AS is_trigger_insertable_into
+  FROM __information_schema_relations r WHERE r.kind = 'VIEW';
+
+CREATE OR REPLACE VIEW __information_schema_schemata AS
+  SELECT '{DBNAME}' AS catalog_name, n.nspname AS schema_name, '{USER}' AS schema_owner,
+         CAST(NULL AS VARCHAR) AS default_character_set_catalog, CAST(NULL AS VARCHAR) AS default_character_set_schema,
+         CAST(NULL AS VARCHAR) AS default_character_set_name, CAST(NULL AS VARCHAR) AS sql_path
+  FROM pg_namespace n;
+
+-- One row per column, with its PostgreSQL type oid and typmod as pg_attribute has them.
+CREATE OR REPLACE VIEW __information_schema_column_types AS
+  SELECT c.*, r.kind, r.writable, CAST(__pg_type_oid(c.data_type) AS INTEGER) AS type_oid,
+         __pg_typmod(c.data_type, c.numeric_precision, c.numeric_scale) AS type_mod
+  FROM system.main.duckdb_columns() c
+  JOIN __information_schema_relations r ON r.database_name = c.database_name AND r.reloid = c.table_oid
+  WHERE c.database_name IN ("system".main.current_database(), 'temp');
+CREATE OR REPLACE VIEW __information_schema_columns AS
+  SELECT '{DBNAME}' AS table_catalog, __information_schema_nspname(c.database_name, c.schema_name) AS table_schema,
+         c.table_name, c.column_name, CAST(c.column_index AS INTEGER) AS ordinal_position,
+         c.column_default,
+         CASE WHEN NOT c.is_nullable OR EXISTS (SELECT 1 FROM __bucket_keys k WHERE k.schema_name = c.schema_name
+                AND k.table_name = c.table_name AND system.main.list_contains(k.key_columns, c.column_name))
+              THEN 'NO' ELSE 'YES' END AS is_nullable,
+         CASE WHEN m.typelem <> 0 THEN 'ARRAY' ELSE m.fmtname END AS data_type,
+         CAST(NULL AS INTEGER) AS character_maximum_length,
+         CAST(CASE WHEN c.type_oid IN (25, 1042, 1043) THEN 1073741824 END AS INTEGER) AS character_octet_length,
+         CAST(CASE c.type_oid WHEN 21 THEN 16 WHEN 23 THEN 32 WHEN 20 THEN 64 WHEN 700 THEN 24 WHEN 701 THEN 53
+                WHEN 1700 THEN CASE WHEN c.type_mod >= 4 THEN c.numeric_precision END END AS INTEGER) AS numeric_precision,
+         CAST(CASE WHEN c.type_oid IN (21, 23, 20, 700, 701) THEN 2 WHEN c.type_oid = 1700 THEN 10 END AS INTEGER)
+           AS numeric_precision_radix,
+         CAST(CASE WHEN c.type_oid IN (21, 23, 20) THEN 0
+                   WHEN c.type_oid = 1700 AND c.type_mod >= 4 THEN c.numeric_scale END AS INTEGER) AS numeric_scale,
+         CAST(CASE WHEN c.type_oid = 1082 THEN 0 WHEN c.type_oid IN (1083, 1266, 1114, 1184, 1186) THEN 6 END AS INTEGER)
+           AS datetime_precision,
+         CAST(NULL AS VARCHAR) AS interval_type, CAST(NULL AS INTEGER) AS interval_precision,
+         CAST(NULL AS VARCHAR) AS character_set_catalog, CAST(NULL AS VARCHAR) AS character_set_schema,
+         CAST(NULL AS VARCHAR) AS character_set_name, CAST(NULL AS VARCHAR) AS collation_catalog,
+         CAST(NULL AS VARCHAR) AS collation_schema, CAST(NULL AS VARCHAR) AS collation_name,
+         CAST(NULL AS VARCHAR) AS domain_catalog, CAST(NULL AS VARCHAR) AS domain_schema,
+         CAST(NULL AS VARCHAR) AS domain_name, '{DBNAME}' AS udt_catalog, 'pg_catalog' AS udt_schema,
+         m.typname AS udt_name, CAST(NULL AS VARCHAR) AS scope_catalog, CAST(NULL AS VARCHAR) AS scope_schema,
+         CAST(NULL AS VARCHAR) AS scope_name, CAST(NULL AS INTEGER) AS maximum_cardinality,
+         CAST(c.column_index AS VARCHAR) AS dtd_identifier, 'NO' AS is_self_referencing, 'NO' AS is_identity,
+         CAST(NULL AS VARCHAR) AS identity_generation, CAST(NULL AS VARCHAR) AS identity_start,
+         CAST(NULL AS VARCHAR) AS identity_increment, CAST(NULL AS VARCHAR) AS identity_maximum,
+         CAST(NULL AS VARCHAR) AS identity_minimum, 'NO' AS identity_cycle,
+         'NEVER' AS is_generated, CAST(NULL AS VARCHAR) AS generation_expression,
+         CASE WHEN c.writable THEN 'YES' ELSE 'NO' END AS is_updatable
+  FROM __information_schema_column_types c
+  LEFT JOIN __pg_typemap m ON m.oid = c.type_oid;

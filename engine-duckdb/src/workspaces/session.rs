@@ -730,6 +730,14 @@ fn parameter_cast(declared: Option<&SqlType>, inferred: &SqlType) -> Option<Stri
     }
 }
 
+/// A literal of parameter type `t`, to describe a statement with before its values come.
+fn stand_in(t: &SqlType) -> String {
+    match duckdb_type(t) {
+        Some(name) if name != "VARCHAR" => format!("CAST(NULL AS {name})"),
+        _ => "''".to_owned(),
+    }
+}
+
 /// DuckDB's name for a client-declared type.
 fn duckdb_type(t: &SqlType) -> Option<String> {
     use SqlType::*;
@@ -805,21 +813,33 @@ impl SqlSession for DuckSession {
     fn describe(&mut self, sql: &str, values: Option<&[SqlParam]>) -> Result<Described> {
         let (prepared, ty, rewritten) = self.prepare(sql)?;
         let kind = kind_of(ty, sql);
+        let casts = dialect::parameter_types(sql);
         let sql = rewritten;
-        let params = prepared
+        let params: Vec<SqlType> = prepared
             .parameter_types()
             .iter()
-            .map(|t| match sql_type(t) {
-                // PostgreSQL resolves a parameter nothing constrains as text.
-                SqlType::Unknown => SqlType::Text,
+            .enumerate()
+            .map(|(i, t)| match sql_type(t) {
+                // Typed by an explicit cast or a catalog function, as in PostgreSQL, or else
+                // as text: PostgreSQL resolves a parameter nothing constrains as text.
+                SqlType::Unknown => casts.iter().find(|(n, _)| *n == i + 1).map_or(SqlType::Text, |(_, t)| t.clone()),
                 t => t,
             })
             .collect();
         let mut columns = result_columns(&prepared, ty);
-        if let Some(values) = values
-            && columns.iter().any(|c| c.ty == SqlType::Unknown)
-        {
-            columns = self.columns_with_values(&sql, values)?;
+        if columns.iter().any(|c| c.ty == SqlType::Unknown) {
+            columns = match values {
+                Some(values) => self.columns_with_values(&sql, values)?,
+                // Described before any value is bound (asyncpg describes at Parse): values of
+                // the parameters' types stand in; the columns stay unknown if even that fails.
+                None => {
+                    let stand_ins: Vec<String> = params.iter().map(stand_in).collect();
+                    match self.prepare_one(&with_parameter_literals(&sql, &stand_ins)) {
+                        Ok((prepared, _)) => columns_of(&prepared),
+                        Err(_) => columns,
+                    }
+                }
+            };
         }
         self.name_like_postgres(ty, &sql, &mut columns);
         let columns = returns_rows(ty, &columns).then_some(columns);
@@ -829,12 +849,20 @@ impl SqlSession for DuckSession {
     fn declare_parameters(&mut self, sql: &str, declared: &[Option<SqlType>]) -> Result<String> {
         let (prepared, _, _) = self.prepare(sql)?;
         let inferred: Vec<SqlType> = prepared.parameter_types().iter().map(sql_type).collect();
+        // Typed by the statement itself (a cast, a catalog function) where the client said
+        // nothing: cast to that type (an untyped parameter leaves DuckDB unable to type the
+        // result), which describe reads back.
+        let typed = dialect::parameter_types(sql);
         let mut changed = false;
         let params: Vec<String> = inferred
             .iter()
             .enumerate()
             .map(|(i, inferred)| {
-                let declared = declared.get(i).cloned().flatten();
+                let declared = declared
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .or_else(|| typed.iter().find(|(n, _)| *n == i + 1).map(|(_, t)| t.clone()));
                 match parameter_cast(declared.as_ref(), inferred) {
                     Some(to) => {
                         changed = true;
