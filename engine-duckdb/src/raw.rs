@@ -526,6 +526,21 @@ impl QueryResult {
         classify(&text)
     }
 
+    /// Result column names and types as executed: a statement prepared with parameters
+    /// DuckDB could not type knows its result types only now.
+    pub fn columns(&mut self) -> Vec<(String, TypeInfo)> {
+        // SAFETY: the result is alive; the names it returns belong to it and are copied.
+        unsafe {
+            let n = ffi::duckdb_column_count(&mut self.res);
+            (0..n)
+                .map(|i| {
+                    let name = message(ffi::duckdb_column_name(&mut self.res, i));
+                    (name, LogicalType(ffi::duckdb_column_logical_type(&mut self.res, i)).info())
+                })
+                .collect()
+        }
+    }
+
     pub fn kind(&mut self) -> ResultKind {
         unsafe {
             match ffi::duckdb_result_return_type(self.res) {

@@ -96,13 +96,13 @@ CREATE OR REPLACE MACRO __quote_ident(x) AS
   CASE WHEN system.main.regexp_full_match(x, '[a-z_][a-z0-9_]*') AND NOT system.main.list_contains(__pg_reserved_words(), x)
        THEN x ELSE '"' || system.main.replace(x, '"', '""') || '"' END;
 CREATE OR REPLACE MACRO quote_ident(x) AS __quote_ident(CAST(x AS VARCHAR));
-CREATE OR REPLACE MACRO format_type(type_oid, typemod) AS (
+CREATE OR REPLACE MACRO format_type(type_oid, typemod) AS CASE WHEN type_oid = 0 THEN '-' ELSE (
   SELECT CASE
     WHEN __m.oid = 1700 AND typemod >= 4 THEN 'numeric(' || ((typemod - 4) // 65536) || ',' || ((typemod - 4) % 65536) || ')'
     WHEN __m.oid = 1043 AND typemod >= 4 THEN 'character varying(' || (typemod - 4) || ')'
     WHEN __m.oid = 1042 AND typemod >= 4 THEN 'character(' || (typemod - 4) || ')'
     ELSE __m.fmtname END
-  FROM __pg_typemap __m WHERE __m.oid = type_oid);
+  FROM __pg_typemap __m WHERE __m.oid = type_oid) END;
 CREATE OR REPLACE MACRO to_regtype(name) AS
   (SELECT __m.oid FROM __pg_typemap __m WHERE __m.typname = lower(name) OR __m.fmtname = lower(name) LIMIT 1);
 CREATE OR REPLACE MACRO __regtype_name(type_oid) AS format_type(type_oid, NULL);

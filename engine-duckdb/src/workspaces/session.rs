@@ -309,6 +309,16 @@ impl DuckSession {
                 &mut local
             }
         };
+        // Prepared with parameters DuckDB could not type, the result's types were unknown
+        // until now; clients decode binary values by the types they are sent.
+        if rows && columns.iter().any(|c| c.ty == SqlType::Unknown) {
+            columns = result
+                .columns()
+                .into_iter()
+                .map(|(name, t)| vector_column(SqlColumn { name, ty: sql_type(&t) }))
+                .collect();
+            self.name_like_postgres(ty, sql, &mut columns);
+        }
         match kind {
             StatementKind::Begin => {
                 self.transaction = Some(Transaction { began: self.ws.definitions_epoch(), defines: false })
