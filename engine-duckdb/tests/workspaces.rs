@@ -65,7 +65,7 @@ fn sessions_read_project_tables_live_and_write_results_back() {
     assert_eq!(scalar(&mut *s, r#"SELECT count(*) FROM "in.c-b".t"#), "0");
 
     let done = s.execute("CREATE TABLE results AS SELECT range::INTEGER AS a FROM range(5)", &[], &mut Rows::default());
-    assert_eq!(done.unwrap().1, Outcome::Done);
+    assert_eq!(done.unwrap().1, Outcome::Changed(5), "CREATE TABLE AS reports its rows as PostgreSQL's SELECT n tag");
     let import = ImportRequest {
         source_workspace: Some(SourceWorkspaceTable { workspace_id: ws.id.clone(), table: "results".into() }),
         ..serde_json::from_str("{}").unwrap()

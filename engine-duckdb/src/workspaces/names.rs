@@ -60,6 +60,7 @@ fn figure(item: &Value) -> Option<(String, u8)> {
         },
         "CASE" => named("case"),
         "OPERATOR" if item["type"] == "OPERATOR_COALESCE" => named("coalesce"),
+        "OPERATOR" if item["type"] == "ARRAY_CONSTRUCTOR" => named("array"),
         "SUBQUERY" if item["subquery_type"] == "EXISTS" => named("exists"),
         _ => None,
     }
