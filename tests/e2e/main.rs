@@ -8,6 +8,7 @@ mod auth_matrix;
 mod bad_input;
 mod branches;
 mod crash;
+mod dbt;
 mod exports;
 mod files;
 mod hostile;

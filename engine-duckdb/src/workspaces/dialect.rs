@@ -27,8 +27,9 @@ use chrono_tz::Tz;
 use duckstore_plugin_sdk::sql::SqlType;
 use sqlparser::ast::{
     AlterTableOperation, ArrayElemTypeDef, BinaryOperator, CastKind, CharacterLength, ColumnOption, DataType,
-    ExactNumberInfo, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, SetExpr, Statement, TableAliasColumnDef, TableFactor, TimezoneInfo, Value, VisitMut, VisitorMut,
+    ExactNumberInfo, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+    GroupByExpr, Ident, ObjectName, Select, SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor,
+    TimezoneInfo, Value, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -77,7 +78,8 @@ pub(crate) fn renamed_relation(sql: &str) -> Option<(Option<String>, String)> {
     let parts: Vec<String> = alter.name.0.iter().filter_map(|p| p.as_ident().map(|i| i.value.clone())).collect();
     match parts.as_slice() {
         [name] => Some((None, name.clone())),
-        [schema, name] => Some((Some(schema.clone()), name.clone())),
+        // dbt names the database too: `"ws_…"."public"."m__dbt_tmp"`.
+        [schema, name] | [_, schema, name] => Some((Some(schema.clone()), name.clone())),
         _ => None,
     }
 }
@@ -410,6 +412,7 @@ fn worth_parsing(sql: &str) -> bool {
         .iter()
         .any(|w| lower.contains(w))
         || VALUES_LIST.is_match(&lower)
+        || (lower.contains("group by") && lower.contains(" as "))
 }
 
 /// A VALUES list as a statement or in FROM, whose columns PostgreSQL names `column1`, ….
@@ -434,6 +437,41 @@ impl VisitorMut for Rewriter {
             let named = alias.columns.len();
             alias.columns.extend((named + 1..=width).map(|i| TableAliasColumnDef::from_name(format!("column{i}"))));
             self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// `GROUP BY name`, where `name` is an output column's alias and also a relation's
+    /// alias, groups by the output column in PostgreSQL (a relation is no input column) and
+    /// by the relation's whole row in DuckDB, which then refuses the select list. dbt's
+    /// listing of view dependencies is written so. The item becomes the column's position.
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        let GroupByExpr::Expressions(items, _) = &mut select.group_by else { return ControlFlow::Continue(()) };
+        let relations: Vec<String> = select
+            .from
+            .iter()
+            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+            .filter_map(|factor| match factor {
+                TableFactor::Table { alias: Some(alias), .. } | TableFactor::Derived { alias: Some(alias), .. } => {
+                    Some(folded(&alias.name))
+                }
+                _ => None,
+            })
+            .collect();
+        for item in items {
+            let Expr::Identifier(name) = item else { continue };
+            let name = folded(name);
+            if !relations.contains(&name) {
+                continue;
+            }
+            let position = select
+                .projection
+                .iter()
+                .position(|p| matches!(p, SelectItem::ExprWithAlias { alias, .. } if folded(alias) == name));
+            if let Some(i) = position {
+                *item = Expr::value(Value::Number((i + 1).to_string(), false));
+                self.changed = true;
+            }
         }
         ControlFlow::Continue(())
     }
@@ -542,6 +580,11 @@ impl Rewriter {
         }
         self.changed |= changed;
     }
+}
+
+/// An identifier as PostgreSQL compares it: folded to lower case unless quoted.
+fn folded(name: &Ident) -> String {
+    if name.quote_style.is_some() { name.value.clone() } else { name.value.to_lowercase() }
 }
 
 fn is_named(f: &Function, names: &[&str]) -> bool {
@@ -983,6 +1026,29 @@ mod tests {
             parameter_types("SELECT pg_catalog.pg_get_constraintdef(c.oid, $1), format_type($2, $3) FROM c"),
             vec![(1, SqlType::Bool), (2, SqlType::Oid), (3, SqlType::Int4)]
         );
+    }
+
+    #[test]
+    fn group_by_an_output_alias_that_is_also_a_relation_groups_by_the_output_column() {
+        let sql = "select s.name as s, count(*) from (select 'a' as name) as s group by s order by s";
+        assert_eq!(
+            to_duckdb(sql, None),
+            "SELECT s.name AS s, count(*) FROM (SELECT 'a' AS name) AS s GROUP BY 1 ORDER BY s"
+        );
+        let plain = "select name as n, count(*) from t as x group by n";
+        assert_eq!(to_duckdb(plain, None), plain, "an alias no relation shares is DuckDB's to resolve");
+    }
+
+    #[test]
+    fn renames_are_read_with_or_without_schema_and_database() {
+        let renamed = |sql| renamed_relation(sql).map(|(s, n)| (s.unwrap_or_default(), n));
+        assert_eq!(renamed("alter table m rename to n"), Some((String::new(), "m".into())));
+        assert_eq!(renamed(r#"ALTER TABLE "s"."m" RENAME TO "n""#), Some(("s".into(), "m".into())));
+        assert_eq!(
+            renamed(r#"alter table "ws_1"."public"."m__dbt_tmp" rename to "m""#),
+            Some(("public".into(), "m__dbt_tmp".into()))
+        );
+        assert_eq!(renamed("alter table m add column x int"), None);
     }
 
     #[test]

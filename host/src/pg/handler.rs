@@ -246,12 +246,7 @@ impl Handler {
                 let in_transaction = session.in_transaction().await.map_err(storage)?;
                 if *local && !in_transaction {
                     // PostgreSQL warns and changes nothing: the transaction it was for is over.
-                    let warning = NoticeResponse::from(ErrorInfo::new(
-                        "WARNING".into(),
-                        "25P01".into(),
-                        "SET LOCAL can only be used in transaction blocks".into(),
-                    ));
-                    client.feed(PgWireBackendMessage::NoticeResponse(warning)).await?;
+                    warn(client, "25P01", "SET LOCAL can only be used in transaction blocks").await?;
                     return Ok(Some(Local::Tag(Tag::new("SET"))));
                 }
                 self.change_setting(client, session, name, Some(value), in_transaction.then_some(*local)).await?;
@@ -503,6 +498,9 @@ impl Handler {
         }
         let sql = match command {
             Command::Commit | Command::Rollback => {
+                if *status == TransactionStatus::Idle {
+                    warn(client, "25P01", "there is no transaction in progress").await?;
+                }
                 // Open portals end with their transaction, as in PostgreSQL.
                 client.portal_store().clear_portals();
                 let t = self
@@ -562,7 +560,11 @@ impl Handler {
                 return Ok(false);
             }
             Command::Begin(begin) => {
-                session.execute(begin.sql()).await.map_err(storage)?;
+                if *status == TransactionStatus::Idle {
+                    session.execute(begin.sql()).await.map_err(storage)?;
+                } else {
+                    warn(client, "25001", "there is already a transaction in progress").await?;
+                }
                 *status = TransactionStatus::Transaction;
                 client.feed(PgWireBackendMessage::CommandComplete(Tag::new(begin.tag()).into())).await?;
                 return Ok(true);
@@ -598,6 +600,16 @@ impl Handler {
 /// Statements that begin or end a transaction block themselves.
 fn controls_transaction(command: &Command) -> bool {
     matches!(command, Command::Begin(_) | Command::Commit | Command::Rollback | Command::RollbackTo(_))
+}
+
+/// Sends PostgreSQL's WARNING `code`: the statement goes on and succeeds.
+async fn warn<C>(client: &mut C, code: &str, message: &str) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let notice = NoticeResponse::from(ErrorInfo::new("WARNING".into(), code.into(), message.into()));
+    Ok(client.feed(PgWireBackendMessage::NoticeResponse(notice)).await?)
 }
 
 /// An error as an ErrorResponse.
@@ -850,6 +862,9 @@ impl ExtendedQueryHandler for Handler {
         }
         let sql = match command {
             Command::Commit | Command::Rollback => {
+                if status == TransactionStatus::Idle {
+                    warn(client, "25P01", "there is no transaction in progress").await?;
+                }
                 client.portal_store().clear_portals();
                 let t = self
                     .end_transaction(&session, matches!(command, Command::Commit), status)
@@ -889,7 +904,11 @@ impl ExtendedQueryHandler for Handler {
                 return Ok(Response::CopyIn(CopyResponse::new(i8::from(binary), n, stream::empty())));
             }
             Command::Begin(begin) => {
-                session.execute(begin.sql()).await.map_err(storage)?;
+                if status == TransactionStatus::Idle {
+                    session.execute(begin.sql()).await.map_err(storage)?;
+                } else {
+                    warn(client, "25001", "there is already a transaction in progress").await?;
+                }
                 return Ok(Response::TransactionStart(Tag::new(begin.tag())));
             }
             _ => stmt.sql.clone(),
