@@ -59,3 +59,28 @@ fn copy_matches_postgresql_and_keeps_nothing_of_a_broken_stream() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && stdout.contains("copy: ok"), "{stdout}\n{stderr}");
 }
+
+/// ADBC's PostgreSQL driver reads results as binary COPY into Arrow and ingests tables with
+/// binary COPY (no end marker, `"public" . "t"` names, `$1::regclass` lookups): the same
+/// queries, ingest and append give the same Arrow tables and SQLSTATEs as PostgreSQL.
+#[test]
+fn adbc_reads_and_ingests_as_with_postgresql() {
+    let pg = Postgres::start();
+    let server = Server::start();
+    let ds = workspace_conninfo(&server);
+    let uri = |conninfo: &str| {
+        let field = |k: &str| {
+            conninfo.split(' ').find_map(|kv| kv.strip_prefix(&format!("{k}="))).unwrap_or_default().to_owned()
+        };
+        let password = field("password");
+        let auth = if password.is_empty() { field("user") } else { format!("{}:{password}", field("user")) };
+        format!("postgresql://{auth}@{}:{}/{}?sslmode=disable", field("host"), field("port"), field("dbname"))
+    };
+    let out = Command::new("python3")
+        .arg(fixtures().join("adbc/adbc_probe.py"))
+        .args([uri(&pg.conninfo()), uri(&ds)])
+        .output()
+        .expect("python3");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("adbc: ok"), "{stdout}\n{stderr}");
+}

@@ -630,15 +630,19 @@ CREATE OR REPLACE VIEW __pg_attrdef_rows AS
   FROM system.main.duckdb_columns() c WHERE c.column_default IS NOT NULL AND c.database_name = "system".main.current_database();
 CREATE OR REPLACE VIEW pg_attrdef AS SELECT * REPLACE (CAST(oid AS UINTEGER) AS oid, CAST(adrelid AS UINTEGER) AS adrelid) FROM (SELECT *, CAST(1 AS BIGINT) AS xmin FROM __pg_attrdef_rows) __pg_attrdef;
 
+-- PostgreSQL spells the I/O functions of newer types with an underscore (date_recv, but
+-- int8recv); ADBC's driver finds types by these names.
+CREATE OR REPLACE MACRO __io_sep(name) AS CASE WHEN name IN ('json', 'jsonb', 'date', 'time', 'timestamp',
+  'timestamptz', 'interval', 'timetz', 'bit', 'varbit', 'numeric', 'uuid') THEN '_' ELSE '' END;
 CREATE OR REPLACE VIEW __pg_type_rows AS
   SELECT m.oid, m.typname, CAST(11 AS BIGINT) AS typnamespace, CAST(10 AS BIGINT) AS typowner,
          CAST(m.typlen AS SMALLINT) AS typlen, m.typbyval, 'b' AS typtype, m.typcategory,
          false AS typispreferred, true AS typisdefined, ',' AS typdelim, CAST(0 AS BIGINT) AS typrelid,
          CAST(0 AS BIGINT) AS typsubscript, CAST(m.typelem AS BIGINT) AS typelem, CAST(m.typarray AS BIGINT) AS typarray,
-         CASE WHEN m.typelem <> 0 THEN 'array_in' ELSE m.typname || 'in' END AS typinput,
-         CASE WHEN m.typelem <> 0 THEN 'array_out' ELSE m.typname || 'out' END AS typoutput,
-         CASE WHEN m.typelem <> 0 THEN 'array_recv' ELSE m.typname || 'recv' END AS typreceive,
-         CASE WHEN m.typelem <> 0 THEN 'array_send' ELSE m.typname || 'send' END AS typsend,
+         CASE WHEN m.typelem <> 0 THEN 'array_in' ELSE m.typname || __io_sep(m.typname) || 'in' END AS typinput,
+         CASE WHEN m.typelem <> 0 THEN 'array_out' ELSE m.typname || __io_sep(m.typname) || 'out' END AS typoutput,
+         CASE WHEN m.typelem <> 0 THEN 'array_recv' ELSE m.typname || __io_sep(m.typname) || 'recv' END AS typreceive,
+         CASE WHEN m.typelem <> 0 THEN 'array_send' ELSE m.typname || __io_sep(m.typname) || 'send' END AS typsend,
          '-' AS typmodin, '-' AS typmodout, '-' AS typanalyze, 'i' AS typalign, 'p' AS typstorage,
          false AS typnotnull, CAST(0 AS BIGINT) AS typbasetype, -1 AS typtypmod, 0 AS typndims,
          CAST(m.typcollation AS BIGINT) AS typcollation, CAST(NULL AS VARCHAR) AS typdefaultbin,
@@ -776,10 +780,16 @@ CREATE OR REPLACE MACRO __regclass_oid(name) AS CASE
   WHEN replace(name, 'pg_catalog.', '') = 'pg_rewrite' THEN 2618
   WHEN replace(name, 'pg_catalog.', '') = 'pg_depend' THEN 2608
   ELSE (SELECT __c.oid FROM pg_class __c JOIN pg_namespace __n ON __n.oid = __c.relnamespace,
-          (SELECT regexp_extract(name, '^(?:(?:"((?:[^"]|"")+)"|([^."]+))\.)?(?:"((?:[^"]|"")+)"|([^."]+))$',
-                                 ['qs', 's', 'qr', 'r']) AS p) __x
-        WHERE __c.relname = coalesce(nullif(replace(__x.p.qr, '""', '"'), ''), __x.p.r)
-          AND __n.nspname = coalesce(nullif(replace(__x.p.qs, '""', '"'), ''), nullif(__x.p.s, ''), current_schema())
+          (SELECT regexp_extract(name,
+                    '^\s*(?:(?:"((?:[^"]|"")+)"|([^."\s]+))\s*\.\s*)?(?:"((?:[^"]|"")+)"|([^."\s]+))\s*$',
+                    ['qs', 's', 'qr', 'r']) AS p) __x
+        -- Quoted parts match exactly, unquoted ones in any case (PostgreSQL folds them);
+        -- blanks around the dot are allowed, as ADBC writes `"public" . "t"`.
+        WHERE CASE WHEN __x.p.qr <> '' THEN __c.relname = replace(__x.p.qr, '""', '"')
+                   ELSE __x.p.r <> '' AND lower(__c.relname) = lower(__x.p.r) END
+          AND CASE WHEN __x.p.qs <> '' THEN __n.nspname = replace(__x.p.qs, '""', '"')
+                   WHEN __x.p.s <> '' THEN lower(__n.nspname) = lower(__x.p.s)
+                   ELSE __n.nspname = current_schema() END
         LIMIT 1) END;
 -- regclass: oid -> text (schema-qualified when not on the search path, like PG)
 CREATE OR REPLACE MACRO __regclass_name(rel_oid) AS coalesce(

@@ -943,7 +943,12 @@ impl SqlSession for DuckSession {
         rows: &mut dyn Iterator<Item = Result<Vec<Option<String>>>>,
     ) -> Result<u64> {
         self.ws.ensure_open()?;
-        let schema = schema.unwrap_or("main");
+        // `public` is the workspace's own schema, DuckDB's `main`.
+        let schema = match schema {
+            None => "main",
+            Some(s) if s.eq_ignore_ascii_case("public") => "main",
+            Some(s) => s,
+        };
         if is_bucket_schema(schema) {
             return Err(read_only());
         }

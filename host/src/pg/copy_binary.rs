@@ -24,6 +24,14 @@ pub fn header() -> Bytes {
 }
 
 /// The stream's end.
+/// `data`, preceded by `header` if it has not been sent yet.
+pub fn after(header: &mut Option<Bytes>, data: Bytes) -> Bytes {
+    match header.take() {
+        Some(h) => [h, data].concat().into(),
+        None => data,
+    }
+}
+
 pub fn trailer() -> Bytes {
     Bytes::from_static(&[0xff, 0xff])
 }
@@ -84,10 +92,14 @@ impl Reader {
         Ok(rows)
     }
 
-    /// Ends the input: it must have ended with the end marker.
+    /// Ends the input. As in PostgreSQL, the end marker may be left out (ADBC does) but the
+    /// data must end between rows: a cut row fails the COPY.
     pub fn finish(&mut self) -> Result<Vec<Vec<Option<String>>>, String> {
-        if !self.ended {
-            return Err("binary COPY data ended without its end marker".into());
+        if !self.header_read {
+            return Err("binary COPY data ended before its header".into());
+        }
+        if !self.ended && !self.pending.is_empty() {
+            return Err("binary COPY data ended in the middle of a row".into());
         }
         Ok(Vec::new())
     }
@@ -182,5 +194,25 @@ mod tests {
         }
         let mut reader = Reader::new(vec![SqlType::Int4]);
         assert!(reader.feed(b"not a copy stream at all").is_err());
+
+        // Without the end marker the rows count, as in PostgreSQL; a cut row or a missing
+        // header fails the COPY.
+        let unmarked = &stream[..stream.len() - 2];
+        let mut reader = Reader::new(vec![SqlType::Int4, SqlType::Text]);
+        assert_eq!(reader.feed(unmarked).unwrap(), want);
+        assert!(reader.finish().is_ok());
+        let mut reader = Reader::new(vec![SqlType::Int4, SqlType::Text]);
+        assert_eq!(reader.feed(&stream[..stream.len() - 5]).unwrap().len(), 1);
+        assert!(reader.finish().is_err(), "a row cut short");
+        assert!(Reader::new(vec![SqlType::Int4]).finish().is_err(), "no header");
+    }
+
+    #[test]
+    fn the_header_travels_with_the_first_message() {
+        let mut header = Some(header());
+        let first = after(&mut header, Bytes::from_static(b"row"));
+        assert_eq!(&first[..11], SIGNATURE);
+        assert!(first.ends_with(b"row"));
+        assert_eq!(after(&mut header, Bytes::from_static(b"next")), Bytes::from_static(b"next"));
     }
 }

@@ -399,6 +399,9 @@ impl Handler {
         let mut started = false;
         let binary = copy.options.binary;
         let mut types = Vec::new();
+        // The binary header travels in one message with the first tuple (or the trailer), as
+        // PostgreSQL sends it: ADBC's reader expects a tuple right after the header.
+        let mut header = None;
         while let Some(event) = running.next().await {
             match event {
                 Event::Columns(columns) if !started => {
@@ -410,7 +413,7 @@ impl Handler {
                         .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(format, n, formats)))
                         .await?;
                     if binary {
-                        client.feed(PgWireBackendMessage::CopyData(CopyData::new(copy_binary::header()))).await?;
+                        header = Some(copy_binary::header());
                     }
                     types = columns.into_iter().map(|c| c.ty).collect();
                 }
@@ -424,7 +427,9 @@ impl Handler {
                         copy_lines(&batch, &copy.options, zone)
                     };
                     for line in lines {
-                        client.feed(PgWireBackendMessage::CopyData(CopyData::new(line))).await?;
+                        client
+                            .feed(PgWireBackendMessage::CopyData(CopyData::new(copy_binary::after(&mut header, line))))
+                            .await?;
                     }
                 }
                 _ => {}
@@ -435,7 +440,12 @@ impl Handler {
             return Err(error("ERROR", "0A000", "COPY needs a query that returns rows"));
         }
         if binary {
-            client.feed(PgWireBackendMessage::CopyData(CopyData::new(copy_binary::trailer()))).await?;
+            client
+                .feed(PgWireBackendMessage::CopyData(CopyData::new(copy_binary::after(
+                    &mut header,
+                    copy_binary::trailer(),
+                ))))
+                .await?;
         }
         client.feed(PgWireBackendMessage::CopyDone(CopyDone::new())).await?;
         Ok(rows as usize)
