@@ -1,6 +1,7 @@
 //! Query handling: the simple and extended protocols, session commands, COPY and cancel.
-//! Both protocols go through [`Handler::statement`]-style helpers over the same engine
-//! session calls.
+//! Both protocols run every statement through one executor, [`Handler::execute`], which
+//! answers a [`Reply`]; they differ only in how they write it (messages, or pgwire's
+//! `Response` for a portal).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -39,7 +40,7 @@ use crate::pg::copy_binary;
 use crate::pg::cursors::{Cursor, not_found as cursor_not_found};
 use crate::pg::encode::{binary_param, copy_lines, declared_type, format_of, pg_type, text_array_param, type_modifier};
 use crate::pg::error::{error, fatal, from_storage};
-use crate::pg::session::{CancelRegistry, Encoding, Event, PgSession, SettingUndo};
+use crate::pg::session::{CancelRegistry, Encoding, Event, PgSession, Running, SettingUndo};
 
 /// Server settings SHOW reports unless the session SET them.
 const SETTINGS: &[(&str, &str)] = &[
@@ -148,12 +149,36 @@ fn storage(e: StorageError) -> PgWireError {
     from_storage(&e)
 }
 
-/// The local answer to a session command, or `None` for SQL the engine runs.
-enum Local {
-    /// A command tag, after which the transaction status is unchanged.
-    Tag(Tag),
+/// What one statement answers, before either protocol writes it: the simple and extended
+/// protocols run every statement through [`Handler::execute`] and differ only in how they
+/// send this.
+enum Reply {
+    /// Done: its command tag and what it did to the transaction.
+    Done(Tag, Transition),
     /// One row of one text column (SHOW, set_config()): column name, value, command tag.
     Row(String, String, Tag),
+    /// Rows a FETCH read from a cursor (`None` for MOVE), with the cursor's columns.
+    Fetched(Vec<SqlColumn>, Option<Vec<DataRow>>, Tag),
+    /// COPY FROM STDIN waits for the client's data: binary or text, number of columns.
+    CopyIn(bool, usize),
+    /// A statement running on the engine; its rows are to be streamed.
+    Running(Running),
+}
+
+/// What a statement did to the transaction block.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transition {
+    Same,
+    Began,
+    Ended,
+    /// ROLLBACK TO SAVEPOINT left the failed state.
+    Recovered,
+}
+
+impl Reply {
+    fn tag(t: Tag) -> Self {
+        Reply::Done(t, Transition::Same)
+    }
 }
 
 /// A one-column row holding `value` as text (SHOW's answer).
@@ -232,7 +257,7 @@ fn status_after(kind: &StatementKind, before: TransactionStatus) -> TransactionS
 
 impl Handler {
     /// Answers session commands that need no engine (SET, SHOW, SAVEPOINT, …).
-    async fn local<C>(&self, client: &mut C, session: &PgSession, command: &Command) -> PgWireResult<Option<Local>>
+    async fn local<C>(&self, client: &mut C, session: &PgSession, command: &Command) -> PgWireResult<Option<Reply>>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -247,12 +272,12 @@ impl Handler {
                 if *local && !in_transaction {
                     // PostgreSQL warns and changes nothing: the transaction it was for is over.
                     warn(client, "25P01", "SET LOCAL can only be used in transaction blocks").await?;
-                    return Ok(Some(Local::Tag(Tag::new("SET"))));
+                    return Ok(Some(Reply::tag(Tag::new("SET"))));
                 }
                 self.change_setting(client, session, name, Some(value), in_transaction.then_some(*local)).await?;
-                Local::Tag(Tag::new("SET"))
+                Reply::tag(Tag::new("SET"))
             }
-            Command::Show(name) => Local::Row(canonical_name(name), show_value(session, name)?, Tag::new("SHOW")),
+            Command::Show(name) => Reply::Row(canonical_name(name), show_value(session, name)?, Tag::new("SHOW")),
             Command::SetConfig { name, value, local, column } => {
                 if DUCKDB_SETTINGS.binary_search(&name.as_str()).is_ok() {
                     return Err(error("ERROR", "42501", &format!("permission denied to set parameter \"{name}\"")));
@@ -262,7 +287,7 @@ impl Handler {
                 if !*local || in_transaction {
                     self.change_setting(client, session, name, Some(value), in_transaction.then_some(*local)).await?;
                 }
-                Local::Row(column.clone(), value.clone(), Tag::new("SELECT").with_rows(1))
+                Reply::Row(column.clone(), value.clone(), Tag::new("SELECT").with_rows(1))
             }
             Command::Reset(name) => {
                 let in_transaction = session.in_transaction().await.map_err(storage)?;
@@ -279,19 +304,19 @@ impl Handler {
                 for name in names {
                     self.change_setting(client, session, &name, None, in_transaction.then_some(false)).await?;
                 }
-                Local::Tag(Tag::new("RESET"))
+                Reply::tag(Tag::new("RESET"))
             }
-            Command::NoOp(t) => Local::Tag(Tag::new(t)),
+            Command::NoOp(t) => Reply::tag(Tag::new(t)),
             Command::Savepoint(name) => {
                 if !session.in_transaction().await.map_err(storage)? {
                     return Err(error("ERROR", "25P01", "SAVEPOINT can only be used in transaction blocks"));
                 }
                 session.savepoint(name.clone());
-                Local::Tag(Tag::new("SAVEPOINT"))
+                Reply::tag(Tag::new("SAVEPOINT"))
             }
             Command::Release(name) => {
                 session.release(name).map_err(storage)?;
-                Local::Tag(Tag::new("RELEASE"))
+                Reply::tag(Tag::new("RELEASE"))
             }
             Command::Unsupported(m) => return Err(error("ERROR", "0A000", m)),
             _ => return Ok(None),
@@ -471,6 +496,78 @@ impl Handler {
         Ok(n)
     }
 
+    /// Runs one statement for either protocol: session commands here, SQL on the engine.
+    /// `status` is the transaction block's before it; `params` and `codes` are the bound
+    /// parameters and result formats (none in the simple protocol), `encoding` how the
+    /// engine is to encode rows.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute<C>(
+        &self,
+        client: &mut C,
+        session: &PgSession,
+        (sql, command): (&str, Command),
+        status: TransactionStatus,
+        params: Vec<SqlParam>,
+        codes: &[i16],
+        encoding: Encoding,
+    ) -> PgWireResult<Reply>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if status == TransactionStatus::Error && !ends_failure(&command) {
+            return Err(aborted());
+        }
+        if let Some(reply) = self.local(client, session, &command).await? {
+            return Ok(reply);
+        }
+        Ok(match command {
+            Command::Commit | Command::Rollback => {
+                if status == TransactionStatus::Idle {
+                    warn(client, "25P01", "there is no transaction in progress").await?;
+                }
+                // Open portals end with their transaction, as in PostgreSQL.
+                client.portal_store().clear_portals();
+                let t =
+                    self.end_transaction(session, matches!(command, Command::Commit), status).await.map_err(storage)?;
+                flush_status(client, session).await?;
+                Reply::Done(t, Transition::Ended)
+            }
+            Command::Begin(begin) => {
+                if status == TransactionStatus::Idle {
+                    session.execute(begin.sql()).await.map_err(storage)?;
+                } else {
+                    warn(client, "25001", "there is already a transaction in progress").await?;
+                }
+                Reply::Done(Tag::new(begin.tag()), Transition::Began)
+            }
+            Command::RollbackTo(name) => {
+                session.rollback_to(&name).await.map_err(storage)?;
+                Reply::Done(Tag::new("ROLLBACK"), Transition::Recovered)
+            }
+            Command::Declare { name, hold, scroll, query } => {
+                Reply::tag(self.declare(session, (name, hold, scroll, query), params).await?)
+            }
+            Command::Fetch { name, direction, skip } => {
+                let (columns, rows) = self.fetch(session, &name, direction, codes).await.map_err(storage)?;
+                let tag = Tag::new(if skip { "MOVE" } else { "FETCH" }).with_rows(rows.len());
+                Reply::Fetched(columns, (!skip).then_some(rows), tag)
+            }
+            Command::Close(name) => Reply::tag(self.close(session, name).await.map_err(storage)?),
+            Command::CopyOut(copy) => {
+                let n = self.copy_out(client, session, &copy).await?;
+                Reply::tag(Tag::new("COPY").with_rows(n))
+            }
+            Command::CopyIn(copy) => {
+                let binary = copy.options.binary;
+                Reply::CopyIn(binary, self.copy_in(session, copy).await?)
+            }
+            _ => Reply::Running(session.run(sql.to_owned(), params, encoding)),
+        })
+    }
+
     /// Runs one statement of a simple query, writing its messages; returns `false` when a
     /// COPY FROM STDIN now waits for data.
     async fn simple_statement<C>(
@@ -486,125 +583,68 @@ impl Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let command = classify(sql);
-        if *status == TransactionStatus::Error && !ends_failure(&command) {
-            return Err(aborted());
-        }
-        if let Some(local) = self.local(client, session, &command).await? {
-            match local {
-                Local::Tag(t) => client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?,
-                Local::Row(name, value, tag) => {
-                    let fields = fields(&[SqlColumn { name, ty: SqlType::Text }], &[]);
-                    client
-                        .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
-                            fields.iter().map(Into::into).collect(),
-                        )))
-                        .await?;
-                    client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
-                    client.feed(PgWireBackendMessage::CommandComplete(tag.into())).await?;
-                }
+        let statement = (sql, classify(sql));
+        let reply = self.execute(client, session, statement, *status, Vec::new(), &[], Encoding::Rows(Arc::default()));
+        let tag = match reply.await? {
+            Reply::Done(tag, transition) => {
+                *status = match transition {
+                    Transition::Same => *status,
+                    Transition::Began | Transition::Recovered => TransactionStatus::Transaction,
+                    Transition::Ended => TransactionStatus::Idle,
+                };
+                tag
             }
-            return Ok(true);
-        }
-        let sql = match command {
-            Command::Commit | Command::Rollback => {
-                if *status == TransactionStatus::Idle {
-                    warn(client, "25P01", "there is no transaction in progress").await?;
-                }
-                // Open portals end with their transaction, as in PostgreSQL.
-                client.portal_store().clear_portals();
-                let t = self
-                    .end_transaction(session, matches!(command, Command::Commit), *status)
-                    .await
-                    .map_err(storage)?;
-                *status = TransactionStatus::Idle;
-                flush_status(client, session).await?;
-                client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
-                return Ok(true);
+            Reply::Row(name, value, tag) => {
+                row_description(client, &[SqlColumn { name, ty: SqlType::Text }]).await?;
+                client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
+                tag
             }
-            Command::RollbackTo(name) => {
-                session.rollback_to(&name).await.map_err(storage)?;
-                *status = TransactionStatus::Transaction;
-                client.feed(PgWireBackendMessage::CommandComplete(Tag::new("ROLLBACK").into())).await?;
-                return Ok(true);
-            }
-            Command::Declare { name, hold, scroll, query } => {
-                let t = self.declare(session, (name, hold, scroll, query), Vec::new()).await?;
-                client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
-                return Ok(true);
-            }
-            Command::Fetch { name, direction, skip } => {
-                let (columns, rows) = self.fetch(session, &name, direction, &[]).await.map_err(storage)?;
-                let n = rows.len();
-                if !skip {
-                    let fields = fields(&columns, &[]);
-                    client
-                        .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
-                            fields.iter().map(Into::into).collect(),
-                        )))
-                        .await?;
+            Reply::Fetched(columns, rows, tag) => {
+                if let Some(rows) = rows {
+                    row_description(client, &columns).await?;
                     for row in rows {
                         client.feed(PgWireBackendMessage::DataRow(row)).await?;
                     }
                 }
-                let t = Tag::new(if skip { "MOVE" } else { "FETCH" }).with_rows(n);
-                client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
-                return Ok(true);
+                tag
             }
-            Command::Close(name) => {
-                let t = self.close(session, name).await.map_err(storage)?;
-                client.feed(PgWireBackendMessage::CommandComplete(t.into())).await?;
-                return Ok(true);
-            }
-            Command::CopyOut(copy) => {
-                let n = self.copy_out(client, session, &copy).await?;
-                client.feed(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(n).into())).await?;
-                return Ok(true);
-            }
-            Command::CopyIn(copy) => {
-                let binary = copy.options.binary;
-                let n = self.copy_in(session, copy).await?;
+            Reply::CopyIn(binary, n) => {
                 let response = CopyInResponse::new(i8::from(binary), n as i16, vec![i16::from(binary); n]);
                 client.send(PgWireBackendMessage::CopyInResponse(response)).await?;
                 client.set_state(PgWireConnectionState::CopyInProgress(false));
                 return Ok(false);
             }
-            Command::Begin(begin) => {
-                if *status == TransactionStatus::Idle {
-                    session.execute(begin.sql()).await.map_err(storage)?;
-                } else {
-                    warn(client, "25001", "there is already a transaction in progress").await?;
-                }
-                *status = TransactionStatus::Transaction;
-                client.feed(PgWireBackendMessage::CommandComplete(Tag::new(begin.tag()).into())).await?;
-                return Ok(true);
-            }
-            _ => sql.to_owned(),
-        };
-        let mut running = session.run(sql, Vec::new(), Encoding::Rows(Arc::default()));
-        while let Some(event) = running.next().await {
-            match event {
-                Event::Columns(columns) => {
-                    let fields = fields(&columns, &[]);
-                    client
-                        .feed(PgWireBackendMessage::RowDescription(RowDescription::new(
-                            fields.iter().map(Into::into).collect(),
-                        )))
-                        .await?;
-                }
-                Event::Rows(rows) => {
-                    for row in rows {
-                        client.feed(PgWireBackendMessage::DataRow(row)).await?;
+            Reply::Running(mut running) => {
+                while let Some(event) = running.next().await {
+                    match event {
+                        Event::Columns(columns) => row_description(client, &columns).await?,
+                        Event::Rows(rows) => {
+                            for row in rows {
+                                client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                            }
+                        }
+                        Event::CopyHeader(_) | Event::Batch(_) => {}
                     }
                 }
-                Event::CopyHeader(_) | Event::Batch(_) => {}
+                let (kind, outcome) = running.finish().await.map_err(storage)?;
+                *status = status_after(&kind, *status);
+                tag(&kind, outcome)
             }
-        }
-        let (kind, outcome) = running.finish().await.map_err(storage)?;
-        *status = status_after(&kind, *status);
-        client.feed(PgWireBackendMessage::CommandComplete(tag(&kind, outcome).into())).await?;
+        };
+        client.feed(PgWireBackendMessage::CommandComplete(tag.into())).await?;
         Ok(true)
     }
+}
+
+/// Sends the RowDescription of text-format `columns`.
+async fn row_description<C>(client: &mut C, columns: &[SqlColumn]) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let fields = fields(columns, &[]);
+    let description = RowDescription::new(fields.iter().map(Into::into).collect());
+    Ok(client.feed(PgWireBackendMessage::RowDescription(description)).await?)
 }
 
 /// Statements that begin or end a transaction block themselves.
@@ -854,80 +894,47 @@ impl ExtendedQueryHandler for Handler {
     {
         let session = session(client)?;
         let stmt = &portal.statement.statement;
-        let command = classify(&stmt.sql);
+        let codes = format_codes(&portal.result_column_format);
+        let binary: Vec<bool> = (0..stmt.columns.as_ref().map_or(0, Vec::len))
+            .map(|i| format_of(&codes, i) == FieldFormat::Binary)
+            .collect();
         let status = client.transaction_status();
-        if status == TransactionStatus::Error && !ends_failure(&command) {
-            return Err(aborted());
-        }
-        if let Some(local) = self.local(client, &session, &command).await? {
-            return Ok(match local {
-                Local::Tag(t) => Response::Execution(t),
-                Local::Row(_, value, tag) => {
-                    // Sent here: pgwire's query response would count the row into the tag
-                    // (`SHOW 1`), where PostgreSQL's is `SHOW`.
-                    client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
-                    Response::Execution(tag)
-                }
-            });
-        }
-        let sql = match command {
-            Command::Commit | Command::Rollback => {
-                if status == TransactionStatus::Idle {
-                    warn(client, "25P01", "there is no transaction in progress").await?;
-                }
-                client.portal_store().clear_portals();
-                let t = self
-                    .end_transaction(&session, matches!(command, Command::Commit), status)
-                    .await
-                    .map_err(storage)?;
-                flush_status(client, &session).await?;
-                return Ok(Response::TransactionEnd(t));
-            }
-            Command::RollbackTo(name) => {
-                session.rollback_to(&name).await.map_err(storage)?;
+        let statement = (stmt.sql.as_str(), classify(&stmt.sql));
+        let reply = self.execute(
+            client,
+            &session,
+            statement,
+            status,
+            parameters(portal)?,
+            &codes,
+            Encoding::Rows(Arc::new(binary)),
+        );
+        let mut running = match reply.await? {
+            Reply::Done(tag, Transition::Same) => return Ok(Response::Execution(tag)),
+            Reply::Done(tag, Transition::Began) => return Ok(Response::TransactionStart(tag)),
+            Reply::Done(tag, Transition::Ended) => return Ok(Response::TransactionEnd(tag)),
+            Reply::Done(tag, Transition::Recovered) => {
                 session.mark_recovered();
-                return Ok(Response::Execution(Tag::new("ROLLBACK")));
+                return Ok(Response::Execution(tag));
             }
-            Command::Declare { name, hold, scroll, query } => {
-                let t = self.declare(&session, (name, hold, scroll, query), parameters(portal)?).await?;
-                return Ok(Response::Execution(t));
+            Reply::Row(_, value, tag) => {
+                // Sent here: pgwire's query response would count the row into the tag
+                // (`SHOW 1`), where PostgreSQL's is `SHOW`.
+                client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
+                return Ok(Response::Execution(tag));
             }
-            Command::Fetch { name, direction, skip } => {
-                let codes = format_codes(&portal.result_column_format);
-                let (_, rows) = self.fetch(&session, &name, direction, &codes).await.map_err(storage)?;
-                if skip {
-                    return Ok(Response::Execution(Tag::new("MOVE").with_rows(rows.len())));
-                }
+            Reply::Fetched(_, Some(rows), _) => {
                 let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
                 let mut response = QueryResponse::new(fields, stream::iter(rows.into_iter().map(Ok)));
                 response.set_command_tag("FETCH");
                 return Ok(Response::Query(response));
             }
-            Command::Close(name) => return Ok(Response::Execution(self.close(&session, name).await.map_err(storage)?)),
-            Command::CopyOut(copy) => {
-                let n = self.copy_out(client, &session, &copy).await?;
-                return Ok(Response::Execution(Tag::new("COPY").with_rows(n)));
-            }
-            Command::CopyIn(copy) => {
-                let binary = copy.options.binary;
-                let n = self.copy_in(&session, copy).await?;
+            Reply::Fetched(_, None, tag) => return Ok(Response::Execution(tag)),
+            Reply::CopyIn(binary, n) => {
                 return Ok(Response::CopyIn(CopyResponse::new(i8::from(binary), n, stream::empty())));
             }
-            Command::Begin(begin) => {
-                if status == TransactionStatus::Idle {
-                    session.execute(begin.sql()).await.map_err(storage)?;
-                } else {
-                    warn(client, "25001", "there is already a transaction in progress").await?;
-                }
-                return Ok(Response::TransactionStart(Tag::new(begin.tag())));
-            }
-            _ => stmt.sql.clone(),
+            Reply::Running(running) => running,
         };
-        let codes = format_codes(&portal.result_column_format);
-        let binary: Vec<bool> = (0..stmt.columns.as_ref().map_or(0, Vec::len))
-            .map(|i| format_of(&codes, i) == FieldFormat::Binary)
-            .collect();
-        let mut running = session.run(sql, parameters(portal)?, Encoding::Rows(Arc::new(binary)));
         if max_rows > 0 && stmt.columns.is_some() {
             // The client pages through the result: pgwire keeps the stream in the portal,
             // which ends with the statement's error if it fails on the way. The time limit
