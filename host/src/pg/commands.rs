@@ -3,6 +3,9 @@
 //! SAVEPOINT, DISCARD, …) and COPY … TO STDOUT / FROM STDIN.
 
 use duckstore_plugin_sdk::sql::skip_blanks;
+use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, Statement};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
 
 /// DuckDB's own settings (DuckDB 1.5.5's `duckdb_settings()`, lower case, sorted), which a
 /// PostgreSQL `SET` must not appear to change: the wire layer answers SET itself and never
@@ -652,151 +655,116 @@ fn identifier(s: &str) -> Option<(String, &str)> {
     (end > 0).then(|| (s[..end].to_ascii_lowercase(), &s[end..]))
 }
 
-fn parse_options(s: &str) -> Result<CopyOptions, String> {
+/// What a COPY's options ask for; refuses what duckstore would read or write differently.
+fn copy_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<CopyOptions, String> {
     let mut o = CopyOptions { binary: false, csv: false, header: false, delimiter: '\t', null: "\\N".into() };
-    let s = s.trim().trim_end_matches(';');
-    let s = s.strip_prefix("WITH").or_else(|| s.strip_prefix("with")).unwrap_or(s);
-    let body = paren_group(s).map_or(s.to_owned(), |(inner, _)| inner.replace(',', " "));
-    let mut tokens = Vec::new();
-    let mut cur = String::new();
-    let mut quote = false;
-    for c in body.chars() {
-        if c == '\'' {
-            quote = !quote;
-            cur.push(c);
-        } else if c.is_whitespace() && !quote {
-            if !cur.is_empty() {
-                tokens.push(std::mem::take(&mut cur));
-            }
-        } else {
-            cur.push(c);
-        }
-    }
-    if !cur.is_empty() {
-        tokens.push(cur);
-    }
-    let mut it = tokens.into_iter().peekable();
-    let mut delimiter_set = false;
-    while let Some(t) = it.next() {
-        match t.to_ascii_uppercase().as_str() {
-            "FORMAT" => match it.next().map(|v| unquote(&v).to_ascii_lowercase()).as_deref() {
-                Some("csv") => o.csv = true,
-                Some("text") => o.csv = false,
-                Some("binary") => o.binary = true,
-                other => {
-                    return Err(format!(
-                        "COPY format {} is not supported (use text, csv or binary)",
-                        other.unwrap_or("")
-                    ));
-                }
+    let (mut delimiter, mut null) = (None, None);
+    // Only the default quote and escape: other characters would be read or written wrongly.
+    let default_quote = |what: &str, c: char| {
+        if c == '"' { Ok(()) } else { Err(format!("COPY {what} other than '\"' is not supported")) }
+    };
+    for option in options {
+        match option {
+            CopyOption::Format(name) => match name.value.to_ascii_lowercase().as_str() {
+                "csv" => o.csv = true,
+                "text" => o.csv = false,
+                "binary" => o.binary = true,
+                other => return Err(format!("COPY format {other} is not supported (use text, csv or binary)")),
             },
-            "CSV" => o.csv = true,
-            "BINARY" => o.binary = true,
-            "HEADER" => {
-                o.header = match it.peek().map(|v| unquote(v).to_ascii_lowercase()) {
-                    Some(v) if ["true", "on", "1", "false", "off", "0", "match"].contains(&v.as_str()) => {
-                        it.next();
-                        !["false", "off", "0"].contains(&v.as_str())
-                    }
-                    _ => true,
-                }
-            }
-            "DELIMITER" => {
-                let d = unquote(&it.next().unwrap_or_default());
-                o.delimiter = d.chars().next().ok_or("COPY delimiter must be one character")?;
-                delimiter_set = true;
-            }
-            "NULL" => o.null = unquote(&it.next().unwrap_or_default()),
-            // Only the defaults: other characters would be read or written wrongly.
-            "QUOTE" | "ESCAPE" => {
-                if unquote(&it.next().unwrap_or_default()) != "\"" {
-                    return Err(format!("COPY {} other than '\"' is not supported", t.to_ascii_uppercase()));
-                }
-            }
-            "ENCODING" => {
-                let encoding = unquote(&it.next().unwrap_or_default()).to_ascii_uppercase().replace(['-', '_'], "");
+            CopyOption::Header(on) => o.header = *on,
+            CopyOption::Delimiter(c) => delimiter = Some(*c),
+            CopyOption::Null(s) => null = Some(s.clone()),
+            CopyOption::Quote(c) => default_quote("QUOTE", *c)?,
+            CopyOption::Escape(c) => default_quote("ESCAPE", *c)?,
+            CopyOption::Encoding(e) => {
+                let encoding = e.to_ascii_uppercase().replace(['-', '_'], "");
                 if encoding != "UTF8" {
                     return Err(format!("COPY encoding {encoding} is not supported (data is UTF8)"));
                 }
             }
             // Choices that leave the data the same: accepted, not applied.
-            "FREEZE" | "FORCE_QUOTE" => {
-                it.next();
+            CopyOption::Freeze(_) | CopyOption::ForceQuote(_) => {}
+            CopyOption::ForceNotNull(_) => return Err("COPY option FORCE_NOT_NULL is not supported".into()),
+            CopyOption::ForceNull(_) => return Err("COPY option FORCE_NULL is not supported".into()),
+        }
+    }
+    // The forms before PostgreSQL 9.0, which psql's \copy still writes (`… FROM STDIN csv`).
+    for option in legacy {
+        match option {
+            CopyLegacyOption::Binary => o.binary = true,
+            CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
+            CopyLegacyOption::Null(s) => null = Some(s.clone()),
+            CopyLegacyOption::Header => o.header = true,
+            CopyLegacyOption::Csv(csv) => {
+                o.csv = true;
+                for option in csv {
+                    match option {
+                        CopyLegacyCsvOption::Header => o.header = true,
+                        CopyLegacyCsvOption::Quote(c) => default_quote("QUOTE", *c)?,
+                        CopyLegacyCsvOption::Escape(c) => default_quote("ESCAPE", *c)?,
+                        CopyLegacyCsvOption::ForceQuote(_) => {}
+                        CopyLegacyCsvOption::ForceNotNull(_) => {
+                            return Err("COPY option FORCE NOT NULL is not supported".into());
+                        }
+                    }
+                }
             }
             other => return Err(format!("COPY option {other} is not supported")),
         }
     }
-    if o.csv {
-        if !delimiter_set {
-            o.delimiter = ',';
-        }
-        if o.null == "\\N" {
-            o.null = String::new();
-        }
-    }
+    o.delimiter = delimiter.unwrap_or(if o.csv { ',' } else { '\t' });
+    o.null = null.unwrap_or_else(|| if o.csv { String::new() } else { "\\N".into() });
     Ok(o)
 }
 
+/// A name part as PostgreSQL reads it: folded to lower case unless quoted.
+fn folded(ident: &Ident) -> String {
+    if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_lowercase() }
+}
+
+/// `COPY … FROM STDIN` and `COPY … TO STDOUT`, read with sqlparser's PostgreSQL dialect.
 fn parse_copy(sql: &str) -> Command {
-    let body = skip_blanks(sql).trim_end().trim_end_matches(';');
-    let rest = &body[4..];
+    const ONLY: &str = "COPY is supported only as COPY … TO STDOUT and COPY … FROM STDIN";
     let unsupported = |m: &str| Command::Unsupported(m.to_owned());
-    // COPY (query) TO STDOUT
-    if let Some((query, after)) = paren_group(rest) {
-        let w = words(after, 2);
-        if w != ["TO", "STDOUT"] {
-            return unsupported("COPY (query) is supported only TO STDOUT");
-        }
-        let options = after_keyword(skip_blanks(after), "TO").and_then(|r| after_keyword(skip_blanks(r), "STDOUT"));
-        return match parse_options(options.unwrap_or_default()) {
-            Ok(options) => Command::CopyOut(CopyOut { query: query.to_owned(), options }),
-            Err(e) => Command::Unsupported(e),
-        };
-    }
-    let Some((first, mut after)) = identifier(rest) else { return unsupported("COPY needs a table name") };
-    let (mut schema, mut table) = (None, first.clone());
-    if let Some(r) = after.trim_start().strip_prefix('.') {
-        let Some((t, a)) = identifier(r) else { return unsupported("COPY needs a table name") };
-        schema = Some(first);
-        table = t;
-        after = a;
-    }
-    let mut columns = Vec::new();
-    if let Some((cols, a)) = paren_group(after) {
-        let mut s = cols;
-        while let Some((c, r)) = identifier(s) {
-            columns.push(c);
-            s = r.trim_start().strip_prefix(',').unwrap_or(r);
-        }
-        after = a;
-    }
-    let w = words(after, 2);
-    let direction = w.iter().map(String::as_str).collect::<Vec<_>>();
-    let options_at = |s: &str| {
-        let s = s.trim_start();
-        let s = &s[s.find(char::is_whitespace).unwrap_or(s.len())..];
-        let s = s.trim_start();
-        s[s.find(char::is_whitespace).unwrap_or(s.len())..].to_owned()
+    let Ok(statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else { return unsupported(ONLY) };
+    let [Statement::Copy { source, to, target, options, legacy_options, .. }] = statements.as_slice() else {
+        return unsupported(ONLY);
     };
-    let options = match parse_options(&options_at(after)) {
+    let options = match copy_options(options, legacy_options) {
         Ok(o) => o,
         Err(e) => return Command::Unsupported(e),
     };
-    match direction.as_slice() {
-        ["FROM", "STDIN"] => Command::CopyIn(CopyIn { schema, table, columns, options }),
-        ["TO", "STDOUT"] => {
+    match (source, to, target) {
+        // The query runs as the client wrote it (its text, not sqlparser's rendering of it).
+        (CopySource::Query(_), true, CopyTarget::Stdout) => match paren_group(&skip_blanks(sql)[4..]) {
+            Some((query, _)) => Command::CopyOut(CopyOut { query: query.to_owned(), options }),
+            None => unsupported(ONLY),
+        },
+        (CopySource::Query(_), ..) => unsupported("COPY (query) is supported only TO STDOUT"),
+        (CopySource::Table { table_name, columns }, _, CopyTarget::Stdin | CopyTarget::Stdout) => {
+            let parts: Vec<String> = table_name.0.iter().filter_map(|p| p.as_ident().map(folded)).collect();
+            let (schema, table) = match parts.as_slice() {
+                [table] => (None, table.clone()),
+                [schema, table] => (Some(schema.clone()), table.clone()),
+                _ => return unsupported("COPY needs a table name, optionally with its schema"),
+            };
+            let columns: Vec<String> = columns.iter().map(folded).collect();
+            if !to {
+                return Command::CopyIn(CopyIn { schema, table, columns, options });
+            }
+            let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
             let cols = if columns.is_empty() {
                 "*".to_owned()
             } else {
-                columns.iter().map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect::<Vec<_>>().join(", ")
+                columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
             };
             let target = match &schema {
-                Some(s) => format!("\"{}\".\"{}\"", s.replace('"', "\"\""), table.replace('"', "\"\"")),
-                None => format!("\"{}\"", table.replace('"', "\"\"")),
+                Some(s) => format!("{}.{}", quote(s), quote(&table)),
+                None => quote(&table),
             };
             Command::CopyOut(CopyOut { query: format!("SELECT {cols} FROM {target}"), options })
         }
-        _ => unsupported("COPY is supported only as COPY … TO STDOUT and COPY … FROM STDIN"),
+        _ => unsupported(ONLY),
     }
 }
 
@@ -1115,6 +1083,20 @@ mod tests {
         assert!(matches!(classify(r"COPY t TO STDOUT (FORMAT csv, ESCAPE '\')"), Command::Unsupported(_)));
         assert!(matches!(classify("COPY t TO STDOUT (ENCODING 'LATIN1')"), Command::Unsupported(_)));
         assert!(matches!(classify("COPY t FROM STDIN (FORMAT csv, FORCE_NOT_NULL (a))"), Command::Unsupported(_)));
+        // ADBC's spelling, and psql's \copy (the options before PostgreSQL 9.0).
+        let Command::CopyIn(c) = classify(r#"COPY "public" . "T" ("a") FROM STDIN WITH (FORMAT binary)"#) else {
+            panic!()
+        };
+        assert_eq!(
+            (c.schema.as_deref(), c.table.as_str(), c.columns.as_slice()),
+            (Some("public"), "T", &["a".to_owned()][..])
+        );
+        let Command::CopyIn(c) = classify("COPY  Orders FROM STDIN csv header delimiter ';'") else { panic!() };
+        assert_eq!(
+            (c.table.as_str(), c.options.csv, c.options.header, c.options.delimiter),
+            ("orders", true, true, ';')
+        );
+        assert_eq!(c.options.null, "", "CSV's NULL is the empty string");
     }
 
     #[test]
