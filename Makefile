@@ -2,7 +2,7 @@
 # Build output lives outside the checkout so fresh clones (and CI) reuse it.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/duckstore/target
 
-.PHONY: run test torture setup bench
+.PHONY: run test lint torture setup bench
 
 ## Start duckstore on ./data with REST on 127.0.0.1:8080 (release build).
 run: setup
@@ -13,6 +13,11 @@ test: setup
 	cargo build -p duckstore-engine-native-example
 	cargo nextest run --workspace --no-fail-fast
 	cargo test --locked --manifest-path plugin-sdk/guest/Cargo.toml --features import-format --lib
+
+## Lints, as CI runs them: formatting and clippy with warnings as errors.
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
 
 ## The crash harness at length: many more kills than `make test` runs (seeded; see docs/reliability.md).
 torture: setup
