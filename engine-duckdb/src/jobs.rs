@@ -23,7 +23,6 @@ use duckstore_plugin_sdk::{Resource, Result, StorageError};
 use crate::DuckEngine;
 use crate::catalog::{naive, parsed, ts, ts_opt};
 use crate::error::db_err;
-use crate::files::new_id;
 
 const COLUMNS: &str = "id, project_id, branch_id, kind, status, table_id, rows, bytes, result, error_code, \
                        error_message, created_by, created_at, started_at, finished_at";
@@ -131,7 +130,7 @@ fn find(c: &Connection, job_id: &str) -> Result<Job> {
 
 impl DuckEngine {
     pub(crate) fn job_create(&self, new: &NewJob) -> Result<Job> {
-        let id = new_id(8);
+        let id = new_job_id();
         let now = naive(self.now());
         self.write(|c| {
             crate::projects::require(c, &new.project)?;
@@ -286,4 +285,11 @@ impl DuckEngine {
             .map(|n| n as u64)
         })
     }
+}
+
+/// A job id: 16 hex digits of a random number below 2^53, so that faces that show job ids
+/// as integers (Keboola's Storage API: `"id": 22077337`) can, exactly, in every JSON reader
+/// (JavaScript's and PHP's included), and read them back.
+pub(crate) fn new_job_id() -> String {
+    format!("{:016x}", rand::random::<u64>() & ((1 << 53) - 1))
 }

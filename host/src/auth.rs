@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 use duckstore_plugin_sdk::StorageError;
 
-use crate::api::error::ApiError;
 use crate::plugins::auth::{self as auth_plugin, Credential, Outcome, Role};
 use crate::plugins::{PluginError, Plugins};
+use crate::service::ServiceError;
 use crate::storage::Storage;
 
 const PROJECT_KEY_PREFIX: &str = "dsk_";
@@ -118,16 +118,16 @@ fn scope_allows(
     allowed: Option<&BranchId>,
     wanted: Option<&BranchId>,
     access: Access,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     match (scope, access) {
         (Scope::ProjectAdmin, _) => return Ok(()),
-        (_, Access::Manage) => return Err(ApiError::forbidden("this needs a project_admin key")),
-        (Scope::BranchRead, Access::Write) => return Err(ApiError::forbidden("this API key can only read")),
+        (_, Access::Manage) => return Err(ServiceError::forbidden("this needs a project_admin key")),
+        (Scope::BranchRead, Access::Write) => return Err(ServiceError::forbidden("this API key can only read")),
         _ => {}
     }
     match (wanted, allowed) {
         (Some(wanted), Some(allowed)) if wanted != allowed => {
-            Err(ApiError::forbidden(format!("this API key is limited to branch {allowed}")))
+            Err(ServiceError::forbidden(format!("this API key is limited to branch {allowed}")))
         }
         _ => Ok(()),
     }
@@ -135,17 +135,22 @@ fn scope_allows(
 
 impl Principal {
     /// Allows or refuses an action on `project`, optionally on one of its branches.
-    pub fn authorize(&self, project: &ProjectId, branch: Option<&BranchId>, access: Access) -> Result<(), ApiError> {
+    pub fn authorize(
+        &self,
+        project: &ProjectId,
+        branch: Option<&BranchId>,
+        access: Access,
+    ) -> Result<(), ServiceError> {
         match self {
             Principal::Admin => Ok(()),
             Principal::Key { project: own, scope, branch: key_branch, .. } => {
                 if own != project {
-                    return Err(ApiError::forbidden("this API key belongs to another project"));
+                    return Err(ServiceError::forbidden("this API key belongs to another project"));
                 }
                 scope_allows(*scope, key_branch.as_ref(), branch, access)
             }
             Principal::External { grants, .. } => {
-                let mut refusal = ApiError::forbidden("you have no grant for this project");
+                let mut refusal = ServiceError::forbidden("you have no grant for this project");
                 for grant in grants.iter().filter(|g| &g.project == project) {
                     match scope_allows(grant.scope, grant.branch.as_ref(), branch, access) {
                         Ok(()) => return Ok(()),
@@ -157,10 +162,10 @@ impl Principal {
         }
     }
 
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub fn require_admin(&self) -> Result<(), ServiceError> {
         match self {
             Principal::Admin => Ok(()),
-            _ => Err(ApiError::forbidden("this needs the admin key")),
+            _ => Err(ServiceError::forbidden("this needs the admin key")),
         }
     }
 
@@ -188,18 +193,18 @@ impl Principal {
     }
 }
 
-fn invalid_key() -> ApiError {
-    ApiError::unauthorized("invalid_token", "the API key is invalid, revoked or expired")
+fn invalid_key() -> ServiceError {
+    ServiceError::unauthenticated("invalid_token", "the API key is invalid, revoked or expired")
 }
 
 /// Turns a provider's principal into ours, refusing grants that name no valid project or
 /// branch and principals already expired.
-fn external(provider: &str, principal: auth_plugin::Principal) -> Result<Principal, ApiError> {
+fn external(provider: &str, principal: auth_plugin::Principal) -> Result<Principal, ServiceError> {
     let lie = |what: String| {
-        ApiError::unauthorized("authentication_failed", format!("the auth provider {provider} answered {what}"))
+        ServiceError::unauthenticated("authentication_failed", format!("the auth provider {provider} answered {what}"))
     };
     if principal.expires_at.is_some_and(|t| t <= Utc::now().timestamp()) {
-        return Err(ApiError::unauthorized("invalid_token", format!("{provider}: the credential has expired")));
+        return Err(ServiceError::unauthenticated("invalid_token", format!("{provider}: the credential has expired")));
     }
     let grants = principal
         .grants
@@ -218,7 +223,7 @@ fn external(provider: &str, principal: auth_plugin::Principal) -> Result<Princip
                 },
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, ServiceError>>()?;
     Ok(Principal::External { label: format!("{provider}:{}", principal.subject), grants })
 }
 
@@ -239,7 +244,7 @@ impl Authenticator {
         Self { admin_hash, last_touch: Mutex::new(HashMap::new()), plugins, providers }
     }
 
-    pub async fn authenticate(&self, storage: &Storage, presented: &str) -> Result<Principal, ApiError> {
+    pub async fn authenticate(&self, storage: &Storage, presented: &str) -> Result<Principal, ServiceError> {
         let presented_hash = hash(presented);
         if bool::from(presented_hash.ct_eq(&self.admin_hash)) {
             return Ok(Principal::Admin);
@@ -262,7 +267,7 @@ impl Authenticator {
 
     /// Runs the auth-provider chain: `not-applicable` (or a provider out of service) passes
     /// to the next; a denial, a crash or a malformed answer refuses the request (fail closed).
-    async fn ask_providers(&self, secret: &str) -> Result<Principal, ApiError> {
+    async fn ask_providers(&self, secret: &str) -> Result<Principal, ServiceError> {
         if self.providers.is_empty() {
             return Err(invalid_key());
         }
@@ -279,14 +284,14 @@ impl Authenticator {
                 match plugins.authenticate(name, &credential) {
                     Ok(Outcome::NotApplicable) => continue,
                     Ok(Outcome::Denied(reason)) => {
-                        return Err(ApiError::unauthorized("invalid_token", format!("{name}: {reason}")));
+                        return Err(ServiceError::unauthenticated("invalid_token", format!("{name}: {reason}")));
                     }
                     Ok(Outcome::Authenticated(principal)) => return external(name, principal),
                     Err(PluginError::Unavailable { reason, .. }) => {
                         tracing::warn!(plugin = %name, %reason, "skipping an auth provider that is out of service");
                     }
                     Err(e) => {
-                        return Err(ApiError::unauthorized(
+                        return Err(ServiceError::unauthenticated(
                             "authentication_failed",
                             format!("the auth provider {name} failed, so the request is refused: {e}"),
                         ));
@@ -296,7 +301,7 @@ impl Authenticator {
             Err(invalid_key())
         })
         .await
-        .map_err(|e| ApiError::from(StorageError::internal(format!("the auth task failed: {e}"))))?
+        .map_err(|e| ServiceError::from(StorageError::internal(format!("the auth task failed: {e}"))))?
     }
 
     /// Records use of a key at most once per [`TOUCH_INTERVAL`], in the background.

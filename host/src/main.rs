@@ -7,11 +7,13 @@ mod config;
 mod idempotency;
 mod imports;
 mod jobs;
+mod keboola;
 mod metrics;
 mod native_engine;
 mod pg;
 mod plugins;
 mod server;
+mod service;
 mod storage;
 mod sweeper;
 

@@ -19,13 +19,15 @@ use crate::pg::{PgConfig, SessionLimits};
 use crate::plugins::Plugins;
 use crate::plugins::policy::PluginPolicy;
 use crate::plugins::runtime::{Runtime, default_cache_dir};
+use crate::service::Service;
 use crate::storage::Storage;
 
 /// What every request handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// The operations every face calls (authorize, run, job); faces translate to them.
+    pub service: Service,
     pub storage: Storage,
-    pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
     pub idempotency: Arc<Idempotency>,
     pub backend_info: BackendInfo,
@@ -72,15 +74,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let pg_listener = crate::pg::bind(&pg_config).await?;
     let pg_addr = pg_listener.local_addr()?;
+    let auth = Arc::new(Authenticator::new(admin_hash, plugins.clone(), config.auth_providers.clone()));
+    let jobs: Arc<crate::jobs::Jobs> = Arc::default();
     let state = AppState {
+        service: Service::new(storage.clone(), auth, jobs.clone()),
         storage,
-        auth: Arc::new(Authenticator::new(admin_hash, plugins.clone(), config.auth_providers.clone())),
         metrics,
         idempotency: Arc::default(),
         backend_info,
         pg_endpoint: PgEndpoint::of(pg_addr),
         plugins,
-        jobs: Arc::default(),
+        jobs,
     };
 
     let sweeper = crate::sweeper::spawn(

@@ -20,7 +20,7 @@ struct Project {
 
 impl Project {
     fn dbt(&self, args: &[&str]) -> Output {
-        Command::new("dbt")
+        Command::new(dbt_binary())
             .args(["--no-use-colors", "--no-version-check"])
             .args(args)
             .current_dir(self.dir.path())
@@ -58,6 +58,14 @@ impl Project {
         assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
     }
+}
+
+/// dbt as `scripts/setup` installs it: in its own virtual environment in duckstore's cache.
+fn dbt_binary() -> std::path::PathBuf {
+    let cache = std::env::var_os("DUCKSTORE_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache/duckstore"));
+    cache.join("venv-dbt/bin/dbt")
 }
 
 fn copy_dir(from: &Path, to: &Path) {

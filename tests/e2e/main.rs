@@ -16,6 +16,7 @@ mod idempotency;
 mod imports;
 mod jdbc;
 mod jobs;
+mod keboola;
 mod native_engine;
 mod pg_fidelity;
 mod pg_security;

@@ -44,9 +44,7 @@ async fn create(
     ApiPath(path): ApiPath<BranchPath>,
     ApiJson(new): ApiJson<NewBucket>,
 ) -> ApiResult<(StatusCode, Json<Bucket>)> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
-    let at = path.at();
-    let bucket = state.storage.run(move |s| s.create_bucket(&at, &new)).await?;
+    let bucket = state.service.create_bucket(&principal, path.at(), new).await?;
     Ok((StatusCode::CREATED, Json(bucket)))
 }
 
@@ -57,9 +55,7 @@ async fn list(
     principal: Principal,
     ApiPath(path): ApiPath<BranchPath>,
 ) -> ApiResult<Json<BucketList>> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Read)?;
-    let at = path.at();
-    let buckets = state.storage.run(move |s| s.list_buckets(&at)).await?;
+    let buckets = state.service.list_buckets(&principal, path.at()).await?;
     Ok(Json(BucketList { total: buckets.len(), buckets }))
 }
 
@@ -70,9 +66,7 @@ async fn get(
     principal: Principal,
     ApiPath(path): ApiPath<BucketPath>,
 ) -> ApiResult<Json<Bucket>> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Read)?;
-    let at = path.at();
-    Ok(Json(state.storage.run(move |s| s.get_bucket(&at)).await?))
+    Ok(Json(state.service.bucket(&principal, path.at()).await?))
 }
 
 #[utoipa::path(delete, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}", tag = "buckets",
@@ -83,10 +77,7 @@ async fn delete(
     ApiPath(path): ApiPath<BucketPath>,
     ApiQuery(params): ApiQuery<DeleteBucketParams>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
-    let at = path.at();
-    let actor = principal.label();
-    state.storage.run(move |s| s.delete_bucket(&at, params.cascade, &actor)).await?;
+    state.service.delete_bucket(&principal, path.at(), params.cascade).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

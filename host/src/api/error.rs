@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use duckstore_plugin_sdk::{ErrorKind, StorageError};
 
+use crate::service::ServiceError;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -37,10 +39,6 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
-    }
-
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
@@ -58,6 +56,15 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Unauthenticated { code, message } => Self::new(StatusCode::UNAUTHORIZED, code, message),
+            ServiceError::Failed(e) => e.into(),
+        }
     }
 }
 

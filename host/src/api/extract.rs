@@ -132,7 +132,7 @@ impl FromRequestParts<AppState> for Principal {
         let key = presented_key(parts).filter(|k| !k.is_empty()).ok_or_else(|| {
             ApiError::unauthorized("missing_token", "send an API key as 'Authorization: Bearer <key>'")
         })?;
-        let principal = state.auth.authenticate(&state.storage, key).await?;
+        let principal = state.service.authenticate(key).await?;
         if let Some(caller) = parts.extensions.get::<crate::audit::Caller>() {
             caller.set(principal.label());
         }

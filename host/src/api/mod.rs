@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     routes
         .route("/openapi.json", axum::routing::get(move || async move { axum::Json((*openapi).clone()) }))
+        .merge(crate::keboola::router())
         .route_layer(axum::middleware::from_fn_with_state(state.storage.clone(), crate::audit::record))
         .route_layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })

@@ -1,0 +1,44 @@
+//! Keboola's Storage API v2 (`/v2/storage/…`, and every route again under
+//! `/v2/storage/branch/{branch}/…`), so that Keboola's own clients work against duckstore
+//! unchanged. A face over the service layer: it reads Keboola's request shapes, calls one
+//! [`crate::service::Service`] operation and answers in Keboola's shapes and error dialect.
+//! Routes not served yet answer 501 in that dialect (never 404 or 500: Keboola's Python
+//! client retries 5xx for minutes). docs/keboola-api.md lists what is served.
+
+mod error;
+mod extract;
+mod routes;
+mod shapes;
+
+use axum::Router;
+use axum::extract::OriginalUri;
+use axum::http::Method;
+use axum::routing::get;
+
+use crate::keboola::error::KbcError;
+use crate::server::AppState;
+
+pub fn router() -> Router<AppState> {
+    let api = Router::new()
+        .route("/", get(routes::index))
+        .route("/tokens/verify", get(routes::verify))
+        .route("/buckets", get(routes::list_buckets).post(routes::create_bucket))
+        .route("/buckets/{id}", get(routes::bucket).delete(routes::delete_bucket))
+        .route("/buckets/{id}/tables", get(routes::bucket_tables))
+        .route("/tables", get(routes::tables))
+        .route("/tables/{id}", get(routes::table))
+        .route("/jobs", get(routes::jobs))
+        .route("/jobs/{id}", get(routes::job))
+        .fallback(not_implemented)
+        .method_not_allowed_fallback(not_implemented);
+    Router::new()
+        // The nested "/" serves /v2/storage; clients also ask with the trailing slash.
+        .route("/v2/storage/", get(routes::index))
+        .nest("/v2/storage/branch/{branch}", api.clone())
+        .nest("/v2/storage", api)
+}
+
+/// Any other route of Keboola's API: 501 in its dialect.
+async fn not_implemented(method: Method, uri: OriginalUri) -> KbcError {
+    KbcError::not_implemented(&format!("{method} {}", uri.0.path()))
+}

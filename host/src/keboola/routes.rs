@@ -1,0 +1,213 @@
+//! The routes served so far, each citing its section of Keboola's API Blueprint
+//! (`../shared/reference/keboola-storage-api.apib`, line numbers). Each handler reads the
+//! request, makes one service call and renders the answer; nothing else.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use duckstore_plugin_sdk::model::{NewBucket, Page};
+use duckstore_plugin_sdk::names::{BucketId, BucketName, BucketRef, Stage, TableRef};
+
+use crate::keboola::error::{KbcError, KbcResult};
+use crate::keboola::extract::{Caller, Params, base_url, flag};
+use crate::keboola::shapes;
+use crate::server::AppState;
+
+/// API index (apib 902): public, as Keboola's is.
+pub async fn index(parts: Parts) -> Json<Value> {
+    let base = base_url(&parts);
+    Json(json!({
+        "api": "storage",
+        "version": "v2",
+        "documentation": format!("{base}/openapi.json"),
+        "components": [],
+        "services": [{"id": "storage", "url": base}],
+        "features": [],
+        "urlTemplates": {},
+    }))
+}
+
+/// Token verification (apib 529, 680 for a branch).
+pub async fn verify(State(state): State<AppState>, caller: Caller) -> KbcResult<Json<Value>> {
+    let who = state.service.identity(&caller.principal, caller.branch_ref()).await?;
+    Ok(Json(shapes::token(&caller.base, &who.key, &who.project, &who.buckets)))
+}
+
+/// A bucket id from a path: raw (`in.c-b`) or percent-encoded, as clients send it.
+fn bucket_id(raw: &str) -> KbcResult<BucketId> {
+    raw.parse()
+        .map_err(|e: duckstore_plugin_sdk::StorageError| KbcError::bad_request("storage.buckets.invalidId", e.message))
+}
+
+/// `in.c-b.t` → the bucket and the table.
+fn table_ref(caller: &Caller, raw: &str) -> KbcResult<TableRef> {
+    let invalid =
+        || KbcError::bad_request("storage.tables.invalidId", format!("{raw:?} is not a table id (in.c-bucket.table)"));
+    let (bucket, table) = raw.rsplit_once('.').ok_or_else(invalid)?;
+    Ok(TableRef {
+        project: caller.project.clone(),
+        branch: caller.branch.clone(),
+        bucket: bucket_id(bucket)?,
+        table: table.parse().map_err(|_| invalid())?,
+    })
+}
+
+fn bucket_ref(caller: &Caller, id: BucketId) -> BucketRef {
+    BucketRef { project: caller.project.clone(), branch: caller.branch.clone(), bucket: id }
+}
+
+/// List buckets (apib 966).
+pub async fn list_buckets(State(state): State<AppState>, caller: Caller) -> KbcResult<Json<Value>> {
+    let buckets = state.service.list_buckets(&caller.principal, caller.branch_ref()).await?;
+    let tables = state.service.list_branch_tables(&caller.principal, caller.branch_ref()).await?;
+    Ok(Json(Value::Array(
+        buckets
+            .iter()
+            .map(|b| {
+                let own: Vec<_> = tables.iter().filter(|t| t.bucket == b.id).cloned().collect();
+                shapes::bucket(&caller.base, b, &own, false)
+            })
+            .collect(),
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct CreateBucket {
+    name: Option<String>,
+    stage: Option<String>,
+    description: Option<String>,
+    #[serde(rename = "displayName")]
+    display_name: Option<String>,
+    backend: Option<String>,
+}
+
+/// Create bucket (apib 1063). Keboola's `name` is what duckstore calls the bucket's name; a
+/// leading `c-` (Keboola's own prefix, which clients sometimes repeat) is dropped.
+pub async fn create_bucket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(p): Params<CreateBucket>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    let name =
+        p.name.or(p.display_name).ok_or_else(|| KbcError::bad_request("storage.validation", "name is required"))?;
+    let name = name.strip_prefix("c-").unwrap_or(&name);
+    let name = BucketName::new(name).map_err(|e| KbcError::bad_request("storage.buckets.validation", e.message))?;
+    let stage = match p.stage.as_deref().unwrap_or("in") {
+        "in" => Stage::In,
+        "out" => Stage::Out,
+        other => {
+            return Err(KbcError::bad_request(
+                "storage.buckets.validation",
+                format!("stage must be in or out, not {other:?}"),
+            ));
+        }
+    };
+    if let Some(backend) = p.backend.filter(|b| !b.is_empty() && b != "duckdb") {
+        return Err(KbcError::bad_request(
+            "storage.buckets.validation",
+            format!("backend {backend:?} is not available here; duckstore's backend is duckdb"),
+        ));
+    }
+    let new = NewBucket { stage, name, description: p.description.filter(|d| !d.is_empty()) };
+    let bucket = state.service.create_bucket(&caller.principal, caller.branch_ref(), new).await?;
+    Ok((StatusCode::CREATED, Json(shapes::bucket(&caller.base, &bucket, &[], true))))
+}
+
+/// Bucket detail (apib 1317): `tables` is the array of the bucket's tables here.
+pub async fn bucket(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> KbcResult<Json<Value>> {
+    let at = bucket_ref(&caller, bucket_id(&id)?);
+    let bucket = state.service.bucket(&caller.principal, at.clone()).await?;
+    let tables = state.service.list_tables(&caller.principal, at).await?;
+    Ok(Json(shapes::bucket(&caller.base, &bucket, &tables, true)))
+}
+
+#[derive(Deserialize)]
+pub struct DeleteBucket {
+    force: Option<String>,
+    #[serde(rename = "async")]
+    asynchronous: Option<String>,
+}
+
+/// Drop bucket (apib 1317): `force` also drops its tables; `async` answers 202 with a
+/// `bucketDelete` job, else 204 once done.
+pub async fn delete_bucket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<DeleteBucket>,
+) -> KbcResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let at = bucket_ref(&caller, bucket_id(&id)?);
+    let force = flag(p.force.as_deref(), "force")?;
+    if flag(p.asynchronous.as_deref(), "async")? {
+        let job = state.service.start_bucket_delete(&caller.principal, at, force).await?;
+        return Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))).into_response());
+    }
+    state.service.delete_bucket(&caller.principal, at, force).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Tables in a bucket (apib 2134).
+pub async fn bucket_tables(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> KbcResult<Json<Value>> {
+    let at = bucket_ref(&caller, bucket_id(&id)?);
+    let bucket = state.service.bucket(&caller.principal, at.clone()).await?;
+    let tables = state.service.list_tables(&caller.principal, at).await?;
+    Ok(Json(Value::Array(tables.iter().map(|t| shapes::table(&caller.base, t, Some(&bucket))).collect())))
+}
+
+/// All tables of the branch (apib 3869).
+pub async fn tables(State(state): State<AppState>, caller: Caller) -> KbcResult<Json<Value>> {
+    let buckets = state.service.list_buckets(&caller.principal, caller.branch_ref()).await?;
+    let tables = state.service.list_branch_tables(&caller.principal, caller.branch_ref()).await?;
+    Ok(Json(Value::Array(
+        tables.iter().map(|t| shapes::table(&caller.base, t, buckets.iter().find(|b| b.id == t.bucket))).collect(),
+    )))
+}
+
+/// Table detail (apib 3456).
+pub async fn table(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> KbcResult<Json<Value>> {
+    let at = table_ref(&caller, &id)?;
+    let bucket_at = BucketRef { project: at.project.clone(), branch: at.branch.clone(), bucket: at.bucket.clone() };
+    let table = state.service.table(&caller.principal, at).await?;
+    let bucket = state.service.bucket(&caller.principal, bucket_at).await?;
+    Ok(Json(shapes::table(&caller.base, &table, Some(&bucket))))
+}
+
+/// Job detail (apib 6939); the id is Keboola's integer form of duckstore's.
+pub async fn job(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> KbcResult<Json<Value>> {
+    let number: u64 = id
+        .parse()
+        .map_err(|_| KbcError::new(StatusCode::NOT_FOUND, "storage.jobs.notFound", format!("job {id} not found")))?;
+    let job = state.service.job(&caller.principal, caller.project.clone(), format!("{number:016x}")).await?;
+    Ok(Json(shapes::job(&caller.base, &job)))
+}
+
+#[derive(Deserialize)]
+pub struct ListJobs {
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+/// Jobs list (apib 6873), newest first.
+pub async fn jobs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(p): Params<ListJobs>,
+) -> KbcResult<Json<Value>> {
+    let number = |v: Option<String>, default: u32, name: &str| -> KbcResult<u32> {
+        v.map_or(Ok(default), |v| {
+            v.parse().map_err(|_| KbcError::bad_request("storage.validation", format!("{name} must be a number")))
+        })
+    };
+    let page = Page { limit: number(p.limit, 100, "limit")?.min(1000), offset: number(p.offset, 0, "offset")? };
+    let (jobs, _) = state.service.list_jobs(&caller.principal, caller.project.clone(), page).await?;
+    Ok(Json(Value::Array(jobs.iter().map(|j| shapes::job(&caller.base, j)).collect())))
+}
