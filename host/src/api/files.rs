@@ -4,18 +4,14 @@
 //! Two ways in: the S3-like three steps (`prepare` → `upload/{key}` → register), whose
 //! sessions survive a restart, or one `POST …/files/upload?name=` that does all three.
 
-use std::io::{SeekFrom, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::SeekFrom;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -28,7 +24,6 @@ use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, ProjectPath};
 use crate::auth::{Access, Principal};
 use crate::server::AppState;
-use crate::storage::Storage;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -116,9 +111,7 @@ async fn prepare(
     ApiPath(path): ApiPath<ProjectPath>,
     ApiJson(new): ApiJson<NewUpload>,
 ) -> ApiResult<(StatusCode, Json<PreparedUpload>)> {
-    principal.authorize(&path.project_id, None, Access::Write)?;
-    let project = path.project_id.clone();
-    let upload = state.storage.run(move |s| s.prepare_upload(&project, &new)).await?;
+    let upload = state.service.prepare_upload(&principal, path.project_id.clone(), new).await?;
     let upload_url = format!("/projects/{}/files/upload/{}", path.project_id, upload.upload_key);
     Ok((StatusCode::CREATED, Json(PreparedUpload { upload, upload_url })))
 }
@@ -134,8 +127,17 @@ async fn upload_content(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Upload>> {
-    principal.authorize(&path.project_id, None, Access::Write)?;
-    Ok(Json(receive(&state.storage, path.project_id, path.upload_key, &headers, body).await?))
+    let upload = state
+        .service
+        .receive_upload(
+            &principal,
+            path.project_id,
+            path.upload_key,
+            declared_length(&headers),
+            body.into_data_stream(),
+        )
+        .await?;
+    Ok(Json(upload))
 }
 
 /// Register an uploaded session as a file.
@@ -147,8 +149,7 @@ async fn register(
     ApiPath(path): ApiPath<ProjectPath>,
     ApiJson(req): ApiJson<RegisterFile>,
 ) -> ApiResult<(StatusCode, Json<FileInfo>)> {
-    principal.authorize(&path.project_id, None, Access::Write)?;
-    let file = state.storage.run(move |s| s.register_file(&path.project_id, &req.upload_key)).await?;
+    let file = state.service.register_file(&principal, path.project_id, req.upload_key).await?;
     Ok((StatusCode::CREATED, Json(file)))
 }
 
@@ -164,109 +165,20 @@ async fn upload_in_one_step(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<FileInfo>)> {
-    principal.authorize(&path.project_id, None, Access::Write)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .filter(|t| *t != "application/x-www-form-urlencoded")
         .map(str::to_owned);
     let new = NewUpload { name: params.name, content_type, tags: split_tags(params.tags) };
-    let project = path.project_id.clone();
-    let upload = state.storage.run(move |s| s.prepare_upload(&project, &new)).await?;
-    let key = upload.upload_key.clone();
-    let project = path.project_id.clone();
-    let registered = match receive(&state.storage, project.clone(), key.clone(), &headers, body).await {
-        Ok(_) => state.storage.run(move |s| s.register_file(&project, &key)).await.map_err(ApiError::from),
-        Err(e) => Err(e),
-    };
-    if registered.is_err() {
-        // The session existed only for this request: it must not hold a quota slot.
-        let key = upload.upload_key;
-        if let Err(e) = state.storage.run(move |s| s.abort_upload(&path.project_id, &key)).await {
-            tracing::warn!(error = %e, "could not remove the session of a failed upload");
-        }
-    }
-    Ok((StatusCode::CREATED, Json(registered?)))
+    let declared = declared_length(&headers);
+    let file = state.service.upload_file(&principal, path.project_id, new, declared, body.into_data_stream()).await?;
+    Ok((StatusCode::CREATED, Json(file)))
 }
 
-/// Streams a request body into an upload's staging file, hashing it on the way, and
-/// refuses it (413) as soon as it grows past what the upload may hold.
-async fn receive(
-    storage: &Storage,
-    project: ProjectId,
-    key: String,
-    headers: &HeaderMap,
-    body: Body,
-) -> ApiResult<Upload> {
-    let (p, k) = (project.clone(), key.clone());
-    let sink = storage.run(move |s| s.open_upload(&p, &k)).await?;
-    let max = sink.max_bytes;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "file_too_large",
-            format!("the upload exceeds {max} bytes (the file size limit or what is left of the project's quota)"),
-        )
-    };
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-
-    // Hashing here and writing on a blocking thread keep both cores busy; the buffered
-    // writer turns many small body chunks into few large writes.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(32);
-    let failed = Arc::new(AtomicBool::new(false));
-    let writer_failed = failed.clone();
-    let file = sink.file;
-    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        while let Some(chunk) = rx.blocking_recv() {
-            out.write_all(&chunk)?;
-        }
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        if writer_failed.load(Ordering::Acquire) {
-            // Give the space back now rather than when the session expires.
-            file.set_len(0)
-        } else {
-            file.sync_all()
-        }
-    });
-
-    let mut stream = body.into_data_stream();
-    let mut hasher = Sha256::new();
-    let mut received = 0u64;
-    let failure = loop {
-        match stream.next().await {
-            None => break None,
-            Some(Err(e)) => {
-                break Some(ApiError::bad_request("upload_interrupted", format!("the upload broke off: {e}")));
-            }
-            Some(Ok(chunk)) => {
-                received += chunk.len() as u64;
-                if received > max {
-                    break Some(too_large());
-                }
-                hasher.update(&chunk);
-                if tx.send(chunk).await.is_err() {
-                    break None; // the writer stopped; its error is reported below
-                }
-            }
-        }
-    };
-    if failure.is_some() {
-        failed.store(true, Ordering::Release);
-    }
-    drop(tx);
-    let written =
-        writer.await.map_err(|e| ApiError::from(duckstore_plugin_sdk::StorageError::internal(e.to_string())))?;
-    if let Some(failure) = failure {
-        return Err(failure);
-    }
-    written.map_err(duckstore_plugin_sdk::StorageError::from)?;
-    let (size, sha256) = (received, hex::encode(hasher.finalize()));
-    Ok(storage.run(move |s| s.finish_upload(&project, &key, size, &sha256)).await?)
+/// The body's length, when the client declared it.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
 }
 
 #[utoipa::path(get, path = "/projects/{project_id}/files", tag = "files", params(ProjectPath, ListParams),

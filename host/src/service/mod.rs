@@ -7,6 +7,7 @@
 
 mod buckets;
 mod error;
+mod files;
 mod identity;
 mod jobs;
 mod tables;
