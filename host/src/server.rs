@@ -77,7 +77,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let auth = Arc::new(Authenticator::new(admin_hash, plugins.clone(), config.auth_providers.clone()));
     let jobs: Arc<crate::jobs::Jobs> = Arc::default();
     let state = AppState {
-        service: Service::new(storage.clone(), auth, jobs.clone()),
+        service: Service::new(storage.clone(), auth, jobs.clone(), plugins.clone()),
         storage,
         metrics,
         idempotency: Arc::default(),

@@ -74,6 +74,14 @@ where
     Ok((StatusCode::OK, [(header::LOCATION, location)], Json(job)).into_response())
 }
 
+/// A job as REST answers a request that started it: 200 once it ended (`wait`), else 202;
+/// `Location` names it either way.
+pub fn job_response(job: Job, waited: bool) -> Response {
+    let location = format!("/projects/{}/jobs/{}", job.project_id, job.id);
+    let status = if waited { StatusCode::OK } else { StatusCode::ACCEPTED };
+    (status, [(header::LOCATION, location)], Json(job)).into_response()
+}
+
 #[utoipa::path(get, path = "/projects/{project_id}/jobs", tag = "jobs", params(ProjectPath, Page),
     responses((status = 200, body = JobList), (status = "4XX", body = ErrorBody)))]
 async fn list(

@@ -14,9 +14,10 @@ use duckstore_plugin_sdk::transfer::{ExportRequest, ImportRequest, NewTableFromF
 
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, BucketPath, TablePath};
-use crate::api::jobs::{WaitParams, new_job as job, run};
+use crate::api::jobs::{WaitParams, job_response, new_job as job, run};
 use crate::auth::{Access, Principal};
 use crate::server::AppState;
+use crate::service::Wait;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,23 +40,9 @@ async fn import(
     ApiQuery(params): ApiQuery<WaitParams>,
     ApiJson(request): ApiJson<ImportRequest>,
 ) -> ApiResult<Response> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
-    if let Some(source) = &request.source_table {
-        principal.authorize(
-            &path.project_id,
-            Some(source.branch_id.as_ref().unwrap_or(&path.branch_id)),
-            Access::Read,
-        )?;
-    }
-    let table = path.at();
-    let new = job(&principal, &table.project, &table.branch, "table_import", table.table_id());
-    let actor = principal.label();
-    let plugins = state.plugins.clone();
-    run(&state, new, params.wait, move |s| {
-        let result = crate::imports::import(&plugins, s, &table, &request, &actor)?;
-        Ok((JobProgress { rows: result.rows_imported, bytes: result.bytes_read }, json!(result)))
-    })
-    .await
+    let wait = if params.wait { Wait::Done } else { Wait::No };
+    let job = state.service.start_import(&principal, path.at(), request, wait).await?;
+    Ok(job_response(job, params.wait))
 }
 
 /// Create a table shaped like a file (CSV header or Parquet schema) and load the file into it.
@@ -69,19 +56,9 @@ async fn create_from_file(
     ApiQuery(params): ApiQuery<WaitParams>,
     ApiJson(request): ApiJson<NewTableFromFile>,
 ) -> ApiResult<Response> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
-    let bucket = path.at();
-    let table_id = format!("{}.{}", bucket.bucket, request.name);
-    let new = job(&principal, &bucket.project, &bucket.branch, "table_create", table_id);
-    let actor = principal.label();
-    run(&state, new, params.wait, move |s| {
-        let (table, result) = s.create_table_from_file(&bucket, &request, &actor)?;
-        Ok((
-            JobProgress { rows: result.rows_imported, bytes: result.bytes_read },
-            json!({"table": table, "import": result}),
-        ))
-    })
-    .await
+    let wait = if params.wait { Wait::Done } else { Wait::No };
+    let job = state.service.start_table_from_file(&principal, path.at(), request, wait).await?;
+    Ok(job_response(job, params.wait))
 }
 
 /// Write rows (optionally filtered, ordered, limited, some columns) to a new file.

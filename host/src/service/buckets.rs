@@ -5,7 +5,7 @@ use duckstore_plugin_sdk::model::{Bucket, NewBucket};
 use duckstore_plugin_sdk::names::{BranchRef, BucketRef};
 
 use crate::auth::{Access, Principal};
-use crate::service::{Service, ServiceResult};
+use crate::service::{Service, ServiceResult, Wait};
 
 impl Service {
     pub async fn list_buckets(&self, who: &Principal, at: BranchRef) -> ServiceResult<Vec<Bucket>> {
@@ -49,6 +49,6 @@ impl Service {
             s.delete_bucket(&at, cascade, &actor)?;
             Ok(Default::default())
         };
-        self.start_job(new, work).await
+        self.start_job(new, Wait::Settle, work).await
     }
 }

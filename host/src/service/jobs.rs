@@ -28,16 +28,36 @@ impl Service {
         Ok(self.storage.run(move |s| s.list_jobs(&project, page)).await?)
     }
 
-    /// Starts `work` as a job and answers its record once it ended, or after [`SETTLE`] with
-    /// it still running.
-    pub(super) async fn start_job<F>(&self, new: NewJob, work: F) -> ServiceResult<Job>
+    /// Starts `work` as a job; answers its record as `wait` says.
+    pub(super) async fn start_job<F>(&self, new: NewJob, wait: Wait, work: F) -> ServiceResult<Job>
     where
         F: FnOnce(&dyn StorageBackend) -> Outcome + Send + 'static,
     {
         let started = self.jobs.start(&self.storage, new, work).await?;
         let (project, id) = (started.job.project_id.clone(), started.job.id.clone());
         let mut done = started.done;
-        let _ = tokio::time::timeout(SETTLE, &mut done).await;
+        match wait {
+            Wait::No => return Ok(started.job),
+            Wait::Settle => {
+                let _ = tokio::time::timeout(SETTLE, &mut done).await;
+            }
+            Wait::Done => {
+                // A job that failed answers its error, as the request that started it.
+                done.await
+                    .map_err(|e| duckstore_plugin_sdk::StorageError::internal(format!("job task failed: {e}")))??;
+            }
+        }
         Ok(self.storage.run(move |s| s.get_job(&project, &id)).await?)
     }
+}
+
+/// How long starting a job waits before answering with the job's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Answer at once (the job is waiting or running).
+    No,
+    /// Up to a moment, so that a quick job is answered finished.
+    Settle,
+    /// Until the job ended; a job that failed answers its error instead of its record.
+    Done,
 }

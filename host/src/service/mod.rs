@@ -11,13 +11,16 @@ mod files;
 mod identity;
 mod jobs;
 mod tables;
+mod transfer;
 
 use std::sync::Arc;
 
 pub use error::{ServiceError, ServiceResult};
+pub use jobs::Wait;
 
 use crate::auth::{Authenticator, Principal};
 use crate::jobs::Jobs;
+use crate::plugins::Plugins;
 use crate::storage::Storage;
 
 /// The operations, over the engine, the authenticator and the job runner.
@@ -26,11 +29,12 @@ pub struct Service {
     storage: Storage,
     auth: Arc<Authenticator>,
     jobs: Arc<Jobs>,
+    plugins: Arc<Plugins>,
 }
 
 impl Service {
-    pub fn new(storage: Storage, auth: Arc<Authenticator>, jobs: Arc<Jobs>) -> Self {
-        Self { storage, auth, jobs }
+    pub fn new(storage: Storage, auth: Arc<Authenticator>, jobs: Arc<Jobs>, plugins: Arc<Plugins>) -> Self {
+        Self { storage, auth, jobs, plugins }
     }
 
     /// Who presents `credential` (an API key, the admin key, or what an auth plugin accepts).
