@@ -240,7 +240,7 @@ impl DuckEngine {
                 return Err(StorageError::conflict("upload_incomplete", format!("upload {key} has no content yet")));
             };
             let file = FileInfo {
-                id: new_id(8),
+                id: duckstore_plugin_sdk::files::file_id_of_upload(key),
                 name: upload.name,
                 size_bytes,
                 content_type: upload.content_type,

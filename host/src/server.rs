@@ -25,6 +25,10 @@ use crate::storage::Storage;
 /// What every request handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// Signs and checks the SAS tokens of Keboola's file transfer.
+    pub abs: Arc<crate::keboola::abs::SasSigner>,
+    /// Where blocks of Azure block uploads wait for their commit.
+    pub abs_blocks: std::path::PathBuf,
     /// The operations every face calls (authorize, run, job); faces translate to them.
     pub service: Service,
     pub storage: Storage,
@@ -76,7 +80,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let pg_addr = pg_listener.local_addr()?;
     let auth = Arc::new(Authenticator::new(admin_hash, plugins.clone(), config.auth_providers.clone()));
     let jobs: Arc<crate::jobs::Jobs> = Arc::default();
+    let abs = Arc::new(
+        crate::keboola::abs::SasSigner::load_or_create(&config.data_dir.join("keys"))
+            .context("the transfer signing key")?,
+    );
     let state = AppState {
+        abs,
+        abs_blocks: config.data_dir.join("abs-blocks"),
         service: Service::new(storage.clone(), auth, jobs.clone(), plugins.clone()),
         storage,
         metrics,

@@ -105,3 +105,31 @@ pub struct UploadSink {
     /// project's quota, whichever is smaller.
     pub max_bytes: u64,
 }
+
+/// The id a file registered from upload `key` gets: 16 hex digits of a number below 2^53
+/// taken from the key. A face can so name a file before its content arrives (Keboola's
+/// `files/prepare` answers the file's integer id at once), and the integer is exact in
+/// every JSON reader. Engines must give registered files this id.
+pub fn file_id_of_upload(key: &str) -> String {
+    let hex: String = key.chars().filter(char::is_ascii_hexdigit).take(13).collect();
+    let number = match u64::from_str_radix(&hex, 16) {
+        Ok(n) if hex.len() == 13 => n,
+        // Keys that are not hex: a stable number from their bytes (FNV-1a).
+        _ => key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)),
+    };
+    format!("{:016x}", number & ((1 << 53) - 1))
+}
+
+#[cfg(test)]
+mod upload_id_tests {
+    use super::file_id_of_upload;
+
+    #[test]
+    fn a_files_id_follows_from_its_upload_and_fits_a_json_integer() {
+        let key = "0123456789abcdef0123456789abcdef";
+        assert_eq!(file_id_of_upload(key), "0000123456789abc");
+        assert_eq!(file_id_of_upload(key), file_id_of_upload(key));
+        assert!(u64::from_str_radix(&file_id_of_upload("not-hex-at-all"), 16).unwrap() < 1 << 53);
+        assert_ne!(file_id_of_upload("a"), file_id_of_upload("b"));
+    }
+}

@@ -5,6 +5,7 @@
 //! Routes not served yet answer 501 in that dialect (never 404 or 500: Keboola's Python
 //! client retries 5xx for minutes). docs/keboola-api.md lists what is served.
 
+pub mod abs;
 mod error;
 mod extract;
 mod routes;
@@ -13,7 +14,7 @@ mod shapes;
 use axum::Router;
 use axum::extract::OriginalUri;
 use axum::http::Method;
-use axum::routing::get;
+use axum::routing::{get, post, put};
 
 use crate::keboola::error::KbcError;
 use crate::server::AppState;
@@ -29,6 +30,10 @@ pub fn router() -> Router<AppState> {
         .route("/tables/{id}", get(routes::table))
         .route("/jobs", get(routes::jobs))
         .route("/jobs/{id}", get(routes::job))
+        .route("/files/prepare", post(routes::prepare_file))
+        .route("/files/{id}", get(routes::file))
+        .route("/buckets/{id}/tables-async", post(routes::create_table_async))
+        .route("/tables/{id}/import-async", post(routes::import_async))
         .fallback(not_implemented)
         .method_not_allowed_fallback(not_implemented);
     Router::new()
@@ -36,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/v2/storage/", get(routes::index))
         .nest("/v2/storage/branch/{branch}", api.clone())
         .nest("/v2/storage", api)
+        .route("/abs/{account}/{container}/{*blob}", put(abs::put))
 }
 
 /// Any other route of Keboola's API: 501 in its dialect.

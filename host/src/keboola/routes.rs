@@ -211,3 +211,228 @@ pub async fn jobs(
     let (jobs, _) = state.service.list_jobs(&caller.principal, caller.project.clone(), page).await?;
     Ok(Json(Value::Array(jobs.iter().map(|j| shapes::job(&caller.base, j)).collect())))
 }
+
+/// A Keboola file id (an integer) as duckstore's (16 hex digits).
+fn file_id(raw: &str) -> KbcResult<String> {
+    let number: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| KbcError::new(StatusCode::NOT_FOUND, "storage.files.notFound", format!("file {raw} not found")))?;
+    Ok(format!("{number:016x}"))
+}
+
+#[derive(Deserialize)]
+pub struct PrepareFile {
+    name: Option<String>,
+    #[serde(rename = "contentType")]
+    content_type: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(rename = "isSliced")]
+    is_sliced: Option<String>,
+}
+
+/// Create file resource (apib 7031): an upload session, answered as an Azure upload whose
+/// endpoint is duckstore itself (`abs.rs`). The file's id is known at once.
+pub async fn prepare_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(p): Params<PrepareFile>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::files::{NewUpload, file_id_of_upload};
+    if flag(p.is_sliced.as_deref(), "isSliced")? {
+        return Err(KbcError::not_implemented("isSliced uploads"));
+    }
+    let name = p
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| KbcError::bad_request("storage.validation", "name is required"))?;
+    let new = NewUpload { name, content_type: p.content_type, tags: p.tags };
+    let upload = state.service.prepare_upload(&caller.principal, caller.project.clone(), new).await?;
+    let key_id = match &caller.principal {
+        crate::auth::Principal::Key { id, .. } => id.clone(),
+        _ => return Err(KbcError::not_implemented("file transfer for callers without an API key")),
+    };
+    let blob = crate::keboola::abs::upload_blob(&upload.upload_key, &upload.name);
+    let grant = crate::keboola::abs::Grant {
+        project: caller.project.clone(),
+        key_id,
+        blob: blob.clone(),
+        permissions: "cw".into(),
+        expires: upload.expires_at,
+    };
+    let sas = state.abs.sign(&grant);
+    let endpoint = format!("{}/abs/{}", caller.base, crate::keboola::abs::ACCOUNT);
+    let id = shapes::job_number(&file_id_of_upload(&upload.upload_key));
+    let body = json!({
+        "id": id,
+        "created": shapes::date(upload.created_at),
+        "isPublic": false,
+        "isSliced": false,
+        "isEncrypted": true,
+        "name": upload.name,
+        "url": format!("{endpoint}/{}/{blob}?{sas}", caller.project),
+        "provider": "azure",
+        "region": "local",
+        "sizeBytes": null,
+        "tags": upload.tags,
+        "maxAgeDays": 15,
+        "runId": null,
+        "runIds": [],
+        "creatorToken": {"id": caller.principal.label(), "description": caller.principal.label()},
+        "absUploadParams": {
+            "blobName": blob,
+            "accountName": crate::keboola::abs::ACCOUNT,
+            "container": caller.project.to_string(),
+            "absCredentials": {
+                "SASConnectionString": format!("BlobEndpoint={endpoint};SharedAccessSignature={sas}"),
+                "expiration": shapes::date(upload.expires_at),
+            },
+        },
+    });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// File detail (apib 7297).
+pub async fn file(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> KbcResult<Json<Value>> {
+    let file = state.service.file(&caller.principal, caller.project.clone(), file_id(&id)?).await?;
+    Ok(Json(json!({
+        "id": shapes::job_number(&file.id),
+        "created": shapes::date(file.created_at),
+        "name": file.name,
+        "sizeBytes": file.size_bytes,
+        "tags": file.tags,
+        "isSliced": false,
+        "isPublic": false,
+        "isEncrypted": true,
+        "provider": "azure",
+        "maxAgeDays": 15,
+        "runId": null,
+        "runIds": [],
+    })))
+}
+
+/// CSV settings as Keboola names them; an empty delimiter or enclosure means the default.
+#[derive(Deserialize)]
+pub struct CsvParams {
+    delimiter: Option<String>,
+    enclosure: Option<String>,
+    #[serde(rename = "escapedBy")]
+    escaped_by: Option<String>,
+}
+
+impl CsvParams {
+    fn options(self) -> duckstore_plugin_sdk::transfer::CsvOptions {
+        let mut csv = duckstore_plugin_sdk::transfer::CsvOptions::default();
+        if let Some(d) = self.delimiter.filter(|d| !d.is_empty()) {
+            csv.delimiter = if d == "\\t" { "\t".into() } else { d };
+        }
+        if let Some(e) = self.enclosure {
+            csv.enclosure = e;
+        }
+        csv.escaped_by = self.escaped_by.unwrap_or_default();
+        csv
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CreateTableAsync {
+    name: Option<String>,
+    #[serde(rename = "dataFileId")]
+    data_file_id: Option<String>,
+    #[serde(rename = "primaryKey")]
+    primary_key: Option<String>,
+    #[serde(flatten)]
+    csv: CsvParams,
+}
+
+/// Create table asynchronously (apib 2598) from a file: a non-typed table (every column
+/// text, in the header's order), job `tableCreate` whose `results.id` is the new table.
+pub async fn create_table_async(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(bucket): Path<String>,
+    Params(p): Params<CreateTableAsync>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::transfer::NewTableFromFile;
+    let at = bucket_ref(&caller, bucket_id(&bucket)?);
+    let name = p.name.ok_or_else(|| KbcError::bad_request("storage.validation", "name is required"))?;
+    let name = name.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
+        KbcError::bad_request("storage.tables.validation", e.message)
+    })?;
+    let Some(file) = p.data_file_id else {
+        return Err(KbcError::not_implemented("tables-async from a source other than dataFileId"));
+    };
+    let primary_key = p
+        .primary_key
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
+                KbcError::bad_request("storage.tables.validation", e.message)
+            })
+        })
+        .collect::<KbcResult<Vec<_>>>()?;
+    let request = NewTableFromFile {
+        name,
+        file_id: file_id(&file)?,
+        format: None,
+        csv: p.csv.options(),
+        primary_key,
+        infer_types: false,
+    };
+    let job = state.service.start_table_from_file(&caller.principal, at, request, crate::service::Wait::Settle).await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}
+
+#[derive(Deserialize)]
+pub struct ImportAsync {
+    #[serde(rename = "dataFileId")]
+    data_file_id: Option<String>,
+    incremental: Option<String>,
+    #[serde(rename = "withoutHeaders")]
+    without_headers: Option<String>,
+    #[serde(default)]
+    columns: Vec<String>,
+    #[serde(flatten)]
+    csv: CsvParams,
+}
+
+/// Load data asynchronously (apib 2900): a full load replaces the rows, an incremental one
+/// upserts by primary key (appends without one); job `tableImport`.
+pub async fn import_async(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(table): Path<String>,
+    Params(p): Params<ImportAsync>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::transfer::ImportRequest;
+    let at = table_ref(&caller, &table)?;
+    let Some(file) = p.data_file_id else {
+        return Err(KbcError::not_implemented("import-async from a source other than dataFileId"));
+    };
+    let mut csv = p.csv.options();
+    csv.header = !flag(p.without_headers.as_deref(), "withoutHeaders")?;
+    if !p.columns.is_empty() {
+        let columns = p
+            .columns
+            .iter()
+            .map(|c| {
+                c.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
+                    KbcError::bad_request("storage.tables.validation", e.message)
+                })
+            })
+            .collect::<KbcResult<Vec<_>>>()?;
+        csv.columns = Some(columns);
+    }
+    let request: ImportRequest = serde_json::from_value(json!({
+        "file_id": file_id(&file)?,
+        "incremental": flag(p.incremental.as_deref(), "incremental")?,
+        "csv": csv,
+    }))
+    .map_err(|e| KbcError::bad_request("storage.validation", e.to_string()))?;
+    let job = state.service.start_import(&caller.principal, at, request, crate::service::Wait::Settle).await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}

@@ -157,3 +157,18 @@ where
     let (size, sha256) = (received, hex::encode(hasher.finalize()));
     storage.run(move |s| s.finish_upload(&project, &key, size, &sha256)).await
 }
+
+impl Service {
+    /// Reads a registered file's record.
+    pub async fn file(&self, who: &Principal, project: ProjectId, id: String) -> ServiceResult<FileInfo> {
+        who.authorize(&project, None, Access::Read)?;
+        Ok(self.storage.run(move |s| s.get_file(&project, &id)).await?)
+    }
+
+    /// How many bytes upload `key` may still take (the file size limit or what is left of
+    /// the project's quota): what a face staging parts of it may hold.
+    pub async fn upload_room(&self, who: &Principal, project: ProjectId, key: String) -> ServiceResult<u64> {
+        who.authorize(&project, None, Access::Write)?;
+        Ok(self.storage.run(move |s| s.open_upload(&project, &key)).await?.max_bytes)
+    }
+}

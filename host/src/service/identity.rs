@@ -3,7 +3,7 @@
 use chrono::Utc;
 
 use duckstore_plugin_sdk::model::{ApiKey, Bucket, Project};
-use duckstore_plugin_sdk::names::BranchRef;
+use duckstore_plugin_sdk::names::{BranchRef, ProjectId};
 
 use crate::auth::{Access, Principal};
 use crate::service::{Service, ServiceError, ServiceResult};
@@ -48,5 +48,20 @@ impl Service {
         let project = self.storage.run(move |s| s.get_project(&project_id)).await?;
         let buckets = self.storage.run(move |s| s.list_buckets(&at)).await?;
         Ok(Identity { key, project, buckets })
+    }
+}
+
+impl Service {
+    /// The principal behind key `key_id` of `project`, if the key is still live: what a
+    /// signed transfer URL acts as (revoking the key revokes the URLs it signed).
+    pub async fn key_principal(&self, project: &ProjectId, key_id: &str) -> ServiceResult<Principal> {
+        let id = key_id.to_owned();
+        let stored = self.storage.run(move |s| s.find_api_key(&id)).await?;
+        let key = stored
+            .map(|k| k.key)
+            .filter(|k| &k.project_id == project && !k.is_revoked && k.expires_at.is_none_or(|t| t > Utc::now()));
+        let key =
+            key.ok_or_else(|| ServiceError::unauthenticated("invalid_token", "the key that signed this is gone"))?;
+        Ok(Principal::Key { id: key.id, project: key.project_id, scope: key.scope, branch: key.branch_id })
     }
 }
