@@ -13,7 +13,7 @@ use duckstore_plugin_sdk::files::{FileInfo, validate_file_name, validate_tags};
 use duckstore_plugin_sdk::jobs::JobProgress;
 use duckstore_plugin_sdk::names::TableRef;
 use duckstore_plugin_sdk::schema::Column;
-use duckstore_plugin_sdk::transfer::{Compression, ExportFormat, ExportRequest};
+use duckstore_plugin_sdk::transfer::{Compression, CsvStyle, ExportFormat, ExportRequest};
 use duckstore_plugin_sdk::{Result, StorageError};
 
 use crate::DuckEngine;
@@ -41,12 +41,20 @@ pub(crate) fn size_and_sha256(path: &std::path::Path) -> Result<(u64, String)> {
     Ok((size, hex::encode(hasher.finalize())))
 }
 
-fn copy_options(format: ExportFormat, compression: Compression) -> (&'static str, String, &'static str) {
+fn copy_options(
+    format: ExportFormat,
+    compression: Compression,
+    style: CsvStyle,
+) -> (&'static str, String, &'static str) {
+    let csv = match style {
+        CsvStyle::Header => "FORMAT csv, HEADER true",
+        CsvStyle::HeaderlessQuoted => "FORMAT csv, HEADER false, FORCE_QUOTE *",
+    };
     match format {
         ExportFormat::Csv if compression == Compression::Gzip => {
-            ("csv.gz", "FORMAT csv, HEADER true, COMPRESSION gzip".into(), "application/gzip")
+            ("csv.gz", format!("{csv}, COMPRESSION gzip"), "application/gzip")
         }
-        ExportFormat::Csv => ("csv", "FORMAT csv, HEADER true".into(), "text/csv"),
+        ExportFormat::Csv => ("csv", csv.into(), "text/csv"),
         ExportFormat::Parquet => {
             let codec = match compression {
                 Compression::None => "uncompressed",
@@ -62,7 +70,7 @@ fn copy_options(format: ExportFormat, compression: Compression) -> (&'static str
 impl DuckEngine {
     pub(crate) fn table_export(&self, table: &TableRef, request: &ExportRequest) -> Result<FileInfo> {
         let compression = request.compression()?;
-        let (extension, options, content_type) = copy_options(request.format, compression);
+        let (extension, options, content_type) = copy_options(request.format, compression, request.csv_style);
         let name = request.name.clone().unwrap_or_else(|| format!("{}.{extension}", table.table));
         validate_file_name(&name)?;
         validate_tags(&request.tags)?;

@@ -231,6 +231,21 @@ pub struct ExportRequest {
     /// Which rows and columns to export.
     #[serde(default)]
     pub query: RowQuery,
+    /// How a CSV export is written.
+    #[serde(default)]
+    pub csv_style: CsvStyle,
+}
+
+/// The shape of an exported CSV file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CsvStyle {
+    /// A header row, values quoted where they must be.
+    #[default]
+    Header,
+    /// No header row and every value quoted: Keboola's sliced exports, which its clients
+    /// join and prepend the header to themselves.
+    HeaderlessQuoted,
 }
 
 impl ExportRequest {

@@ -4,17 +4,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use duckstore_plugin_sdk::jobs::{Job, JobProgress};
+use duckstore_plugin_sdk::jobs::Job;
 use duckstore_plugin_sdk::query::RowSelection;
 use duckstore_plugin_sdk::transfer::{ExportRequest, ImportRequest, NewTableFromFile};
 
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, BucketPath, TablePath};
-use crate::api::jobs::{WaitParams, job_response, new_job as job, run};
+use crate::api::jobs::{WaitParams, job_response};
 use crate::auth::{Access, Principal};
 use crate::server::AppState;
 use crate::service::Wait;
@@ -72,14 +71,9 @@ async fn export(
     ApiQuery(params): ApiQuery<WaitParams>,
     ApiJson(request): ApiJson<ExportRequest>,
 ) -> ApiResult<Response> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Read)?;
-    let table = path.at();
-    let new = job(&principal, &table.project, &table.branch, "table_export", table.table_id());
-    run(&state, new, params.wait, move |s| {
-        let file = s.export_table(&table, &request)?;
-        Ok((JobProgress { rows: 0, bytes: file.size_bytes }, json!({"file": file})))
-    })
-    .await
+    let wait = if params.wait { Wait::Done } else { Wait::No };
+    let job = state.service.start_export(&principal, path.at(), request, wait).await?;
+    Ok(job_response(job, params.wait))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

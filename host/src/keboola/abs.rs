@@ -106,8 +106,9 @@ impl SasSigner {
         let grant = Grant {
             project,
             key_id: get("skoid")?,
-            // The blob is the request's: a signature for another one does not match.
-            blob: blob.to_owned(),
+            // The blob (or a file's folder) is the request's: a signature for another one
+            // does not match.
+            blob: scope(blob),
             permissions: get("sp")?,
             expires: DateTime::parse_from_rfc3339(&expiry)
                 .map_err(|_| AbsError::auth("the signature's expiry is not a time"))?
@@ -195,6 +196,24 @@ impl IntoResponse for AbsError {
             .into_response()
     }
 }
+
+/// What a signature covers: one upload's blob, or all the blobs of one file (a sliced
+/// file's manifest and slices, `files/<id>/…`).
+pub fn scope(blob: &str) -> String {
+    match blob.strip_prefix("files/").and_then(|rest| rest.split_once('/')) {
+        Some((id, _)) => format!("files/{id}/"),
+        None => blob.to_owned(),
+    }
+}
+
+/// The folder of a file's blobs: `files/<id>/`, its content at `files/<id>/<name>` and,
+/// for a sliced file, its manifest at `files/<id>/manifest`.
+pub fn file_folder(file_id: &str) -> String {
+    format!("files/{file_id}/")
+}
+
+/// The tag that marks a file as sliced (Keboola's exports): its content is the one slice.
+pub const SLICED_TAG: &str = "sliced";
 
 /// Blob names of uploads: `uploads/<upload key>/<file name>`.
 pub fn upload_blob(upload_key: &str, name: &str) -> String {
@@ -375,6 +394,105 @@ fn block_list(xml: &[u8]) -> Result<Vec<String>, AbsError> {
         .collect())
 }
 
+/// `GET`/`HEAD /abs/{account}/{container}/files/<id>/<name | manifest>`: Get Blob (with
+/// `Range` or `x-ms-range`) and Get Blob Properties.
+pub async fn get(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    UrlPath(path): UrlPath<BlobPath>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, AbsError> {
+    let not_found = || AbsError::new(StatusCode::NOT_FOUND, "BlobNotFound", "The specified blob does not exist.");
+    if path.account != ACCOUNT {
+        return Err(AbsError::new(StatusCode::NOT_FOUND, "ResourceNotFound", "no such account"));
+    }
+    let grant = state.abs.verify(&query, &path.container, &path.blob, 'r')?;
+    let (id, rest) = path.blob.strip_prefix("files/").and_then(|r| r.split_once('/')).ok_or_else(not_found)?;
+    let who = state.service.key_principal(&grant.project, &grant.key_id).await?;
+    let (file, content) = state.service.open_file(&who, grant.project.clone(), id.to_owned()).await?;
+    let etag = file.sha256.get(..16).unwrap_or_default().to_owned();
+    let sliced = file.tags.iter().any(|t| t == SLICED_TAG);
+    let body: Vec<u8>;
+    let (len, source) = if rest == "manifest" && sliced {
+        let url =
+            format!("azure://{ACCOUNT}.blob.core.windows.net/{}/{}{}", path.container, file_folder(id), file.name);
+        body =
+            serde_json::to_vec(&serde_json::json!({"entries": [{"url": url, "mandatory": true}]})).unwrap_or_default();
+        (body.len() as u64, None)
+    } else if rest == file.name {
+        body = Vec::new();
+        (file.size_bytes, Some(content))
+    } else {
+        return Err(not_found());
+    };
+    let range = headers
+        .get("x-ms-range")
+        .or_else(|| headers.get(header::RANGE))
+        .and_then(|v| v.to_str().ok())
+        .map(|r| byte_range(r, len))
+        .transpose()?;
+    let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    let mut response = success(if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK }, &etag);
+    let h = response.headers_mut();
+    h.insert("x-ms-blob-type", axum::http::HeaderValue::from_static("BlockBlob"));
+    h.insert(header::CONTENT_LENGTH, count.into());
+    h.insert(header::ACCEPT_RANGES, axum::http::HeaderValue::from_static("bytes"));
+    if range.is_some()
+        && let Ok(v) = axum::http::HeaderValue::from_str(&format!("bytes {start}-{end}/{len}"))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    if method == axum::http::Method::HEAD || count == 0 {
+        return Ok(response);
+    }
+    let stream = match source {
+        None => futures_util::stream::once(async move {
+            Ok::<_, std::io::Error>(bytes::Bytes::from(body[start as usize..=end as usize].to_vec()))
+        })
+        .left_stream(),
+        Some(file) => {
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            let mut file = tokio::fs::File::from_std(file);
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(|e| AbsError::from(ServiceError::from(duckstore_plugin_sdk::StorageError::from(e))))?;
+            tokio_util::io::ReaderStream::new(file.take(count)).right_stream()
+        }
+    };
+    *response.body_mut() = Body::from_stream(stream);
+    Ok(response)
+}
+
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n` of a blob of `len` bytes, clipped to it as Azure
+/// does; a range that starts past the end (or any range of an empty blob) is 416.
+fn byte_range(header: &str, len: u64) -> Result<(u64, u64), AbsError> {
+    let invalid = || {
+        AbsError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "InvalidRange",
+            "The range specified is invalid for the current size of the resource.",
+        )
+    };
+    let spec = header.trim().strip_prefix("bytes=").ok_or_else(invalid)?;
+    let (a, b) = spec.split_once('-').ok_or_else(invalid)?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().map_err(|_| invalid())?;
+            (len.saturating_sub(n), len.saturating_sub(1))
+        }
+        (a, "") => (a.parse().map_err(|_| invalid())?, len.saturating_sub(1)),
+        (a, b) => {
+            (a.parse().map_err(|_| invalid())?, b.parse::<u64>().map_err(|_| invalid())?.min(len.saturating_sub(1)))
+        }
+    };
+    if len == 0 || start >= len || start > end {
+        return Err(invalid());
+    }
+    Ok((start, end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,6 +530,23 @@ mod tests {
         assert!(other.verify(&q, "p1", "uploads/abc/f.csv", 'w').is_err(), "another server's key");
         let expired = Grant { expires: Utc::now() - chrono::Duration::seconds(1), ..grant };
         assert!(s.verify(&query(&s.sign(&expired)), "p1", "uploads/abc/f.csv", 'w').is_err());
+    }
+
+    #[test]
+    fn ranges_clip_to_the_blob_as_azure_does() {
+        assert_eq!(byte_range("bytes=0-99", 10).unwrap(), (0, 9));
+        assert_eq!(byte_range("bytes=5-", 10).unwrap(), (5, 9));
+        assert_eq!(byte_range("bytes=-3", 10).unwrap(), (7, 9));
+        assert!(byte_range("bytes=10-20", 10).is_err());
+        assert!(byte_range("bytes=0-0", 0).is_err(), "an empty blob has no range");
+        assert!(byte_range("lines=1-2", 10).is_err());
+    }
+
+    #[test]
+    fn a_files_blobs_share_one_signature() {
+        assert_eq!(scope("files/00ab/manifest"), "files/00ab/");
+        assert_eq!(scope("files/00ab/t.csv"), "files/00ab/");
+        assert_eq!(scope("uploads/k/x.csv"), "uploads/k/x.csv");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/files/{id}", get(routes::file))
         .route("/buckets/{id}/tables-async", post(routes::create_table_async))
         .route("/tables/{id}/import-async", post(routes::import_async))
+        .route("/tables/{id}/export-async", post(routes::export_async))
         .fallback(not_implemented)
         .method_not_allowed_fallback(not_implemented);
     Router::new()
@@ -41,7 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/v2/storage/", get(routes::index))
         .nest("/v2/storage/branch/{branch}", api.clone())
         .nest("/v2/storage", api)
-        .route("/abs/{account}/{container}/{*blob}", put(abs::put))
+        .route("/abs/{account}/{container}/{*blob}", put(abs::put).get(abs::get))
 }
 
 /// Any other route of Keboola's API: 501 in its dialect.

@@ -293,23 +293,62 @@ pub async fn prepare_file(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-/// File detail (apib 7297).
-pub async fn file(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> KbcResult<Json<Value>> {
+#[derive(Deserialize)]
+pub struct FileDetail {
+    #[serde(rename = "federationToken")]
+    federation_token: Option<String>,
+}
+
+/// File detail (apib 7297): download credentials only with `federationToken`. A sliced file
+/// (an export) is its manifest plus one slice under `absPath.name`.
+pub async fn file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<FileDetail>,
+) -> KbcResult<Json<Value>> {
+    use crate::keboola::abs;
     let file = state.service.file(&caller.principal, caller.project.clone(), file_id(&id)?).await?;
-    Ok(Json(json!({
+    let sliced = file.tags.iter().any(|t| t == abs::SLICED_TAG);
+    let folder = abs::file_folder(&file.id);
+    let mut body = json!({
         "id": shapes::job_number(&file.id),
         "created": shapes::date(file.created_at),
         "name": file.name,
         "sizeBytes": file.size_bytes,
         "tags": file.tags,
-        "isSliced": false,
+        "isSliced": sliced,
         "isPublic": false,
         "isEncrypted": true,
         "provider": "azure",
         "maxAgeDays": 15,
         "runId": null,
         "runIds": [],
-    })))
+    });
+    if flag(p.federation_token.as_deref(), "federationToken")? {
+        let crate::auth::Principal::Key { id: key_id, .. } = &caller.principal else {
+            return Err(KbcError::not_implemented("file transfer for callers without an API key"));
+        };
+        let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+        let grant = abs::Grant {
+            project: caller.project.clone(),
+            key_id: key_id.clone(),
+            blob: folder.clone(),
+            permissions: "r".into(),
+            expires,
+        };
+        let sas = state.abs.sign(&grant);
+        let endpoint = format!("{}/abs/{}", caller.base, abs::ACCOUNT);
+        let name = if sliced { folder.clone() } else { format!("{folder}{}", file.name) };
+        body["url"] =
+            json!(format!("{endpoint}/{}/{name}{}?{sas}", caller.project, if sliced { "manifest" } else { "" }));
+        body["absPath"] = json!({"container": caller.project.to_string(), "name": name});
+        body["absCredentials"] = json!({
+            "SASConnectionString": format!("BlobEndpoint={endpoint};SharedAccessSignature={sas}"),
+            "expiration": shapes::date(expires),
+        });
+    }
+    Ok(Json(body))
 }
 
 /// CSV settings as Keboola names them; an empty delimiter or enclosure means the default.
@@ -434,5 +473,61 @@ pub async fn import_async(
     }))
     .map_err(|e| KbcError::bad_request("storage.validation", e.to_string()))?;
     let job = state.service.start_import(&caller.principal, at, request, crate::service::Wait::Settle).await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}
+
+#[derive(Deserialize)]
+pub struct ExportAsync {
+    #[serde(default)]
+    columns: Vec<String>,
+    limit: Option<String>,
+    gzip: Option<String>,
+    #[serde(rename = "fileType")]
+    file_type: Option<String>,
+}
+
+/// Unload data asynchronously (apib 3189): always sliced and headerless (a manifest plus
+/// one slice of CSV with every value quoted; `gzip=1` gzips it) or Parquet; job
+/// `tableExport` whose `results.file.id` is the file.
+pub async fn export_async(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(table): Path<String>,
+    Params(p): Params<ExportAsync>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::transfer::{Compression, CsvStyle, ExportFormat, ExportRequest};
+    let at = table_ref(&caller, &table)?;
+    let invalid = |e: duckstore_plugin_sdk::StorageError| KbcError::bad_request("storage.tables.validation", e.message);
+    let mut request = ExportRequest {
+        format: ExportFormat::Csv,
+        compression: flag(p.gzip.as_deref(), "gzip")?.then_some(Compression::Gzip),
+        name: Some(format!("{}.csv", at.table)),
+        tags: vec![crate::keboola::abs::SLICED_TAG.to_owned(), "table-export".to_owned()],
+        query: Default::default(),
+        csv_style: CsvStyle::HeaderlessQuoted,
+    };
+    match p.file_type.as_deref() {
+        None | Some("") | Some("csv") => {}
+        Some("parquet") => {
+            request.format = ExportFormat::Parquet;
+            request.compression = None;
+            request.name = Some(format!("{}.parquet", at.table));
+        }
+        Some(other) => {
+            return Err(KbcError::bad_request(
+                "storage.tables.validation",
+                format!("fileType {other:?} is not csv or parquet"),
+            ));
+        }
+    }
+    if !p.columns.is_empty() {
+        request.query.columns =
+            Some(p.columns.iter().map(|c| c.parse().map_err(invalid)).collect::<KbcResult<Vec<_>>>()?);
+    }
+    if let Some(limit) = p.limit.filter(|l| !l.is_empty()) {
+        request.query.limit =
+            Some(limit.parse().map_err(|_| KbcError::bad_request("storage.validation", "limit must be a number"))?);
+    }
+    let job = state.service.start_export(&caller.principal, at, request, crate::service::Wait::Settle).await?;
     Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
 }

@@ -156,7 +156,7 @@ pub fn job(base: &str, j: &Job) -> Value {
         "startTime": opt_date(j.started_at),
         "endTime": opt_date(j.finished_at),
         "runId": null,
-        "results": j.result.clone().unwrap_or(Value::Null),
+        "results": results(j.result.clone()),
         "creatorToken": {"id": j.created_by.strip_prefix("key:").unwrap_or(&j.created_by), "description": j.created_by},
         "metrics": {"inCompressed": false, "inBytes": j.progress.bytes, "inBytesUncompressed": 0,
                     "outCompressed": false, "outBytes": 0, "outBytesUncompressed": 0},
@@ -221,4 +221,13 @@ fn owner(project: &Project) -> Value {
             "limits": {},
             "metrics": {},
     })
+}
+
+/// A job's result with the ids Keboola's clients read in its forms: `file.id` an integer.
+fn results(result: Option<Value>) -> Value {
+    let mut result = result.unwrap_or(Value::Null);
+    if let Some(id) = result.pointer("/file/id").and_then(Value::as_str).map(job_number) {
+        result["file"]["id"] = id;
+    }
+    result
 }

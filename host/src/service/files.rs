@@ -172,3 +172,16 @@ impl Service {
         Ok(self.storage.run(move |s| s.open_upload(&project, &key)).await?.max_bytes)
     }
 }
+
+impl Service {
+    /// A registered file's record and its content, to read.
+    pub async fn open_file(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        id: String,
+    ) -> ServiceResult<(FileInfo, std::fs::File)> {
+        who.authorize(&project, None, Access::Read)?;
+        Ok(self.storage.run(move |s| s.open_file(&project, &id)).await?)
+    }
+}

@@ -70,3 +70,22 @@ impl Service {
         .await
     }
 }
+
+impl Service {
+    /// Writes the selected rows of a table to a new registered file (`table_export`).
+    pub async fn start_export(
+        &self,
+        who: &Principal,
+        table: TableRef,
+        request: duckstore_plugin_sdk::transfer::ExportRequest,
+        wait: Wait,
+    ) -> ServiceResult<Job> {
+        who.authorize(&table.project, Some(&table.branch), Access::Read)?;
+        let new = new_job(who, (&table.project, &table.branch), "table_export", table.table_id());
+        self.start_job(new, wait, move |s| {
+            let file = s.export_table(&table, &request)?;
+            Ok((JobProgress { rows: 0, bytes: file.size_bytes }, json!({"file": file})))
+        })
+        .await
+    }
+}
