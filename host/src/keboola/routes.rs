@@ -531,3 +531,163 @@ pub async fn export_async(
     let job = state.service.start_export(&caller.principal, at, request, crate::service::Wait::Settle).await?;
     Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
 }
+
+#[derive(Deserialize)]
+pub struct DeleteTable {
+    #[serde(rename = "async")]
+    asynchronous: Option<String>,
+}
+
+/// Drop table (apib 3456): 204 once done, or 202 with a `tableDelete` job with `async`.
+pub async fn delete_table(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<DeleteTable>,
+) -> KbcResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let at = table_ref(&caller, &id)?;
+    if flag(p.asynchronous.as_deref(), "async")? {
+        let job = state.service.start_table_delete(&caller.principal, at).await?;
+        return Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))).into_response());
+    }
+    state.service.delete_table(&caller.principal, at).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DataPreview {
+    limit: Option<String>,
+    columns: Option<String>,
+    #[serde(rename = "whereColumn")]
+    where_column: Option<String>,
+    #[serde(rename = "whereValues", default)]
+    where_values: Vec<String>,
+    #[serde(rename = "whereOperator")]
+    where_operator: Option<String>,
+    #[serde(rename = "changedSince")]
+    changed_since: Option<String>,
+    #[serde(rename = "changedUntil")]
+    changed_until: Option<String>,
+    format: Option<String>,
+}
+
+/// Data preview (apib 3085): at most 1000 rows (default 100) as CSV with a header and every
+/// value quoted, or `format=json`; `columns`, `whereColumn`/`whereValues[]`/`whereOperator`,
+/// `changedSince`/`changedUntil` (unix time, ISO 8601, or relative: `-2 days`).
+pub async fn data_preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<DataPreview>,
+) -> KbcResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    use duckstore_plugin_sdk::query::{Filter, FilterOp, RowQuery};
+    let at = table_ref(&caller, &id)?;
+    let invalid = |m: String| KbcError::bad_request("storage.validation", m);
+    let column = |c: &str| c.trim().parse().map_err(|e: duckstore_plugin_sdk::StorageError| invalid(e.message));
+    let limit: u64 = match p.limit.filter(|l| !l.is_empty()) {
+        None => 100,
+        Some(l) => l.parse().map_err(|_| invalid(format!("limit must be a number, not {l:?}")))?,
+    };
+    if limit > 1000 {
+        return Err(invalid("limit may be at most 1000".into()));
+    }
+    let mut query = RowQuery { limit: Some(limit), ..Default::default() };
+    if let Some(columns) = p.columns.filter(|c| !c.is_empty()) {
+        query.columns = Some(columns.split(',').map(column).collect::<KbcResult<Vec<_>>>()?);
+    }
+    if let Some(c) = p.where_column.filter(|c| !c.is_empty()) {
+        let operator = match p.where_operator.as_deref().unwrap_or("eq") {
+            "eq" | "" => FilterOp::Eq,
+            "ne" => FilterOp::Ne,
+            other => return Err(invalid(format!("whereOperator must be eq or ne, not {other:?}"))),
+        };
+        let values = p.where_values.into_iter().map(serde_json::Value::String).collect();
+        query.filters.push(Filter { column: column(&c)?, operator, values });
+    }
+    query.changed_since = p.changed_since.as_deref().map(moment).transpose()?;
+    query.changed_until = p.changed_until.as_deref().map(moment).transpose()?;
+    let preview = state.service.preview(&caller.principal, at, query).await?;
+    let names: Vec<String> = preview.columns.iter().map(|c| c.def.name.to_string()).collect();
+    let text = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    if p.format.as_deref() == Some("json") {
+        let rows: Vec<Value> = preview
+            .rows
+            .iter()
+            .map(|r| {
+                Value::Array(
+                    names
+                        .iter()
+                        .map(|n| json!({"columnName": n, "value": text(r.get(n)), "isTruncated": false}))
+                        .collect(),
+                )
+            })
+            .collect();
+        return Ok(Json(json!({"columns": names, "rows": rows})).into_response());
+    }
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut csv = names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(",");
+    csv.push('\n');
+    for row in &preview.rows {
+        csv.push_str(&names.iter().map(|n| quote(&text(row.get(n)))).collect::<Vec<_>>().join(","));
+        csv.push('\n');
+    }
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+}
+
+/// A point in time as Keboola's API takes it: unix seconds, ISO 8601 / RFC 3339, a date, or
+/// a relative `-2 days` / `-3 hours` / `-15 minutes` from now.
+fn moment(text: &str) -> KbcResult<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDate, Utc};
+    let text = text.trim();
+    let invalid = || {
+        KbcError::bad_request(
+            "storage.validation",
+            format!("{text:?} is not a time (unix seconds, ISO 8601 or like -2 days)"),
+        )
+    };
+    if let Ok(secs) = text.parse::<i64>() {
+        return DateTime::from_timestamp(secs, 0).ok_or_else(invalid);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z") {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).ok_or_else(invalid)?.and_utc());
+    }
+    let mut words = text.split_whitespace();
+    let (Some(n), Some(unit), None) = (words.next(), words.next(), words.next()) else { return Err(invalid()) };
+    let n: i64 = n.parse().map_err(|_| invalid())?;
+    let seconds = match unit.trim_end_matches('s') {
+        "second" | "sec" => 1,
+        "minute" | "min" => 60,
+        "hour" => 3600,
+        "day" => 86400,
+        "week" => 7 * 86400,
+        _ => return Err(invalid()),
+    };
+    Ok(Utc::now() + chrono::Duration::seconds(n.checked_mul(seconds).ok_or_else(invalid)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_read_as_keboolas_api_reads_them() {
+        assert_eq!(moment("1360138863").unwrap().timestamp(), 1360138863);
+        assert_eq!(moment("2013-02-12T15:19:21+00:00").unwrap().timestamp(), 1360682361);
+        assert_eq!(moment("2013-02-12").unwrap().timestamp(), 1360627200);
+        let two_days = chrono::Utc::now() - moment("-2 days").unwrap();
+        assert!((two_days.num_seconds() - 2 * 86400).abs() < 5);
+        assert!(moment("yesterday-ish").is_err());
+    }
+}

@@ -1,10 +1,12 @@
 //! Tables: list (in a bucket or in a whole branch) and read.
 
-use duckstore_plugin_sdk::model::Table;
+use duckstore_plugin_sdk::jobs::{Job, NewJob};
+use duckstore_plugin_sdk::model::{Preview, Table};
 use duckstore_plugin_sdk::names::{BranchRef, BucketRef, TableRef};
+use duckstore_plugin_sdk::query::RowQuery;
 
 use crate::auth::{Access, Principal};
-use crate::service::{Service, ServiceResult};
+use crate::service::{Service, ServiceResult, Wait};
 
 impl Service {
     pub async fn list_tables(&self, who: &Principal, at: BucketRef) -> ServiceResult<Vec<Table>> {
@@ -32,5 +34,39 @@ impl Service {
     pub async fn table(&self, who: &Principal, at: TableRef) -> ServiceResult<Table> {
         who.authorize(&at.project, Some(&at.branch), Access::Read)?;
         Ok(self.storage.run(move |s| s.get_table(&at)).await?)
+    }
+}
+
+impl Service {
+    /// Rows of a table as `query` selects them.
+    pub async fn preview(&self, who: &Principal, at: TableRef, query: RowQuery) -> ServiceResult<Preview> {
+        who.authorize(&at.project, Some(&at.branch), Access::Read)?;
+        Ok(self.storage.run(move |s| s.preview(&at, &query)).await?)
+    }
+
+    pub async fn delete_table(&self, who: &Principal, at: TableRef) -> ServiceResult<()> {
+        who.authorize(&at.project, Some(&at.branch), Access::Write)?;
+        let actor = who.label();
+        Ok(self.storage.run(move |s| s.delete_table(&at, &actor)).await?)
+    }
+
+    /// [`Self::delete_table`] as a job (`table_delete`); the table must exist when it starts.
+    pub async fn start_table_delete(&self, who: &Principal, at: TableRef) -> ServiceResult<Job> {
+        who.authorize(&at.project, Some(&at.branch), Access::Write)?;
+        let check = at.clone();
+        self.storage.run(move |s| s.get_table(&check)).await?;
+        let new = NewJob {
+            project: at.project.clone(),
+            branch: Some(at.branch.clone()),
+            kind: "table_delete".into(),
+            table_id: Some(at.table_id()),
+            created_by: who.label(),
+        };
+        let actor = who.label();
+        self.start_job(new, Wait::Settle, move |s| {
+            s.delete_table(&at, &actor)?;
+            Ok(Default::default())
+        })
+        .await
     }
 }
