@@ -13,8 +13,9 @@ use duckstore_plugin_sdk::names::{BranchId, ProjectId};
 
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiPath, ProjectPath};
-use crate::auth::{Access, Principal, new_project_key, rotated_secret};
+use crate::auth::Principal;
 use crate::server::AppState;
+use crate::service::NewKey;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(get, revoke)).routes(routes!(rotate))
@@ -69,17 +70,14 @@ async fn create(
     ApiPath(path): ApiPath<ProjectPath>,
     ApiJson(req): ApiJson<NewApiKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyCreated>)> {
-    principal.authorize(&path.project_id, None, Access::Manage)?;
-    let now = Utc::now();
     let expires_at = match req.expires_in_days {
         None => None,
-        Some(days @ 1..=365) => Some(now + Duration::days(days.into())),
+        Some(days @ 1..=365) => Some(Utc::now() + Duration::days(days.into())),
         Some(_) => return Err(ApiError::bad_request("invalid_expiry", "expires_in_days must be between 1 and 365")),
     };
-    let key = new_project_key(path.project_id, req.branch_id, req.scope, req.description, now, expires_at);
-    let stored = key.stored;
-    let created = state.storage.run(move |s| s.create_api_key(&stored)).await?;
-    Ok((StatusCode::CREATED, Json(ApiKeyCreated { key: created, api_key: key.plain })))
+    let new = NewKey { scope: req.scope, branch: req.branch_id, description: req.description, expires_at };
+    let created = state.service.create_key(&principal, path.project_id, new).await?;
+    Ok((StatusCode::CREATED, Json(ApiKeyCreated { key: created.key, api_key: created.plain })))
 }
 
 #[utoipa::path(get, path = "/projects/{project_id}/api-keys", tag = "api-keys", params(ProjectPath),
@@ -89,8 +87,7 @@ async fn list(
     principal: Principal,
     ApiPath(path): ApiPath<ProjectPath>,
 ) -> ApiResult<Json<ApiKeyList>> {
-    principal.authorize(&path.project_id, None, Access::Manage)?;
-    let api_keys = state.storage.run(move |s| s.list_api_keys(&path.project_id)).await?;
+    let api_keys = state.service.list_keys(&principal, path.project_id).await?;
     Ok(Json(ApiKeyList { count: api_keys.len(), api_keys }))
 }
 
@@ -101,8 +98,7 @@ async fn get(
     principal: Principal,
     ApiPath(path): ApiPath<KeyPath>,
 ) -> ApiResult<Json<ApiKey>> {
-    principal.authorize(&path.project_id, None, Access::Manage)?;
-    Ok(Json(state.storage.run(move |s| s.get_api_key(&path.project_id, &path.key_id)).await?))
+    Ok(Json(state.service.key(&principal, path.project_id, path.key_id).await?))
 }
 
 /// Revoke a key. The project's last active project_admin key cannot be revoked (409).
@@ -113,8 +109,7 @@ async fn revoke(
     principal: Principal,
     ApiPath(path): ApiPath<KeyPath>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize(&path.project_id, None, Access::Manage)?;
-    state.storage.run(move |s| s.revoke_api_key(&path.project_id, &path.key_id)).await?;
+    state.service.revoke_key(&principal, path.project_id, path.key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -126,8 +121,6 @@ async fn rotate(
     principal: Principal,
     ApiPath(path): ApiPath<KeyPath>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyCreated>)> {
-    principal.authorize(&path.project_id, None, Access::Manage)?;
-    let (plain, hash) = rotated_secret(&path.key_id);
-    let key = state.storage.run(move |s| s.rotate_api_key(&path.project_id, &path.key_id, &hash)).await?;
-    Ok((StatusCode::CREATED, Json(ApiKeyCreated { key, api_key: plain })))
+    let rotated = state.service.rotate_key(&principal, path.project_id, path.key_id).await?;
+    Ok((StatusCode::CREATED, Json(ApiKeyCreated { key: rotated.key, api_key: rotated.plain })))
 }

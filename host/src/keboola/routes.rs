@@ -34,7 +34,7 @@ pub async fn index(parts: Parts) -> Json<Value> {
 /// Token verification (apib 529, 680 for a branch).
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> KbcResult<Json<Value>> {
     let who = state.service.identity(&caller.principal, caller.branch_ref()).await?;
-    Ok(Json(shapes::token(&caller.base, &who.key, &who.project, &who.buckets)))
+    Ok(Json(shapes::token(&caller.base, &who.key, Some(&who.project), &who.buckets)))
 }
 
 /// A bucket id from a path: raw (`in.c-b`) or percent-encoded, as clients send it.
@@ -690,4 +690,90 @@ mod tests {
         assert!((two_days.num_seconds() - 2 * 86400).abs() < 5);
         assert!(moment("yesterday-ish").is_err());
     }
+}
+
+/// List tokens (apib 150): the project's API keys.
+pub async fn tokens(State(state): State<AppState>, caller: Caller) -> KbcResult<Json<Value>> {
+    let keys = state.service.list_keys(&caller.principal, caller.project.clone()).await?;
+    let buckets = state.service.list_buckets(&caller.principal, caller.branch_ref()).await?;
+    Ok(Json(Value::Array(keys.iter().map(|k| shapes::token(&caller.base, k, None, &buckets)).collect())))
+}
+
+/// Token detail (apib 371).
+pub async fn token(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> KbcResult<Json<Value>> {
+    let key = state.service.key(&caller.principal, caller.project.clone(), id).await?;
+    let buckets = state.service.list_buckets(&caller.principal, caller.branch_ref()).await?;
+    Ok(Json(shapes::token(&caller.base, &key, None, &buckets)))
+}
+
+#[derive(Deserialize)]
+pub struct CreateToken {
+    description: Option<String>,
+    #[serde(rename = "canManageBuckets")]
+    can_manage_buckets: Option<String>,
+    #[serde(rename = "bucketPermissions", default)]
+    bucket_permissions: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "expiresIn")]
+    expires_in: Option<String>,
+}
+
+/// Create token (apib 204). duckstore keys reach every bucket of a branch, so a token is
+/// `canManageBuckets` (read and write, a branch_admin key on the token's branch); a token
+/// limited to some buckets is refused rather than made broader than asked.
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(p): Params<CreateToken>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::model::Scope;
+    if !flag(p.can_manage_buckets.as_deref(), "canManageBuckets")? {
+        return Err(KbcError::not_implemented(if p.bucket_permissions.is_empty() {
+            "a token without bucket access (duckstore keys always reach the buckets of their branch)"
+        } else {
+            "per-bucket permissions (duckstore keys reach every bucket of their branch: create the token with canManageBuckets)"
+        }));
+    }
+    let expires_at = match p.expires_in.filter(|e| !e.is_empty()) {
+        None => None,
+        Some(seconds) => {
+            let seconds: i64 = seconds.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                KbcError::bad_request("storage.tokens.validation", "expiresIn must be a positive number of seconds")
+            })?;
+            Some(chrono::Utc::now() + chrono::Duration::seconds(seconds))
+        }
+    };
+    let new = crate::service::NewKey {
+        scope: Scope::BranchAdmin,
+        branch: Some(caller.branch.clone()),
+        description: p.description.unwrap_or_default(),
+        expires_at,
+    };
+    let created = state.service.create_key(&caller.principal, caller.project.clone(), new).await?;
+    let buckets = state.service.list_buckets(&caller.principal, caller.branch_ref()).await?;
+    let mut body = shapes::token(&caller.base, &created.key, None, &buckets);
+    body["token"] = json!(created.plain);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Delete token (apib 371): revoked at once.
+pub async fn delete_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> KbcResult<StatusCode> {
+    state.service.revoke_key(&caller.principal, caller.project.clone(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refresh token (apib 859): a new secret, the old one stops working.
+pub async fn refresh_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> KbcResult<Json<Value>> {
+    let rotated = state.service.rotate_key(&caller.principal, caller.project.clone(), id).await?;
+    let buckets = state.service.list_buckets(&caller.principal, caller.branch_ref()).await?;
+    let mut body = shapes::token(&caller.base, &rotated.key, None, &buckets);
+    body["token"] = json!(rotated.plain);
+    Ok(Json(body))
 }

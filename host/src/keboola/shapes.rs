@@ -167,13 +167,13 @@ pub fn job(base: &str, j: &Job) -> Value {
     v
 }
 
-/// The token verification answer: the key, its rights and the project that owns it.
-pub fn token(base: &str, key: &ApiKey, project: &Project, buckets: &[Bucket]) -> Value {
+/// A token: the key and its rights; with the project that owns it for verification.
+pub fn token(base: &str, key: &ApiKey, project: Option<&Project>, buckets: &[Bucket]) -> Value {
     let manage = key.scope != Scope::BranchRead;
     let permission = if manage { "manage" } else { "read" };
     let permissions: serde_json::Map<String, Value> =
         buckets.iter().map(|b| (b.id.to_string(), json!(permission))).collect();
-    json!({
+    let mut v = json!({
         "id": key.id,
         "created": date(key.created_at),
         "refreshed": date(key.created_at),
@@ -187,15 +187,18 @@ pub fn token(base: &str, key: &ApiKey, project: &Project, buckets: &[Bucket]) ->
         "canManageProtectedDefaultBranch": false,
         "canCreateJobs": false,
         "expires": opt_date(key.expires_at),
-        "isExpired": false,
-        "isDisabled": false,
+        "isExpired": key.expires_at.is_some_and(|t| t <= chrono::Utc::now()),
+        "isDisabled": key.is_revoked,
         "isBYODB": false,
         "dailyCapacity": 0,
         "bucketPermissions": permissions,
         "componentAccess": [],
-        "owner": owner(project),
         "organization": {"id": "duckstore"},
-    })
+    });
+    if let Some(project) = project {
+        v["owner"] = owner(project);
+    }
+    v
 }
 
 /// The project a token belongs to.

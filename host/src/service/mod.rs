@@ -10,6 +10,7 @@ mod error;
 mod files;
 mod identity;
 mod jobs;
+mod keys;
 mod tables;
 mod transfer;
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 pub use error::{ServiceError, ServiceResult};
 pub use jobs::Wait;
+pub use keys::NewKey;
 
 use crate::auth::{Authenticator, Principal};
 use crate::jobs::Jobs;
