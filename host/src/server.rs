@@ -35,7 +35,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub idempotency: Arc<Idempotency>,
     pub backend_info: BackendInfo,
-    pub pg_endpoint: PgEndpoint,
     pub plugins: Arc<Plugins>,
     pub jobs: Arc<crate::jobs::Jobs>,
 }
@@ -87,12 +86,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         abs,
         abs_blocks: config.data_dir.join("abs-blocks"),
-        service: Service::new(storage.clone(), auth, jobs.clone(), plugins.clone()),
+        service: Service::new(storage.clone(), auth, jobs.clone(), plugins.clone(), PgEndpoint::of(pg_addr)),
         storage,
         metrics,
         idempotency: Arc::default(),
         backend_info,
-        pg_endpoint: PgEndpoint::of(pg_addr),
         plugins,
         jobs,
     };

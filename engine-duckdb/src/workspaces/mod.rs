@@ -35,7 +35,6 @@ use crate::DuckEngine;
 use crate::bridge::{StorageScope, WorkspaceOpener};
 use crate::catalog::{naive, parsed, ts};
 use crate::error::db_err;
-use crate::files::new_id;
 use crate::hub::Hub;
 use crate::layout::Layout;
 use crate::raw::RawConnection;
@@ -189,7 +188,9 @@ impl DuckEngine {
     ) -> Result<Workspace> {
         new.validate()?;
         let now = self.now();
-        let id = format!("ws_{}", new_id(8));
+        // 16 hex digits of a number below 2^53: faces that show ids as integers (Keboola's
+        // workspace ids) can, exactly.
+        let id = format!("ws_{:016x}", rand::random::<u64>() & ((1 << 53) - 1));
         let expires = now + Duration::hours(i64::from(new.ttl_hours.unwrap_or(DEFAULT_TTL_HOURS)));
         let limit = new.size_limit_gb.map_or(self.workspace_limits.default_size_bytes, |g| u64::from(g) * GB);
         self.write(|c| {

@@ -9,12 +9,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use duckstore_plugin_sdk::names::{BranchId, BranchRef, ProjectId};
-use duckstore_plugin_sdk::workspaces::{Connection, LoadRequest, LoadResult, NewWorkspace, Workspace, WorkspaceDetail};
+use duckstore_plugin_sdk::workspaces::{LoadRequest, LoadResult, NewWorkspace, Workspace, WorkspaceDetail};
 
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiPath, BranchPath};
 use crate::auth::{Access, Principal};
-use crate::pg::auth::{new_password, verifier};
 use crate::server::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -60,18 +59,6 @@ pub struct WorkspaceList {
     pub workspaces: Vec<Workspace>,
 }
 
-/// Adds how to connect; `password` only when it was just set.
-fn with_connection(state: &AppState, mut ws: Workspace, password: Option<String>) -> Workspace {
-    ws.connection = Some(Connection {
-        host: state.pg_endpoint.host.clone(),
-        port: state.pg_endpoint.port,
-        database: ws.id.clone(),
-        username: ws.id.clone(),
-        password,
-    });
-    ws
-}
-
 /// Create a workspace; the response holds its password, shown only this once.
 #[utoipa::path(post, path = "/projects/{project_id}/branches/{branch_id}/workspaces", tag = "workspaces",
     params(BranchPath), request_body = NewWorkspace,
@@ -82,13 +69,8 @@ async fn create(
     ApiPath(path): ApiPath<BranchPath>,
     ApiJson(new): ApiJson<NewWorkspace>,
 ) -> ApiResult<(StatusCode, Json<Workspace>)> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
-    let password = new_password();
-    let verifier = verifier(&password);
-    let actor = principal.label();
-    let at = path.at();
-    let ws = state.storage.run(move |s| s.create_workspace(&at, &new, &verifier, &actor)).await?;
-    Ok((StatusCode::CREATED, Json(with_connection(&state, ws, Some(password)))))
+    let ws = state.service.create_workspace(&principal, path.at(), new).await?;
+    Ok((StatusCode::CREATED, Json(ws)))
 }
 
 /// The branch's workspaces that have not expired.
@@ -99,10 +81,7 @@ async fn list(
     principal: Principal,
     ApiPath(path): ApiPath<BranchPath>,
 ) -> ApiResult<Json<WorkspaceList>> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Read)?;
-    let at = path.at();
-    let workspaces = state.storage.run(move |s| s.list_workspaces(&at)).await?;
-    Ok(Json(WorkspaceList { workspaces: workspaces.into_iter().map(|w| with_connection(&state, w, None)).collect() }))
+    Ok(Json(WorkspaceList { workspaces: state.service.list_workspaces(&principal, path.at()).await? }))
 }
 
 /// A workspace with its objects, size and active sessions (410 once expired).
@@ -113,10 +92,7 @@ async fn get(
     principal: Principal,
     ApiPath(path): ApiPath<WorkspacePath>,
 ) -> ApiResult<Json<WorkspaceDetail>> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Read)?;
-    let mut detail = state.storage.run(move |s| s.get_workspace(&path.at(), &path.workspace_id)).await?;
-    detail.workspace = with_connection(&state, detail.workspace, None);
-    Ok(Json(detail))
+    Ok(Json(state.service.workspace(&principal, path.at(), path.workspace_id).await?))
 }
 
 /// Delete a workspace: its sessions are closed and its data removed.
@@ -127,8 +103,7 @@ async fn delete(
     principal: Principal,
     ApiPath(path): ApiPath<WorkspacePath>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
-    state.storage.run(move |s| s.delete_workspace(&path.at(), &path.workspace_id)).await?;
+    state.service.delete_workspace(&principal, path.at(), path.workspace_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -140,10 +115,7 @@ async fn clear(
     principal: Principal,
     ApiPath(path): ApiPath<WorkspacePath>,
 ) -> ApiResult<Json<WorkspaceDetail>> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
-    let mut detail = state.storage.run(move |s| s.clear_workspace(&path.at(), &path.workspace_id)).await?;
-    detail.workspace = with_connection(&state, detail.workspace, None);
-    Ok(Json(detail))
+    Ok(Json(state.service.clear_workspace(&principal, path.at(), path.workspace_id).await?))
 }
 
 /// Drop one table or view of the workspace.
@@ -168,11 +140,7 @@ async fn reset_password(
     principal: Principal,
     ApiPath(path): ApiPath<WorkspacePath>,
 ) -> ApiResult<Json<Workspace>> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
-    let password = new_password();
-    let verifier = verifier(&password);
-    let ws = state.storage.run(move |s| s.set_workspace_verifier(&path.at(), &path.workspace_id, &verifier)).await?;
-    Ok(Json(with_connection(&state, ws, Some(password))))
+    Ok(Json(state.service.reset_workspace_password(&principal, path.at(), path.workspace_id).await?))
 }
 
 /// Copy project tables into the workspace (columns, filters, changedSince: Keboola's input

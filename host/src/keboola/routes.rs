@@ -430,6 +430,12 @@ pub async fn create_table_async(
 pub struct ImportAsync {
     #[serde(rename = "dataFileId")]
     data_file_id: Option<String>,
+    #[serde(rename = "dataWorkspaceId")]
+    data_workspace_id: Option<String>,
+    #[serde(rename = "dataTableName")]
+    data_table_name: Option<String>,
+    #[serde(rename = "dataObject")]
+    data_object: Option<String>,
     incremental: Option<String>,
     #[serde(rename = "withoutHeaders")]
     without_headers: Option<String>,
@@ -449,8 +455,22 @@ pub async fn import_async(
 ) -> KbcResult<(StatusCode, Json<Value>)> {
     use duckstore_plugin_sdk::transfer::ImportRequest;
     let at = table_ref(&caller, &table)?;
+    let incremental = flag(p.incremental.as_deref(), "incremental")?;
+    // A workspace's table, as a transformation writes its results back.
+    if let Some(ws) = p.data_workspace_id {
+        let name = p.data_table_name.or(p.data_object).ok_or_else(|| {
+            KbcError::bad_request("storage.validation", "dataTableName names the workspace's table to load")
+        })?;
+        let request: ImportRequest = serde_json::from_value(json!({
+            "source_workspace": {"workspace_id": workspace_id(&ws)?, "table": name},
+            "incremental": incremental,
+        }))
+        .map_err(|e| KbcError::bad_request("storage.validation", e.to_string()))?;
+        let job = state.service.start_import(&caller.principal, at, request, crate::service::Wait::Settle).await?;
+        return Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))));
+    }
     let Some(file) = p.data_file_id else {
-        return Err(KbcError::not_implemented("import-async from a source other than dataFileId"));
+        return Err(KbcError::bad_request("storage.validation", "dataFileId or dataWorkspaceId names what to load"));
     };
     let mut csv = p.csv.options();
     csv.header = !flag(p.without_headers.as_deref(), "withoutHeaders")?;
@@ -468,7 +488,7 @@ pub async fn import_async(
     }
     let request: ImportRequest = serde_json::from_value(json!({
         "file_id": file_id(&file)?,
-        "incremental": flag(p.incremental.as_deref(), "incremental")?,
+        "incremental": incremental,
         "csv": csv,
     }))
     .map_err(|e| KbcError::bad_request("storage.validation", e.to_string()))?;
@@ -776,4 +796,145 @@ pub async fn refresh_token(
     let mut body = shapes::token(&caller.base, &rotated.key, None, &buckets);
     body["token"] = json!(rotated.plain);
     Ok(Json(body))
+}
+
+fn workspace_id(raw: &str) -> KbcResult<String> {
+    shapes::workspace_id(raw).ok_or_else(|| {
+        KbcError::new(StatusCode::NOT_FOUND, "storage.workspaces.notFound", format!("workspace {raw} not found"))
+    })
+}
+
+#[derive(Deserialize)]
+pub struct CreateWorkspace {
+    backend: Option<String>,
+    #[serde(rename = "async")]
+    asynchronous: Option<String>,
+}
+
+/// Create workspace (apib 4815): a duckstore SQL workspace over the PostgreSQL wire
+/// protocol; `connection.password` is shown this once. `async` is answered synchronously.
+pub async fn create_workspace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(p): Params<CreateWorkspace>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::workspaces::NewWorkspace;
+    if let Some(backend) = p.backend.filter(|b| !b.is_empty() && b != "duckdb") {
+        return Err(KbcError::bad_request(
+            "storage.workspaces.validation",
+            format!("backend {backend:?} is not available here; duckstore's workspaces are duckdb"),
+        ));
+    }
+    let _ = p.asynchronous;
+    let name = format!("keboola-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+    let new = NewWorkspace { name, ttl_hours: None, size_limit_gb: None };
+    let ws = state.service.create_workspace(&caller.principal, caller.branch_ref(), new).await?;
+    Ok((StatusCode::CREATED, Json(shapes::workspace(&ws))))
+}
+
+/// Workspaces list (apib 4815).
+pub async fn workspaces(State(state): State<AppState>, caller: Caller) -> KbcResult<Json<Value>> {
+    let list = state.service.list_workspaces(&caller.principal, caller.branch_ref()).await?;
+    Ok(Json(Value::Array(list.iter().map(shapes::workspace).collect())))
+}
+
+/// Workspace detail (apib 5009).
+pub async fn workspace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> KbcResult<Json<Value>> {
+    let detail = state.service.workspace(&caller.principal, caller.branch_ref(), workspace_id(&id)?).await?;
+    Ok(Json(shapes::workspace(&detail.workspace)))
+}
+
+/// Delete workspace (apib 5009).
+pub async fn delete_workspace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> KbcResult<StatusCode> {
+    state.service.delete_workspace(&caller.principal, caller.branch_ref(), workspace_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Password reset (apib 5535): the new password, shown this once.
+pub async fn workspace_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> KbcResult<Json<Value>> {
+    let ws = state.service.reset_workspace_password(&caller.principal, caller.branch_ref(), workspace_id(&id)?).await?;
+    let password = ws.connection.and_then(|c| c.password).unwrap_or_default();
+    Ok(Json(json!({"password": password})))
+}
+
+#[derive(Deserialize)]
+pub struct LoadInput {
+    source: String,
+    destination: Option<String>,
+    #[serde(default)]
+    columns: Vec<Value>,
+    #[serde(rename = "changedSince")]
+    changed_since: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoadWorkspace {
+    #[serde(default)]
+    input: Vec<LoadInput>,
+    preserve: Option<Value>,
+}
+
+/// Load data (apib 5071): `input[i][source|destination|columns|changedSince]`, `preserve`
+/// (else the workspace is emptied first); job `workspaceLoad`.
+pub async fn load_workspace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<LoadWorkspace>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::workspaces::{LoadRequest, LoadTable};
+    let invalid =
+        |e: duckstore_plugin_sdk::StorageError| KbcError::bad_request("storage.workspaces.validation", e.message);
+    let mut tables = Vec::new();
+    for input in p.input {
+        let source = table_ref(&caller, &input.source)?;
+        let columns = input
+            .columns
+            .iter()
+            .map(|c| match c {
+                Value::String(name) => name.parse().map_err(invalid),
+                other => other.get("source").and_then(Value::as_str).unwrap_or_default().parse().map_err(invalid),
+            })
+            .collect::<KbcResult<Vec<_>>>()?;
+        tables.push(LoadTable {
+            bucket_id: source.bucket,
+            table_name: source.table,
+            destination: input.destination.filter(|d| !d.is_empty()).map(|d| d.parse().map_err(invalid)).transpose()?,
+            columns: (!columns.is_empty()).then_some(columns),
+            filters: Vec::new(),
+            changed_since: input.changed_since.as_deref().map(moment).transpose()?,
+            changed_until: None,
+        });
+    }
+    let preserve = match &p.preserve {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_u64() == Some(1),
+        Some(Value::String(s)) => flag(Some(s), "preserve")?,
+        Some(_) => return Err(KbcError::bad_request("storage.validation", "preserve must be true or false")),
+    };
+    let job = state
+        .service
+        .start_workspace_load(
+            &caller.principal,
+            caller.branch_ref(),
+            workspace_id(&id)?,
+            LoadRequest { tables },
+            preserve,
+            crate::service::Wait::Settle,
+        )
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
 }

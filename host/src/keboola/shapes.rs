@@ -234,3 +234,47 @@ fn results(result: Option<Value>) -> Value {
     }
     result
 }
+
+/// A workspace id as Keboola's integer (duckstore's are `ws_` and 16 hex digits of a
+/// number below 2^53), and back.
+pub fn workspace_number(id: &str) -> Value {
+    id.strip_prefix("ws_").map_or_else(|| Value::String(id.to_owned()), job_number)
+}
+
+pub fn workspace_id(number: &str) -> Option<String> {
+    number.trim().parse::<u64>().ok().map(|n| format!("ws_{n:016x}"))
+}
+
+/// A workspace: duckstore's PostgreSQL-wire workspace, reached as `connection` says.
+pub fn workspace(ws: &duckstore_plugin_sdk::workspaces::Workspace) -> Value {
+    let mut v = json!({
+        "id": workspace_number(&ws.id),
+        "type": "table",
+        "name": ws.name,
+        "component": null,
+        "configurationId": null,
+        "created": date(ws.created_at),
+        "expires": date(ws.expires_at),
+        "readOnlyStorageAccess": true,
+        "platformUsageType": "duckdb",
+        "backendSize": null,
+        "statementTimeoutSeconds": 0,
+        "creatorToken": null,
+    });
+    if let Some(c) = &ws.connection {
+        v["connection"] = json!({
+            "backend": "duckdb",
+            "host": c.host,
+            "port": c.port,
+            "database": c.database,
+            "schema": "public",
+            "warehouse": null,
+            "user": c.username,
+            "loginType": "default",
+        });
+        if let Some(password) = &c.password {
+            v["connection"]["password"] = json!(password);
+        }
+    }
+    v
+}

@@ -13,6 +13,7 @@ mod jobs;
 mod keys;
 mod tables;
 mod transfer;
+mod workspaces;
 
 use std::sync::Arc;
 
@@ -32,11 +33,19 @@ pub struct Service {
     auth: Arc<Authenticator>,
     jobs: Arc<Jobs>,
     plugins: Arc<Plugins>,
+    /// Where PostgreSQL clients reach workspaces.
+    pg: crate::server::PgEndpoint,
 }
 
 impl Service {
-    pub fn new(storage: Storage, auth: Arc<Authenticator>, jobs: Arc<Jobs>, plugins: Arc<Plugins>) -> Self {
-        Self { storage, auth, jobs, plugins }
+    pub fn new(
+        storage: Storage,
+        auth: Arc<Authenticator>,
+        jobs: Arc<Jobs>,
+        plugins: Arc<Plugins>,
+        pg: crate::server::PgEndpoint,
+    ) -> Self {
+        Self { storage, auth, jobs, plugins, pg }
     }
 
     /// Who presents `credential` (an API key, the admin key, or what an auth plugin accepts).
