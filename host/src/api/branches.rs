@@ -60,9 +60,7 @@ async fn create(
     ApiPath(path): ApiPath<ProjectPath>,
     ApiJson(new): ApiJson<NewBranch>,
 ) -> ApiResult<(StatusCode, Json<Branch>)> {
-    principal.authorize(&path.project_id, None, Access::Manage)?;
-    let actor = principal.label();
-    let branch = state.storage.run(move |s| s.create_branch(&path.project_id, &new, &actor)).await?;
+    let branch = state.service.create_branch(&principal, path.project_id, new).await?;
     Ok((StatusCode::CREATED, Json(branch)))
 }
 
@@ -73,8 +71,7 @@ async fn list(
     principal: Principal,
     ApiPath(path): ApiPath<ProjectPath>,
 ) -> ApiResult<Json<BranchList>> {
-    principal.authorize(&path.project_id, None, Access::Read)?;
-    let branches = state.storage.run(move |s| s.list_branches(&path.project_id)).await?;
+    let branches = state.service.list_branches(&principal, path.project_id).await?;
     Ok(Json(BranchList { total: branches.len(), branches }))
 }
 
@@ -85,9 +82,7 @@ async fn get(
     principal: Principal,
     ApiPath(path): ApiPath<BranchPath>,
 ) -> ApiResult<Json<Branch>> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Read)?;
-    let at = path.at();
-    Ok(Json(state.storage.run(move |s| s.get_branch(&at)).await?))
+    Ok(Json(state.service.branch(&principal, path.at()).await?))
 }
 
 /// Delete a dev branch with its tables, buckets and snapshots; its keys are revoked.
@@ -98,9 +93,7 @@ async fn delete(
     principal: Principal,
     ApiPath(path): ApiPath<BranchPath>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize(&path.project_id, None, Access::Manage)?;
-    let at = path.at();
-    state.storage.run(move |s| s.delete_branch(&at)).await?;
+    state.service.delete_branch(&principal, path.at()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -82,7 +82,23 @@ impl FromRequestParts<AppState> for Caller {
             _ => return Err(no_project()),
         };
         let path = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.path(), |u| u.0.path()).to_owned();
-        Ok(Caller { principal, project, branch: branch_of(&path)?, base: base_url(parts) })
+        let mut branch = branch_of(&path)?;
+        // Keboola's branch ids are integers: find the duckstore branch that number stands for.
+        if let Ok(number) = branch.as_str().parse::<u64>() {
+            let branches = state.service.list_branches(&principal, project.clone()).await?;
+            branch = branches
+                .into_iter()
+                .find(|b| crate::keboola::shapes::branch_number(b.id.as_str()) == number)
+                .map(|b| b.id)
+                .ok_or_else(|| {
+                    KbcError::new(
+                        axum::http::StatusCode::NOT_FOUND,
+                        "storage.devBranches.notFound",
+                        format!("branch {number} not found"),
+                    )
+                })?;
+        }
+        Ok(Caller { principal, project, branch, base: base_url(parts) })
     }
 }
 

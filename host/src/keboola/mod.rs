@@ -9,7 +9,7 @@ pub mod abs;
 mod error;
 mod extract;
 mod routes;
-mod shapes;
+pub(crate) mod shapes;
 
 use axum::Router;
 use axum::extract::OriginalUri;
@@ -37,6 +37,9 @@ pub fn router() -> Router<AppState> {
         .route("/workspaces/{id}", get(routes::workspace).delete(routes::delete_workspace))
         .route("/workspaces/{id}/password", post(routes::workspace_password))
         .route("/workspaces/{id}/load", post(routes::load_workspace))
+        .route("/dev-branches", get(routes::dev_branches).post(routes::create_dev_branch))
+        .route("/dev-branches/", get(routes::dev_branches).post(routes::create_dev_branch))
+        .route("/dev-branches/{id}", get(routes::dev_branch).delete(routes::delete_dev_branch))
         .route("/jobs", get(routes::jobs))
         .route("/jobs/{id}", get(routes::job))
         .route("/files/prepare", post(routes::prepare_file))

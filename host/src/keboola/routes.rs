@@ -938,3 +938,85 @@ pub async fn load_workspace(
         .await?;
     Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
 }
+
+/// duckstore's branch for Keboola's branch id (its integer, or the name itself).
+async fn branch_of(state: &AppState, caller: &Caller, raw: &str) -> KbcResult<duckstore_plugin_sdk::names::BranchRef> {
+    let not_found =
+        || KbcError::new(StatusCode::NOT_FOUND, "storage.devBranches.notFound", format!("branch {raw} not found"));
+    let branches = state.service.list_branches(&caller.principal, caller.project.clone()).await?;
+    let found = match raw.parse::<u64>() {
+        Ok(n) => branches.into_iter().find(|b| shapes::branch_number(b.id.as_str()) == n),
+        Err(_) => branches.into_iter().find(|b| b.id.as_str() == raw || (raw == "default" && b.is_default)),
+    };
+    let b = found.ok_or_else(not_found)?;
+    Ok(duckstore_plugin_sdk::names::BranchRef { project: caller.project.clone(), branch: b.id })
+}
+
+/// List dev branches (apib 9585): the default branch listed with `isDefault: true`.
+pub async fn dev_branches(State(state): State<AppState>, caller: Caller) -> KbcResult<Json<Value>> {
+    let branches = state.service.list_branches(&caller.principal, caller.project.clone()).await?;
+    Ok(Json(Value::Array(branches.iter().map(shapes::branch).collect())))
+}
+
+#[derive(Deserialize)]
+pub struct CreateBranch {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+/// Create dev branch (apib 9585): job `devBranchCreate`. Keboola's name is free text; the
+/// duckstore branch is named after it (lower case, other characters as `-`) and keeps the
+/// text as its description.
+pub async fn create_dev_branch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(p): Params<CreateBranch>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::model::NewBranch;
+    let text = p
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| KbcError::bad_request("storage.validation", "name is required"))?;
+    let slug: String = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .take(64)
+        .collect();
+    let name = slug.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
+        KbcError::bad_request("storage.devBranches.validation", e.message)
+    })?;
+    let description = Some(p.description.filter(|d| !d.is_empty()).unwrap_or(text));
+    let job = state
+        .service
+        .start_branch_create(&caller.principal, caller.project.clone(), NewBranch { name, description })
+        .await?;
+    let mut body = shapes::job(&caller.base, &job);
+    if let Some(branch) =
+        job.result.as_ref().and_then(|r| serde_json::from_value::<duckstore_plugin_sdk::model::Branch>(r.clone()).ok())
+    {
+        body["results"] = shapes::branch(&branch);
+    }
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// Dev branch detail (apib 9585).
+pub async fn dev_branch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> KbcResult<Json<Value>> {
+    let at = branch_of(&state, &caller, &id).await?;
+    Ok(Json(shapes::branch(&state.service.branch(&caller.principal, at).await?)))
+}
+
+/// Delete dev branch (apib 9585); the default branch cannot be deleted.
+pub async fn delete_dev_branch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    let at = branch_of(&state, &caller, &id).await?;
+    let job = state.service.start_branch_delete(&caller.principal, at).await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}

@@ -278,3 +278,19 @@ pub fn workspace(ws: &duckstore_plugin_sdk::workspaces::Workspace) -> Value {
     }
     v
 }
+
+/// A branch id as Keboola's integer: a stable number from duckstore's branch name.
+pub fn branch_number(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) & ((1 << 53) - 1)
+}
+
+pub fn branch(b: &duckstore_plugin_sdk::model::Branch) -> Value {
+    json!({
+        "id": branch_number(b.id.as_str()),
+        "name": b.description.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| b.name.clone()),
+        "description": b.description.clone().unwrap_or_default(),
+        "created": date(b.created_at),
+        "isDefault": b.is_default,
+        "creatorToken": b.created_by.as_ref().map_or(json!([]), |c| json!({"id": c, "name": c})),
+    })
+}

@@ -5,6 +5,7 @@
 //! job where it is long), and answers in domain types or a [`ServiceError`]; no HTTP or
 //! protocol type appears here. A face only translates its dialect to these calls and back.
 
+mod branches;
 mod buckets;
 mod error;
 mod files;
