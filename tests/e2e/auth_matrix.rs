@@ -342,10 +342,13 @@ fn every_route_answers_every_kind_of_caller_correctly() {
 
     let routes = routes();
     let spec = admin.get("/openapi.json").expect(200);
+    // Keboola's face authenticates in its own dialect (a project token picks the project;
+    // the admin key and read-only keys are refused where they must be): tests/e2e/keboola.rs.
     let documented: BTreeSet<String> = spec["paths"]
         .as_object()
         .unwrap()
         .iter()
+        .filter(|(path, _)| !path.starts_with("/v2/storage") && !path.starts_with("/abs/"))
         .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase())))
         .collect();
     let covered: BTreeSet<String> = routes

@@ -29,6 +29,13 @@ fn keboolas_python_client_works_unchanged() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("python3");
+    // The face is in the OpenAPI document like the rest, in both path forms.
+    let openapi = server.client(None).get("/openapi.json").expect(200);
+    for path in
+        ["/v2/storage/buckets", "/v2/storage/branch/{branch}/tables/{id}/import-async", "/v2/storage/files/prepare"]
+    {
+        assert!(openapi["paths"][path].is_object(), "{path} is not in /openapi.json");
+    }
     let out = child.wait_with_output().expect("python3");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && stdout.contains("keboola: ok"), "{stdout}\n{stderr}");

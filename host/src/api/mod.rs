@@ -76,7 +76,8 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (routes, openapi) = openapi_router().split_for_parts();
+    let (routes, mut openapi) = openapi_router().split_for_parts();
+    crate::keboola::document(&mut openapi);
     let openapi = std::sync::Arc::new(openapi);
     let request_id = HeaderName::from_static("x-request-id");
     routes

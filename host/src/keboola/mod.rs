@@ -61,3 +61,69 @@ pub fn router() -> Router<AppState> {
 async fn not_implemented(method: Method, uri: OriginalUri) -> KbcError {
     KbcError::not_implemented(&format!("{method} {}", uri.0.path()))
 }
+
+/// The routes served, for the OpenAPI document: method, path (under `/v2/storage`, and again
+/// under `/v2/storage/branch/{branch}`), what it does and its line in Keboola's blueprint.
+const DOCUMENTED: &[(&str, &str, &str)] = &[
+    ("get", "/v2/storage", "API index (apib 902)"),
+    ("get", "/v2/storage/tokens/verify", "Token verification (apib 529)"),
+    ("get", "/v2/storage/tokens", "List tokens (apib 150)"),
+    ("post", "/v2/storage/tokens", "Create a token with canManageBuckets (apib 204)"),
+    ("get", "/v2/storage/tokens/{id}", "Token detail (apib 371)"),
+    ("delete", "/v2/storage/tokens/{id}", "Revoke a token (apib 371)"),
+    ("post", "/v2/storage/tokens/{id}/refresh", "Refresh a token (apib 859)"),
+    ("get", "/v2/storage/buckets", "List buckets (apib 966)"),
+    ("post", "/v2/storage/buckets", "Create a bucket (apib 1063)"),
+    ("get", "/v2/storage/buckets/{id}", "Bucket detail (apib 1317)"),
+    ("delete", "/v2/storage/buckets/{id}", "Drop a bucket, `force`, `async` (apib 1317)"),
+    ("get", "/v2/storage/buckets/{id}/tables", "Tables in a bucket (apib 2134)"),
+    ("post", "/v2/storage/buckets/{id}/tables-async", "Create a table from a file (apib 2598)"),
+    ("get", "/v2/storage/tables", "List tables (apib 3869)"),
+    ("get", "/v2/storage/tables/{id}", "Table detail (apib 3456)"),
+    ("delete", "/v2/storage/tables/{id}", "Drop a table (apib 3456)"),
+    ("get", "/v2/storage/tables/{id}/data-preview", "Data preview (apib 3085)"),
+    ("post", "/v2/storage/tables/{id}/import-async", "Load data (apib 2900)"),
+    ("post", "/v2/storage/tables/{id}/export-async", "Unload data, sliced (apib 3189)"),
+    ("post", "/v2/storage/files/prepare", "Create a file resource, Azure upload (apib 7031)"),
+    ("get", "/v2/storage/files/{id}", "File detail (apib 7297)"),
+    ("get", "/v2/storage/jobs", "List jobs (apib 6873)"),
+    ("get", "/v2/storage/jobs/{id}", "Job detail (apib 6939)"),
+    ("get", "/v2/storage/workspaces", "List workspaces (apib 4815)"),
+    ("post", "/v2/storage/workspaces", "Create a workspace (apib 4815)"),
+    ("get", "/v2/storage/workspaces/{id}", "Workspace detail (apib 5009)"),
+    ("delete", "/v2/storage/workspaces/{id}", "Drop a workspace (apib 5009)"),
+    ("post", "/v2/storage/workspaces/{id}/load", "Load tables into a workspace (apib 5071)"),
+    ("post", "/v2/storage/workspaces/{id}/password", "Reset a workspace's password (apib 5535)"),
+    ("get", "/v2/storage/dev-branches", "List dev branches (apib 9585)"),
+    ("post", "/v2/storage/dev-branches", "Create a dev branch (apib 9585)"),
+    ("get", "/v2/storage/dev-branches/{id}", "Dev branch detail (apib 9585)"),
+    ("delete", "/v2/storage/dev-branches/{id}", "Drop a dev branch (apib 9585)"),
+    ("put", "/abs/{account}/{container}/{blob}", "Azure Put Blob, Put Block, Put Block List (SAS)"),
+    ("get", "/abs/{account}/{container}/{blob}", "Azure Get Blob with Range (SAS)"),
+];
+
+/// Adds the Keboola face's routes to the OpenAPI document (tag `keboola`), each described
+/// in Keboola's terms; docs/keboola-api.md has the details.
+pub fn document(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::HttpMethod;
+    use utoipa::openapi::path::OperationBuilder;
+    use utoipa::openapi::response::ResponseBuilder;
+    for (method, path, summary) in DOCUMENTED {
+        let method = match *method {
+            "get" => HttpMethod::Get,
+            "post" => HttpMethod::Post,
+            "put" => HttpMethod::Put,
+            _ => HttpMethod::Delete,
+        };
+        let operation = OperationBuilder::new()
+            .tag("keboola")
+            .summary(Some(*summary))
+            .description(Some("Keboola Storage API v2; see docs/keboola-api.md. Errors: Keboola's flat body."))
+            .response("200", ResponseBuilder::new().description("Keboola's shape").build())
+            .build();
+        openapi.paths.add_path_operation(*path, vec![method.clone()], operation.clone());
+        if let Some(rest) = path.strip_prefix("/v2/storage/") {
+            openapi.paths.add_path_operation(format!("/v2/storage/branch/{{branch}}/{rest}"), vec![method], operation);
+        }
+    }
+}
