@@ -31,6 +31,7 @@ bench: setup
 	python3 bench/branches.py
 	python3 bench/plugins.py
 	python3 bench/pgwire.py
+	python3 bench/keboola.py
 
 setup:
 	@./scripts/setup
