@@ -141,6 +141,57 @@ pub trait SqlSession: Send {
     ) -> Result<u64>;
 }
 
+/// The elements of a one-dimensional PostgreSQL array literal (`{1,2,NULL,"a b"}`); `None`
+/// for anything else (nested arrays are left to DuckDB).
+pub fn pg_array_elements(text: &str) -> Option<Vec<Option<String>>> {
+    let body = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    if body.trim().is_empty() {
+        return Some(vec![]);
+    }
+    let mut out = Vec::new();
+    let mut chars = body.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let element = if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut s = String::new();
+            loop {
+                match chars.next()? {
+                    '\\' => s.push(chars.next()?),
+                    '"' => break,
+                    c => s.push(c),
+                }
+            }
+            Some(s)
+        } else {
+            let mut s = String::new();
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if c == '{' || c == '"' {
+                    return None;
+                }
+                s.push(c);
+                chars.next();
+            }
+            let s = s.trim().to_owned();
+            if s.eq_ignore_ascii_case("null") { None } else { Some(s) }
+        };
+        out.push(element);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            None => return Some(out),
+            Some(',') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
 /// `sql` from its first character that is neither blank nor in a comment. Blank is also
 /// any non-ASCII character (DuckDB reads some invisible ones as spaces); `--` comments end
 /// at `\n` or `\r`; block comments nest, as in PostgreSQL and DuckDB.

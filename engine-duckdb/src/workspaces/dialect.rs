@@ -116,7 +116,7 @@ pub(crate) fn text_forms_written(sql: &str, columns_of: ColumnsOf<'_>) -> Option
                 bytea_bytes(text).map(|bytes| call("unhex", vec![Expr::value(Value::SingleQuotedString(hex(&bytes)))]))
             }
             // A list of the elements' texts: the write casts them to the column's element type.
-            TextForm::Array => array_elements(text).map(|elements| {
+            TextForm::Array => duckstore_plugin_sdk::sql::pg_array_elements(text).map(|elements| {
                 Expr::Array(sqlparser::ast::Array {
                     elem: elements
                         .into_iter()
@@ -699,7 +699,7 @@ fn literal_cast(operand: &Expr, t: &DataType, zone: Option<Tz>) -> Option<Expr> 
             })
         }
         DataType::Array(ArrayElemTypeDef::SquareBracket(inner, _)) => {
-            let elements = array_elements(text)?;
+            let elements = duckstore_plugin_sdk::sql::pg_array_elements(text)?;
             let list = Expr::Array(sqlparser::ast::Array {
                 elem: elements
                     .into_iter()
@@ -806,57 +806,6 @@ fn with_seconds(text: &str) -> Option<String> {
         return None;
     }
     Some(format!("{}:00{rest}", &t[..cut]))
-}
-
-/// The elements of a one-dimensional PostgreSQL array literal (`{1,2,NULL,"a b"}`); `None`
-/// for anything else (nested arrays are left to DuckDB).
-fn array_elements(text: &str) -> Option<Vec<Option<String>>> {
-    let body = text.trim().strip_prefix('{')?.strip_suffix('}')?;
-    if body.trim().is_empty() {
-        return Some(vec![]);
-    }
-    let mut out = Vec::new();
-    let mut chars = body.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let element = if chars.peek() == Some(&'"') {
-            chars.next();
-            let mut s = String::new();
-            loop {
-                match chars.next()? {
-                    '\\' => s.push(chars.next()?),
-                    '"' => break,
-                    c => s.push(c),
-                }
-            }
-            Some(s)
-        } else {
-            let mut s = String::new();
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                if c == '{' || c == '"' {
-                    return None;
-                }
-                s.push(c);
-                chars.next();
-            }
-            let s = s.trim().to_owned();
-            if s.eq_ignore_ascii_case("null") { None } else { Some(s) }
-        };
-        out.push(element);
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        match chars.next() {
-            None => return Some(out),
-            Some(',') => {}
-            Some(_) => return None,
-        }
-    }
 }
 
 #[cfg(test)]

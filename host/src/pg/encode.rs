@@ -595,49 +595,10 @@ pub fn text_array_param(ty: &Type, text: &str) -> Option<String> {
         postgres_types::Kind::Array(element) => element.clone(),
         _ => return None,
     };
-    let body = text.trim().strip_prefix('{')?.strip_suffix('}')?;
-    let mut items = Vec::new();
-    let mut chars = body.chars().peekable();
-    while chars.peek().is_some() {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let item = if chars.peek() == Some(&'"') {
-            chars.next();
-            let mut s = String::new();
-            loop {
-                match chars.next()? {
-                    '\\' => s.push(chars.next()?),
-                    '"' => break,
-                    c => s.push(c),
-                }
-            }
-            list_item(&element, &s)
-        } else {
-            let mut s = String::new();
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                if c == '{' {
-                    return None;
-                }
-                s.push(c);
-                chars.next();
-            }
-            let s = s.trim();
-            if s.eq_ignore_ascii_case("null") { "NULL".to_owned() } else { list_item(&element, s) }
-        };
-        items.push(item);
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        match chars.next() {
-            None => break,
-            Some(',') => {}
-            Some(_) => return None,
-        }
-    }
+    let items: Vec<String> = duckstore_plugin_sdk::sql::pg_array_elements(text)?
+        .into_iter()
+        .map(|item| item.map_or_else(|| "NULL".to_owned(), |s| list_item(&element, &s)))
+        .collect();
     Some(format!("[{}]", items.join(", ")))
 }
 
