@@ -231,8 +231,9 @@ pub struct ExportRequest {
     /// Which rows and columns to export.
     #[serde(default)]
     pub query: RowQuery,
-    /// How a CSV export is written.
-    #[serde(default)]
+    /// How a CSV export is written. Left out of the request when it is the default, so
+    /// that native engines built against an SDK without it still read the request.
+    #[serde(default, skip_serializing_if = "CsvStyle::is_default")]
     pub csv_style: CsvStyle,
 }
 
@@ -246,6 +247,12 @@ pub enum CsvStyle {
     /// No header row and every value quoted: Keboola's sliced exports, which its clients
     /// join and prepend the header to themselves.
     HeaderlessQuoted,
+}
+
+impl CsvStyle {
+    pub fn is_default(&self) -> bool {
+        *self == CsvStyle::Header
+    }
 }
 
 impl ExportRequest {

@@ -22,7 +22,7 @@ use duckstore_plugin_sdk::names::ProjectId;
 
 use crate::api::error::{ApiError, ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, ProjectPath};
-use crate::auth::{Access, Principal};
+use crate::auth::Principal;
 use crate::server::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -189,10 +189,9 @@ async fn list(
     ApiPath(path): ApiPath<ProjectPath>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<FileList>> {
-    principal.authorize(&path.project_id, None, Access::Read)?;
     let page = Page::new(params.limit, params.offset)?;
     let query = FileQuery { tags: split_tags(params.tags), limit: page.limit, offset: page.offset };
-    let (files, total) = state.storage.run(move |s| s.list_files(&path.project_id, &query)).await?;
+    let (files, total) = state.service.list_files(&principal, path.project_id, query).await?;
     Ok(Json(FileList { files, total }))
 }
 
@@ -203,8 +202,7 @@ async fn get(
     principal: Principal,
     ApiPath(path): ApiPath<FilePath>,
 ) -> ApiResult<Json<FileInfo>> {
-    principal.authorize(&path.project_id, None, Access::Read)?;
-    Ok(Json(state.storage.run(move |s| s.get_file(&path.project_id, &path.file_id)).await?))
+    Ok(Json(state.service.file(&principal, path.project_id, path.file_id).await?))
 }
 
 #[utoipa::path(delete, path = "/projects/{project_id}/files/{file_id}", tag = "files", params(FilePath),
@@ -214,8 +212,7 @@ async fn delete(
     principal: Principal,
     ApiPath(path): ApiPath<FilePath>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize(&path.project_id, None, Access::Write)?;
-    state.storage.run(move |s| s.delete_file(&path.project_id, &path.file_id)).await?;
+    state.service.delete_file(&principal, path.project_id, path.file_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -228,8 +225,7 @@ async fn set_tags(
     ApiPath(path): ApiPath<FilePath>,
     ApiJson(tags): ApiJson<Tags>,
 ) -> ApiResult<Json<FileInfo>> {
-    principal.authorize(&path.project_id, None, Access::Write)?;
-    Ok(Json(state.storage.run(move |s| s.set_file_tags(&path.project_id, &path.file_id, &tags.tags)).await?))
+    Ok(Json(state.service.set_file_tags(&principal, path.project_id, path.file_id, tags.tags).await?))
 }
 
 /// Stream a file's content; a single `Range: bytes=…` is honoured with 206.
@@ -242,8 +238,7 @@ async fn download(
     ApiPath(path): ApiPath<FilePath>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    principal.authorize(&path.project_id, None, Access::Read)?;
-    let (info, file) = state.storage.run(move |s| s.open_file(&path.project_id, &path.file_id)).await?;
+    let (info, file) = state.service.open_file(&principal, path.project_id, path.file_id).await?;
     let len = info.size_bytes;
     let range = match headers.get(header::RANGE).map(|v| v.to_str().unwrap_or("")) {
         None => None,

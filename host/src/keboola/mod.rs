@@ -43,7 +43,10 @@ pub fn router() -> Router<AppState> {
         .route("/jobs", get(routes::jobs))
         .route("/jobs/{id}", get(routes::job))
         .route("/files/prepare", post(routes::prepare_file))
-        .route("/files/{id}", get(routes::file))
+        .route("/files", get(routes::files))
+        .route("/files/{id}", get(routes::file).delete(routes::delete_file))
+        .route("/files/{id}/tags", post(routes::add_file_tag))
+        .route("/files/{id}/tags/{tag}", axum::routing::delete(routes::remove_file_tag))
         .route("/buckets/{id}/tables-async", post(routes::create_table_async))
         .route("/tables/{id}/import-async", post(routes::import_async))
         .route("/tables/{id}/export-async", post(routes::export_async))
@@ -85,7 +88,11 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
     ("post", "/v2/storage/tables/{id}/import-async", "Load data (apib 2900)"),
     ("post", "/v2/storage/tables/{id}/export-async", "Unload data, sliced (apib 3189)"),
     ("post", "/v2/storage/files/prepare", "Create a file resource, Azure upload (apib 7031)"),
+    ("get", "/v2/storage/files", "List files (apib 7244)"),
     ("get", "/v2/storage/files/{id}", "File detail (apib 7297)"),
+    ("delete", "/v2/storage/files/{id}", "Delete a file (apib 7297)"),
+    ("post", "/v2/storage/files/{id}/tags", "Add a tag (apib 7393)"),
+    ("delete", "/v2/storage/files/{id}/tags/{tag}", "Remove a tag (apib 7416)"),
     ("get", "/v2/storage/jobs", "List jobs (apib 6873)"),
     ("get", "/v2/storage/jobs/{id}", "Job detail (apib 6939)"),
     ("get", "/v2/storage/workspaces", "List workspaces (apib 4815)"),

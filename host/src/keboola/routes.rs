@@ -311,20 +311,7 @@ pub async fn file(
     let file = state.service.file(&caller.principal, caller.project.clone(), file_id(&id)?).await?;
     let sliced = file.tags.iter().any(|t| t == abs::SLICED_TAG);
     let folder = abs::file_folder(&file.id);
-    let mut body = json!({
-        "id": shapes::job_number(&file.id),
-        "created": shapes::date(file.created_at),
-        "name": file.name,
-        "sizeBytes": file.size_bytes,
-        "tags": file.tags,
-        "isSliced": sliced,
-        "isPublic": false,
-        "isEncrypted": true,
-        "provider": "azure",
-        "maxAgeDays": 15,
-        "runId": null,
-        "runIds": [],
-    });
+    let mut body = shapes::file(&file);
     if flag(p.federation_token.as_deref(), "federationToken")? {
         let crate::auth::Principal::Key { id: key_id, .. } = &caller.principal else {
             return Err(KbcError::not_implemented("file transfer for callers without an API key"));
@@ -1019,4 +1006,81 @@ pub async fn delete_dev_branch(
     let at = branch_of(&state, &caller, &id).await?;
     let job = state.service.start_branch_delete(&caller.principal, at).await?;
     Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}
+
+#[derive(Deserialize)]
+pub struct ListFiles {
+    limit: Option<String>,
+    offset: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// List files (apib 7244), newest first: `limit` (≤ 1000), `offset`, `tags[]` (all of them).
+pub async fn files(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(p): Params<ListFiles>,
+) -> KbcResult<Json<Value>> {
+    let number = |v: Option<String>, default: u32, name: &str| -> KbcResult<u32> {
+        v.filter(|v| !v.is_empty()).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| KbcError::bad_request("storage.validation", format!("{name} must be a number")))
+        })
+    };
+    let query = duckstore_plugin_sdk::files::FileQuery {
+        tags: p.tags,
+        limit: number(p.limit, 100, "limit")?.min(1000),
+        offset: number(p.offset, 0, "offset")?,
+    };
+    let (files, _) = state.service.list_files(&caller.principal, caller.project.clone(), query).await?;
+    Ok(Json(Value::Array(files.iter().map(shapes::file).collect())))
+}
+
+/// Delete file (apib 7297).
+pub async fn delete_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> KbcResult<StatusCode> {
+    state.service.delete_file(&caller.principal, caller.project.clone(), file_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct AddTag {
+    tag: Option<String>,
+}
+
+/// Add a tag to a file (apib 7393).
+pub async fn add_file_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<AddTag>,
+) -> KbcResult<StatusCode> {
+    let tag = p
+        .tag
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| KbcError::bad_request("storage.validation", "tag is required"))?;
+    let id = file_id(&id)?;
+    let file = state.service.file(&caller.principal, caller.project.clone(), id.clone()).await?;
+    let mut tags = file.tags;
+    if !tags.contains(&tag) {
+        tags.push(tag);
+    }
+    state.service.set_file_tags(&caller.principal, caller.project.clone(), id, tags).await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Remove a tag from a file (apib 7416).
+pub async fn remove_file_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, tag)): Path<(String, String)>,
+) -> KbcResult<StatusCode> {
+    let id = file_id(&id)?;
+    let file = state.service.file(&caller.principal, caller.project.clone(), id.clone()).await?;
+    let tags = file.tags.into_iter().filter(|t| *t != tag).collect();
+    state.service.set_file_tags(&caller.principal, caller.project.clone(), id, tags).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -294,3 +294,21 @@ pub fn branch(b: &duckstore_plugin_sdk::model::Branch) -> Value {
         "creatorToken": b.created_by.as_ref().map_or(json!([]), |c| json!({"id": c, "name": c})),
     })
 }
+
+/// A file; a sliced one (an export) says so.
+pub fn file(f: &duckstore_plugin_sdk::files::FileInfo) -> Value {
+    json!({
+        "id": job_number(&f.id),
+        "created": date(f.created_at),
+        "name": f.name,
+        "sizeBytes": f.size_bytes,
+        "tags": f.tags,
+        "isSliced": f.tags.iter().any(|t| t == crate::keboola::abs::SLICED_TAG),
+        "isPublic": false,
+        "isEncrypted": true,
+        "provider": "azure",
+        "maxAgeDays": 15,
+        "runId": null,
+        "runIds": [],
+    })
+}

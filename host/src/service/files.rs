@@ -185,3 +185,33 @@ impl Service {
         Ok(self.storage.run(move |s| s.open_file(&project, &id)).await?)
     }
 }
+
+impl Service {
+    /// A page of the project's files (carrying all of `query.tags`) and how many match.
+    pub async fn list_files(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        query: duckstore_plugin_sdk::files::FileQuery,
+    ) -> ServiceResult<(Vec<FileInfo>, u64)> {
+        who.authorize(&project, None, Access::Read)?;
+        Ok(self.storage.run(move |s| s.list_files(&project, &query)).await?)
+    }
+
+    pub async fn delete_file(&self, who: &Principal, project: ProjectId, id: String) -> ServiceResult<()> {
+        who.authorize(&project, None, Access::Write)?;
+        Ok(self.storage.run(move |s| s.delete_file(&project, &id)).await?)
+    }
+
+    /// Replaces a file's tags.
+    pub async fn set_file_tags(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        id: String,
+        tags: Vec<String>,
+    ) -> ServiceResult<FileInfo> {
+        who.authorize(&project, None, Access::Write)?;
+        Ok(self.storage.run(move |s| s.set_file_tags(&project, &id, &tags)).await?)
+    }
+}
