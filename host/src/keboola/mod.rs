@@ -32,6 +32,11 @@ pub fn router() -> Router<AppState> {
         .route("/tables", get(routes::tables))
         .route("/tables/{id}", get(routes::table).delete(routes::delete_table))
         .route("/tables/{id}/data-preview", get(routes::data_preview))
+        .route("/tables/{id}/columns", post(routes::add_column))
+        .route("/tables/{id}/columns/", post(routes::add_column))
+        .route("/tables/{id}/columns/{column}", axum::routing::delete(routes::drop_column))
+        .route("/tables/{id}/primary-key", post(routes::set_primary_key).delete(routes::drop_primary_key))
+        .route("/tables/{id}/primary-key/", post(routes::set_primary_key).delete(routes::drop_primary_key))
         .route("/tables/{id}/data-preview/", get(routes::data_preview))
         .route("/workspaces", get(routes::workspaces).post(routes::create_workspace))
         .route("/workspaces/{id}", get(routes::workspace).delete(routes::delete_workspace))
@@ -85,6 +90,10 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
     ("get", "/v2/storage/tables/{id}", "Table detail (apib 3456)"),
     ("delete", "/v2/storage/tables/{id}", "Drop a table (apib 3456)"),
     ("get", "/v2/storage/tables/{id}/data-preview", "Data preview (apib 3085)"),
+    ("post", "/v2/storage/tables/{id}/columns", "Add a column (apib 4021)"),
+    ("delete", "/v2/storage/tables/{id}/columns/{column}", "Drop a column (apib 4082)"),
+    ("post", "/v2/storage/tables/{id}/primary-key", "Set the primary key (apib 4122)"),
+    ("delete", "/v2/storage/tables/{id}/primary-key", "Drop the primary key (apib 4122)"),
     ("post", "/v2/storage/tables/{id}/import-async", "Load data (apib 2900)"),
     ("post", "/v2/storage/tables/{id}/export-async", "Unload data, sliced (apib 3189)"),
     ("post", "/v2/storage/files/prepare", "Create a file resource, Azure upload (apib 7031)"),

@@ -1084,3 +1084,106 @@ pub async fn remove_file_tag(
     state.service.set_file_tags(&caller.principal, caller.project.clone(), id, tags).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize)]
+pub struct AddColumn {
+    name: Option<String>,
+    basetype: Option<String>,
+}
+
+/// Add column (apib 4021): job `tableColumnAdd`. The column is text, or of `basetype`'s
+/// type (STRING, INTEGER, NUMERIC, FLOAT, BOOLEAN, DATE, TIMESTAMP).
+pub async fn add_column(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<AddColumn>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::schema::{ColumnDef, ColumnType};
+    let at = table_ref(&caller, &id)?;
+    let invalid = |m: String| KbcError::bad_request("storage.tables.validation", m);
+    let name = p.name.ok_or_else(|| invalid("name is required".into()))?;
+    let name = name.parse().map_err(|e: duckstore_plugin_sdk::StorageError| invalid(e.message))?;
+    let data_type = match p.basetype.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None | Some("") | Some("STRING") => ColumnType::Varchar,
+        Some("INTEGER") => ColumnType::BigInt,
+        Some("NUMERIC") => ColumnType::Decimal(38, 9),
+        Some("FLOAT") => ColumnType::Double,
+        Some("BOOLEAN") => ColumnType::Boolean,
+        Some("DATE") => ColumnType::Date,
+        Some("TIMESTAMP") => ColumnType::Timestamp,
+        Some(other) => {
+            return Err(invalid(format!(
+                "basetype {other:?} is not one of STRING, INTEGER, NUMERIC, FLOAT, BOOLEAN, DATE, TIMESTAMP"
+            )));
+        }
+    };
+    let column = ColumnDef { name, data_type, nullable: true, default: None };
+    let change =
+        Box::new(move |s: &dyn duckstore_plugin_sdk::StorageBackend, t: &TableRef, _: &str| s.add_column(t, &column));
+    let job = state.service.start_table_change(&caller.principal, at, "table_column_add", change).await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}
+
+/// Delete column (apib 4082): job `tableColumnDelete`.
+pub async fn drop_column(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, column)): Path<(String, String)>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    let at = table_ref(&caller, &id)?;
+    let column: duckstore_plugin_sdk::names::ColumnName =
+        column.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
+            KbcError::bad_request("storage.tables.validation", e.message)
+        })?;
+    let change = Box::new(move |s: &dyn duckstore_plugin_sdk::StorageBackend, t: &TableRef, actor: &str| {
+        s.drop_column(t, &column, actor)
+    });
+    let job = state.service.start_table_change(&caller.principal, at, "table_column_delete", change).await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}
+
+#[derive(Deserialize)]
+pub struct PrimaryKey {
+    #[serde(default)]
+    columns: Vec<String>,
+}
+
+/// Create primary key (apib 4122): job `tablePrimaryKeyAdd`.
+pub async fn set_primary_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<PrimaryKey>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    let at = table_ref(&caller, &id)?;
+    if p.columns.is_empty() {
+        return Err(KbcError::bad_request("storage.tables.validation", "columns[] names the key's columns"));
+    }
+    let columns = p
+        .columns
+        .iter()
+        .map(|c| {
+            c.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
+                KbcError::bad_request("storage.tables.validation", e.message)
+            })
+        })
+        .collect::<KbcResult<Vec<_>>>()?;
+    let change = Box::new(move |s: &dyn duckstore_plugin_sdk::StorageBackend, t: &TableRef, _: &str| {
+        s.set_primary_key(t, &columns)
+    });
+    let job = state.service.start_table_change(&caller.principal, at, "table_primary_key_add", change).await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}
+
+/// Remove primary key (apib 4122): job `tablePrimaryKeyDelete`.
+pub async fn drop_primary_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    let at = table_ref(&caller, &id)?;
+    let change = Box::new(|s: &dyn duckstore_plugin_sdk::StorageBackend, t: &TableRef, _: &str| s.drop_primary_key(t));
+    let job = state.service.start_table_change(&caller.principal, at, "table_primary_key_delete", change).await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}

@@ -70,3 +70,38 @@ impl Service {
         .await
     }
 }
+
+/// What a schema change does to the table, given the engine, the table and the actor.
+type TableChange = Box<
+    dyn FnOnce(&dyn duckstore_plugin_sdk::StorageBackend, &TableRef, &str) -> duckstore_plugin_sdk::Result<Table>
+        + Send,
+>;
+
+impl Service {
+    /// Runs a schema change (add or drop a column, set or drop the primary key) as job
+    /// `kind`; its result is the changed table.
+    pub async fn start_table_change(
+        &self,
+        who: &Principal,
+        at: TableRef,
+        kind: &str,
+        change: TableChange,
+    ) -> ServiceResult<Job> {
+        who.authorize(&at.project, Some(&at.branch), Access::Write)?;
+        let check = at.clone();
+        self.storage.run(move |s| s.get_table(&check)).await?;
+        let new = NewJob {
+            project: at.project.clone(),
+            branch: Some(at.branch.clone()),
+            kind: kind.to_owned(),
+            table_id: Some(at.table_id()),
+            created_by: who.label(),
+        };
+        let actor = who.label();
+        self.start_job(new, Wait::Settle, move |s| {
+            let table = change(s, &at, &actor)?;
+            Ok((Default::default(), serde_json::json!(table)))
+        })
+        .await
+    }
+}
