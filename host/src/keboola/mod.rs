@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/files/{id}/tags", post(routes::add_file_tag))
         .route("/files/{id}/tags/{tag}", axum::routing::delete(routes::remove_file_tag))
         .route("/buckets/{id}/tables-async", post(routes::create_table_async))
+        .route("/buckets/{id}/tables-definition", post(routes::create_table_definition))
         .route("/tables/{id}/import-async", post(routes::import_async))
         .route("/tables/{id}/export-async", post(routes::export_async))
         .fallback(not_implemented)
@@ -86,6 +87,7 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
     ("delete", "/v2/storage/buckets/{id}", "Drop a bucket, `force`, `async` (apib 1317)"),
     ("get", "/v2/storage/buckets/{id}/tables", "Tables in a bucket (apib 2134)"),
     ("post", "/v2/storage/buckets/{id}/tables-async", "Create a table from a file (apib 2598)"),
+    ("post", "/v2/storage/buckets/{id}/tables-definition", "Create a typed table (apib 2307)"),
     ("get", "/v2/storage/tables", "List tables (apib 3869)"),
     ("get", "/v2/storage/tables/{id}", "Table detail (apib 3456)"),
     ("delete", "/v2/storage/tables/{id}", "Drop a table (apib 3456)"),

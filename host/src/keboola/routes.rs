@@ -1099,25 +1099,12 @@ pub async fn add_column(
     Path(id): Path<String>,
     Params(p): Params<AddColumn>,
 ) -> KbcResult<(StatusCode, Json<Value>)> {
-    use duckstore_plugin_sdk::schema::{ColumnDef, ColumnType};
+    use duckstore_plugin_sdk::schema::ColumnDef;
     let at = table_ref(&caller, &id)?;
     let invalid = |m: String| KbcError::bad_request("storage.tables.validation", m);
     let name = p.name.ok_or_else(|| invalid("name is required".into()))?;
     let name = name.parse().map_err(|e: duckstore_plugin_sdk::StorageError| invalid(e.message))?;
-    let data_type = match p.basetype.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        None | Some("") | Some("STRING") => ColumnType::Varchar,
-        Some("INTEGER") => ColumnType::BigInt,
-        Some("NUMERIC") => ColumnType::Decimal(38, 9),
-        Some("FLOAT") => ColumnType::Double,
-        Some("BOOLEAN") => ColumnType::Boolean,
-        Some("DATE") => ColumnType::Date,
-        Some("TIMESTAMP") => ColumnType::Timestamp,
-        Some(other) => {
-            return Err(invalid(format!(
-                "basetype {other:?} is not one of STRING, INTEGER, NUMERIC, FLOAT, BOOLEAN, DATE, TIMESTAMP"
-            )));
-        }
-    };
+    let data_type = column_type(p.basetype.as_deref())?;
     let column = ColumnDef { name, data_type, nullable: true, default: None };
     let change =
         Box::new(move |s: &dyn duckstore_plugin_sdk::StorageBackend, t: &TableRef, _: &str| s.add_column(t, &column));
@@ -1185,5 +1172,78 @@ pub async fn drop_primary_key(
     let at = table_ref(&caller, &id)?;
     let change = Box::new(|s: &dyn duckstore_plugin_sdk::StorageBackend, t: &TableRef, _: &str| s.drop_primary_key(t));
     let job = state.service.start_table_change(&caller.principal, at, "table_primary_key_delete", change).await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}
+
+/// duckstore's column type for Keboola's base type.
+fn column_type(basetype: Option<&str>) -> KbcResult<duckstore_plugin_sdk::schema::ColumnType> {
+    use duckstore_plugin_sdk::schema::ColumnType;
+    Ok(match basetype.map(str::to_ascii_uppercase).as_deref() {
+        None | Some("") | Some("STRING") => ColumnType::Varchar,
+        Some("INTEGER") => ColumnType::BigInt,
+        Some("NUMERIC") => ColumnType::Decimal(38, 9),
+        Some("FLOAT") => ColumnType::Double,
+        Some("BOOLEAN") => ColumnType::Boolean,
+        Some("DATE") => ColumnType::Date,
+        Some("TIMESTAMP") => ColumnType::Timestamp,
+        Some(other) => {
+            return Err(KbcError::bad_request(
+                "storage.tables.validation",
+                format!("basetype {other:?} is not one of STRING, INTEGER, NUMERIC, FLOAT, BOOLEAN, DATE, TIMESTAMP"),
+            ));
+        }
+    })
+}
+
+#[derive(Deserialize)]
+pub struct DefinitionColumn {
+    name: String,
+    #[serde(default)]
+    definition: Option<Value>,
+    basetype: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct TableDefinition {
+    name: Option<String>,
+    #[serde(rename = "primaryKeysNames", default)]
+    primary_keys_names: Vec<String>,
+    #[serde(default)]
+    columns: Vec<DefinitionColumn>,
+}
+
+/// Create table definition (apib 2307): a typed, empty table; job `tableDefinitionCreate`.
+/// A column's `definition.type` is read as a DuckDB type when it is one, else its
+/// `basetype` decides; `definition.nullable` (key columns default to not null).
+pub async fn create_table_definition(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(bucket): Path<String>,
+    Params(p): Params<TableDefinition>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::model::NewTable;
+    use duckstore_plugin_sdk::schema::ColumnDef;
+    let at = bucket_ref(&caller, bucket_id(&bucket)?);
+    let invalid = |e: duckstore_plugin_sdk::StorageError| KbcError::bad_request("storage.tables.validation", e.message);
+    let name = p.name.ok_or_else(|| KbcError::bad_request("storage.tables.validation", "name is required"))?;
+    if p.columns.is_empty() {
+        return Err(KbcError::bad_request("storage.tables.validation", "columns[] defines the table's columns"));
+    }
+    let mut columns = Vec::with_capacity(p.columns.len());
+    for c in p.columns {
+        let declared =
+            c.definition.as_ref().and_then(|d| d.get("type")).and_then(Value::as_str).and_then(|t| t.parse().ok());
+        let data_type = match declared {
+            Some(t) => t,
+            None => column_type(c.basetype.as_deref())?,
+        };
+        let in_key = p.primary_keys_names.contains(&c.name);
+        let nullable =
+            c.definition.as_ref().and_then(|d| d.get("nullable")).and_then(Value::as_bool).unwrap_or(!in_key);
+        columns.push(ColumnDef { name: c.name.parse().map_err(invalid)?, data_type, nullable, default: None });
+    }
+    let primary_key = p.primary_keys_names.iter().map(|c| c.parse().map_err(invalid)).collect::<KbcResult<Vec<_>>>()?;
+    let new = NewTable { name: name.parse().map_err(invalid)?, columns, primary_key };
+    let job = state.service.start_table_create(&caller.principal, at, new).await?;
     Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
 }

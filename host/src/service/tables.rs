@@ -105,3 +105,28 @@ impl Service {
         .await
     }
 }
+
+impl Service {
+    /// Creates an empty table from its definition, as a job (`table_definition_create`);
+    /// its result holds the table and its `id`.
+    pub async fn start_table_create(
+        &self,
+        who: &Principal,
+        bucket: BucketRef,
+        new: duckstore_plugin_sdk::model::NewTable,
+    ) -> ServiceResult<Job> {
+        who.authorize(&bucket.project, Some(&bucket.branch), Access::Write)?;
+        let job = NewJob {
+            project: bucket.project.clone(),
+            branch: Some(bucket.branch.clone()),
+            kind: "table_definition_create".into(),
+            table_id: Some(format!("{}.{}", bucket.bucket, new.name)),
+            created_by: who.label(),
+        };
+        self.start_job(job, Wait::Settle, move |s| {
+            let table = s.create_table(&bucket, &new)?;
+            Ok((Default::default(), serde_json::json!({"id": table.id, "table": table})))
+        })
+        .await
+    }
+}
