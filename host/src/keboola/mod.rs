@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/tables", get(routes::tables))
         .route("/tables/{id}", get(routes::table).delete(routes::delete_table))
         .route("/tables/{id}/data-preview", get(routes::data_preview))
+        .route("/tables/{id}/rows", axum::routing::delete(routes::delete_rows))
         .route("/tables/{id}/columns", post(routes::add_column))
         .route("/tables/{id}/columns/", post(routes::add_column))
         .route("/tables/{id}/columns/{column}", axum::routing::delete(routes::drop_column))
@@ -92,6 +93,7 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
     ("get", "/v2/storage/tables/{id}", "Table detail (apib 3456)"),
     ("delete", "/v2/storage/tables/{id}", "Drop a table (apib 3456)"),
     ("get", "/v2/storage/tables/{id}/data-preview", "Data preview (apib 3085)"),
+    ("delete", "/v2/storage/tables/{id}/rows", "Delete rows (apib 4203)"),
     ("post", "/v2/storage/tables/{id}/columns", "Add a column (apib 4021)"),
     ("delete", "/v2/storage/tables/{id}/columns/{column}", "Drop a column (apib 4082)"),
     ("post", "/v2/storage/tables/{id}/primary-key", "Set the primary key (apib 4122)"),

@@ -1247,3 +1247,52 @@ pub async fn create_table_definition(
     let job = state.service.start_table_create(&caller.principal, at, new).await?;
     Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
 }
+
+#[derive(Deserialize)]
+pub struct DeleteRows {
+    #[serde(rename = "whereColumn")]
+    where_column: Option<String>,
+    #[serde(rename = "whereValues", default)]
+    where_values: Vec<String>,
+    #[serde(rename = "whereOperator")]
+    where_operator: Option<String>,
+    #[serde(rename = "changedSince")]
+    changed_since: Option<String>,
+    #[serde(rename = "changedUntil")]
+    changed_until: Option<String>,
+    #[serde(rename = "allowTruncate")]
+    allow_truncate: Option<String>,
+}
+
+/// Delete table rows (apib 4203): `whereColumn`/`whereValues[]`/`whereOperator`,
+/// `changedSince`/`changedUntil`; every row only with `allowTruncate`. Job
+/// `tableRowsDelete`, `results.deletedRows`.
+pub async fn delete_rows(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(p): Params<DeleteRows>,
+) -> KbcResult<(StatusCode, Json<Value>)> {
+    use duckstore_plugin_sdk::query::{Filter, FilterOp, RowSelection};
+    let at = table_ref(&caller, &id)?;
+    let invalid = |m: String| KbcError::bad_request("storage.validation", m);
+    let mut selection = RowSelection::default();
+    if let Some(c) = p.where_column.filter(|c| !c.is_empty()) {
+        let operator = match p.where_operator.as_deref().unwrap_or("eq") {
+            "eq" | "" => FilterOp::Eq,
+            "ne" => FilterOp::Ne,
+            other => return Err(invalid(format!("whereOperator must be eq or ne, not {other:?}"))),
+        };
+        let column = c.parse().map_err(|e: duckstore_plugin_sdk::StorageError| invalid(e.message))?;
+        selection.filters.push(Filter {
+            column,
+            operator,
+            values: p.where_values.into_iter().map(Value::String).collect(),
+        });
+    }
+    selection.changed_since = p.changed_since.as_deref().map(moment).transpose()?;
+    selection.changed_until = p.changed_until.as_deref().map(moment).transpose()?;
+    let all = flag(p.allow_truncate.as_deref(), "allowTruncate")?;
+    let job = state.service.start_rows_delete(&caller.principal, at, selection, all).await?;
+    Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
+}

@@ -130,3 +130,42 @@ impl Service {
         .await
     }
 }
+
+impl Service {
+    /// Deletes the rows a selection names, as a job (`table_rows_delete`); its result says
+    /// how many. An empty selection (every row) must be asked for with `all`.
+    pub async fn start_rows_delete(
+        &self,
+        who: &Principal,
+        at: TableRef,
+        selection: duckstore_plugin_sdk::query::RowSelection,
+        all: bool,
+    ) -> ServiceResult<Job> {
+        who.authorize(&at.project, Some(&at.branch), Access::Write)?;
+        if selection.is_everything() && !all {
+            return Err(duckstore_plugin_sdk::StorageError::invalid(
+                "unfiltered_delete",
+                "no filter selects the rows to delete; confirm deleting every row",
+            )
+            .into());
+        }
+        let check = at.clone();
+        self.storage.run(move |s| s.get_table(&check)).await?;
+        let job = NewJob {
+            project: at.project.clone(),
+            branch: Some(at.branch.clone()),
+            kind: "table_rows_delete".into(),
+            table_id: Some(at.table_id()),
+            created_by: who.label(),
+        };
+        let actor = who.label();
+        self.start_job(job, Wait::Settle, move |s| {
+            let deleted = s.delete_rows(&at, &selection, &actor)?;
+            Ok((
+                duckstore_plugin_sdk::jobs::JobProgress { rows: deleted, bytes: 0 },
+                serde_json::json!({"deletedRows": deleted}),
+            ))
+        })
+        .await
+    }
+}
