@@ -278,13 +278,15 @@ pub async fn put(
                 .receive_upload(&who, grant.project.clone(), key.clone(), declared, body.into_data_stream())
                 .await?;
             state.service.register_file(&who, grant.project, key).await?;
-            Ok(success(StatusCode::CREATED, &upload.sha256.unwrap_or_default()[..16]))
+            Ok(success(StatusCode::CREATED, upload.sha256.as_deref().and_then(|h| h.get(..16)).unwrap_or_default()))
         }
         Some("block") => {
+            // Azure's block ids are base64 of at most 64 bytes; they are staged as hex file
+            // names, which must stay within a file system's name limit.
             let id = query
                 .get("blockid")
-                .filter(|b| !b.is_empty() && b.len() <= 1024)
-                .ok_or_else(|| AbsError::invalid("blockid is required"))?;
+                .filter(|b| !b.is_empty() && b.len() <= 100)
+                .ok_or_else(|| AbsError::invalid("blockid is required: base64 of at most 64 bytes"))?;
             let room = state.service.upload_room(&who, grant.project, key.clone()).await?;
             let dir = blocks_dir(&state, &key);
             let staged = staged_bytes(&dir).await;
@@ -325,7 +327,7 @@ pub async fn put(
                 state.service.receive_upload(&who, grant.project.clone(), key.clone(), None, Box::pin(stream)).await?;
             state.service.register_file(&who, grant.project, key).await?;
             let _ = tokio::fs::remove_dir_all(&dir).await;
-            Ok(success(StatusCode::CREATED, &upload.sha256.unwrap_or_default()[..16]))
+            Ok(success(StatusCode::CREATED, upload.sha256.as_deref().and_then(|h| h.get(..16)).unwrap_or_default()))
         }
         Some(other) => {
             Err(AbsError::new(StatusCode::NOT_IMPLEMENTED, "NotImplemented", format!("comp={other} is not served")))
