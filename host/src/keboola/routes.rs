@@ -487,6 +487,8 @@ pub async fn import_async(
 pub struct ExportAsync {
     #[serde(default)]
     columns: Vec<String>,
+    #[serde(flatten)]
+    rows: RowFilters,
     limit: Option<String>,
     gzip: Option<String>,
     #[serde(rename = "fileType")]
@@ -531,6 +533,9 @@ pub async fn export_async(
         request.query.columns =
             Some(p.columns.iter().map(|c| c.parse().map_err(invalid)).collect::<KbcResult<Vec<_>>>()?);
     }
+    let selection = p.rows.selection()?;
+    (request.query.filters, request.query.changed_since, request.query.changed_until) =
+        (selection.filters, selection.changed_since, selection.changed_until);
     if let Some(limit) = p.limit.filter(|l| !l.is_empty()) {
         request.query.limit =
             Some(limit.parse().map_err(|_| KbcError::bad_request("storage.validation", "limit must be a number"))?);
@@ -566,17 +571,73 @@ pub async fn delete_table(
 pub struct DataPreview {
     limit: Option<String>,
     columns: Option<String>,
+    #[serde(flatten)]
+    rows: RowFilters,
+    format: Option<String>,
+}
+
+/// One of `whereFilters[]`.
+#[derive(Deserialize)]
+pub struct WhereFilter {
+    column: String,
+    operator: Option<String>,
+    #[serde(default)]
+    values: Vec<Value>,
+}
+
+/// Which rows a request selects, in Keboola's parameters: `whereFilters[]` (`column`,
+/// `operator` eq/ne/lt/le/gt/ge, `values[]`), the older `whereColumn` / `whereValues[]` /
+/// `whereOperator`, and `changedSince` / `changedUntil`.
+#[derive(Deserialize)]
+pub struct RowFilters {
     #[serde(rename = "whereColumn")]
     where_column: Option<String>,
     #[serde(rename = "whereValues", default)]
     where_values: Vec<String>,
     #[serde(rename = "whereOperator")]
     where_operator: Option<String>,
+    #[serde(rename = "whereFilters", default)]
+    where_filters: Vec<WhereFilter>,
     #[serde(rename = "changedSince")]
     changed_since: Option<String>,
     #[serde(rename = "changedUntil")]
     changed_until: Option<String>,
-    format: Option<String>,
+}
+
+impl RowFilters {
+    fn selection(self) -> KbcResult<duckstore_plugin_sdk::query::RowSelection> {
+        use duckstore_plugin_sdk::query::{Filter, FilterOp, RowSelection};
+        let invalid = |m: String| KbcError::bad_request("storage.validation", m);
+        let operator = |o: Option<&str>| match o.unwrap_or("eq") {
+            "eq" | "" => Ok(FilterOp::Eq),
+            "ne" => Ok(FilterOp::Ne),
+            "lt" => Ok(FilterOp::Lt),
+            "le" => Ok(FilterOp::Le),
+            "gt" => Ok(FilterOp::Gt),
+            "ge" => Ok(FilterOp::Ge),
+            other => Err(invalid(format!("operator must be eq, ne, lt, le, gt or ge, not {other:?}"))),
+        };
+        let column = |c: &str| c.trim().parse().map_err(|e: duckstore_plugin_sdk::StorageError| invalid(e.message));
+        let mut filters = Vec::new();
+        if let Some(c) = self.where_column.filter(|c| !c.is_empty()) {
+            let values = self.where_values.into_iter().map(Value::String).collect();
+            filters.push(Filter { column: column(&c)?, operator: operator(self.where_operator.as_deref())?, values });
+        }
+        for f in self.where_filters {
+            // Form bodies carry every value as text; JSON ones may hold numbers.
+            let values =
+                f.values.into_iter().map(|v| if v.is_string() { v } else { Value::String(v.to_string()) }).collect();
+            filters.push(Filter { column: column(&f.column)?, operator: operator(f.operator.as_deref())?, values });
+        }
+        for f in &filters {
+            f.validate().map_err(|e| invalid(e.message))?;
+        }
+        Ok(RowSelection {
+            filters,
+            changed_since: self.changed_since.as_deref().map(moment).transpose()?,
+            changed_until: self.changed_until.as_deref().map(moment).transpose()?,
+        })
+    }
 }
 
 /// Data preview (apib 3085): at most 1000 rows (default 100) as CSV with a header and every
@@ -589,7 +650,7 @@ pub async fn data_preview(
     Params(p): Params<DataPreview>,
 ) -> KbcResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    use duckstore_plugin_sdk::query::{Filter, FilterOp, RowQuery};
+    use duckstore_plugin_sdk::query::RowQuery;
     let at = table_ref(&caller, &id)?;
     let invalid = |m: String| KbcError::bad_request("storage.validation", m);
     let column = |c: &str| c.trim().parse().map_err(|e: duckstore_plugin_sdk::StorageError| invalid(e.message));
@@ -604,17 +665,9 @@ pub async fn data_preview(
     if let Some(columns) = p.columns.filter(|c| !c.is_empty()) {
         query.columns = Some(columns.split(',').map(column).collect::<KbcResult<Vec<_>>>()?);
     }
-    if let Some(c) = p.where_column.filter(|c| !c.is_empty()) {
-        let operator = match p.where_operator.as_deref().unwrap_or("eq") {
-            "eq" | "" => FilterOp::Eq,
-            "ne" => FilterOp::Ne,
-            other => return Err(invalid(format!("whereOperator must be eq or ne, not {other:?}"))),
-        };
-        let values = p.where_values.into_iter().map(serde_json::Value::String).collect();
-        query.filters.push(Filter { column: column(&c)?, operator, values });
-    }
-    query.changed_since = p.changed_since.as_deref().map(moment).transpose()?;
-    query.changed_until = p.changed_until.as_deref().map(moment).transpose()?;
+    let selection = p.rows.selection()?;
+    (query.filters, query.changed_since, query.changed_until) =
+        (selection.filters, selection.changed_since, selection.changed_until);
     let preview = state.service.preview(&caller.principal, at, query).await?;
     let names: Vec<String> = preview.columns.iter().map(|c| c.def.name.to_string()).collect();
     let text = |v: Option<&serde_json::Value>| match v {
@@ -1250,16 +1303,8 @@ pub async fn create_table_definition(
 
 #[derive(Deserialize)]
 pub struct DeleteRows {
-    #[serde(rename = "whereColumn")]
-    where_column: Option<String>,
-    #[serde(rename = "whereValues", default)]
-    where_values: Vec<String>,
-    #[serde(rename = "whereOperator")]
-    where_operator: Option<String>,
-    #[serde(rename = "changedSince")]
-    changed_since: Option<String>,
-    #[serde(rename = "changedUntil")]
-    changed_until: Option<String>,
+    #[serde(flatten)]
+    rows: RowFilters,
     #[serde(rename = "allowTruncate")]
     allow_truncate: Option<String>,
 }
@@ -1273,25 +1318,8 @@ pub async fn delete_rows(
     Path(id): Path<String>,
     Params(p): Params<DeleteRows>,
 ) -> KbcResult<(StatusCode, Json<Value>)> {
-    use duckstore_plugin_sdk::query::{Filter, FilterOp, RowSelection};
     let at = table_ref(&caller, &id)?;
-    let invalid = |m: String| KbcError::bad_request("storage.validation", m);
-    let mut selection = RowSelection::default();
-    if let Some(c) = p.where_column.filter(|c| !c.is_empty()) {
-        let operator = match p.where_operator.as_deref().unwrap_or("eq") {
-            "eq" | "" => FilterOp::Eq,
-            "ne" => FilterOp::Ne,
-            other => return Err(invalid(format!("whereOperator must be eq or ne, not {other:?}"))),
-        };
-        let column = c.parse().map_err(|e: duckstore_plugin_sdk::StorageError| invalid(e.message))?;
-        selection.filters.push(Filter {
-            column,
-            operator,
-            values: p.where_values.into_iter().map(Value::String).collect(),
-        });
-    }
-    selection.changed_since = p.changed_since.as_deref().map(moment).transpose()?;
-    selection.changed_until = p.changed_until.as_deref().map(moment).transpose()?;
+    let selection = p.rows.selection()?;
     let all = flag(p.allow_truncate.as_deref(), "allowTruncate")?;
     let job = state.service.start_rows_delete(&caller.principal, at, selection, all).await?;
     Ok((StatusCode::ACCEPTED, Json(shapes::job(&caller.base, &job))))
