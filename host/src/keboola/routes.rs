@@ -37,6 +37,15 @@ pub async fn verify(State(state): State<AppState>, caller: Caller) -> KbcResult<
     Ok(Json(shapes::token(&caller.base, &who.key, Some(&who.project), &who.buckets)))
 }
 
+/// A name Keboola's client sent (a table, column or branch), validated as duckstore names
+/// are; a bad one is a 400 with `code`.
+fn valid_name<T: std::str::FromStr<Err = duckstore_plugin_sdk::StorageError>>(
+    text: impl AsRef<str>,
+    code: &str,
+) -> KbcResult<T> {
+    text.as_ref().trim().parse().map_err(|e: duckstore_plugin_sdk::StorageError| KbcError::bad_request(code, e.message))
+}
+
 /// A bucket id from a path: raw (`in.c-b`) or percent-encoded, as clients send it.
 fn bucket_id(raw: &str) -> KbcResult<BucketId> {
     raw.parse()
@@ -383,9 +392,7 @@ pub async fn create_table_async(
     use duckstore_plugin_sdk::transfer::NewTableFromFile;
     let at = bucket_ref(&caller, bucket_id(&bucket)?);
     let name = p.name.ok_or_else(|| KbcError::bad_request("storage.validation", "name is required"))?;
-    let name = name.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
-        KbcError::bad_request("storage.tables.validation", e.message)
-    })?;
+    let name = valid_name(name, "storage.tables.validation")?;
     let Some(file) = p.data_file_id else {
         return Err(KbcError::not_implemented("tables-async from a source other than dataFileId"));
     };
@@ -395,11 +402,7 @@ pub async fn create_table_async(
         .split(',')
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .map(|c| {
-            c.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
-                KbcError::bad_request("storage.tables.validation", e.message)
-            })
-        })
+        .map(|c| valid_name(c, "storage.tables.validation"))
         .collect::<KbcResult<Vec<_>>>()?;
     let request = NewTableFromFile {
         name,
@@ -462,15 +465,8 @@ pub async fn import_async(
     let mut csv = p.csv.options();
     csv.header = !flag(p.without_headers.as_deref(), "withoutHeaders")?;
     if !p.columns.is_empty() {
-        let columns = p
-            .columns
-            .iter()
-            .map(|c| {
-                c.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
-                    KbcError::bad_request("storage.tables.validation", e.message)
-                })
-            })
-            .collect::<KbcResult<Vec<_>>>()?;
+        let columns =
+            p.columns.iter().map(|c| valid_name(c, "storage.tables.validation")).collect::<KbcResult<Vec<_>>>()?;
         csv.columns = Some(columns);
     }
     let request: ImportRequest = serde_json::from_value(json!({
@@ -617,7 +613,7 @@ impl RowFilters {
             "ge" => Ok(FilterOp::Ge),
             other => Err(invalid(format!("operator must be eq, ne, lt, le, gt or ge, not {other:?}"))),
         };
-        let column = |c: &str| c.trim().parse().map_err(|e: duckstore_plugin_sdk::StorageError| invalid(e.message));
+        let column = |c: &str| valid_name(c, "storage.validation");
         let mut filters = Vec::new();
         if let Some(c) = self.where_column.filter(|c| !c.is_empty()) {
             let values = self.where_values.into_iter().map(Value::String).collect();
@@ -653,7 +649,7 @@ pub async fn data_preview(
     use duckstore_plugin_sdk::query::RowQuery;
     let at = table_ref(&caller, &id)?;
     let invalid = |m: String| KbcError::bad_request("storage.validation", m);
-    let column = |c: &str| c.trim().parse().map_err(|e: duckstore_plugin_sdk::StorageError| invalid(e.message));
+    let column = |c: &str| valid_name(c, "storage.validation");
     let limit: u64 = match p.limit.filter(|l| !l.is_empty()) {
         None => 100,
         Some(l) => l.parse().map_err(|_| invalid(format!("limit must be a number, not {l:?}")))?,
@@ -1023,9 +1019,7 @@ pub async fn create_dev_branch(
         .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c.to_ascii_lowercase() } else { '-' })
         .take(64)
         .collect();
-    let name = slug.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
-        KbcError::bad_request("storage.devBranches.validation", e.message)
-    })?;
+    let name = valid_name(slug, "storage.devBranches.validation")?;
     let description = Some(p.description.filter(|d| !d.is_empty()).unwrap_or(text));
     let job = state
         .service
@@ -1156,7 +1150,7 @@ pub async fn add_column(
     let at = table_ref(&caller, &id)?;
     let invalid = |m: String| KbcError::bad_request("storage.tables.validation", m);
     let name = p.name.ok_or_else(|| invalid("name is required".into()))?;
-    let name = name.parse().map_err(|e: duckstore_plugin_sdk::StorageError| invalid(e.message))?;
+    let name = valid_name(name, "storage.tables.validation")?;
     let data_type = column_type(p.basetype.as_deref())?;
     let column = ColumnDef { name, data_type, nullable: true, default: None };
     let change =
@@ -1172,10 +1166,7 @@ pub async fn drop_column(
     Path((id, column)): Path<(String, String)>,
 ) -> KbcResult<(StatusCode, Json<Value>)> {
     let at = table_ref(&caller, &id)?;
-    let column: duckstore_plugin_sdk::names::ColumnName =
-        column.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
-            KbcError::bad_request("storage.tables.validation", e.message)
-        })?;
+    let column: duckstore_plugin_sdk::names::ColumnName = valid_name(column, "storage.tables.validation")?;
     let change = Box::new(move |s: &dyn duckstore_plugin_sdk::StorageBackend, t: &TableRef, actor: &str| {
         s.drop_column(t, &column, actor)
     });
@@ -1200,15 +1191,8 @@ pub async fn set_primary_key(
     if p.columns.is_empty() {
         return Err(KbcError::bad_request("storage.tables.validation", "columns[] names the key's columns"));
     }
-    let columns = p
-        .columns
-        .iter()
-        .map(|c| {
-            c.parse().map_err(|e: duckstore_plugin_sdk::StorageError| {
-                KbcError::bad_request("storage.tables.validation", e.message)
-            })
-        })
-        .collect::<KbcResult<Vec<_>>>()?;
+    let columns =
+        p.columns.iter().map(|c| valid_name(c, "storage.tables.validation")).collect::<KbcResult<Vec<_>>>()?;
     let change = Box::new(move |s: &dyn duckstore_plugin_sdk::StorageBackend, t: &TableRef, _: &str| {
         s.set_primary_key(t, &columns)
     });

@@ -1,10 +1,11 @@
 //! Dev branches: list, read, create (as a job for faces that poll), delete.
 
-use duckstore_plugin_sdk::jobs::{Job, NewJob};
+use duckstore_plugin_sdk::jobs::Job;
 use duckstore_plugin_sdk::model::{Branch, NewBranch};
 use duckstore_plugin_sdk::names::{BranchRef, ProjectId};
 
 use crate::auth::{Access, Principal};
+use crate::service::jobs::new_job;
 use crate::service::{Service, ServiceResult, Wait};
 
 impl Service {
@@ -27,13 +28,7 @@ impl Service {
     /// [`Self::create_branch`] as a job (`dev_branch_create`); its result is the branch.
     pub async fn start_branch_create(&self, who: &Principal, project: ProjectId, new: NewBranch) -> ServiceResult<Job> {
         who.authorize(&project, None, Access::Manage)?;
-        let job = NewJob {
-            project: project.clone(),
-            branch: None,
-            kind: "dev_branch_create".into(),
-            table_id: None,
-            created_by: who.label(),
-        };
+        let job = new_job(who, &project, None, "dev_branch_create", None);
         let actor = who.label();
         self.start_job(job, Wait::Settle, move |s| {
             let branch = s.create_branch(&project, &new, &actor)?;
@@ -52,13 +47,7 @@ impl Service {
         who.authorize(&at.project, None, Access::Manage)?;
         let check = at.clone();
         self.storage.run(move |s| s.get_branch(&check)).await?;
-        let job = NewJob {
-            project: at.project.clone(),
-            branch: None,
-            kind: "dev_branch_delete".into(),
-            table_id: None,
-            created_by: who.label(),
-        };
+        let job = new_job(who, &at.project, None, "dev_branch_delete", None);
         self.start_job(job, Wait::Settle, move |s| {
             s.delete_branch(&at)?;
             Ok(Default::default())

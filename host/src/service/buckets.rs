@@ -1,10 +1,11 @@
 //! Buckets: list, read, create, delete (at once or as a job).
 
-use duckstore_plugin_sdk::jobs::{Job, NewJob};
+use duckstore_plugin_sdk::jobs::Job;
 use duckstore_plugin_sdk::model::{Bucket, NewBucket};
 use duckstore_plugin_sdk::names::{BranchRef, BucketRef};
 
 use crate::auth::{Access, Principal};
+use crate::service::jobs::new_job;
 use crate::service::{Service, ServiceResult, Wait};
 
 impl Service {
@@ -37,13 +38,7 @@ impl Service {
         who.authorize(&at.project, Some(&at.branch), Access::Write)?;
         let check = at.clone();
         self.storage.run(move |s| s.get_bucket(&check)).await?;
-        let new = NewJob {
-            project: at.project.clone(),
-            branch: Some(at.branch.clone()),
-            kind: "bucket_delete".into(),
-            table_id: None,
-            created_by: who.label(),
-        };
+        let new = new_job(who, &at.project, Some(&at.branch), "bucket_delete", None);
         let actor = who.label();
         let work = move |s: &dyn duckstore_plugin_sdk::StorageBackend| {
             s.delete_bucket(&at, cascade, &actor)?;

@@ -5,11 +5,29 @@ use std::time::Duration;
 use duckstore_plugin_sdk::StorageBackend;
 use duckstore_plugin_sdk::jobs::{Job, NewJob};
 use duckstore_plugin_sdk::model::Page;
-use duckstore_plugin_sdk::names::ProjectId;
+use duckstore_plugin_sdk::names::{BranchId, ProjectId};
 
 use crate::auth::{Access, Principal};
 use crate::jobs::Outcome;
 use crate::service::{Service, ServiceResult};
+
+/// The record of a job `who` starts: `kind` on `project`, on `branch` and `table_id` when
+/// it works on one.
+pub(super) fn new_job(
+    who: &Principal,
+    project: &ProjectId,
+    branch: Option<&BranchId>,
+    kind: &str,
+    table_id: Option<String>,
+) -> NewJob {
+    NewJob {
+        project: project.clone(),
+        branch: branch.cloned(),
+        kind: kind.to_owned(),
+        table_id,
+        created_by: who.label(),
+    }
+}
 
 /// How long starting a job waits for it to end before answering with it still running:
 /// Keboola's clients sleep seconds whenever their first poll finds a job unfinished, so a

@@ -1,11 +1,12 @@
 //! Tables: list (in a bucket or in a whole branch) and read.
 
-use duckstore_plugin_sdk::jobs::{Job, NewJob};
+use duckstore_plugin_sdk::jobs::Job;
 use duckstore_plugin_sdk::model::{Preview, Table};
 use duckstore_plugin_sdk::names::{BranchRef, BucketRef, TableRef};
 use duckstore_plugin_sdk::query::RowQuery;
 
 use crate::auth::{Access, Principal};
+use crate::service::jobs::new_job;
 use crate::service::{Service, ServiceResult, Wait};
 
 impl Service {
@@ -52,22 +53,25 @@ impl Service {
 
     /// [`Self::delete_table`] as a job (`table_delete`); the table must exist when it starts.
     pub async fn start_table_delete(&self, who: &Principal, at: TableRef) -> ServiceResult<Job> {
-        who.authorize(&at.project, Some(&at.branch), Access::Write)?;
-        let check = at.clone();
-        self.storage.run(move |s| s.get_table(&check)).await?;
-        let new = NewJob {
-            project: at.project.clone(),
-            branch: Some(at.branch.clone()),
-            kind: "table_delete".into(),
-            table_id: Some(at.table_id()),
-            created_by: who.label(),
-        };
-        let actor = who.label();
-        self.start_job(new, Wait::Settle, move |s| {
-            s.delete_table(&at, &actor)?;
+        self.start_table_job(who, at, "table_delete", |s, at, actor| {
+            s.delete_table(at, actor)?;
             Ok(Default::default())
         })
         .await
+    }
+
+    /// Runs `work` on an existing table as job `kind` (answered after up to a moment): the
+    /// caller must be able to write it, and a table that does not exist is refused at once.
+    async fn start_table_job<F>(&self, who: &Principal, at: TableRef, kind: &str, work: F) -> ServiceResult<Job>
+    where
+        F: FnOnce(&dyn duckstore_plugin_sdk::StorageBackend, &TableRef, &str) -> crate::jobs::Outcome + Send + 'static,
+    {
+        who.authorize(&at.project, Some(&at.branch), Access::Write)?;
+        let check = at.clone();
+        self.storage.run(move |s| s.get_table(&check)).await?;
+        let new = new_job(who, &at.project, Some(&at.branch), kind, Some(at.table_id()));
+        let actor = who.label();
+        self.start_job(new, Wait::Settle, move |s| work(s, &at, &actor)).await
     }
 }
 
@@ -87,19 +91,8 @@ impl Service {
         kind: &str,
         change: TableChange,
     ) -> ServiceResult<Job> {
-        who.authorize(&at.project, Some(&at.branch), Access::Write)?;
-        let check = at.clone();
-        self.storage.run(move |s| s.get_table(&check)).await?;
-        let new = NewJob {
-            project: at.project.clone(),
-            branch: Some(at.branch.clone()),
-            kind: kind.to_owned(),
-            table_id: Some(at.table_id()),
-            created_by: who.label(),
-        };
-        let actor = who.label();
-        self.start_job(new, Wait::Settle, move |s| {
-            let table = change(s, &at, &actor)?;
+        self.start_table_job(who, at, kind, move |s, at, actor| {
+            let table = change(s, at, actor)?;
             Ok((Default::default(), serde_json::json!(table)))
         })
         .await
@@ -116,13 +109,13 @@ impl Service {
         new: duckstore_plugin_sdk::model::NewTable,
     ) -> ServiceResult<Job> {
         who.authorize(&bucket.project, Some(&bucket.branch), Access::Write)?;
-        let job = NewJob {
-            project: bucket.project.clone(),
-            branch: Some(bucket.branch.clone()),
-            kind: "table_definition_create".into(),
-            table_id: Some(format!("{}.{}", bucket.bucket, new.name)),
-            created_by: who.label(),
-        };
+        let job = new_job(
+            who,
+            &bucket.project,
+            Some(&bucket.branch),
+            "table_definition_create",
+            Some(format!("{}.{}", bucket.bucket, new.name)),
+        );
         self.start_job(job, Wait::Settle, move |s| {
             let table = s.create_table(&bucket, &new)?;
             Ok((Default::default(), serde_json::json!({"id": table.id, "table": table})))
@@ -149,18 +142,8 @@ impl Service {
             )
             .into());
         }
-        let check = at.clone();
-        self.storage.run(move |s| s.get_table(&check)).await?;
-        let job = NewJob {
-            project: at.project.clone(),
-            branch: Some(at.branch.clone()),
-            kind: "table_rows_delete".into(),
-            table_id: Some(at.table_id()),
-            created_by: who.label(),
-        };
-        let actor = who.label();
-        self.start_job(job, Wait::Settle, move |s| {
-            let deleted = s.delete_rows(&at, &selection, &actor)?;
+        self.start_table_job(who, at, "table_rows_delete", move |s, at, actor| {
+            let deleted = s.delete_rows(at, &selection, actor)?;
             Ok((
                 duckstore_plugin_sdk::jobs::JobProgress { rows: deleted, bytes: 0 },
                 serde_json::json!({"deletedRows": deleted}),

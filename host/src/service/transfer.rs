@@ -2,27 +2,13 @@
 
 use serde_json::json;
 
-use duckstore_plugin_sdk::jobs::{Job, JobProgress, NewJob};
+use duckstore_plugin_sdk::jobs::{Job, JobProgress};
 use duckstore_plugin_sdk::names::{BucketRef, TableRef};
 use duckstore_plugin_sdk::transfer::{ImportRequest, NewTableFromFile};
 
 use crate::auth::{Access, Principal};
+use crate::service::jobs::new_job;
 use crate::service::{Service, ServiceResult, Wait};
-
-fn new_job(
-    who: &Principal,
-    at: (&duckstore_plugin_sdk::names::ProjectId, &duckstore_plugin_sdk::names::BranchId),
-    kind: &str,
-    table_id: String,
-) -> NewJob {
-    NewJob {
-        project: at.0.clone(),
-        branch: Some(at.1.clone()),
-        kind: kind.to_owned(),
-        table_id: Some(table_id),
-        created_by: who.label(),
-    }
-}
 
 impl Service {
     /// Loads a file or another table's rows into a table (`table_import`): a full load
@@ -38,7 +24,7 @@ impl Service {
         if let Some(source) = &request.source_table {
             who.authorize(&table.project, Some(source.branch_id.as_ref().unwrap_or(&table.branch)), Access::Read)?;
         }
-        let new = new_job(who, (&table.project, &table.branch), "table_import", table.table_id());
+        let new = new_job(who, &table.project, Some(&table.branch), "table_import", Some(table.table_id()));
         let actor = who.label();
         let plugins = self.plugins.clone();
         self.start_job(new, wait, move |s| {
@@ -58,7 +44,7 @@ impl Service {
     ) -> ServiceResult<Job> {
         who.authorize(&bucket.project, Some(&bucket.branch), Access::Write)?;
         let table_id = format!("{}.{}", bucket.bucket, request.name);
-        let new = new_job(who, (&bucket.project, &bucket.branch), "table_create", table_id);
+        let new = new_job(who, &bucket.project, Some(&bucket.branch), "table_create", Some(table_id));
         let actor = who.label();
         self.start_job(new, wait, move |s| {
             let (table, result) = s.create_table_from_file(&bucket, &request, &actor)?;
@@ -81,7 +67,7 @@ impl Service {
         wait: Wait,
     ) -> ServiceResult<Job> {
         who.authorize(&table.project, Some(&table.branch), Access::Read)?;
-        let new = new_job(who, (&table.project, &table.branch), "table_export", table.table_id());
+        let new = new_job(who, &table.project, Some(&table.branch), "table_export", Some(table.table_id()));
         self.start_job(new, wait, move |s| {
             let file = s.export_table(&table, &request)?;
             Ok((JobProgress { rows: 0, bytes: file.size_bytes }, json!({"file": file})))

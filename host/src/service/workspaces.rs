@@ -1,12 +1,13 @@
 //! SQL workspaces: create (with a password shown once), list, read, delete, reset the
 //! password, and load project tables into one as a job.
 
-use duckstore_plugin_sdk::jobs::{Job, JobProgress, NewJob};
+use duckstore_plugin_sdk::jobs::{Job, JobProgress};
 use duckstore_plugin_sdk::names::BranchRef;
 use duckstore_plugin_sdk::workspaces::{Connection, LoadRequest, NewWorkspace, Workspace, WorkspaceDetail};
 
 use crate::auth::{Access, Principal};
 use crate::pg::auth::{new_password, verifier};
+use crate::service::jobs::new_job;
 use crate::service::{Service, ServiceResult, Wait};
 
 impl Service {
@@ -92,13 +93,7 @@ impl Service {
         who.authorize(&at.project, Some(&at.branch), Access::Write)?;
         let check = (at.clone(), id.clone());
         self.storage.run(move |s| s.get_workspace(&check.0, &check.1)).await?;
-        let new = NewJob {
-            project: at.project.clone(),
-            branch: Some(at.branch.clone()),
-            kind: "workspace_load".into(),
-            table_id: None,
-            created_by: who.label(),
-        };
+        let new = new_job(who, &at.project, Some(&at.branch), "workspace_load", None);
         self.start_job(new, wait, move |s| {
             if !preserve {
                 s.clear_workspace(&at, &id)?;
