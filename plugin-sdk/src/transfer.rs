@@ -138,6 +138,11 @@ pub struct ImportRequest {
     pub incremental: bool,
     #[serde(default)]
     pub dedup_mode: DedupMode,
+    /// Add the source's columns the table lacks (as nullable text, after the table's own
+    /// columns) in the same commit as the rows, instead of refusing the load. Keboola's
+    /// loads work this way; a source still must hold every column the table has.
+    #[serde(default)]
+    pub add_new_columns: bool,
     /// Options for an import-format plugin (e.g. `{"sheet": "Q3"}` for xlsx), passed to it as is.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]

@@ -137,6 +137,30 @@ fn match_columns<'a>(source: &[String], table: &'a [Column]) -> Result<Vec<&'a C
     Ok(matched)
 }
 
+/// The table's entry with the source's columns it lacks appended (nullable text), and those
+/// columns; `None` when the source brings no new column.
+fn widen(meta: &TableMeta, source: &[String]) -> Result<Option<(TableMeta, Vec<ColumnDef>)>> {
+    let mut added: Vec<ColumnDef> = Vec::new();
+    for name in source {
+        let known = |n: &str| n.eq_ignore_ascii_case(name);
+        if meta.columns.iter().any(|c| known(c.def.name.as_str())) || added.iter().any(|d| known(d.name.as_str())) {
+            continue;
+        }
+        let name = ColumnName::user(name).map_err(|e| {
+            StorageError::invalid("invalid_column_name", format!("the source's column {name:?} cannot be added: {}", e.message))
+        })?;
+        added.push(ColumnDef { name, data_type: ColumnType::Varchar, nullable: true, default: None });
+    }
+    if added.is_empty() {
+        return Ok(None);
+    }
+    duckstore_plugin_sdk::schema::check_column_count(meta.columns.len() + added.len())?;
+    let mut defs = meta.defs();
+    defs.extend(added.iter().cloned());
+    let widened = TableMeta { uid: meta.uid.clone(), ..TableMeta::new(&defs, &meta.primary_key, meta.created_at) };
+    Ok(Some((TableMeta { updated_at: meta.updated_at, ..widened }, added)))
+}
+
 /// Turns DuckDB's report of bad input into a 4xx: a CSV error into one line naming the line
 /// and column, a Parquet read failure into `invalid_parquet`.
 fn csv_error(e: StorageError) -> StorageError {
@@ -361,7 +385,41 @@ impl DuckEngine {
     }
 
     pub(crate) fn table_import(&self, table: &TableRef, request: &ImportRequest, actor: &str) -> Result<ImportResult> {
-        self.load(table, request, actor, |meta| self.source(table, meta, request))
+        let names = if request.add_new_columns { Some(self.source_names(table, request)?) } else { None };
+        self.load(table, request, names.as_deref(), actor, |meta| self.source(table, meta, request))
+    }
+
+    /// The names of a source's columns, in its order: what a load that adds new columns
+    /// compares with the table's.
+    fn source_names(&self, target: &TableRef, request: &ImportRequest) -> Result<Vec<String>> {
+        let described = |relation: &str| -> Result<Vec<String>> {
+            Ok(self.read(|c| describe(c, relation))?.into_iter().map(|(name, _)| name).collect())
+        };
+        match request.source()? {
+            ImportSource::File { file_id } => {
+                let info = self.file_get(&target.project, &file_id)?;
+                let path = self.layout.file(&target.project, &file_id);
+                match format_of(request.format.as_deref(), &info.name, &path)? {
+                    Format::Csv if request.csv.header => read_header(&path, request.csv.dialect()?),
+                    Format::Csv => Ok(request.csv.columns.iter().flatten().map(|c| c.to_string()).collect()),
+                    Format::Parquet => {
+                        described(&format!("read_parquet({})", literal(&path.to_string_lossy()))).map_err(parquet_error)
+                    }
+                }
+            }
+            ImportSource::Table(source) => {
+                let at = TableRef {
+                    project: target.project.clone(),
+                    branch: source.branch_id.clone().unwrap_or_else(|| target.branch.clone()),
+                    bucket: source.bucket_id.clone(),
+                    table: source.table_name.clone(),
+                };
+                Ok(self.read(|c| crate::views::table_view(c, &at))?.meta.defs().into_iter().map(|d| d.name.to_string()).collect())
+            }
+            ImportSource::Workspace(source) => {
+                described(&self.workspace_source(&target.bucket_ref().branch_ref(), &source.workspace_id, &source.table)?)
+            }
+        }
     }
 
     /// Loads rows parsed outside the engine: they are staged in a table of the hub's
@@ -375,7 +433,8 @@ impl DuckEngine {
         actor: &str,
     ) -> Result<ImportResult> {
         let staged = Staged::new(self, rows)?;
-        self.load(table, request, actor, |meta| {
+        let names = request.add_new_columns.then(|| staged.names.clone());
+        self.load(table, request, names.as_deref(), actor, |meta| {
             let relation = staged.relation();
             let casts = cast_list(&staged.names, &match_columns(&staged.names, &meta.columns)?);
             Ok(Source::of(
@@ -389,21 +448,29 @@ impl DuckEngine {
 
     /// Loads `source`'s rows into the table: a full load into a new file, an incremental one
     /// into a copy of the current file; either is swapped in by the commit protocol
-    /// ([`crate::commit`]), which also records the job's success.
+    /// ([`crate::commit`]), which also records the job's success. With `new_columns` (the
+    /// source's column names), the source's columns the table lacks are added in the same
+    /// commit.
     fn load(
         &self,
         table: &TableRef,
         request: &ImportRequest,
+        new_columns: Option<&[String]>,
         actor: &str,
         source: impl FnOnce(&TableMeta) -> Result<Source>,
     ) -> Result<ImportResult> {
         self.with_writer(table, |view, file| {
-            let meta = &view.meta;
+            let widened = new_columns.map(|names| widen(&view.meta, names)).transpose()?.flatten();
+            let meta = widened.as_ref().map_or(&view.meta, |(meta, _)| meta);
             let source = source(meta)?;
             let load = Load { meta, mode: request.dedup_mode, now: naive(self.now()) };
             let (next, rows_imported, rows_in_table) = if request.incremental {
                 let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
                 let (rows, total) = self.files.build(&self.hub, &next, Start::CopyOf(file), |conn, data| {
+                    for def in widened.iter().flat_map(|(_, added)| added) {
+                        conn.execute_batch(&format!("ALTER TABLE {data} ADD COLUMN {}", column_ddl(def)))
+                            .map_err(db_err)?;
+                    }
                     let rows = source
                         .with_selects(|plain, ordered| load.incremental(conn, data, plain, ordered, &source))
                         .map_err(csv_error)?;
@@ -417,7 +484,11 @@ impl DuckEngine {
             };
             let result = ImportResult { rows_imported, rows_in_table, bytes_read: source.bytes };
             let note = JobNote::current(JobProgress { rows: rows_imported, bytes: source.bytes }, json!(result));
-            self.swap_in(view, file, &next, Settle::rows(self.now(), note))?;
+            let settle = Settle {
+                schema: widened.as_ref().map(|(meta, _)| (meta.defs(), meta.primary_key.clone())),
+                ..Settle::rows(self.now(), note)
+            };
+            self.swap_in(view, file, &next, settle)?;
             Ok(result)
         })
     }

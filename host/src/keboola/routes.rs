@@ -436,7 +436,8 @@ pub struct ImportAsync {
 }
 
 /// Load data asynchronously (apib 2900): a full load replaces the rows, an incremental one
-/// upserts by primary key (appends without one); job `tableImport`.
+/// upserts by primary key (appends without one); the source's columns the table lacks are
+/// added to it (as text) in the same commit, missing ones refuse the load; job `tableImport`.
 pub async fn import_async(
     State(state): State<AppState>,
     caller: Caller,
@@ -454,6 +455,7 @@ pub async fn import_async(
         let request: ImportRequest = serde_json::from_value(json!({
             "source_workspace": {"workspace_id": workspace_id(&ws)?, "table": name},
             "incremental": incremental,
+            "add_new_columns": true,
         }))
         .map_err(|e| KbcError::bad_request("storage.validation", e.to_string()))?;
         let job = state.service.start_import(&caller.principal, at, request, crate::service::Wait::Settle).await?;
@@ -473,6 +475,7 @@ pub async fn import_async(
         "file_id": file_id(&file)?,
         "incremental": incremental,
         "csv": csv,
+        "add_new_columns": true,
     }))
     .map_err(|e| KbcError::bad_request("storage.validation", e.to_string()))?;
     let job = state.service.start_import(&caller.principal, at, request, crate::service::Wait::Settle).await?;
