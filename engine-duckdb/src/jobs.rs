@@ -130,7 +130,7 @@ fn find(c: &Connection, job_id: &str) -> Result<Job> {
 
 impl DuckEngine {
     pub(crate) fn job_create(&self, new: &NewJob) -> Result<Job> {
-        let id = new_job_id();
+        let id = new_numeric_id();
         let now = naive(self.now());
         self.write(|c| {
             crate::projects::require(c, &new.project)?;
@@ -287,9 +287,9 @@ impl DuckEngine {
     }
 }
 
-/// A job id: 16 hex digits of a random number below 2^53, so that faces that show job ids
-/// as integers (Keboola's Storage API: `"id": 22077337`) can, exactly, in every JSON reader
-/// (JavaScript's and PHP's included), and read them back.
-pub(crate) fn new_job_id() -> String {
+/// A job or snapshot id: 16 hex digits of a random number below 2^53, so that faces that
+/// show such ids as integers (Keboola's Storage API: `"id": 22077337`) can, exactly, in
+/// every JSON reader (JavaScript's and PHP's included), and read them back.
+pub(crate) fn new_numeric_id() -> String {
     format!("{:016x}", rand::random::<u64>() & ((1 << 53) - 1))
 }

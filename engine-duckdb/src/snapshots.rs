@@ -21,7 +21,6 @@ use duckstore_plugin_sdk::{Resource, Result, StorageError};
 use crate::DuckEngine;
 use crate::catalog::{naive, parsed, ts};
 use crate::error::db_err;
-use crate::files::new_id;
 use crate::jobs::{JobNote, check_cancelled, interruptible, note_commit};
 use crate::layout::db_file_size;
 use crate::sql::{ident, literal};
@@ -89,7 +88,7 @@ impl DuckEngine {
             SnapshotKind::Manual => settings.retention.manual_days,
             SnapshotKind::Auto => settings.retention.auto_days,
         });
-        let id = new_id(8);
+        let id = crate::jobs::new_numeric_id();
         let dir = self.layout.snapshot_dir(&t.project, &id);
         let written = (|| {
             std::fs::create_dir_all(&dir)?;

@@ -81,8 +81,3 @@ impl Jobs {
         token.inspect(CancelToken::cancel).is_some()
     }
 }
-
-/// Waits for a started job; a job task that vanished (runtime shutdown) is an internal error.
-pub async fn wait(started: Started) -> Outcome {
-    started.done.await.map_err(|e| StorageError::internal(format!("job task failed: {e}")))?
-}

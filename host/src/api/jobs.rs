@@ -8,15 +8,13 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use duckstore_plugin_sdk::StorageBackend;
-use duckstore_plugin_sdk::jobs::{Job, NewJob};
+use duckstore_plugin_sdk::jobs::Job;
 use duckstore_plugin_sdk::model::Page;
-use duckstore_plugin_sdk::names::{BranchId, ProjectId};
+use duckstore_plugin_sdk::names::ProjectId;
 
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{ApiPath, ApiQuery, ProjectPath};
 use crate::auth::{Access, Principal};
-use crate::jobs::{self, Outcome};
 use crate::server::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -44,34 +42,6 @@ pub struct JobList {
 pub struct WaitParams {
     #[serde(default)]
     pub wait: bool,
-}
-
-/// The record of a job on a table (or another resource named by `table_id`) of a branch.
-pub fn new_job(principal: &Principal, project: &ProjectId, branch: &BranchId, kind: &str, table_id: String) -> NewJob {
-    NewJob {
-        project: project.clone(),
-        branch: Some(branch.clone()),
-        kind: kind.to_owned(),
-        table_id: Some(table_id),
-        created_by: principal.label(),
-    }
-}
-
-/// Starts `work` as a job and answers as [`WaitParams`] describes.
-pub async fn run<F>(state: &AppState, new: NewJob, wait: bool, work: F) -> ApiResult<Response>
-where
-    F: FnOnce(&dyn StorageBackend) -> Outcome + Send + 'static,
-{
-    let project = new.project.clone();
-    let started = state.jobs.start(&state.storage, new, work).await?;
-    let location = format!("/projects/{project}/jobs/{}", started.job.id);
-    if !wait {
-        return Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(started.job)).into_response());
-    }
-    let id = started.job.id.clone();
-    jobs::wait(started).await?;
-    let job = state.storage.run(move |s| s.get_job(&project, &id)).await?;
-    Ok((StatusCode::OK, [(header::LOCATION, location)], Json(job)).into_response())
 }
 
 /// A job as REST answers a request that started it: 200 once it ended (`wait`), else 202;

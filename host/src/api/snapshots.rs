@@ -5,18 +5,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use duckstore_plugin_sdk::jobs::{Job, JobProgress};
+use duckstore_plugin_sdk::jobs::Job;
 use duckstore_plugin_sdk::names::{BranchId, BranchRef, ProjectId};
 use duckstore_plugin_sdk::snapshots::{NewSnapshot, RestoreRequest, Snapshot, SnapshotDetail, SnapshotQuery};
 
 use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, BranchPath};
-use crate::api::jobs::{WaitParams, new_job, run};
-use crate::auth::{Access, Principal};
+use crate::api::jobs::{WaitParams, job_response};
+use crate::auth::Principal;
+use crate::service::Wait;
 use crate::server::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -56,21 +56,9 @@ async fn create(
     ApiQuery(params): ApiQuery<WaitParams>,
     ApiJson(new): ApiJson<NewSnapshot>,
 ) -> ApiResult<Response> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
-    let at = path.at();
-    let job = new_job(
-        &principal,
-        &at.project,
-        &at.branch,
-        "snapshot_create",
-        format!("{}.{}", new.bucket_id, new.table_name),
-    );
-    let actor = principal.label();
-    run(&state, job, params.wait, move |s| {
-        let snapshot = s.create_snapshot(&at, &new, &actor)?;
-        Ok((JobProgress { rows: snapshot.row_count, bytes: snapshot.size_bytes }, json!({"snapshot": snapshot})))
-    })
-    .await
+    let at = BranchRef { project: path.project_id, branch: path.branch_id };
+    let job = state.service.start_snapshot(&principal, at, new, Wait::of(params.wait)).await?;
+    Ok(job_response(job, params.wait))
 }
 
 /// Snapshots taken on this branch, newest first; filter by bucket, table or kind.
@@ -82,9 +70,8 @@ async fn list(
     ApiPath(path): ApiPath<BranchPath>,
     ApiQuery(query): ApiQuery<SnapshotQuery>,
 ) -> ApiResult<Json<SnapshotList>> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Read)?;
-    let at = path.at();
-    let snapshots = state.storage.run(move |s| s.list_snapshots(&at, &query)).await?;
+    let at = BranchRef { project: path.project_id, branch: path.branch_id };
+    let snapshots = state.service.list_snapshots(&principal, at, query).await?;
     Ok(Json(SnapshotList { total: snapshots.len(), snapshots }))
 }
 
@@ -95,8 +82,7 @@ async fn get(
     principal: Principal,
     ApiPath(path): ApiPath<SnapshotPath>,
 ) -> ApiResult<Json<SnapshotDetail>> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Read)?;
-    Ok(Json(state.storage.run(move |s| s.get_snapshot(&path.at(), &path.snapshot_id)).await?))
+    Ok(Json(state.service.snapshot(&principal, path.at(), path.snapshot_id).await?))
 }
 
 #[utoipa::path(delete, path = "/projects/{project_id}/branches/{branch_id}/snapshots/{snapshot_id}", tag = "snapshots",
@@ -106,8 +92,7 @@ async fn delete(
     principal: Principal,
     ApiPath(path): ApiPath<SnapshotPath>,
 ) -> ApiResult<StatusCode> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
-    state.storage.run(move |s| s.delete_snapshot(&path.at(), &path.snapshot_id)).await?;
+    state.service.delete_snapshot(&principal, path.at(), path.snapshot_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -123,13 +108,7 @@ async fn restore(
     ApiQuery(params): ApiQuery<WaitParams>,
     ApiJson(request): ApiJson<RestoreRequest>,
 ) -> ApiResult<Response> {
-    principal.authorize(&path.project_id, Some(&path.branch_id), Access::Write)?;
     let at = path.at();
-    let job = new_job(&principal, &at.project, &at.branch, "snapshot_restore", path.snapshot_id.clone());
-    let actor = principal.label();
-    run(&state, job, params.wait, move |s| {
-        let restored = s.restore_snapshot(&at, &path.snapshot_id, &request, &actor)?;
-        Ok((JobProgress { rows: restored.row_count, bytes: 0 }, json!(restored)))
-    })
-    .await
+    let job = state.service.start_restore(&principal, at, path.snapshot_id, request, Wait::of(params.wait)).await?;
+    Ok(job_response(job, params.wait))
 }

@@ -39,7 +39,7 @@ async fn import(
     ApiQuery(params): ApiQuery<WaitParams>,
     ApiJson(request): ApiJson<ImportRequest>,
 ) -> ApiResult<Response> {
-    let wait = if params.wait { Wait::Done } else { Wait::No };
+    let wait = Wait::of(params.wait);
     let job = state.service.start_import(&principal, path.at(), request, wait).await?;
     Ok(job_response(job, params.wait))
 }
@@ -55,7 +55,7 @@ async fn create_from_file(
     ApiQuery(params): ApiQuery<WaitParams>,
     ApiJson(request): ApiJson<NewTableFromFile>,
 ) -> ApiResult<Response> {
-    let wait = if params.wait { Wait::Done } else { Wait::No };
+    let wait = Wait::of(params.wait);
     let job = state.service.start_table_from_file(&principal, path.at(), request, wait).await?;
     Ok(job_response(job, params.wait))
 }
@@ -71,7 +71,7 @@ async fn export(
     ApiQuery(params): ApiQuery<WaitParams>,
     ApiJson(request): ApiJson<ExportRequest>,
 ) -> ApiResult<Response> {
-    let wait = if params.wait { Wait::Done } else { Wait::No };
+    let wait = Wait::of(params.wait);
     let job = state.service.start_export(&principal, path.at(), request, wait).await?;
     Ok(job_response(job, params.wait))
 }

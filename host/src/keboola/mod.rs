@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod routes;
 pub(crate) mod shapes;
+mod snapshots;
 
 use axum::Router;
 use axum::extract::OriginalUri;
@@ -57,6 +58,8 @@ pub fn router() -> Router<AppState> {
         .route("/buckets/{id}/tables-definition", post(routes::create_table_definition))
         .route("/tables/{id}/import-async", post(routes::import_async))
         .route("/tables/{id}/export-async", post(routes::export_async))
+        .route("/tables/{id}/snapshots", get(snapshots::list).post(snapshots::create))
+        .route("/snapshots/{id}", get(snapshots::detail).delete(snapshots::delete))
         .fallback(not_implemented)
         .method_not_allowed_fallback(not_implemented);
     Router::new()
@@ -100,6 +103,10 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
     ("delete", "/v2/storage/tables/{id}/primary-key", "Drop the primary key (apib 4122)"),
     ("post", "/v2/storage/tables/{id}/import-async", "Load data (apib 2900)"),
     ("post", "/v2/storage/tables/{id}/export-async", "Unload data, sliced (apib 3189)"),
+    ("post", "/v2/storage/tables/{id}/snapshots", "Create a table snapshot (apib 4635)"),
+    ("get", "/v2/storage/tables/{id}/snapshots", "List a table's snapshots (apib 4695)"),
+    ("get", "/v2/storage/snapshots/{id}", "Snapshot detail (apib 4734)"),
+    ("delete", "/v2/storage/snapshots/{id}", "Delete a snapshot (apib 4770)"),
     ("post", "/v2/storage/files/prepare", "Create a file resource, Azure upload (apib 7031)"),
     ("get", "/v2/storage/files", "List files (apib 7244)"),
     ("get", "/v2/storage/files/{id}", "File detail (apib 7297)"),

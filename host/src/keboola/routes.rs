@@ -39,7 +39,7 @@ pub async fn verify(State(state): State<AppState>, caller: Caller) -> KbcResult<
 
 /// A name Keboola's client sent (a table, column or branch), validated as duckstore names
 /// are; a bad one is a 400 with `code`.
-fn valid_name<T: std::str::FromStr<Err = duckstore_plugin_sdk::StorageError>>(
+pub(super) fn valid_name<T: std::str::FromStr<Err = duckstore_plugin_sdk::StorageError>>(
     text: impl AsRef<str>,
     code: &str,
 ) -> KbcResult<T> {
@@ -47,13 +47,13 @@ fn valid_name<T: std::str::FromStr<Err = duckstore_plugin_sdk::StorageError>>(
 }
 
 /// A bucket id from a path: raw (`in.c-b`) or percent-encoded, as clients send it.
-fn bucket_id(raw: &str) -> KbcResult<BucketId> {
+pub(super) fn bucket_id(raw: &str) -> KbcResult<BucketId> {
     raw.parse()
         .map_err(|e: duckstore_plugin_sdk::StorageError| KbcError::bad_request("storage.buckets.invalidId", e.message))
 }
 
 /// `in.c-b.t` → the bucket and the table.
-fn table_ref(caller: &Caller, raw: &str) -> KbcResult<TableRef> {
+pub(super) fn table_ref(caller: &Caller, raw: &str) -> KbcResult<TableRef> {
     let invalid =
         || KbcError::bad_request("storage.tables.invalidId", format!("{raw:?} is not a table id (in.c-bucket.table)"));
     let (bucket, table) = raw.rsplit_once('.').ok_or_else(invalid)?;
@@ -375,6 +375,8 @@ pub struct CreateTableAsync {
     name: Option<String>,
     #[serde(rename = "dataFileId")]
     data_file_id: Option<String>,
+    #[serde(rename = "snapshotId")]
+    snapshot_id: Option<String>,
     #[serde(rename = "primaryKey")]
     primary_key: Option<String>,
     #[serde(flatten)]
@@ -382,7 +384,8 @@ pub struct CreateTableAsync {
 }
 
 /// Create table asynchronously (apib 2598) from a file: a non-typed table (every column
-/// text, in the header's order), job `tableCreate` whose `results.id` is the new table.
+/// text, in the header's order), job `tableCreate` whose `results.id` is the new table; or
+/// from a snapshot (`snapshotId`, apib 2661).
 pub async fn create_table_async(
     State(state): State<AppState>,
     caller: Caller,
@@ -392,9 +395,12 @@ pub async fn create_table_async(
     use duckstore_plugin_sdk::transfer::NewTableFromFile;
     let at = bucket_ref(&caller, bucket_id(&bucket)?);
     let name = p.name.ok_or_else(|| KbcError::bad_request("storage.validation", "name is required"))?;
-    let name = valid_name(name, "storage.tables.validation")?;
+    let name: duckstore_plugin_sdk::names::TableName = valid_name(name, "storage.tables.validation")?;
+    if let Some(snapshot) = p.snapshot_id {
+        return crate::keboola::snapshots::restore_as_table(&state, &caller, &bucket, name.to_string(), &snapshot).await;
+    }
     let Some(file) = p.data_file_id else {
-        return Err(KbcError::not_implemented("tables-async from a source other than dataFileId"));
+        return Err(KbcError::not_implemented("tables-async from a source other than dataFileId or snapshotId"));
     };
     let primary_key = p
         .primary_key

@@ -150,13 +150,13 @@ pub fn job(base: &str, j: &Job) -> Value {
         "status": status,
         "url": format!("{base}/v2/storage/jobs/{number}"),
         "tableId": j.table_id,
-        "operationName": camel(&j.kind),
+        "operationName": operation_name(&j.kind),
         "operationParams": {},
         "createdTime": date(j.created_at),
         "startTime": opt_date(j.started_at),
         "endTime": opt_date(j.finished_at),
         "runId": null,
-        "results": results(j.result.clone()),
+        "results": results(&j.kind, j.result.clone()),
         "creatorToken": {"id": j.created_by.strip_prefix("key:").unwrap_or(&j.created_by), "description": j.created_by},
         "metrics": {"inCompressed": false, "inBytes": j.progress.bytes, "inBytesUncompressed": 0,
                     "outCompressed": false, "outBytes": 0, "outBytesUncompressed": 0},
@@ -227,8 +227,23 @@ fn owner(project: &Project) -> Value {
 }
 
 /// A job's result with the ids Keboola's clients read in its forms: `file.id` an integer.
-fn results(result: Option<Value>) -> Value {
+/// Keboola's name for what a job does: duckstore's kind in camel case, but for the kinds
+/// Keboola names after the table.
+fn operation_name(kind: &str) -> String {
+    match kind {
+        "snapshot_create" => "tableSnapshotCreate".to_owned(),
+        "snapshot_restore" => "tableCreate".to_owned(),
+        other => camel(other),
+    }
+}
+
+fn results(kind: &str, result: Option<Value>) -> Value {
     let mut result = result.unwrap_or(Value::Null);
+    if kind == "snapshot_create"
+        && let Some(id) = result.get("id").and_then(Value::as_str)
+    {
+        result["id"] = json!(crate::keboola::snapshots::snapshot_number(id));
+    }
     if let Some(id) = result.pointer("/file/id").and_then(Value::as_str).map(job_number) {
         result["file"]["id"] = id;
     }

@@ -79,3 +79,10 @@ pub enum Wait {
     /// Until the job ended; a job that failed answers its error instead of its record.
     Done,
 }
+
+impl Wait {
+    /// A REST caller's `?wait=`: until done, or not at all.
+    pub fn of(until_done: bool) -> Self {
+        if until_done { Wait::Done } else { Wait::No }
+    }
+}
