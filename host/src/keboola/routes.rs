@@ -498,6 +498,8 @@ pub struct ExportAsync {
     gzip: Option<String>,
     #[serde(rename = "fileType")]
     file_type: Option<String>,
+    #[serde(rename = "orderBy", default)]
+    order_by: Vec<OrderBy>,
 }
 
 /// Unload data asynchronously (apib 3189): always sliced and headerless (a manifest plus
@@ -541,6 +543,7 @@ pub async fn export_async(
     let selection = p.rows.selection()?;
     (request.query.filters, request.query.changed_since, request.query.changed_until) =
         (selection.filters, selection.changed_since, selection.changed_until);
+    request.query.order_by = order(p.order_by)?;
     if let Some(limit) = p.limit.filter(|l| !l.is_empty()) {
         request.query.limit =
             Some(limit.parse().map_err(|_| KbcError::bad_request("storage.validation", "limit must be a number"))?);
@@ -579,6 +582,35 @@ pub struct DataPreview {
     #[serde(flatten)]
     rows: RowFilters,
     format: Option<String>,
+    #[serde(rename = "orderBy", default)]
+    order_by: Vec<OrderBy>,
+}
+
+/// One of `orderBy[]`: a column, `ASC` (default) or `DESC`.
+#[derive(Deserialize)]
+pub struct OrderBy {
+    column: String,
+    order: Option<String>,
+}
+
+/// Keboola's `orderBy[]` as a query's order.
+fn order(list: Vec<OrderBy>) -> KbcResult<Vec<duckstore_plugin_sdk::query::OrderBy>> {
+    use duckstore_plugin_sdk::query::SortOrder;
+    list.into_iter()
+        .map(|o| {
+            let order = match o.order.as_deref().map(str::to_ascii_uppercase).as_deref() {
+                None | Some("") | Some("ASC") => SortOrder::Asc,
+                Some("DESC") => SortOrder::Desc,
+                Some(other) => {
+                    return Err(KbcError::bad_request(
+                        "storage.validation",
+                        format!("orderBy order must be ASC or DESC, not {other:?}"),
+                    ));
+                }
+            };
+            Ok(duckstore_plugin_sdk::query::OrderBy { column: valid_name(&o.column, "storage.validation")?, order })
+        })
+        .collect()
 }
 
 /// One of `whereFilters[]`.
@@ -647,7 +679,7 @@ impl RowFilters {
 
 /// Data preview (apib 3085): at most 1000 rows (default 100) as CSV with a header and every
 /// value quoted, or `format=json`; `columns`, `whereColumn`/`whereValues[]`/`whereOperator`,
-/// `changedSince`/`changedUntil` (unix time, ISO 8601, or relative: `-2 days`).
+/// `changedSince`/`changedUntil` (unix time, ISO 8601, or relative: `-2 days`), `orderBy[]`.
 pub async fn data_preview(
     State(state): State<AppState>,
     caller: Caller,
@@ -673,6 +705,7 @@ pub async fn data_preview(
     let selection = p.rows.selection()?;
     (query.filters, query.changed_since, query.changed_until) =
         (selection.filters, selection.changed_since, selection.changed_until);
+    query.order_by = order(p.order_by)?;
     let preview = state.service.preview(&caller.principal, at, query).await?;
     let names: Vec<String> = preview.columns.iter().map(|c| c.def.name.to_string()).collect();
     let text = |v: Option<&serde_json::Value>| match v {
