@@ -76,7 +76,7 @@ impl StorageBackend for DuckEngine {
     }
 
     fn find_api_key(&self, key_id: &str) -> Result<Option<StoredApiKey>> {
-        self.api_key_find(key_id)
+        self.memos.api_keys.get(&self.catalog_epoch, &key_id.to_owned(), || self.api_key_find(key_id))
     }
 
     fn list_api_keys(&self, project: &ProjectId) -> Result<Vec<ApiKey>> {
@@ -128,11 +128,11 @@ impl StorageBackend for DuckEngine {
     }
 
     fn list_buckets(&self, at: &BranchRef) -> Result<Vec<Bucket>> {
-        self.bucket_list(at)
+        self.memos.buckets.get(&self.catalog_epoch, at, || self.bucket_list(at))
     }
 
     fn get_bucket(&self, bucket: &BucketRef) -> Result<Bucket> {
-        self.bucket_get(bucket)
+        self.memos.bucket.get(&self.catalog_epoch, bucket, || self.bucket_get(bucket))
     }
 
     fn delete_bucket(&self, bucket: &BucketRef, cascade: bool, actor: &str) -> Result<()> {
@@ -160,11 +160,11 @@ impl StorageBackend for DuckEngine {
     }
 
     fn list_tables(&self, bucket: &BucketRef) -> Result<Vec<Table>> {
-        self.table_list(bucket)
+        self.memos.tables.get(&self.catalog_epoch, bucket, || self.table_list(bucket))
     }
 
     fn get_table(&self, table: &TableRef) -> Result<Table> {
-        self.table_get(table)
+        self.memos.table.get(&self.catalog_epoch, table, || self.table_get(table))
     }
 
     fn delete_table(&self, table: &TableRef, actor: &str) -> Result<()> {
@@ -393,7 +393,8 @@ impl StorageBackend for DuckEngine {
     }
 
     fn get_job(&self, project: &ProjectId, job_id: &str) -> Result<Job> {
-        self.job_get(project, job_id)
+        let key = (project.clone(), job_id.to_owned());
+        self.memos.jobs.get(&self.catalog_epoch, &key, || self.job_get(project, job_id))
     }
 
     fn list_jobs(&self, project: &ProjectId, page: Page) -> Result<(Vec<Job>, u64)> {

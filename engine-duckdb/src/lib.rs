@@ -31,6 +31,7 @@ mod imports;
 mod jobs;
 mod layout;
 mod leftovers;
+mod memo;
 mod projects;
 mod raw;
 mod settings;
@@ -84,8 +85,10 @@ pub struct DuckEngine {
     copy_on_write: Mutex<()>,
     workspaces: Arc<workspaces::Workspaces>,
     workspace_limits: WorkspaceLimits,
-    /// Bumped by every catalog write; workspaces re-sync their bucket views when it moves.
+    /// Bumped by every catalog write; workspaces re-sync their bucket views when it moves,
+    /// and the memos of frequent reads start over.
     catalog_epoch: Arc<AtomicU64>,
+    memos: memo::Memos,
     clock: Clock,
 }
 
@@ -135,6 +138,7 @@ impl DuckEngine {
             workspaces,
             workspace_limits: settings.workspaces,
             catalog_epoch,
+            memos: memo::Memos::new(),
             clock,
         })
     }

@@ -121,6 +121,7 @@ fn routes() -> Vec<Route> {
     let table_def = json!({"name": "t{n}", "columns": [{"name": "a", "type": "int"}]});
     vec![
         route("GET", "/health", Public, 200),
+        route("GET", "/ready", Public, 200),
         route("GET", "/metrics", Public, 200),
         route("GET", "/openapi.json", Public, 200),
         route("GET", "/projects", AnyKey, 200),

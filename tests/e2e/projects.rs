@@ -57,6 +57,25 @@ fn project_listing_pages_and_keys_see_only_their_project() {
     assert_eq!(own["projects"][0]["id"], "p4");
 }
 
+/// Liveness never depends on storage; readiness does: with the data directory gone,
+/// `/ready` says unavailable while `/health` still answers, and both recover with it.
+#[test]
+fn readiness_follows_storage_while_liveness_stays() {
+    let server = Server::start();
+    let anon = server.client(None);
+    assert_eq!(anon.get("/ready").expect(200)["status"], "ready");
+    let data = server.data_dir().to_owned();
+    let aside = data.with_extension("aside");
+    std::fs::rename(&data, &aside).unwrap();
+    let unavailable = anon.get("/ready");
+    let live = anon.get("/health");
+    std::fs::rename(&aside, &data).unwrap();
+    assert_eq!(unavailable.status, 503, "{}", unavailable.text);
+    assert_eq!(unavailable.body["status"], "unavailable");
+    assert_eq!(live.status, 200, "{}", live.text);
+    assert_eq!(anon.get("/ready").expect(200)["status"], "ready");
+}
+
 #[test]
 fn health_metrics_and_openapi_are_served() {
     let server = Server::start();
@@ -64,6 +83,7 @@ fn health_metrics_and_openapi_are_served() {
     let health = anon.get("/health").expect(200);
     assert_eq!(health["status"], "ok");
     assert_eq!(health["storage"]["version"], "v1.5.5");
+    assert_eq!(anon.get("/ready").expect(200)["status"], "ready");
 
     server.admin().get("/projects").expect(200);
     let metrics = anon.get("/metrics");

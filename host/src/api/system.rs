@@ -1,4 +1,5 @@
-//! Unauthenticated operational endpoints: `/health` and `/metrics`.
+//! Unauthenticated operational endpoints: `/health` (liveness), `/ready` (readiness) and
+//! `/metrics`.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,38 +13,49 @@ use duckstore_plugin_sdk::BackendInfo;
 use crate::server::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(health)).routes(routes!(metrics))
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(metrics))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` when the storage engine does not answer.
+    /// Always `ok`: the process serves requests.
     pub status: &'static str,
     pub version: &'static str,
     #[schema(value_type = Object)]
     pub storage: BackendInfo,
-    pub storage_available: bool,
 }
 
-/// Liveness and storage health; 503 when storage is unavailable.
-#[utoipa::path(get, path = "/health", tag = "system", security(()),
-    responses((status = 200, body = Health), (status = 503, body = Health)))]
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let result = state.storage.run(|s| s.health()).await;
-    let (status, storage_available) = match result {
-        Ok(_) => (StatusCode::OK, true),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, false)
+/// Liveness: the process answers. Never touches storage, so it answers at once however
+/// busy imports, exports and SQL keep the engine; `/ready` checks storage.
+#[utoipa::path(get, path = "/health", tag = "system", security(()), responses((status = 200, body = Health)))]
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION"), storage: state.backend_info.clone() })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// `ready`, or `unavailable` when the storage engine does not answer in time.
+    pub status: &'static str,
+}
+
+/// How long readiness waits for storage before calling it unavailable.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Readiness: the storage engine answers (its catalog reads, its data directory exists);
+/// 503 otherwise. For load balancers and start-up scripts.
+#[utoipa::path(get, path = "/ready", tag = "system", security(()),
+    responses((status = 200, body = Ready), (status = 503, body = Ready)))]
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
+    match tokio::time::timeout(READY_WITHIN, state.storage.run(|s| s.health())).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(Ready { status: "ready" })),
+        outcome => {
+            match outcome {
+                Ok(Err(e)) => tracing::error!(error = %e, "readiness check failed"),
+                _ => tracing::error!("readiness check timed out"),
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, Json(Ready { status: "unavailable" }))
         }
-    };
-    let body = Health {
-        status: if storage_available { "ok" } else { "unavailable" },
-        version: env!("CARGO_PKG_VERSION"),
-        storage: state.backend_info.clone(),
-        storage_available,
-    };
-    (status, Json(body))
+    }
 }
 
 /// Prometheus metrics in the text exposition format.
