@@ -20,7 +20,7 @@ use crate::commit::Settle;
 use crate::error::db_err;
 use crate::sql::{Cast, check_casts, column_ddl, ident, literal, where_clause};
 use crate::table_files::Start;
-use crate::tables::{TableMeta, set_schema};
+use crate::tables::{TableMeta, count_rows, set_schema};
 
 /// What a schema change does: DDL on the table file (`{data}` stands for the table) and
 /// the resulting columns and primary key.
@@ -88,7 +88,13 @@ impl DuckEngine {
             self.files.build(&self.hub, &next, Start::CopyOf(file), |c, data| {
                 plan.ddl.iter().try_for_each(|stmt| c.execute_batch(&stmt.replace("{data}", data)).map_err(db_err))
             })?;
-            let settle = Settle { schema: Some((plan.columns, plan.primary_key)), at: self.now(), job: None };
+            // A schema change keeps the rows.
+            let settle = Settle {
+                schema: Some((plan.columns, plan.primary_key)),
+                rows: meta.row_count,
+                at: self.now(),
+                job: None,
+            };
             self.swap_in(view, file, &next, settle)
         })?;
         self.table_get(table)
@@ -266,11 +272,13 @@ impl DuckEngine {
             };
             self.auto_snapshot(view, file, DestructiveOp::DeleteRows, Some(matching), actor)?;
             let next = self.layout.loading_file(&table.bucket_ref(), &table.table);
-            let deleted = self.files.build(&self.hub, &next, Start::CopyOf(file), |c, data| {
-                c.execute(&format!("DELETE FROM {data}{}", filter.sql), duckdb::params_from_iter(&filter.params))
-                    .map_err(db_err)
+            let (deleted, left) = self.files.build(&self.hub, &next, Start::CopyOf(file), |c, data| {
+                let deleted = c
+                    .execute(&format!("DELETE FROM {data}{}", filter.sql), duckdb::params_from_iter(&filter.params))
+                    .map_err(db_err)?;
+                Ok((deleted, count_rows(c, data)?))
             })?;
-            self.swap_in(view, file, &next, Settle::rows(self.now(), None))?;
+            self.swap_in(view, file, &next, Settle::rows(self.now(), left, None))?;
             Ok(deleted as u64)
         })?;
         Ok(deleted)
@@ -298,6 +306,7 @@ mod tests {
             primary_key: vec![],
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
+            row_count: None,
         };
         assert_eq!(position(&meta, &ColumnName::new("amount").unwrap()).unwrap(), 0);
         assert_eq!(position(&meta, &ColumnName::new("x").unwrap()).unwrap_err().code, "column_not_found");

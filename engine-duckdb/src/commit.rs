@@ -43,6 +43,10 @@ use crate::views::TableView;
 pub(crate) struct Settle {
     /// The table's new columns and primary key, when the change made a new schema.
     pub schema: Option<(Vec<ColumnDef>, Vec<ColumnName>)>,
+    /// The table's rows now, when known (journal rows from before this field have none:
+    /// the count is then taken from the file when next asked).
+    #[serde(default)]
+    pub rows: Option<u64>,
     /// When the table changed.
     pub at: DateTime<Utc>,
     /// The job whose work this is: it succeeded with this outcome.
@@ -50,9 +54,9 @@ pub(crate) struct Settle {
 }
 
 impl Settle {
-    /// The catalog change for new rows under the same schema.
-    pub fn rows(at: DateTime<Utc>, job: Option<JobNote>) -> Self {
-        Self { schema: None, at, job }
+    /// The catalog change for new rows (`rows` in all) under the same schema.
+    pub fn rows(at: DateTime<Utc>, rows: u64, job: Option<JobNote>) -> Self {
+        Self { schema: None, rows: Some(rows), at, job }
     }
 
     fn apply(&self, c: &Connection, table_uid: &str) -> Result<()> {
@@ -64,6 +68,8 @@ impl Settle {
                     .map_err(db_err)?;
             }
         }
+        c.execute("UPDATE meta.tables SET row_count = ? WHERE uid = ?", params![self.rows, table_uid])
+            .map_err(db_err)?;
         note_commit(c, self.job.as_ref(), at)
     }
 }

@@ -6,6 +6,7 @@
 //! New table files are always built completely under a temporary name first and only
 //! then registered ([`DuckEngine::materialize`]) or swapped in ([`DuckEngine::replace_filled`]).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use duckdb::{Connection, OptionalExt, params, params_from_iter};
 use serde_json::{Map, Value};
 
 use duckstore_plugin_sdk::model::{NewTable, Preview, Table};
-use duckstore_plugin_sdk::names::{BranchId, BucketRef, ColumnName, TableRef};
+use duckstore_plugin_sdk::names::{BranchId, BucketRef, ColumnName, TableName, TableRef};
 use duckstore_plugin_sdk::policy::DestructiveOp;
 use duckstore_plugin_sdk::query::RowQuery;
 use duckstore_plugin_sdk::schema::{Column, ColumnDef, validate_columns};
@@ -42,6 +43,8 @@ pub(crate) struct TableMeta {
     pub primary_key: Vec<ColumnName>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Rows in the table's file, as its last commit recorded; `None` when not known.
+    pub row_count: Option<u64>,
 }
 
 impl TableMeta {
@@ -57,6 +60,7 @@ impl TableMeta {
             primary_key: primary_key.to_vec(),
             created_at: now,
             updated_at: now,
+            row_count: None,
         }
     }
 
@@ -65,25 +69,77 @@ impl TableMeta {
     }
 }
 
-fn columns_of(c: &Connection, uid: &str) -> Result<Vec<Column>> {
-    c.prepare(
-        "SELECT name, type, nullable, default_value, position FROM meta.columns WHERE table_uid = ? ORDER BY position",
-    )
-    .and_then(|mut s| {
-        s.query_map([uid], |r| {
-            Ok(Column {
-                def: ColumnDef {
-                    name: parsed(r, 0)?,
-                    data_type: parsed(r, 1)?,
-                    nullable: r.get(2)?,
-                    default: r.get(3)?,
-                },
-                ordinal_position: r.get(4)?,
-            })
-        })?
-        .collect()
+const COLUMN_FIELDS: &str = "name, type, nullable, default_value, position";
+
+fn map_column(r: &duckdb::Row<'_>, at: usize) -> duckdb::Result<Column> {
+    Ok(Column {
+        def: ColumnDef {
+            name: parsed(r, at)?,
+            data_type: parsed(r, at + 1)?,
+            nullable: r.get(at + 2)?,
+            default: r.get(at + 3)?,
+        },
+        ordinal_position: r.get(at + 4)?,
     })
-    .map_err(db_err)
+}
+
+fn columns_of(c: &Connection, uid: &str) -> Result<Vec<Column>> {
+    c.prepare(&format!("SELECT {COLUMN_FIELDS} FROM meta.columns WHERE table_uid = ? ORDER BY position"))
+        .and_then(|mut s| s.query_map([uid], |r| map_column(r, 0))?.collect())
+        .map_err(db_err)
+}
+
+const TABLE_FIELDS: &str = "uid, primary_key, created_at, updated_at, row_count";
+
+/// A catalog row of `meta.tables` read as [`TABLE_FIELDS`] from column `at` on, without its columns.
+fn map_table(
+    r: &duckdb::Row<'_>,
+    at: usize,
+) -> duckdb::Result<(String, String, DateTime<Utc>, DateTime<Utc>, Option<u64>)> {
+    Ok((r.get(at)?, r.get(at + 1)?, ts(r, at + 2)?, ts(r, at + 3)?, r.get(at + 4)?))
+}
+
+fn table_meta(
+    (uid, pk, created_at, updated_at, row_count): (String, String, DateTime<Utc>, DateTime<Utc>, Option<u64>),
+    columns: Vec<Column>,
+) -> Result<TableMeta> {
+    let primary_key =
+        serde_json::from_str(&pk).map_err(|e| StorageError::internal(format!("corrupt primary key: {e}")))?;
+    Ok(TableMeta { uid, columns, primary_key, created_at, updated_at, row_count })
+}
+
+/// Every catalog row of one bucket on one branch (exactly that branch), with its columns,
+/// in two queries: what listing a bucket's tables reads instead of one row per table.
+pub(crate) fn load_rows(c: &Connection, b: &BucketRef) -> Result<HashMap<TableName, TableMeta>> {
+    let at = [b.project.to_string(), b.branch.to_string(), b.bucket.to_string()];
+    let filter = "project_id = ? AND branch_id = ? AND bucket_id = ?";
+    let mut columns: HashMap<String, Vec<Column>> = HashMap::new();
+    c.prepare(&format!(
+        "SELECT table_uid, {COLUMN_FIELDS} FROM meta.columns \
+         WHERE table_uid IN (SELECT uid FROM meta.tables WHERE {filter}) ORDER BY table_uid, position"
+    ))
+    .and_then(|mut s| {
+        s.query_map(duckdb::params_from_iter(&at), |r| Ok((r.get::<_, String>(0)?, map_column(r, 1)?)))?.try_for_each(
+            |row| {
+                let (uid, column) = row?;
+                columns.entry(uid).or_default().push(column);
+                Ok(())
+            },
+        )
+    })
+    .map_err(db_err)?;
+    let rows: Vec<(TableName, _)> = c
+        .prepare(&format!("SELECT name, {TABLE_FIELDS} FROM meta.tables WHERE {filter}"))
+        .and_then(|mut s| {
+            s.query_map(duckdb::params_from_iter(&at), |r| Ok((parsed(r, 0)?, map_table(r, 1)?)))?.collect()
+        })
+        .map_err(db_err)?;
+    rows.into_iter()
+        .map(|(name, row)| {
+            let cols = columns.remove(&row.0).unwrap_or_default();
+            Ok((name, table_meta(row, cols)?))
+        })
+        .collect()
 }
 
 fn key(t: &TableRef) -> [String; 4] {
@@ -94,17 +150,18 @@ fn key(t: &TableRef) -> [String; 4] {
 pub(crate) fn load_row(c: &Connection, t: &TableRef) -> Result<Option<TableMeta>> {
     let found = c
         .query_row(
-            "SELECT uid, primary_key, created_at, updated_at FROM meta.tables \
-             WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?",
+            &format!(
+                "SELECT {TABLE_FIELDS} FROM meta.tables \
+                 WHERE project_id = ? AND branch_id = ? AND bucket_id = ? AND name = ?"
+            ),
             key(t),
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, ts(r, 2)?, ts(r, 3)?)),
+            |r| map_table(r, 0),
         )
         .optional()
         .map_err(db_err)?;
-    let Some((uid, pk, created_at, updated_at)) = found else { return Ok(None) };
-    let primary_key =
-        serde_json::from_str(&pk).map_err(|e| StorageError::internal(format!("corrupt primary key: {e}")))?;
-    Ok(Some(TableMeta { columns: columns_of(c, &uid)?, uid, primary_key, created_at, updated_at }))
+    let Some(row) = found else { return Ok(None) };
+    let columns = columns_of(c, &row.0)?;
+    Ok(Some(table_meta(row, columns)?))
 }
 
 pub(crate) fn insert_columns(c: &Connection, uid: &str, columns: &[ColumnDef]) -> Result<()> {
@@ -277,17 +334,23 @@ impl DuckEngine {
     ) -> Result<()> {
         let staged = self.layout.loading_file(&t.bucket_ref(), &t.table);
         let ddl: Vec<String> = columns.iter().map(column_ddl).collect();
-        self.files.build(&self.hub, &staged, Start::Empty(&ddl), fill)?;
-        self.register(t, &staged, columns, primary_key, created_at, job().as_ref())
+        let rows = self.files.build(&self.hub, &staged, Start::Empty(&ddl), |c, data| {
+            fill(c, data)?;
+            count_rows(c, data)
+        })?;
+        self.register(t, &staged, rows, columns, primary_key, created_at, job().as_ref())
     }
 
-    /// Moves the complete file `staged` into place as new table `t` and registers it, in
-    /// one catalog transaction that also records `job`'s success. A crash between the
-    /// rename and the commit leaves an unregistered file, swept at the next start.
+    /// Moves the complete file `staged` (holding `rows` rows) into place as new table `t`
+    /// and registers it, in one catalog transaction that also records `job`'s success. A
+    /// crash between the rename and the commit leaves an unregistered file, swept at the
+    /// next start.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn register(
         &self,
         t: &TableRef,
         staged: &Path,
+        rows: u64,
         columns: &[ColumnDef],
         primary_key: &[ColumnName],
         created_at: DateTime<Utc>,
@@ -314,8 +377,8 @@ impl DuckEngine {
                 let uid = uuid::Uuid::new_v4().to_string();
                 let pk = serde_json::to_string(primary_key).expect("names serialize");
                 c.execute(
-                    "INSERT INTO meta.tables VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    params![uid, t.project.as_str(), t.branch.as_str(), t.bucket.to_string(), t.table.as_str(), pk, naive(created_at), now],
+                    "INSERT INTO meta.tables VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    params![uid, t.project.as_str(), t.branch.as_str(), t.bucket.to_string(), t.table.as_str(), pk, naive(created_at), now, rows],
                 )
                 .map_err(db_err)?;
                 insert_columns(c, &uid, columns)?;
@@ -350,7 +413,12 @@ impl DuckEngine {
             fill(c, data)?;
             count_rows(c, data)
         })?;
-        let settle = Settle { schema: Some((columns.to_vec(), primary_key.to_vec())), at: self.now(), job: job(rows) };
+        let settle = Settle {
+            schema: Some((columns.to_vec(), primary_key.to_vec())),
+            rows: Some(rows),
+            at: self.now(),
+            job: job(rows),
+        };
         self.swap_in(view, file, &next, settle)?;
         Ok(rows)
     }
@@ -384,14 +452,18 @@ impl DuckEngine {
         })
     }
 
-    /// The API view of a table: catalog entry plus what only the file knows.
+    /// The API view of a table: its catalog entry and its file's size. The file is opened
+    /// only for a table whose row count the catalog does not know yet.
     fn describe(&self, t: &TableRef, view: TableView) -> Result<Table> {
-        let file = self.file_of(&view.home)?;
+        let row_count = match view.meta.row_count {
+            Some(rows) => rows,
+            None => self.row_count(&*self.file_of(&view.home)?)?,
+        };
         Ok(Table {
             id: t.table_id(),
             name: t.table.clone(),
             bucket: t.bucket.clone(),
-            row_count: self.row_count(&file)?,
+            row_count,
             size_bytes: db_file_size(&self.layout.table_file(&view.home.bucket_ref(), &view.home.table)),
             columns: view.meta.columns,
             primary_key: view.meta.primary_key,
@@ -409,16 +481,7 @@ impl DuckEngine {
     }
 
     pub(crate) fn table_list(&self, bucket: &BucketRef) -> Result<Vec<Table>> {
-        let views = self.read(|c| {
-            let view = bucket_view(c, bucket)?;
-            table_names(c, bucket, &view)?
-                .into_iter()
-                .map(|name| {
-                    let t = bucket.table(name);
-                    table_view(c, &t).map(|v| (t, v))
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
+        let views = self.read(|c| crate::views::table_views(c, bucket))?;
         views.into_iter().map(|(t, v)| self.describe(&t, v)).collect()
     }
 

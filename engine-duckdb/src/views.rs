@@ -10,6 +10,8 @@
 //! Everything that reads or writes a table asks here first; nothing else builds a table's
 //! home from a path.
 
+use std::collections::HashMap;
+
 use duckdb::{Connection, OptionalExt};
 
 use duckstore_plugin_sdk::model::{Bucket, BucketLink, TableSource};
@@ -19,7 +21,7 @@ use duckstore_plugin_sdk::{Resource, Result, StorageError};
 use crate::buckets::require_branch;
 use crate::catalog::{parsed, ts};
 use crate::error::db_err;
-use crate::tables::{TableMeta, load_row};
+use crate::tables::{TableMeta, load_row, load_rows};
 
 /// A bucket as a branch sees it.
 pub(crate) struct BucketView {
@@ -205,31 +207,66 @@ pub(crate) fn table_names(c: &Connection, at: &BucketRef, view: &BucketView) -> 
 /// The table `t` as its branch sees it.
 pub(crate) fn table_view(c: &Connection, t: &TableRef) -> Result<TableView> {
     let bucket = bucket_view(c, &t.bucket_ref())?;
+    resolve_table(t, &bucket, &mut |r| load_row(c, r), &mut || tombstoned(c, &t.bucket_ref(), Some(&t.table)))
+}
+
+/// Every table a branch sees in a bucket, sorted by name, from a few catalog queries
+/// whatever the number of tables (each table's rows are read per bucket, not per table).
+pub(crate) fn table_views(c: &Connection, at: &BucketRef) -> Result<Vec<(TableRef, TableView)>> {
+    let bucket = bucket_view(c, at)?;
+    let names = table_names(c, at, &bucket)?;
+    // The catalog rows the resolution may ask for: the linked bucket's, or this branch's
+    // and main's.
+    let mut rows: HashMap<TableRef, TableMeta> = HashMap::new();
+    let homes = match &bucket.link {
+        Some(source) => vec![source.clone()],
+        None if at.branch.is_main() => vec![at.clone()],
+        None => vec![at.clone(), main_of(at)],
+    };
+    for home in homes {
+        rows.extend(load_rows(c, &home)?.into_iter().map(|(name, meta)| (home.table(name), meta)));
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let t = at.table(name);
+            // `table_names` lists only what the branch sees: no listed name is tombstoned.
+            let view = resolve_table(&t, &bucket, &mut |r| Ok(rows.remove(r)), &mut || Ok(false))?;
+            Ok((t, view))
+        })
+        .collect()
+}
+
+/// Where `t` lives as its branch sees it, given how to read a catalog row and whether the
+/// branch dropped main's table.
+fn resolve_table(
+    t: &TableRef,
+    bucket: &BucketView,
+    row: &mut dyn FnMut(&TableRef) -> Result<Option<TableMeta>>,
+    tombstoned: &mut dyn FnMut() -> Result<bool>,
+) -> Result<TableView> {
     let missing = || StorageError::not_found(Resource::Table, t.table_id());
     if let Some(source) = &bucket.link {
         let home = source.table(t.table.clone());
-        let meta = load_row(c, &home)?.ok_or_else(missing)?;
+        let meta = row(&home)?.ok_or_else(missing)?;
         return Ok(TableView { meta, home, source: TableSource::Main });
     }
-    let on_main = || -> Result<Option<TableMeta>> {
-        let main = TableRef { branch: BranchId::main(), ..t.clone() };
-        load_row(c, &main)
-    };
-    if let Some(meta) = load_row(c, t)? {
+    let main = TableRef { branch: BranchId::main(), ..t.clone() };
+    if let Some(meta) = row(t)? {
         let source = if t.branch.is_main() {
             TableSource::Main
-        } else if on_main()?.is_some() {
+        } else if row(&main)?.is_some() {
             TableSource::Branch
         } else {
             TableSource::BranchOnly
         };
         return Ok(TableView { meta, home: t.clone(), source });
     }
-    if t.branch.is_main() || tombstoned(c, &t.bucket_ref(), Some(&t.table))? {
+    if t.branch.is_main() || tombstoned()? {
         return Err(missing());
     }
-    let meta = on_main()?.ok_or_else(missing)?;
-    Ok(TableView { meta, home: TableRef { branch: BranchId::main(), ..t.clone() }, source: TableSource::Main })
+    let meta = row(&main)?.ok_or_else(missing)?;
+    Ok(TableView { meta, home: main, source: TableSource::Main })
 }
 
 /// Refuses writes to a linked (read-only) bucket.

@@ -103,6 +103,15 @@ const MIGRATIONS: &[(i32, &str)] = &[
         created_at TIMESTAMP NOT NULL);
     ",
     ),
+    (
+        6,
+        // A table's row count, kept by the commit that changes its rows, so that reading a
+        // table never opens its file. NULL: not known yet (tables from before this column),
+        // counted from the file until the next change.
+        "
+    ALTER TABLE meta.tables ADD COLUMN row_count UBIGINT;
+    ",
+    ),
 ];
 
 /// The newest catalog version this build understands.

@@ -147,7 +147,10 @@ fn widen(meta: &TableMeta, source: &[String]) -> Result<Option<(TableMeta, Vec<C
             continue;
         }
         let name = ColumnName::user(name).map_err(|e| {
-            StorageError::invalid("invalid_column_name", format!("the source's column {name:?} cannot be added: {}", e.message))
+            StorageError::invalid(
+                "invalid_column_name",
+                format!("the source's column {name:?} cannot be added: {}", e.message),
+            )
         })?;
         added.push(ColumnDef { name, data_type: ColumnType::Varchar, nullable: true, default: None });
     }
@@ -414,11 +417,19 @@ impl DuckEngine {
                     bucket: source.bucket_id.clone(),
                     table: source.table_name.clone(),
                 };
-                Ok(self.read(|c| crate::views::table_view(c, &at))?.meta.defs().into_iter().map(|d| d.name.to_string()).collect())
+                Ok(self
+                    .read(|c| crate::views::table_view(c, &at))?
+                    .meta
+                    .defs()
+                    .into_iter()
+                    .map(|d| d.name.to_string())
+                    .collect())
             }
-            ImportSource::Workspace(source) => {
-                described(&self.workspace_source(&target.bucket_ref().branch_ref(), &source.workspace_id, &source.table)?)
-            }
+            ImportSource::Workspace(source) => described(&self.workspace_source(
+                &target.bucket_ref().branch_ref(),
+                &source.workspace_id,
+                &source.table,
+            )?),
         }
     }
 
@@ -486,7 +497,7 @@ impl DuckEngine {
             let note = JobNote::current(JobProgress { rows: rows_imported, bytes: source.bytes }, json!(result));
             let settle = Settle {
                 schema: widened.as_ref().map(|(meta, _)| (meta.defs(), meta.primary_key.clone())),
-                ..Settle::rows(self.now(), note)
+                ..Settle::rows(self.now(), rows_in_table, note)
             };
             self.swap_in(view, file, &next, settle)?;
             Ok(result)
@@ -559,7 +570,7 @@ impl DuckEngine {
             JobProgress { rows, bytes: source.bytes },
             json!({"table_id": t.table_id(), "import": result}),
         );
-        self.register(&t, &next, &new.columns, &new.primary_key, self.now(), note.as_ref())?;
+        self.register(&t, &next, rows, &new.columns, &new.primary_key, self.now(), note.as_ref())?;
         Ok((self.table_get(&t)?, result))
     }
 

@@ -16,8 +16,8 @@ use crate::api::error::{ApiResult, ErrorBody};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, BranchPath};
 use crate::api::jobs::{WaitParams, job_response};
 use crate::auth::Principal;
-use crate::service::Wait;
 use crate::server::AppState;
+use crate::service::Wait;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create, list)).routes(routes!(get, delete)).routes(routes!(restore))

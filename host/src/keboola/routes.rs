@@ -397,7 +397,8 @@ pub async fn create_table_async(
     let name = p.name.ok_or_else(|| KbcError::bad_request("storage.validation", "name is required"))?;
     let name: duckstore_plugin_sdk::names::TableName = valid_name(name, "storage.tables.validation")?;
     if let Some(snapshot) = p.snapshot_id {
-        return crate::keboola::snapshots::restore_as_table(&state, &caller, &bucket, name.to_string(), &snapshot).await;
+        return crate::keboola::snapshots::restore_as_table(&state, &caller, &bucket, name.to_string(), &snapshot)
+            .await;
     }
     let Some(file) = p.data_file_id else {
         return Err(KbcError::not_implemented("tables-async from a source other than dataFileId or snapshotId"));

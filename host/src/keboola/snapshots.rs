@@ -118,8 +118,10 @@ pub async fn restore_as_table(
     name: String,
     snapshot: &str,
 ) -> KbcResult<(StatusCode, Json<Value>)> {
-    let request =
-        RestoreRequest { target_bucket_id: Some(bucket_id(bucket)?), target_table_name: Some(valid_name(name, "storage.tables.validation")?) };
+    let request = RestoreRequest {
+        target_bucket_id: Some(bucket_id(bucket)?),
+        target_table_name: Some(valid_name(name, "storage.tables.validation")?),
+    };
     let job = state
         .service
         .start_restore(&caller.principal, caller.branch_ref(), snapshot_id(snapshot)?, request, Wait::Settle)

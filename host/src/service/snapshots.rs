@@ -13,20 +13,34 @@ use crate::service::{Service, ServiceResult, Wait};
 impl Service {
     /// Snapshots a table: its rows plus its exact schema and key (`snapshot_create`); the
     /// job's result holds the snapshot and, as `id`, its id.
-    pub async fn start_snapshot(&self, who: &Principal, at: BranchRef, new: NewSnapshot, wait: Wait) -> ServiceResult<Job> {
+    pub async fn start_snapshot(
+        &self,
+        who: &Principal,
+        at: BranchRef,
+        new: NewSnapshot,
+        wait: Wait,
+    ) -> ServiceResult<Job> {
         who.authorize(&at.project, Some(&at.branch), Access::Write)?;
         let table = format!("{}.{}", new.bucket_id, new.table_name);
         let job = new_job(who, &at.project, Some(&at.branch), "snapshot_create", Some(table));
         let actor = who.label();
         self.start_job(job, wait, move |s| {
             let snapshot = s.create_snapshot(&at, &new, &actor)?;
-            Ok((JobProgress { rows: snapshot.row_count, bytes: snapshot.size_bytes }, json!({"id": snapshot.id, "snapshot": snapshot})))
+            Ok((
+                JobProgress { rows: snapshot.row_count, bytes: snapshot.size_bytes },
+                json!({"id": snapshot.id, "snapshot": snapshot}),
+            ))
         })
         .await
     }
 
     /// Snapshots taken on a branch, newest first.
-    pub async fn list_snapshots(&self, who: &Principal, at: BranchRef, query: SnapshotQuery) -> ServiceResult<Vec<Snapshot>> {
+    pub async fn list_snapshots(
+        &self,
+        who: &Principal,
+        at: BranchRef,
+        query: SnapshotQuery,
+    ) -> ServiceResult<Vec<Snapshot>> {
         who.authorize(&at.project, Some(&at.branch), Access::Read)?;
         Ok(self.storage.run(move |s| s.list_snapshots(&at, &query)).await?)
     }
