@@ -32,6 +32,7 @@ bench: setup
 	python3 bench/plugins.py
 	python3 bench/pgwire.py
 	python3 bench/keboola.py
+	python3 bench/rest.py
 
 setup:
 	@./scripts/setup
