@@ -91,18 +91,16 @@ fn columns_of(c: &Connection, uid: &str) -> Result<Vec<Column>> {
 
 const TABLE_FIELDS: &str = "uid, primary_key, created_at, updated_at, row_count";
 
+/// A `meta.tables` row as [`TABLE_FIELDS`] lists them: uid, primary key (JSON), created,
+/// updated, row count.
+type TableRow = (String, String, DateTime<Utc>, DateTime<Utc>, Option<u64>);
+
 /// A catalog row of `meta.tables` read as [`TABLE_FIELDS`] from column `at` on, without its columns.
-fn map_table(
-    r: &duckdb::Row<'_>,
-    at: usize,
-) -> duckdb::Result<(String, String, DateTime<Utc>, DateTime<Utc>, Option<u64>)> {
+fn map_table(r: &duckdb::Row<'_>, at: usize) -> duckdb::Result<TableRow> {
     Ok((r.get(at)?, r.get(at + 1)?, ts(r, at + 2)?, ts(r, at + 3)?, r.get(at + 4)?))
 }
 
-fn table_meta(
-    (uid, pk, created_at, updated_at, row_count): (String, String, DateTime<Utc>, DateTime<Utc>, Option<u64>),
-    columns: Vec<Column>,
-) -> Result<TableMeta> {
+fn table_meta((uid, pk, created_at, updated_at, row_count): TableRow, columns: Vec<Column>) -> Result<TableMeta> {
     let primary_key =
         serde_json::from_str(&pk).map_err(|e| StorageError::internal(format!("corrupt primary key: {e}")))?;
     Ok(TableMeta { uid, columns, primary_key, created_at, updated_at, row_count })
