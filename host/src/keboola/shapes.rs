@@ -138,6 +138,12 @@ pub fn job_number(id: &str) -> Value {
     u64::from_str_radix(id, 16).map_or_else(|_| Value::String(id.to_owned()), |n| json!(n))
 }
 
+/// Who made something, as Keboola names the token: duckstore's actor label (`key:<id>`,
+/// `admin`) gives the id and the description.
+pub fn creator_token(actor: &str) -> Value {
+    json!({"id": actor.strip_prefix("key:").unwrap_or(actor), "description": actor})
+}
+
 pub fn job(base: &str, j: &Job) -> Value {
     let number = job_number(&j.id);
     // Keboola knows four statuses: a cancelled job ended in error.
@@ -157,7 +163,7 @@ pub fn job(base: &str, j: &Job) -> Value {
         "endTime": opt_date(j.finished_at),
         "runId": null,
         "results": results(&j.kind, j.result.clone()),
-        "creatorToken": {"id": j.created_by.strip_prefix("key:").unwrap_or(&j.created_by), "description": j.created_by},
+        "creatorToken": creator_token(&j.created_by),
         "metrics": {"inCompressed": false, "inBytes": j.progress.bytes, "inBytesUncompressed": 0,
                     "outCompressed": false, "outBytes": 0, "outBytesUncompressed": 0},
     });

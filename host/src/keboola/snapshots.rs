@@ -37,7 +37,7 @@ fn snapshot(base: &str, s: &Snapshot) -> Value {
         "description": s.description.clone().unwrap_or_default(),
         "createdTime": shapes::date(s.created_at),
         "type": "table",
-        "creatorToken": {"id": s.created_by.strip_prefix("key:").unwrap_or(&s.created_by), "description": s.created_by},
+        "creatorToken": shapes::creator_token(&s.created_by),
         "uri": format!("{base}/v2/storage/snapshots/{id}"),
         "dataFileId": null,
     })
