@@ -21,6 +21,8 @@ use duckstore_plugin_sdk::jobs::Job;
 use duckstore_plugin_sdk::model::{Bucket, StoredApiKey, Table};
 use duckstore_plugin_sdk::names::{BranchRef, BucketRef, ProjectId, TableRef};
 
+use crate::views::TableView;
+
 /// The reads kept: the ones every request or every poll makes.
 pub(crate) struct Memos {
     pub api_keys: Memo<String, Option<StoredApiKey>>,
@@ -28,6 +30,8 @@ pub(crate) struct Memos {
     pub bucket: Memo<BucketRef, Bucket>,
     pub tables: Memo<BucketRef, Vec<Table>>,
     pub table: Memo<TableRef, Table>,
+    /// How a branch sees a table, for the readers of its rows (previews, exports).
+    pub views: Memo<TableRef, TableView>,
     pub jobs: Memo<(ProjectId, String), Job>,
 }
 
@@ -39,6 +43,7 @@ impl Memos {
             bucket: Memo::new(),
             tables: Memo::new(),
             table: Memo::new(),
+            views: Memo::new(),
             jobs: Memo::new(),
         }
     }

@@ -252,7 +252,7 @@ impl TableFiles {
         }
         sync_dir(&file.path);
         let alias = self.new_alias();
-        match hub.attach(&file.path, &alias) {
+        match attach_when_released(hub, &file.path, &alias) {
             Ok(()) => {
                 **attachment = Some(alias);
                 Replaced::Yes
@@ -291,5 +291,22 @@ impl TableFiles {
             }
         }
         Ok(())
+    }
+}
+
+/// Attaches `path`, waiting a moment for a detached predecessor to let go of it: DuckDB
+/// keeps a detached database's file handle until the last connection that used it ends its
+/// statement (a workspace session finishing a query on the old file), and refuses to attach
+/// the same path meanwhile ("Unique file handle conflict"). Measured: milliseconds.
+fn attach_when_released(hub: &Hub, path: &Path, alias: &str) -> Result<()> {
+    let mut waited = 0;
+    loop {
+        match hub.attach(path, alias) {
+            Err(e) if e.message.contains("file handle conflict") && waited < 100 => {
+                waited += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            done => return done,
+        }
     }
 }

@@ -37,6 +37,7 @@ pub const MAX_PREVIEW_ROWS: u64 = 10_000;
 const DEFAULT_PREVIEW_ROWS: u64 = 100;
 
 /// What the catalog knows about a table.
+#[derive(Clone)]
 pub(crate) struct TableMeta {
     pub uid: String,
     pub columns: Vec<Column>,
@@ -271,7 +272,7 @@ impl DuckEngine {
 
     /// The table as its branch sees it, with the file holding its rows.
     pub(crate) fn read_table(&self, t: &TableRef) -> Result<(TableView, Arc<TableFile>)> {
-        let view = self.read(|c| table_view(c, t))?;
+        let view = self.memos.views.get(&self.catalog_epoch, t, || self.read(|c| table_view(c, t)))?;
         let file = self.file_of(&view.home)?;
         Ok((view, file))
     }
@@ -555,9 +556,9 @@ impl DuckEngine {
                 format!("preview limit must be between 1 and {MAX_PREVIEW_ROWS}, got {limit}"),
             ));
         }
-        let (_, file) = self.read_table(t)?;
+        let (view, file) = self.read_table(t)?;
         let reading = file.read()?;
-        let meta = self.read(|c| table_view(c, t))?.meta;
+        let meta = view.meta;
         let columns: Vec<Column> = match &q.columns {
             None => meta.columns.clone(),
             Some(names) if names.is_empty() => {
@@ -585,8 +586,10 @@ impl DuckEngine {
                 }
                 rows.push(obj);
             }
-            let total: u64 =
-                c.query_row(&format!("SELECT count(*) FROM {}", reading.data()), [], |r| r.get(0)).map_err(db_err)?;
+            let total = match meta.row_count {
+                Some(rows) => rows,
+                None => count_rows(c, &reading.data())?,
+            };
             Ok((rows, total))
         })?;
         Ok(Preview { columns, preview_row_count: rows.len() as u64, rows, total_row_count })

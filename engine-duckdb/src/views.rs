@@ -33,6 +33,7 @@ pub(crate) struct BucketView {
 }
 
 /// A table as a branch sees it.
+#[derive(Clone)]
 pub(crate) struct TableView {
     pub meta: TableMeta,
     /// The table whose file holds the rows: on this branch, on main, or in a linked project.
