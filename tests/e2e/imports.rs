@@ -77,6 +77,46 @@ fn columns_are_matched_by_header_name_not_position() {
     assert_eq!(p.rows(&t, "id").len(), 1, "rejected imports change nothing");
 }
 
+/// `add_new_columns`: the source's extra columns join the table in the load's own commit,
+/// full or incremental; a name that cannot be a column, or a load that fails, leaves both
+/// the schema and the rows as they were.
+#[test]
+fn loads_can_add_the_sources_new_columns_atomically() {
+    let server = Server::start();
+    let (p, t) = setup(&server);
+    let add = json!({"add_new_columns": true});
+    file_import(&p, &t, "a.csv", "id,name,amount,Region\n1,a,1,eu\n", add.clone()).expect(200);
+    let detail = p.get(&t).expect(200);
+    let columns: Vec<_> =
+        detail["columns"].as_array().unwrap().iter().map(|c| (c["name"].clone(), c["type"].clone())).collect();
+    assert_eq!(columns.last().unwrap(), &(json!("Region"), json!("VARCHAR")), "{detail}");
+    assert_eq!(detail["row_count"], 1);
+
+    // Incremental: the new column is added to the existing rows as NULL.
+    file_import(
+        &p,
+        &t,
+        "b.csv",
+        "id,note,name,amount,region\n2,n,b,2,us\n",
+        json!({"add_new_columns": true, "incremental": true}),
+    )
+    .expect(200);
+    let rows = p.rows(&t, "id");
+    assert_eq!(rows[0]["note"], Value::Null);
+    assert_eq!((rows[1]["note"].clone(), rows[1]["Region"].clone()), (json!("n"), json!("us")));
+    let width = |p: &Client| p.get(&t).expect(200)["columns"].as_array().unwrap().len();
+    assert_eq!(width(&p), 5);
+
+    // Refused, nothing changed: a reserved name, a value that does not fit, a missing column.
+    file_import(&p, &t, "c.csv", "id,name,amount,_timestamp\n3,c,3,x\n", add.clone())
+        .expect_error(400, "invalid_column_name");
+    file_import(&p, &t, "d.csv", "id,name,amount,region,note,extra\nx,c,3,r,n,e\n", add.clone())
+        .expect_error(422, "invalid_value");
+    file_import(&p, &t, "e.csv", "id,amount,other\n3,3,o\n", add).expect_error(400, "missing_columns");
+    assert_eq!(width(&p), 5, "a refused load adds no column");
+    assert_eq!(p.rows(&t, "id").len(), 2, "a refused load changes no row");
+}
+
 #[test]
 fn keboola_dialects_gzip_and_headerless_files_load() {
     let server = Server::start();

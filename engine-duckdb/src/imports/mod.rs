@@ -160,8 +160,19 @@ fn widen(meta: &TableMeta, source: &[String]) -> Result<Option<(TableMeta, Vec<C
     duckstore_plugin_sdk::schema::check_column_count(meta.columns.len() + added.len())?;
     let mut defs = meta.defs();
     defs.extend(added.iter().cloned());
-    let widened = TableMeta { uid: meta.uid.clone(), ..TableMeta::new(&defs, &meta.primary_key, meta.created_at) };
-    Ok(Some((TableMeta { updated_at: meta.updated_at, ..widened }, added)))
+    let columns = TableMeta::new(&defs, &meta.primary_key, meta.created_at).columns;
+    Ok(Some((TableMeta { columns, ..meta.clone() }, added)))
+}
+
+/// The table an import copies rows from: in the target's project, on the target's branch
+/// unless the request names another.
+fn source_table_ref(target: &TableRef, source: &SourceTable) -> TableRef {
+    TableRef {
+        project: target.project.clone(),
+        branch: source.branch_id.clone().unwrap_or_else(|| target.branch.clone()),
+        bucket: source.bucket_id.clone(),
+        table: source.table_name.clone(),
+    }
 }
 
 /// Turns DuckDB's report of bad input into a 4xx: a CSV error into one line naming the line
@@ -367,13 +378,7 @@ impl DuckEngine {
     }
 
     fn table_source(&self, target: &TableRef, meta: &TableMeta, source: &SourceTable) -> Result<Source> {
-        let source_ref = TableRef {
-            project: target.project.clone(),
-            branch: source.branch_id.clone().unwrap_or_else(|| target.branch.clone()),
-            bucket: source.bucket_id.clone(),
-            table: source.table_name.clone(),
-        };
-        let (source_view, file) = self.read_table(&source_ref)?;
+        let (source_view, file) = self.read_table(&source_table_ref(target, source))?;
         let names: Vec<String> = source_view.meta.columns.iter().map(|c| c.def.name.to_string()).collect();
         let casts = cast_list(&names, &match_columns(&names, &meta.columns)?);
         Ok(Source {
@@ -411,12 +416,7 @@ impl DuckEngine {
                 }
             }
             ImportSource::Table(source) => {
-                let at = TableRef {
-                    project: target.project.clone(),
-                    branch: source.branch_id.clone().unwrap_or_else(|| target.branch.clone()),
-                    bucket: source.bucket_id.clone(),
-                    table: source.table_name.clone(),
-                };
+                let at = source_table_ref(target, &source);
                 Ok(self
                     .read(|c| crate::views::table_view(c, &at))?
                     .meta
