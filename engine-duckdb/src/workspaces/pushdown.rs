@@ -208,11 +208,37 @@ const FUNCTION_NAMES: &[&str] = &[
     "localtimestamp",
 ];
 
-/// A query that may run in the hub: its parse tree and the table it reads.
-pub(crate) struct Plan {
-    tree: Value,
+/// Window functions that compute from their partition's rows alone (besides the aggregates).
+const WINDOW_FUNCTIONS: &[&str] = &[
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "nth_value",
+];
+
+/// Joins whose answer does not depend on the order rows are stored in (a positional join
+/// pairs rows by position, which differs between the hub's file and a streamed copy).
+const JOINS: &[&str] = &["REGULAR", "CROSS", "NATURAL", "ASOF"];
+
+/// A project table a query reads, as written there and as the workspace resolved it.
+struct Target {
+    /// The reference as written, lowercased (`schema`, `table`): how the query's references find it.
+    written: (String, String),
     bucket: BucketId,
     table: TableName,
+}
+
+/// A query that may run in the hub: its parse tree and the project tables it reads.
+pub(crate) struct Plan {
+    tree: Value,
+    targets: Vec<Target>,
 }
 
 /// The plan for a statement parsed as `tree` in the workspace `ws`, if it qualifies.
@@ -230,9 +256,18 @@ pub(crate) fn plan(
             return None;
         }
     }
-    let found = conn.query_text(RESOLVES, &[&ws.id, &reads.schema, &reads.table])?;
-    let (bucket, table) = found.split_once('\n')?;
-    Some(Plan { tree, bucket: bucket.parse().ok()?, table: table.parse().ok()? })
+    // Were a name taken for a CTE not one in DuckDB's eyes, it would name a table or view of
+    // the workspace there (or the query would not have prepared), and another in the hub.
+    if !reads.ctes.is_empty() && conn.query_text(NAMES_TAKEN, &[&reads.ctes.join("\n")])? != "0" {
+        return None;
+    }
+    let mut targets = Vec::with_capacity(reads.tables.len());
+    for (schema, table) in reads.tables {
+        let found = conn.query_text(RESOLVES, &[&ws.id, &schema, &table])?;
+        let (bucket, name) = found.split_once('\n')?;
+        targets.push(Target { written: (schema, table), bucket: bucket.parse().ok()?, table: name.parse().ok()? });
+    }
+    Some(Plan { tree, targets })
 }
 
 /// The bucket view the name resolves to in the workspace (`schema\ntable`, as stored), or
@@ -252,6 +287,14 @@ const RESOLVES: &str = "
          AND system.main.lower(view_name) = system.main.lower($3))
     SELECT CASE WHEN NOT EXISTS (FROM others) AND (SELECT system.main.count(*) FROM bucket_view) = 1
                 THEN (SELECT name FROM bucket_view) ELSE '' END";
+
+/// How many of the names (lowercased, one per line) a table or view of the workspace's
+/// DuckDB (in any database or schema, the system's included) goes by.
+const NAMES_TAKEN: &str = "
+    SELECT system.main.count(*) FROM (
+      SELECT system.main.lower(table_name) AS name FROM system.main.duckdb_tables()
+      UNION ALL SELECT system.main.lower(view_name) FROM system.main.duckdb_views())
+     WHERE name IN (SELECT system.main.unnest(system.main.string_split($1, system.main.chr(10))))";
 
 /// The names of the functions defined in a workspace (its users' macros, the catalog
 /// emulation's), which a pushed-down query must not call: the workspace would call them.
@@ -278,12 +321,13 @@ impl Defined {
     }
 }
 
-/// What a qualifying parse tree reads: a bucket view (as written) and the functions it calls.
+/// What a qualifying parse tree reads: bucket views (as written, lowercased, each once), the
+/// functions it calls and the names it reads as CTEs (lowercased, each once).
 #[derive(Debug, PartialEq)]
 struct Reads {
-    schema: String,
-    table: String,
+    tables: Vec<(String, String)>,
     functions: Vec<String>,
+    ctes: Vec<String>,
 }
 
 fn reads(tree: &Value) -> Option<Reads> {
@@ -291,50 +335,184 @@ fn reads(tree: &Value) -> Option<Reads> {
         return None;
     }
     let [statement] = tree["statements"].as_array()?.as_slice() else { return None };
-    let mut functions = Vec::new();
-    let from = base_table(statement, &mut functions)?;
-    let schema = from["schema_name"].as_str()?;
-    if !is_bucket_schema(schema) {
+    let mut check = Check::default();
+    if !check.statement(statement) || check.tables.is_empty() {
         return None;
     }
-    functions.sort();
-    functions.dedup();
-    Some(Reads { schema: schema.to_owned(), table: from["table_name"].as_str()?.to_owned(), functions })
+    let Check { mut functions, mut tables, mut read_ctes, .. } = check;
+    tables.sort();
+    tables.dedup();
+    for names in [&mut functions, &mut read_ctes] {
+        names.sort();
+        names.dedup();
+    }
+    Some(Reads { tables, functions, ctes: read_ctes })
 }
 
-/// The table a qualifying statement (`{node, named_param_map}`) reads: in its FROM, or in
-/// that of the subquery there (BI tools nest queries so: `FROM (SELECT …) AS source`).
-fn base_table<'a>(statement: &'a Value, functions: &mut Vec<String>) -> Option<&'a Value> {
-    let node = statement["node"].as_object()?;
-    let simple = node.get("type")? == "SELECT_NODE"
+/// A walk over a parse tree deciding whether it qualifies, collecting what it reads.
+#[derive(Default)]
+struct Check {
+    functions: Vec<String>,
+    tables: Vec<(String, String)>,
+    /// The common table expressions in scope where the walk is (lowercased).
+    ctes: Vec<String>,
+    /// The names read as CTEs.
+    read_ctes: Vec<String>,
+}
+
+impl Check {
+    /// A statement (`{node, named_param_map}`): a query, at the top or nested.
+    fn statement(&mut self, statement: &Value) -> bool {
         // `$1` is listed as "1"; named parameters (`$name`) are not bound by the wire protocol.
-        && statement["named_param_map"]
-            .as_array()
-            .is_some_and(|m| m.iter().all(|p| p["key"].as_str().is_some_and(|k| k.parse::<u32>().is_ok())))
-        && node.get("cte_map")?["map"].as_array().is_some_and(Vec::is_empty)
-        // (FORCE_AGGREGATES: GROUP BY ALL)
-        && ["STANDARD_HANDLING", "FORCE_AGGREGATES"].contains(&node.get("aggregate_handling")?.as_str()?)
-        && node.iter().all(|(key, value)| key == "from_table" || allowed(value, functions));
-    let from = node.get("from_table")?;
-    // A sample draws other rows with the hub's threads.
-    if !simple || !from["sample"].is_null() || !node.get("sample").is_some_and(Value::is_null) {
-        return None;
+        let numbered = |m: &Vec<Value>| m.iter().all(|p| p["key"].as_str().is_some_and(|k| k.parse::<u32>().is_ok()));
+        statement["named_param_map"].as_array().is_some_and(numbered) && self.node(&statement["node"])
     }
-    match from["type"].as_str()? {
-        "BASE_TABLE" => (from["catalog_name"] == ""
-            && from["at_clause"].is_null()
-            && from["column_name_alias"].as_array().is_some_and(Vec::is_empty))
-        .then_some(from),
-        "SUBQUERY" => base_table(&from["subquery"], functions),
-        _ => None,
-    }
-}
 
-/// The query node whose FROM is the table [`base_table`] found, to replace it there.
-fn base_table_node(statement: &mut Value) -> Option<&mut Value> {
-    match statement["node"]["from_table"]["type"].as_str()? {
-        "SUBQUERY" => base_table_node(&mut statement["node"]["from_table"]["subquery"]),
-        _ => Some(&mut statement["node"]),
+    /// A query node: a SELECT, or a set operation of two nodes; its CTEs are in scope in it.
+    fn node(&mut self, node: &Value) -> bool {
+        let Some(fields) = node.as_object() else { return false };
+        let outer = self.ctes.len();
+        let ok = self.common_tables(&node["cte_map"])
+            && match fields.get("type").and_then(Value::as_str) {
+                Some("SELECT_NODE") => {
+                    // (FORCE_AGGREGATES: GROUP BY ALL; a sample draws other rows with the hub's threads)
+                    ["STANDARD_HANDLING", "FORCE_AGGREGATES"]
+                        .contains(&node["aggregate_handling"].as_str().unwrap_or(""))
+                        && node["sample"].is_null()
+                        && fields.iter().all(|(key, value)| match key.as_str() {
+                            "cte_map" => true,
+                            "from_table" => self.table_ref(value),
+                            _ => self.expression(value),
+                        })
+                }
+                Some("SET_OPERATION_NODE") => fields.iter().all(|(key, value)| match key.as_str() {
+                    "cte_map" => true,
+                    "left" | "right" => self.node(value),
+                    _ => self.expression(value),
+                }),
+                _ => false,
+            };
+        self.ctes.truncate(outer);
+        ok
+    }
+
+    /// A node's `WITH` list: each query sees the ones before it (not itself: a recursive CTE
+    /// is its own node type, refused).
+    fn common_tables(&mut self, cte_map: &Value) -> bool {
+        let Some(entries) = cte_map["map"].as_array() else { return false };
+        entries.iter().all(|entry| {
+            let ok = entry["value"]["key_targets"].as_array().is_some_and(Vec::is_empty)
+                && self.statement(&entry["value"]["query"]);
+            if let Some(name) = entry["key"].as_str() {
+                self.ctes.push(name.to_lowercase());
+            }
+            ok
+        })
+    }
+
+    /// A FROM item: a bucket table, a CTE in scope, a subquery or a join of those.
+    fn table_ref(&mut self, from: &Value) -> bool {
+        if !from["sample"].is_null() {
+            return false;
+        }
+        match from["type"].as_str() {
+            Some("BASE_TABLE") => {
+                let (Some(schema), Some(table)) = (from["schema_name"].as_str(), from["table_name"].as_str()) else {
+                    return false;
+                };
+                let plain = from["catalog_name"] == ""
+                    && from["at_clause"].is_null()
+                    && from["column_name_alias"].as_array().is_some_and(Vec::is_empty);
+                if plain && is_bucket_schema(schema) {
+                    self.tables.push((schema.to_lowercase(), table.to_lowercase()));
+                    true
+                } else {
+                    // A CTE shadows any table of its name, in the workspace as in the hub.
+                    let cte = plain && schema.is_empty() && self.ctes.contains(&table.to_lowercase());
+                    if cte {
+                        self.read_ctes.push(table.to_lowercase());
+                    }
+                    cte
+                }
+            }
+            Some("SUBQUERY") => self.statement(&from["subquery"]),
+            Some("JOIN") => {
+                JOINS.contains(&from["ref_type"].as_str().unwrap_or(""))
+                    && from["duplicate_eliminated_columns"].as_array().is_some_and(Vec::is_empty)
+                    && self.table_ref(&from["left"])
+                    && self.table_ref(&from["right"])
+                    && self.expression(&from["condition"])
+            }
+            Some("EMPTY") => true,
+            _ => false,
+        }
+    }
+
+    /// Whether every expression in `value` is allowed; collects the functions called.
+    fn expression(&mut self, value: &Value) -> bool {
+        match value {
+            Value::Array(items) => items.iter().all(|v| self.expression(v)),
+            Value::Object(fields) => {
+                // Query nodes and table references only come with what is checked on its own.
+                if fields.contains_key("from_table") || fields.contains_key("table_name") {
+                    return false;
+                }
+                let is = |key: &str, names: &[&str]| {
+                    fields.get(key).and_then(Value::as_str).is_some_and(|v| names.contains(&v))
+                };
+                let builtin = fields.get("catalog").is_some_and(|c| c == "");
+                let ok = match fields.get("class").and_then(Value::as_str) {
+                    None => true,
+                    Some("FUNCTION") => {
+                        let name = self.called(fields);
+                        FUNCTIONS.contains(&name.as_str())
+                            // `main`: how the parser writes SQL-syntax calls (TRIM(… FROM …), EXTRACT).
+                            && fields.get("schema").is_some_and(|s| s == "" || s == "main")
+                            && builtin
+                            && fields.get("export_state").is_some_and(|e| e == false)
+                    }
+                    Some("WINDOW") => {
+                        let name = self.called(fields);
+                        (FUNCTIONS.contains(&name.as_str()) || WINDOW_FUNCTIONS.contains(&name.as_str()))
+                            && fields.get("schema").is_some_and(|s| s == "")
+                            && builtin
+                    }
+                    Some("SUBQUERY") => {
+                        return fields.iter().all(|(key, v)| match key.as_str() {
+                            "subquery" => self.statement(v),
+                            _ => self.expression(v),
+                        });
+                    }
+                    Some("CAST") => fields.get("cast_type").is_some_and(|t| {
+                        CAST_TYPES.contains(&t["id"].as_str().unwrap_or_default())
+                            && (t["type_info"].is_null() || t["type_info"]["type"] == "DECIMAL_TYPE_INFO")
+                    }),
+                    Some("OPERATOR") => is("type", OPERATORS),
+                    // `x.*`: the deserializer prints the relation name unquoted, so only a plain
+                    // word (the reparse check in `hub_sql` catches a keyword).
+                    Some("STAR") => fields.get("relation_name").and_then(Value::as_str).is_some_and(|r| {
+                        r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                            && !r.starts_with(|c: char| c.is_ascii_digit())
+                    }),
+                    Some("COLUMN_REF") => {
+                        match fields.get("column_names").and_then(Value::as_array).map(Vec::as_slice) {
+                            Some([Value::String(name)]) => !FUNCTION_NAMES.iter().any(|f| f.eq_ignore_ascii_case(name)),
+                            _ => true,
+                        }
+                    }
+                    Some(_) => is("class", CLASSES),
+                };
+                ok && fields.iter().all(|(key, v)| key == "cast_type" || self.expression(v))
+            }
+            _ => true,
+        }
+    }
+
+    /// The lowercased name of the function a call expression calls, noted as called.
+    fn called(&mut self, fields: &serde_json::Map<String, Value>) -> String {
+        let name = fields.get("function_name").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+        self.functions.push(name.clone());
+        name
     }
 }
 
@@ -350,72 +528,89 @@ fn forget_locations(value: &mut Value) {
     }
 }
 
-/// Rewrites column references qualified by schema and table (`"in.c-b".t.id`, as Metabase
-/// writes them) to `name.id`: in the hub the table is a subquery called `name`.
-fn requalify(value: &mut Value, schema: &str, table: &str, name: &str) {
+/// The name each bucket table reference goes by in the query (its alias, or the table's
+/// name), by the reference as written (lowercased): a list of names when one table is read
+/// under several.
+fn reference_names(value: &Value, names: &mut Vec<((String, String), String)>) {
     match value {
-        Value::Array(items) => items.iter_mut().for_each(|v| requalify(v, schema, table, name)),
+        Value::Array(items) => items.iter().for_each(|v| reference_names(v, names)),
         Value::Object(fields) => {
-            if fields.get("class").is_some_and(|c| c == "COLUMN_REF")
-                && let Some(Value::Array(names)) = fields.get_mut("column_names")
-                && let [s, t, column] = names.as_slice()
-                && s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(schema))
-                && t.as_str().is_some_and(|t| t.eq_ignore_ascii_case(table))
-            {
-                *names = vec![json!(name), column.clone()];
+            if let Some(key) = bucket_reference(value) {
+                let name = match value["alias"].as_str() {
+                    Some(alias) if !alias.is_empty() => alias.to_owned(),
+                    _ => value["table_name"].as_str().unwrap_or_default().to_owned(),
+                };
+                if !names.contains(&(key.clone(), name.clone())) {
+                    names.push((key, name));
+                }
             }
-            fields.values_mut().for_each(|v| requalify(v, schema, table, name));
+            fields.values().for_each(|v| reference_names(v, names));
         }
         _ => {}
     }
 }
 
-/// Whether every expression in `value` is allowed; collects the functions called.
-fn allowed(value: &Value, functions: &mut Vec<String>) -> bool {
+/// A FROM item naming a bucket table: its (schema, table) as written, lowercased.
+fn bucket_reference(from: &Value) -> Option<(String, String)> {
+    let schema = from["schema_name"].as_str()?;
+    (from["type"] == "BASE_TABLE" && is_bucket_schema(schema))
+        .then(|| (schema.to_lowercase(), from["table_name"].as_str().unwrap_or_default().to_lowercase()))
+}
+
+/// Rewrites column references qualified by schema and table (`"in.c-b".t.id`, as Metabase
+/// writes them) to `name.id`: in the hub each table is a subquery called by the name the
+/// query uses for it. `None` when a table read under several names is referenced so (which
+/// one is meant is the workspace binder's to say; it then runs the query).
+fn requalify(value: &mut Value, names: &[((String, String), String)]) -> Option<()> {
     match value {
-        Value::Array(items) => items.iter().all(|v| allowed(v, functions)),
+        Value::Array(items) => items.iter_mut().try_for_each(|v| requalify(v, names)),
         Value::Object(fields) => {
-            // Query nodes and table references only come with what is refused anyway.
-            if fields.contains_key("from_table") || fields.contains_key("table_name") {
-                return false;
-            }
-            let is =
-                |key: &str, names: &[&str]| fields.get(key).and_then(Value::as_str).is_some_and(|v| names.contains(&v));
-            let ok = match fields.get("class").and_then(Value::as_str) {
-                None => true,
-                Some("FUNCTION") => {
-                    let name = fields.get("function_name").and_then(Value::as_str).unwrap_or_default().to_lowercase();
-                    let known = FUNCTIONS.contains(&name.as_str())
-                        // `main`: how the parser writes SQL-syntax calls (TRIM(… FROM …), EXTRACT).
-                        && fields.get("schema").is_some_and(|s| s == "" || s == "main")
-                        && fields.get("catalog").is_some_and(|c| c == "")
-                        && fields.get("export_state").is_some_and(|e| e == false);
-                    functions.push(name);
-                    known
+            if fields.get("class").is_some_and(|c| c == "COLUMN_REF")
+                && let Some(Value::Array(parts)) = fields.get_mut("column_names")
+                && let [Value::String(s), Value::String(t), column] = parts.as_slice()
+            {
+                let key = (s.to_lowercase(), t.to_lowercase());
+                let mut matching = names.iter().filter(|(k, _)| *k == key);
+                if let Some((_, name)) = matching.next() {
+                    if matching.next().is_some() {
+                        return None;
+                    }
+                    *parts = vec![json!(name), column.clone()];
                 }
-                Some("CAST") => fields.get("cast_type").is_some_and(|t| {
-                    CAST_TYPES.contains(&t["id"].as_str().unwrap_or_default())
-                        && (t["type_info"].is_null() || t["type_info"]["type"] == "DECIMAL_TYPE_INFO")
-                }),
-                Some("OPERATOR") => is("type", OPERATORS),
-                // `x.*`: the deserializer prints the relation name unquoted.
-                Some("STAR") => fields.get("relation_name").is_some_and(|r| r == ""),
-                Some("COLUMN_REF") => match fields.get("column_names").and_then(Value::as_array).map(Vec::as_slice) {
-                    Some([Value::String(name)]) => !FUNCTION_NAMES.iter().any(|f| f.eq_ignore_ascii_case(name)),
-                    _ => true,
-                },
-                Some(_) => is("class", CLASSES),
-            };
-            ok && fields.iter().all(|(key, v)| key == "cast_type" || allowed(v, functions))
+            }
+            fields.values_mut().try_for_each(|v| requalify(v, names))
         }
-        _ => true,
+        _ => Some(()),
     }
 }
 
-/// A pushed-down query being streamed, with what keeps its table readable.
+/// Replaces every bucket table reference by a subquery of its rows (`rows`, by the
+/// reference as written), named as the query names the table.
+fn replace_tables(value: &mut Value, rows: &[((String, String), Value)]) {
+    if let Some(key) = bucket_reference(value)
+        && let Some((_, subquery)) = rows.iter().find(|(k, _)| *k == key)
+    {
+        let name = match value["alias"].as_str() {
+            Some(alias) if !alias.is_empty() => alias.to_owned(),
+            _ => value["table_name"].as_str().unwrap_or_default().to_owned(),
+        };
+        *value = json!({
+            "type": "SUBQUERY", "alias": name, "sample": null, "query_location": value["query_location"],
+            "subquery": subquery, "column_name_alias": [],
+        });
+        return;
+    }
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_tables(v, rows)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| replace_tables(v, rows)),
+        _ => {}
+    }
+}
+
+/// A pushed-down query being streamed, with what keeps its tables readable.
 pub(crate) struct Pushed {
     pub result: QueryResult,
-    _reading: OwnedReading,
+    _readings: Vec<OwnedReading>,
     _conn: RawConnection,
 }
 
@@ -432,16 +627,16 @@ impl Plan {
         explain: bool,
         running: impl FnOnce(&RawConnection),
     ) -> Result<Option<Pushed>> {
-        let Some((hub, mut prepared, reading)) = self.prepare(conn, scope, binds, expected, explain) else {
+        let Some((hub, mut prepared, readings)) = self.prepare(conn, scope, binds, expected, explain) else {
             return Ok(None);
         };
         running(&hub);
         let result = prepared.execute()?;
-        Ok(Some(Pushed { result, _reading: reading, _conn: hub }))
+        Ok(Some(Pushed { result, _readings: readings, _conn: hub }))
     }
 
-    /// The statement prepared and bound in the hub, with the table held readable; `None`
-    /// when anything differs from the workspace (the table just went, a type, a name).
+    /// The statement prepared and bound in the hub, with its tables held readable; `None`
+    /// when anything differs from the workspace (a table just went, a type, a name).
     fn prepare(
         &mut self,
         conn: &mut RawConnection,
@@ -449,11 +644,18 @@ impl Plan {
         binds: &[Bind<'_>],
         expected: &[TypeInfo],
         explain: bool,
-    ) -> Option<(RawConnection, Prepared, OwnedReading)> {
-        let ScopedTable { view, file } = scope.table(self.bucket.clone(), self.table.clone()).ok()?;
-        let reading = file.read_owned().ok()?;
-        let columns: Vec<String> = view.meta.columns.iter().map(|c| ident(c.def.name.as_str())).collect();
-        let sql = self.hub_sql(conn, &format!("SELECT {} FROM {}", columns.join(", "), reading.data()))?;
+    ) -> Option<(RawConnection, Prepared, Vec<OwnedReading>)> {
+        let mut readings = Vec::with_capacity(self.targets.len());
+        let mut rows = Vec::with_capacity(self.targets.len());
+        for target in &self.targets {
+            let ScopedTable { view, file } = scope.table(target.bucket.clone(), target.table.clone()).ok()?;
+            let reading = file.read_owned().ok()?;
+            let columns: Vec<String> = view.meta.columns.iter().map(|c| ident(c.def.name.as_str())).collect();
+            let parsed = syntax_tree(conn, &format!("SELECT {} FROM {}", columns.join(", "), reading.data()))?;
+            rows.push((target.written.clone(), parsed["statements"][0].clone()));
+            readings.push(reading);
+        }
+        let sql = self.hub_sql(conn, &rows)?;
         let mut hub = scope.hub.raw_connection().ok()?;
         let mut prepared = hub.prepare_sql(&sql).ok()?;
         if !prepared.columns().into_iter().map(|(_, t)| t).eq(expected.iter().cloned()) {
@@ -463,27 +665,16 @@ impl Plan {
             prepared = hub.prepare_sql(&format!("EXPLAIN {sql}")).ok()?;
         }
         prepared.bind(binds).ok()?;
-        Some((hub, prepared, reading))
+        Some((hub, prepared, readings))
     }
 
-    /// The query's text for the hub: its table reference replaced by `rows`, a query of the
-    /// view's columns under the name the query uses for the table.
-    fn hub_sql(&mut self, conn: &mut RawConnection, rows: &str) -> Option<String> {
-        let parsed = syntax_tree(conn, rows)?;
-        let node = base_table_node(&mut self.tree["statements"][0])?;
-        let from = &node["from_table"];
-        let (schema, table) = (from["schema_name"].as_str()?.to_owned(), from["table_name"].as_str()?.to_owned());
-        let location = from["query_location"].clone();
-        let name = match from["alias"].as_str() {
-            Some(alias) if !alias.is_empty() => alias.to_owned(),
-            _ => table.clone(),
-        };
-        // Only this node's own references can mean the table (outer ones mean the subquery).
-        requalify(node, &schema, &table, &name);
-        node["from_table"] = json!({
-            "type": "SUBQUERY", "alias": name, "sample": null, "query_location": location,
-            "subquery": parsed["statements"][0].clone(), "column_name_alias": [],
-        });
+    /// The query's text for the hub: each table reference replaced by a query of the view's
+    /// columns (`rows`) under the name the query uses for the table.
+    fn hub_sql(&mut self, conn: &mut RawConnection, rows: &[((String, String), Value)]) -> Option<String> {
+        let mut names = Vec::new();
+        reference_names(&self.tree, &mut names);
+        requalify(&mut self.tree, &names)?;
+        replace_tables(&mut self.tree, rows);
         let sql =
             conn.query_text("SELECT system.main.json_deserialize_sql(CAST(? AS VARCHAR))", &[&self.tree.to_string()])?;
         // The text must mean exactly the checked tree: DuckDB prints some parts unquoted or
@@ -506,6 +697,10 @@ mod tests {
         syntax_tree(&mut RawConnection::connect(&db).unwrap(), sql).unwrap()
     }
 
+    fn tables(r: &Reads) -> Vec<(&str, &str)> {
+        r.tables.iter().map(|(s, t)| (s.as_str(), t.as_str())).collect()
+    }
+
     #[test]
     fn aggregates_over_one_bucket_table_qualify() {
         let r = reads(&tree(
@@ -514,18 +709,15 @@ mod tests {
              ORDER BY 2 DESC LIMIT 10",
         ))
         .expect("qualifies");
-        assert_eq!((r.schema.as_str(), r.table.as_str()), ("in.c-b", "t"));
+        assert_eq!(tables(&r), [("in.c-b", "t")]);
         assert_eq!(r.functions, ["avg", "count_star", "sum", "~~"]);
         // As Metabase writes them: columns qualified by schema and table, a nested query.
         let r = reads(&tree(
             "SELECT \"source\".\"c\", count(*) FROM (SELECT \"in.c-b\".\"t\".\"category\" AS \"c\" \
-             FROM \"in.c-b\".\"t\" WHERE \"in.c-b\".\"t\".\"id\" > 5) AS \"source\" GROUP BY 1",
+             FROM \"in.c-b\".\"T\" WHERE \"in.c-b\".\"t\".\"id\" > 5) AS \"source\" GROUP BY 1",
         ))
         .expect("qualifies");
-        assert_eq!(
-            (r.schema.as_str(), r.table.as_str(), r.functions.as_slice()),
-            ("in.c-b", "t", &["count_star".to_owned()][..])
-        );
+        assert_eq!((tables(&r), r.functions.as_slice()), (vec![("in.c-b", "t")], &["count_star".to_owned()][..]));
         // SQL-syntax calls (schema `main`), GROUP BY ALL, INTERVAL arithmetic.
         let r = reads(&tree(
             "SELECT EXTRACT(year FROM created), trim(both 'x' FROM name), nullif(category, ''), \
@@ -536,31 +728,81 @@ mod tests {
     }
 
     #[test]
-    fn anything_that_could_reach_beyond_the_table_stays_in_the_workspace() {
+    fn joins_ctes_subqueries_set_operations_and_windows_over_bucket_tables_qualify() {
+        let r = reads(&tree(
+            "WITH big AS (SELECT * FROM \"in.c-b\".fact WHERE amount > 10), \
+                  r AS (SELECT region, count(*) AS n FROM big JOIN \"in.c-b\".dim d USING (dim_id) GROUP BY 1) \
+             SELECT r.*, rank() OVER (ORDER BY n DESC) FROM r \
+             WHERE region IN (SELECT region FROM \"out.c-x\".regions) AND EXISTS (SELECT 1) \
+             UNION ALL SELECT 'total', count(*), 0 FROM \"in.c-b\".fact f LEFT JOIN \"in.c-b\".DIM AS d2 ON f.dim_id = d2.dim_id",
+        ))
+        .expect("qualifies");
+        assert_eq!(tables(&r), [("in.c-b", "dim"), ("in.c-b", "fact"), ("out.c-x", "regions")]);
+        assert_eq!(r.functions, ["count_star", "rank"]);
+        assert_eq!(r.ctes, ["big", "r"]);
+        for sql in [
+            "SELECT f.id, d.name FROM \"in.c-b\".f, \"in.c-b\".d WHERE f.d = d.id ORDER BY f.id LIMIT 10",
+            "SELECT * FROM \"in.c-b\".f NATURAL JOIN \"in.c-b\".d",
+            "SELECT * FROM \"in.c-b\".f SEMI JOIN \"in.c-b\".d USING (id)",
+            "SELECT * FROM \"in.c-b\".f f, LATERAL (SELECT f.id + 1 AS n) AS s",
+            "SELECT (SELECT max(id) FROM \"in.c-b\".d) - id FROM \"in.c-b\".f",
+            "SELECT id FROM \"in.c-b\".f INTERSECT SELECT id FROM \"in.c-b\".d",
+            "WITH c AS (SELECT 1 AS id) SELECT * FROM \"in.c-b\".f JOIN c USING (id)",
+        ] {
+            assert!(reads(&tree(sql)).is_some(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn anything_that_could_reach_beyond_the_tables_stays_in_the_workspace() {
         for sql in [
             "SELECT count(*) FROM read_csv('/etc/passwd')",
             "SELECT count(*) FROM \"in.c-b\".t WHERE id IN (SELECT 1 FROM read_csv('/etc/passwd'))",
-            "SELECT count(*) FROM \"in.c-b\".t, \"in.c-b\".u",
+            "SELECT count(*) FROM \"in.c-b\".t, read_csv('/etc/passwd')",
             "SELECT count(*) FROM \"in.c-b\".t JOIN main.x USING (id)",
-            "WITH c AS (SELECT 1) SELECT count(*) FROM \"in.c-b\".t",
+            "SELECT count(*) FROM \"in.c-b\".t JOIN x USING (id)",
+            "SELECT count(*) FROM \"in.c-b\".t WHERE id IN (SELECT id FROM x)",
+            "WITH c AS (SELECT 1) SELECT count(*) FROM c",
+            "WITH c AS (SELECT * FROM c) SELECT count(*) FROM \"in.c-b\".t, c",
+            "WITH c AS (SELECT * FROM d), d AS (SELECT 1) SELECT count(*) FROM \"in.c-b\".t, c",
+            "WITH RECURSIVE r AS (SELECT 1 AS a UNION ALL SELECT a + 1 FROM r WHERE a < 3) SELECT * FROM \"in.c-b\".t, r",
+            "SELECT * FROM (WITH c AS (SELECT 1) SELECT * FROM \"in.c-b\".t) AS s, c",
             "SELECT getenv('HOME'), count(*) FROM \"in.c-b\".t",
-            "SELECT sum(id) OVER () FROM \"in.c-b\".t",
+            "SELECT sum(id) OVER () FROM \"in.c-b\".t JOIN \"in.c-b\".u USING (id) WHERE getenv('X') = ''",
             "SELECT count(*) FROM main.t",
             "SELECT count(*) FROM ws.\"in.c-b\".t",
             "SELECT id::jsonb FROM \"in.c-b\".t",
-            "SELECT count(*) FROM \"in.c-b\".t UNION ALL SELECT 1",
+            "SELECT count(*) FROM \"in.c-b\".t UNION ALL SELECT count(*) FROM main.x",
             "SELECT ds_pg.main.version() FROM \"in.c-b\".t",
             "SELECT count(*) FROM \"in.c-b\".t; SELECT 1",
             "SELECT count(*) FROM (SELECT getenv('HOME') FROM \"in.c-b\".t) AS s",
-            "SELECT count(*) FROM (SELECT 1 FROM \"in.c-b\".t JOIN \"in.c-b\".u USING (id)) AS s",
             "SELECT count(*) FROM (SELECT * FROM read_csv('/etc/passwd')) AS s",
-            "SELECT count(*) FROM (WITH c AS (SELECT 1) SELECT * FROM \"in.c-b\".t) AS s",
-            "SELECT x.* FROM \"in.c-b\".t AS x",
+            "SELECT \"x y\".* FROM \"in.c-b\".t AS \"x y\"",
             "SELECT user, count(*) FROM \"in.c-b\".t GROUP BY 1",
             "SELECT y FROM (SELECT current_catalog AS y FROM \"in.c-b\".t) AS s",
             "SELECT id FROM \"in.c-b\".t USING SAMPLE 10% (bernoulli, 42)",
+            "SELECT * FROM \"in.c-b\".t POSITIONAL JOIN \"in.c-b\".u",
+            "SELECT * FROM \"in.c-b\".t AT (VERSION => 1)",
+            "SELECT 1",
         ] {
             assert_eq!(reads(&tree(sql)), None, "{sql}");
         }
+    }
+
+    #[test]
+    fn schema_qualified_columns_are_renamed_only_when_they_name_one_reference() {
+        let mut t = tree("SELECT \"in.c-b\".t.id FROM \"in.c-b\".t JOIN \"in.c-b\".u AS x ON \"in.c-b\".u.id = t.id");
+        let mut names = Vec::new();
+        reference_names(&t, &mut names);
+        requalify(&mut t, &names).expect("unambiguous");
+        let refs: Vec<&Value> = vec![
+            &t["statements"][0]["node"]["select_list"][0]["column_names"],
+            &t["statements"][0]["node"]["from_table"]["condition"]["left"]["column_names"],
+        ];
+        assert_eq!(refs, [&json!(["t", "id"]), &json!(["x", "id"])]);
+        let mut t = tree("SELECT \"in.c-b\".t.id FROM \"in.c-b\".t AS a JOIN \"in.c-b\".t AS b USING (id)");
+        let mut names = Vec::new();
+        reference_names(&t, &mut names);
+        assert_eq!(requalify(&mut t, &names), None);
     }
 }
