@@ -115,7 +115,7 @@ impl DuckEngine {
         if swept > 0 {
             tracing::info!(swept, "removed what interrupted operations left on disk");
         }
-        let files = Arc::new(TableFiles::new());
+        let files = Arc::new(TableFiles::new(settings.max_attached_tables));
         let catalog_epoch = Arc::new(AtomicU64::new(0));
         let workspaces = workspaces::Workspaces::new(
             hub.clone(),

@@ -9,6 +9,12 @@
 //! - `attachment` is held shared by every query for its whole length; replacing or
 //!   detaching the file takes it exclusively, so a query never loses its table mid-way
 //!   (DuckDB itself would let DETACH pull a database from under a reader).
+//!
+//! An attached file costs memory (~0.3 MB of DuckDB's metadata and buffers each), so at most
+//! `limit` stay attached: past it, files nobody holds are detached, least recently opened
+//! first, and attached again on their next use. A file is idle when the registry holds its
+//! only [`TableFile`] (nobody can take its writer lock or start a query on it without one)
+//! and no query still reads it (its attachment lock is free).
 
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -33,6 +39,8 @@ pub struct TableFile {
     writer: Mutex<()>,
     /// The alias the file is attached under; `None` once the table is removed.
     attachment: Arc<RwLock<Option<String>>>,
+    /// When it was last opened, on the registry's clock.
+    used: AtomicU64,
 }
 
 /// A table file held attached: shared by queries ([`Reading`]) or exclusively by a schema
@@ -140,35 +148,93 @@ impl TableFile {
 pub struct TableFiles {
     files: Mutex<HashMap<PathBuf, Arc<TableFile>>>,
     next_alias: AtomicU64,
+    /// Most files kept attached while idle.
+    limit: usize,
+    /// Ticks once per open: the order files were last used in.
+    clock: AtomicU64,
 }
 
 impl TableFiles {
-    pub fn new() -> Self {
-        Self { files: Mutex::new(HashMap::new()), next_alias: AtomicU64::new(1) }
+    pub fn new(limit: usize) -> Self {
+        Self {
+            files: Mutex::new(HashMap::new()),
+            next_alias: AtomicU64::new(1),
+            limit: limit.max(1),
+            clock: AtomicU64::new(0),
+        }
     }
 
     fn new_alias(&self) -> String {
         format!("t{}", self.next_alias.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// The table file at `path`, attaching it on first use.
+    /// The table file at `path`, attaching it on first use (or first since it was idle).
     pub fn open(&self, hub: &Hub, path: &Path) -> Result<Arc<TableFile>> {
-        let mut files = self.files.lock();
-        if let Some(f) = files.get(path) {
-            return Ok(f.clone());
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        let (file, idle) = {
+            let mut files = self.files.lock();
+            if let Some(f) = files.get(path) {
+                f.used.store(now, Ordering::Relaxed);
+                return Ok(f.clone());
+            }
+            if !path.exists() {
+                return Err(StorageError::internal(format!("table file {} is missing", path.display())));
+            }
+            let alias = self.new_alias();
+            // A file detached while idle may be released by DuckDB a moment later.
+            attach_when_released(hub, path, &alias)?;
+            let file = Arc::new(TableFile {
+                path: path.to_owned(),
+                writer: Mutex::new(()),
+                attachment: Arc::new(RwLock::new(Some(alias))),
+                used: AtomicU64::new(now),
+            });
+            files.insert(path.to_owned(), file.clone());
+            (file, self.take_idle(&mut files))
+        };
+        // Detached outside the registry's lock: a detach may checkpoint the file first.
+        for alias in idle {
+            if let Err(e) = hub.detach(&alias) {
+                tracing::warn!(error = %e.message, "could not detach an idle table file");
+            }
         }
-        if !path.exists() {
-            return Err(StorageError::internal(format!("table file {} is missing", path.display())));
-        }
-        let alias = self.new_alias();
-        hub.attach(path, &alias)?;
-        let file = Arc::new(TableFile {
-            path: path.to_owned(),
-            writer: Mutex::new(()),
-            attachment: Arc::new(RwLock::new(Some(alias))),
-        });
-        files.insert(path.to_owned(), file.clone());
         Ok(file)
+    }
+
+    /// Takes idle files out of the registry, least recently used first, until at most
+    /// `limit` remain (or no idle one does): their aliases, to detach.
+    fn take_idle(&self, files: &mut HashMap<PathBuf, Arc<TableFile>>) -> Vec<String> {
+        let excess = files.len().saturating_sub(self.limit);
+        if excess == 0 {
+            return Vec::new();
+        }
+        let mut idle: Vec<(u64, PathBuf)> = files
+            .iter()
+            .filter(|(_, f)| Arc::strong_count(f) == 1)
+            .map(|(p, f)| (f.used.load(Ordering::Relaxed), p.clone()))
+            .collect();
+        idle.sort_unstable();
+        let mut aliases = Vec::new();
+        for (_, path) in idle {
+            if aliases.len() == excess {
+                break;
+            }
+            // Nobody else holds the file (checked under the registry's lock, the only way to
+            // a new holder); a query may still be reading it through its attachment.
+            let Some(mut attachment) = files[&path].attachment.try_write() else { continue };
+            if let Some(alias) = attachment.take() {
+                aliases.push(alias);
+            }
+            drop(attachment);
+            files.remove(&path);
+        }
+        aliases
+    }
+
+    /// How many table files are attached (and registered) right now.
+    #[cfg(test)]
+    fn attached(&self) -> usize {
+        self.files.lock().len()
     }
 
     /// Writes a complete, checkpointed table file at `path` (which must not exist), starting
@@ -308,5 +374,60 @@ fn attach_when_released(hub: &Hub, path: &Path, alias: &str) -> Result<()> {
             }
             done => return done,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Limits;
+
+    fn count(hub: &Hub, file: &TableFile) -> i64 {
+        let reading = file.read().unwrap();
+        hub.conn().unwrap().query_row(&format!("SELECT count(*) FROM {}", reading.data()), [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn idle_files_beyond_the_limit_are_detached_and_held_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            threads: 1,
+            memory_limit: "256MB".into(),
+            temp_directory: dir.path().join("tmp"),
+            max_temp_bytes: 1 << 30,
+        };
+        let hub = Hub::open(&limits).unwrap();
+        let files = TableFiles::new(2);
+        let paths: Vec<PathBuf> = (0..5).map(|i| dir.path().join("b").join(format!("t{i}.duckdb"))).collect();
+        for (i, path) in paths.iter().enumerate() {
+            let fill = |c: &Connection, data: &str| {
+                c.execute_batch(&format!("INSERT INTO {data} SELECT range, NULL FROM range({i})")).map_err(db_err)
+            };
+            files.build(&hub, path, Start::Empty(&["id BIGINT".to_owned()]), fill).unwrap();
+        }
+        // One file held by a caller, one read by a running query: neither may go.
+        let held = files.open(&hub, &paths[0]).unwrap();
+        let reading = files.open(&hub, &paths[1]).unwrap().read_owned().unwrap();
+        for path in &paths[2..] {
+            let file = files.open(&hub, path).unwrap();
+            drop(file);
+            assert!(files.attached() <= 3, "{}", files.attached());
+        }
+        assert!(files.is_open(&paths[0]) && files.is_open(&paths[1]));
+        assert_eq!(count(&hub, &held), 0);
+        let rows: i64 = hub
+            .conn()
+            .unwrap()
+            .query_row(&format!("SELECT count(*) FROM {}", reading.data()), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+        drop((held, reading));
+        // Every file answers again after being detached, each with its own rows; the files
+        // let go above are detached when the next one is attached.
+        for (i, path) in paths.iter().enumerate() {
+            assert_eq!(count(&hub, &files.open(&hub, path).unwrap()), i as i64);
+            assert!(files.attached() <= 3, "{}", files.attached());
+        }
+        assert_eq!(files.attached(), 2);
     }
 }

@@ -113,6 +113,12 @@ pub struct ConfigArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep_interval_secs: Option<u64>,
 
+    /// Most table files kept attached at once; idle ones beyond it are detached, least recently
+    /// used first, so memory follows the tables in use [default: 256].
+    #[arg(long, env = "DUCKSTORE_MAX_ATTACHED_TABLES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attached_tables: Option<usize>,
+
     /// DuckDB threads of each workspace [default: 2].
     #[arg(long, env = "DUCKSTORE_WORKSPACE_THREADS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -223,6 +229,7 @@ pub struct Config {
     pub snapshot_auto_days: u32,
     pub audit_retention_days: u32,
     pub sweep_interval_secs: u64,
+    pub max_attached_tables: usize,
     pub workspace_threads: usize,
     pub workspace_memory_limit: String,
     #[serde(serialize_with = "exact_bytes")]
@@ -268,6 +275,7 @@ impl Default for Config {
             snapshot_auto_days: 7,
             audit_retention_days: 365,
             sweep_interval_secs: 60,
+            max_attached_tables: 256,
             workspace_threads: 2,
             workspace_memory_limit: "512MB".to_owned(),
             workspace_size_limit: ByteSize::gb(10),
@@ -314,6 +322,7 @@ impl Config {
             data_dir: self.data_dir.clone(),
             threads: self.threads,
             memory_limit: self.memory_limit.clone(),
+            max_attached_tables: self.max_attached_tables,
             files: FileLimits {
                 max_file_bytes: self.max_file_size.as_u64(),
                 max_files_per_project: self.project_max_files,
@@ -379,6 +388,9 @@ impl Config {
         }
         if self.pg_tls_cert.is_some() != self.pg_tls_key.is_some() {
             anyhow::bail!("pg_tls_cert and pg_tls_key are given together or not at all");
+        }
+        if self.max_attached_tables == 0 {
+            anyhow::bail!("max_attached_tables must be at least 1");
         }
         if self.sweep_interval_secs == 0 {
             anyhow::bail!("sweep_interval_secs must be at least 1");

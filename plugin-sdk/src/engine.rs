@@ -15,6 +15,10 @@ pub struct EngineSettings {
     pub threads: usize,
     /// Memory cap of the engine's own query work, in DuckDB's notation (`4GB`).
     pub memory_limit: String,
+    /// Most table files an engine keeps open at once (idle ones beyond it are closed, least
+    /// recently used first).
+    #[serde(default = "default_max_attached_tables")]
+    pub max_attached_tables: usize,
     pub files: FileLimits,
     /// The system level of the snapshot settings.
     pub snapshot_defaults: SnapshotSettings,
@@ -22,6 +26,10 @@ pub struct EngineSettings {
     /// Bounds on what one import may read and spill.
     #[serde(default)]
     pub imports: ImportLimits,
+}
+
+fn default_max_attached_tables() -> usize {
+    256
 }
 
 /// Bounds on one import: what makes an input hostile rather than large.

@@ -62,6 +62,9 @@ impl Server {
             .args(args)
             .env_remove("DUCKSTORE_ADMIN_KEY")
             .env_remove("DUCKSTORE_PG_REQUIRE_TLS")
+            // Two attached table files at most: every test also runs with idle table files
+            // detached and attached again (a test's own flag overrides it).
+            .env("DUCKSTORE_MAX_ATTACHED_TABLES", "2")
             // A host clock away from UTC: answers must not depend on where the server runs.
             .env("TZ", "America/New_York")
             .stdout(Stdio::piped())

@@ -332,6 +332,8 @@ fn queries_of_project_tables_answer_alike_when_run_next_to_their_files() {
         "SELECT count(DISTINCT name), count(DISTINCT d.id) FROM {t} JOIN {d} AS d USING (name)",
         "SELECT * FROM {t} ORDER BY name DESC NULLS LAST, id LIMIT 10",
         "SELECT count(*) FROM {t} AS t, {d} AS d WHERE t.id < 10 AND EXISTS (SELECT 1 FROM {d} AS e WHERE e.id = d.id + 1)",
+        // A column qualified by schema and table while an inner item goes by the table's name.
+        "SELECT count(*) FROM {t} WHERE EXISTS (SELECT 1 FROM {d} AS t WHERE t.name = {s}.{n}.name)",
     ];
     runtime().block_on(async {
         let pg = connect(&conninfo(&server, &ws, password(&ws))).await.unwrap();
@@ -355,13 +357,37 @@ fn queries_of_project_tables_answer_alike_when_run_next_to_their_files() {
                 bridged.push(sql);
             }
         }
+        // CREATE TABLE AS of a join: the same rows, names and types wherever its query ran;
+        // the table is the workspace's, and a failing statement leaves nothing.
+        let (pushed, local) = both(
+            "SELECT t.id, t.name AS n, d.id * 1.5 AS region, count(*) OVER (PARTITION BY d.id) AS c \
+             FROM {t} AS t JOIN {d} AS d USING (name) WHERE t.id % 7 = 0",
+        );
+        pg.batch_execute(&format!("CREATE TABLE j_pushed AS {pushed}")).await.unwrap();
+        pg.batch_execute(&format!("CREATE TABLE j_local AS\n{local}")).await.unwrap();
+        let shape = |t: &str| {
+            format!("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{t}' ORDER BY ordinal_position")
+        };
+        let pushed_shape = text_rows(pg.simple_query(&shape("j_pushed")).await.unwrap());
+        assert_eq!(pushed_shape.len(), 4);
+        assert_eq!(pushed_shape, text_rows(pg.simple_query(&shape("j_local")).await.unwrap()));
+        let all = |t: &str| format!("SELECT * FROM {t} ORDER BY id, region");
+        let rows = text_rows(pg.simple_query(&all("j_pushed")).await.unwrap());
+        assert!(rows.len() > 100, "{}", rows.len());
+        assert_eq!(rows, text_rows(pg.simple_query(&all("j_local")).await.unwrap()));
+        let e = pg.batch_execute(&format!("CREATE TABLE j_pushed AS {pushed}")).await.unwrap_err();
+        assert_eq!(code(&e), SqlState::DUPLICATE_TABLE);
+        pg.batch_execute(&format!("CREATE OR REPLACE TABLE j_pushed AS {pushed} AND t.id < 100")).await.unwrap();
+        let n = text_rows(pg.simple_query("SELECT count(*) FROM j_pushed").await.unwrap());
+        let expected = text_rows(pg.simple_query(&format!("SELECT count(*) FROM ({local} AND t.id < 100) AS s")).await.unwrap());
+        assert_eq!(n, expected);
         // A CTE named like a workspace table is the CTE, wherever the query runs.
         let sql =
             r#"WITH copy AS (SELECT * FROM "in.c-main".d) SELECT count(*) FROM copy JOIN "in.c-main".t USING (id)"#;
         assert_eq!(text_rows(pg.simple_query(sql).await.unwrap()), [[Some("9".to_owned())]]);
         // All ran there but those that would answer differently there or whose text DuckDB
         // prints back loosely.
-        let expected = ["0.1e0", "current_catalog", "read_text"];
+        let expected = ["0.1e0", "current_catalog", "read_text", "AS t WHERE"];
         assert_eq!(bridged.len(), expected.len(), "{bridged:#?}");
         assert!(bridged.iter().zip(expected).all(|(q, e)| q.contains(e)), "{bridged:#?}");
         // Parameters of the extended protocol are bound in the hub alike.

@@ -557,13 +557,40 @@ fn bucket_reference(from: &Value) -> Option<(String, String)> {
         .then(|| (schema.to_lowercase(), from["table_name"].as_str().unwrap_or_default().to_lowercase()))
 }
 
+/// Every name a FROM item or CTE of the query goes by (lowercased, once per item).
+fn bound_names(value: &Value, names: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| bound_names(v, names)),
+        Value::Object(fields) => {
+            let alias = fields.get("alias").and_then(Value::as_str).filter(|a| !a.is_empty());
+            match fields.get("type").and_then(Value::as_str) {
+                Some("BASE_TABLE") => {
+                    let name = alias.or_else(|| fields.get("table_name").and_then(Value::as_str));
+                    names.extend(name.map(str::to_lowercase));
+                }
+                Some("SUBQUERY" | "JOIN" | "EMPTY") if fields.contains_key("sample") => {
+                    names.extend(alias.map(str::to_lowercase));
+                }
+                _ => {}
+            }
+            if let Some(Value::Array(ctes)) = fields.get("cte_map").map(|m| &m["map"]) {
+                names.extend(ctes.iter().filter_map(|c| c["key"].as_str()).map(str::to_lowercase));
+            }
+            fields.values().for_each(|v| bound_names(v, names));
+        }
+        _ => {}
+    }
+}
+
 /// Rewrites column references qualified by schema and table (`"in.c-b".t.id`, as Metabase
 /// writes them) to `name.id`: in the hub each table is a subquery called by the name the
-/// query uses for it. `None` when a table read under several names is referenced so (which
-/// one is meant is the workspace binder's to say; it then runs the query).
-fn requalify(value: &mut Value, names: &[((String, String), String)]) -> Option<()> {
+/// query uses for it. `None` — the workspace runs the query — unless that name is the
+/// table's alone in the whole query: were it also another item's (`"in.c-b".t` and
+/// `"out.c-x".t`, or `… AS t` in a subquery), `name.id` would mean the nearest one, which a
+/// reference qualified by schema may not (found by the differential fuzzer).
+fn requalify(value: &mut Value, names: &[((String, String), String)], bound: &[String]) -> Option<()> {
     match value {
-        Value::Array(items) => items.iter_mut().try_for_each(|v| requalify(v, names)),
+        Value::Array(items) => items.iter_mut().try_for_each(|v| requalify(v, names, bound)),
         Value::Object(fields) => {
             if fields.get("class").is_some_and(|c| c == "COLUMN_REF")
                 && let Some(Value::Array(parts)) = fields.get_mut("column_names")
@@ -572,13 +599,14 @@ fn requalify(value: &mut Value, names: &[((String, String), String)]) -> Option<
                 let key = (s.to_lowercase(), t.to_lowercase());
                 let mut matching = names.iter().filter(|(k, _)| *k == key);
                 if let Some((_, name)) = matching.next() {
-                    if matching.next().is_some() {
+                    let lowered = name.to_lowercase();
+                    if matching.next().is_some() || bound.iter().filter(|b| **b == lowered).count() != 1 {
                         return None;
                     }
                     *parts = vec![json!(name), column.clone()];
                 }
             }
-            fields.values_mut().try_for_each(|v| requalify(v, names))
+            fields.values_mut().try_for_each(|v| requalify(v, names, bound))
         }
         _ => Some(()),
     }
@@ -612,6 +640,13 @@ pub(crate) struct Pushed {
     pub result: QueryResult,
     _readings: Vec<OwnedReading>,
     _conn: RawConnection,
+}
+
+impl Pushed {
+    /// The result, with what must live as long as it is read.
+    pub fn into_parts(self) -> (QueryResult, Vec<OwnedReading>, RawConnection) {
+        (self.result, self._readings, self._conn)
+    }
 }
 
 impl Plan {
@@ -671,9 +706,10 @@ impl Plan {
     /// The query's text for the hub: each table reference replaced by a query of the view's
     /// columns (`rows`) under the name the query uses for the table.
     fn hub_sql(&mut self, conn: &mut RawConnection, rows: &[((String, String), Value)]) -> Option<String> {
-        let mut names = Vec::new();
+        let (mut names, mut bound) = (Vec::new(), Vec::new());
         reference_names(&self.tree, &mut names);
-        requalify(&mut self.tree, &names)?;
+        bound_names(&self.tree, &mut bound);
+        requalify(&mut self.tree, &names, &bound)?;
         replace_tables(&mut self.tree, rows);
         let sql =
             conn.query_text("SELECT system.main.json_deserialize_sql(CAST(? AS VARCHAR))", &[&self.tree.to_string()])?;
@@ -791,18 +827,28 @@ mod tests {
 
     #[test]
     fn schema_qualified_columns_are_renamed_only_when_they_name_one_reference() {
+        let requalified = |t: &mut Value| {
+            let (mut names, mut bound) = (Vec::new(), Vec::new());
+            reference_names(t, &mut names);
+            bound_names(t, &mut bound);
+            requalify(t, &names, &bound)
+        };
         let mut t = tree("SELECT \"in.c-b\".t.id FROM \"in.c-b\".t JOIN \"in.c-b\".u AS x ON \"in.c-b\".u.id = t.id");
-        let mut names = Vec::new();
-        reference_names(&t, &mut names);
-        requalify(&mut t, &names).expect("unambiguous");
+        requalified(&mut t).expect("unambiguous");
         let refs: Vec<&Value> = vec![
             &t["statements"][0]["node"]["select_list"][0]["column_names"],
             &t["statements"][0]["node"]["from_table"]["condition"]["left"]["column_names"],
         ];
         assert_eq!(refs, [&json!(["t", "id"]), &json!(["x", "id"])]);
-        let mut t = tree("SELECT \"in.c-b\".t.id FROM \"in.c-b\".t AS a JOIN \"in.c-b\".t AS b USING (id)");
-        let mut names = Vec::new();
-        reference_names(&t, &mut names);
-        assert_eq!(requalify(&mut t, &names), None);
+        for sql in [
+            "SELECT \"in.c-b\".t.id FROM \"in.c-b\".t AS a JOIN \"in.c-b\".t AS b USING (id)",
+            // The name is another item's too: `t.k` would mean the nearest `t`.
+            "SELECT count(*) FROM \"in.c-b\".t WHERE EXISTS (SELECT 1 FROM \"in.c-b\".u AS t WHERE t.k = \"in.c-b\".t.k)",
+            "SELECT count(*) FROM \"in.c-b\".t WHERE EXISTS (SELECT 1 FROM \"out.c-x\".t WHERE \"out.c-x\".t.k = \"in.c-b\".t.k)",
+            "SELECT count(*) FROM \"in.c-b\".t WHERE EXISTS (SELECT 1 FROM (SELECT 1 AS k) AS t WHERE t.k = \"in.c-b\".t.k)",
+            "WITH t AS (SELECT 1 AS k) SELECT \"in.c-b\".t.k FROM \"in.c-b\".t",
+        ] {
+            assert_eq!(requalified(&mut tree(sql)), None, "{sql}");
+        }
     }
 }

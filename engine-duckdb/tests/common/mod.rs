@@ -21,6 +21,8 @@ pub fn engine(dir: &std::path::Path, offset: Arc<AtomicI64>) -> DuckEngine {
             data_dir: dir.to_owned(),
             threads: 1,
             memory_limit: "256MB".into(),
+            // Two: every test also runs with idle table files detached and attached again.
+            max_attached_tables: 2,
             files: FileLimits {
                 max_file_bytes: 1 << 30,
                 max_files_per_project: 100,
