@@ -21,7 +21,7 @@ counts; the aggregates' values). Prints one table; vs PG = PostgreSQL time / duc
 (> 1: duckstore faster); vs DuckDB = duckstore time / raw DuckDB time (< 1.25: target met).
 
 Usage: bench/pgwire.py [--rows 5000000] [--runs 3] [--threads 2] [--memory-limit 1GB] [--binary PATH]
-                      [--only TEXT]   (only the measures whose name contains TEXT)
+                      [--only TEXT[,TEXT]]   (only the measures whose name contains one of the TEXTs)
 """
 
 import argparse
@@ -232,7 +232,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="duckstore's and its workspaces' DuckDB threads")
     ap.add_argument("--memory-limit", default="1GB", help="duckstore's and its workspaces' DuckDB memory limit")
     ap.add_argument("--binary", default=None)
-    ap.add_argument("--only", default="", help="only the measures whose name contains this text")
+    ap.add_argument("--only", default="", help="only the measures whose name contains one of these texts (a,b)")
     args = ap.parse_args()
 
     binary = args.binary or release_binary()
@@ -261,7 +261,7 @@ def main():
         print("|---|---|---|---|---|---|---|")
         failed = False
         for m in MEASURES:
-            if args.only not in m.name:
+            if not any(only in m.name for only in args.only.split(",")):
                 continue
             ds_bytes, pg_bytes = check_same(m.name, duck.output(m), pg.output(m))
             d, p = (best_in_session if m.in_session else best_of)(args.runs, m, [duck, pg])

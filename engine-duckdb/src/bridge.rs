@@ -6,9 +6,6 @@
 //!   the committed current ones, and no second handle is ever opened on a table file.
 //! - `workspace_table(workspace, table)`, registered in the hub, scans a workspace table so an
 //!   import can write SQL results back to storage.
-//! - `pushed_rows(token)`, registered in each workspace, hands over the result of a query
-//!   pushed down to the hub (ADR 0009) to the workspace statement consuming it: a
-//!   `CREATE TABLE … AS` whose query runs next to the tables.
 //!
 //! Both stream: each call hands the consuming query one chunk of the producing query, whose
 //! vectors the output references without copying (the declared column types match
@@ -32,7 +29,7 @@ use duckstore_plugin_sdk::{Result, StorageError};
 use crate::error::db_err;
 use crate::hub::Hub;
 use crate::layout::Layout;
-use crate::raw::{Bind, QueryResult, RawConnection, TypeInfo};
+use crate::raw::{Bind, QueryResult, RawConnection};
 use crate::sql::{ident, where_clause};
 use crate::table_files::{OwnedReading, TableFile, TableFiles};
 use crate::types::{column_type, logical_type, type_name};
@@ -43,7 +40,7 @@ type Error = Box<dyn std::error::Error>;
 /// A producing query being streamed into a consuming one, plus whatever keeps its source alive.
 struct Stream {
     result: QueryResult,
-    _readings: Vec<Arc<OwnedReading>>,
+    _reading: Option<Arc<OwnedReading>>,
     _conn: RawConnection,
 }
 
@@ -247,7 +244,7 @@ impl VTab for StorageTable {
             let mut stmt = conn.prepare_sql(&sql)?;
             stmt.bind(&filter.params.iter().map(|p| Bind::Text(p)).collect::<Vec<_>>())?;
             let result = stmt.execute()?;
-            Ok(Stream { result, _readings: vec![reading.clone()], _conn: conn })
+            Ok(Stream { result, _reading: Some(reading.clone()), _conn: conn })
         };
         // A query consuming the scan (an aggregate, a join) runs on the workspace's threads,
         // each reading its own part of the table through its own producing query. The parts
@@ -347,7 +344,7 @@ impl VTab for WorkspaceTable {
         let sql =
             format!("SELECT {} FROM {}", projection(&bind.columns, &init.get_column_indices()), ident(&bind.table));
         let result = conn.prepare_sql(&sql)?.execute()?;
-        Ok(Streaming::new([Stream { result, _readings: Vec::new(), _conn: conn }]))
+        Ok(Streaming::new([Stream { result, _reading: None, _conn: conn }]))
     }
 
     fn func(func: &TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> std::result::Result<(), Error> {
@@ -366,148 +363,5 @@ impl VTab for WorkspaceTable {
 /// Registers `workspace_table` on the hub.
 pub(crate) fn register_workspace_table(conn: &duckdb::Connection, opener: Arc<dyn WorkspaceOpener>) -> Result<()> {
     conn.register_table_function_with_extra_info::<WorkspaceTable, Arc<dyn WorkspaceOpener>>("workspace_table", &opener)
-        .map_err(db_err)
-}
-
-// ---- pushed_rows: a pushed-down query's result inside a workspace statement ------------------
-
-/// Results of queries started in the hub, each waiting under a random token for the one
-/// workspace statement that reads it. A token is known only to the session that handed the
-/// result over (128 random bits), which withdraws it once its statement ends.
-#[derive(Default)]
-pub(crate) struct PushedRows(Mutex<HashMap<String, Pending>>);
-
-/// A handed-over result: its columns, and the stream until a scan takes it.
-struct Pending {
-    columns: Vec<(String, TypeInfo)>,
-    stream: Option<Stream>,
-}
-
-impl PushedRows {
-    /// Holds `result` (of a query over `readings`, on `conn`) for `pushed_rows`; its token, or
-    /// `None` when a column's type is one the table function cannot declare.
-    pub fn hand_over(
-        &self,
-        mut result: QueryResult,
-        readings: Vec<OwnedReading>,
-        conn: RawConnection,
-    ) -> Option<String> {
-        let columns = result.columns();
-        if !columns.iter().all(|(_, t)| declared_type(t).is_some()) {
-            return None;
-        }
-        let token = format!("{:032x}", rand::random::<u128>());
-        let stream = Stream { result, _readings: readings.into_iter().map(Arc::new).collect(), _conn: conn };
-        self.0.lock().insert(token.clone(), Pending { columns, stream: Some(stream) });
-        Some(token)
-    }
-
-    /// Drops what `token` holds, read or not.
-    pub fn withdraw(&self, token: &str) {
-        self.0.lock().remove(token);
-    }
-}
-
-/// The DuckDB type a pushed result's column is declared with: exactly the type of its
-/// vectors, which the scan hands on without copying.
-fn declared_type(info: &TypeInfo) -> Option<LogicalTypeHandle> {
-    use duckdb::ffi::*;
-    Some(match info {
-        TypeInfo::Decimal { width, scale } => LogicalTypeHandle::decimal(*width, *scale),
-        TypeInfo::List(child) => LogicalTypeHandle::list(&declared_type(child)?),
-        TypeInfo::Alias(name, DUCKDB_TYPE_DUCKDB_TYPE_VARCHAR) if name == "JSON" => {
-            let mut t = LogicalTypeHandle::from(LogicalTypeId::Varchar);
-            t.set_alias("JSON");
-            t
-        }
-        // Types described by their id alone (not ENUM, STRUCT, MAP, …, which need more).
-        TypeInfo::Known(
-            id @ (DUCKDB_TYPE_DUCKDB_TYPE_BOOLEAN
-            | DUCKDB_TYPE_DUCKDB_TYPE_TINYINT
-            | DUCKDB_TYPE_DUCKDB_TYPE_SMALLINT
-            | DUCKDB_TYPE_DUCKDB_TYPE_INTEGER
-            | DUCKDB_TYPE_DUCKDB_TYPE_BIGINT
-            | DUCKDB_TYPE_DUCKDB_TYPE_HUGEINT
-            | DUCKDB_TYPE_DUCKDB_TYPE_UTINYINT
-            | DUCKDB_TYPE_DUCKDB_TYPE_USMALLINT
-            | DUCKDB_TYPE_DUCKDB_TYPE_UINTEGER
-            | DUCKDB_TYPE_DUCKDB_TYPE_UBIGINT
-            | DUCKDB_TYPE_DUCKDB_TYPE_FLOAT
-            | DUCKDB_TYPE_DUCKDB_TYPE_DOUBLE
-            | DUCKDB_TYPE_DUCKDB_TYPE_VARCHAR
-            | DUCKDB_TYPE_DUCKDB_TYPE_BLOB
-            | DUCKDB_TYPE_DUCKDB_TYPE_DATE
-            | DUCKDB_TYPE_DUCKDB_TYPE_TIME
-            | DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP
-            | DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP_S
-            | DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP_MS
-            | DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP_NS
-            | DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP_TZ
-            | DUCKDB_TYPE_DUCKDB_TYPE_INTERVAL
-            | DUCKDB_TYPE_DUCKDB_TYPE_UUID),
-        ) => LogicalTypeHandle::from(LogicalTypeId::from(*id)),
-        _ => return None,
-    })
-}
-
-pub(crate) struct PushedBind {
-    rows: Arc<PushedRows>,
-    token: String,
-}
-
-pub(crate) struct PushedRowsTable;
-
-impl VTab for PushedRowsTable {
-    type BindData = PushedBind;
-    type InitData = Streaming;
-
-    fn bind(bind: &BindInfo) -> std::result::Result<PushedBind, Error> {
-        // SAFETY: registered with an Arc<PushedRows> as its extra info (see `register_pushed_rows`).
-        let rows = unsafe { (*bind.get_extra_info::<Arc<PushedRows>>()).clone() };
-        let token = text_param(bind, 0)?;
-        let held = rows.0.lock();
-        let pending = held.get(&token).ok_or_else(|| StorageError::invalid("42P01", "no such pushed result"))?;
-        for (name, info) in &pending.columns {
-            bind.add_result_column(name, declared_type(info).expect("checked when handed over"));
-        }
-        drop(held);
-        Ok(PushedBind { rows, token })
-    }
-
-    fn init(init: &InitInfo) -> std::result::Result<Streaming, Error> {
-        // SAFETY: the bind data is the PushedBind returned by `bind`.
-        let bind = unsafe { &*init.get_bind_data::<PushedBind>() };
-        let stream = bind.rows.0.lock().get_mut(&bind.token).and_then(|p| p.stream.take());
-        let stream = stream.ok_or_else(|| StorageError::invalid("42P01", "the pushed result was read already"))?;
-        init.set_max_threads(2);
-        Ok(Streaming::new([stream]))
-    }
-
-    fn func(func: &TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> std::result::Result<(), Error> {
-        // One stream, read by every consuming thread in turn: each waits for the chunk after
-        // the one another thread took, then consumes its own in parallel.
-        let mut streams = func.get_init_data().0.lock();
-        let Some(stream) = streams.front_mut() else {
-            output.set_len(0);
-            return Ok(());
-        };
-        match stream.result.next_chunk()? {
-            Some(chunk) => chunk.reference_into(output.get_ptr())?,
-            None => {
-                streams.clear();
-                output.set_len(0);
-            }
-        }
-        Ok(())
-    }
-
-    fn parameters() -> Option<Vec<LogicalTypeHandle>> {
-        Some(vec![LogicalTypeHandle::from(LogicalTypeId::Varchar)])
-    }
-}
-
-/// Registers `pushed_rows` on a workspace database.
-pub(crate) fn register_pushed_rows(conn: &duckdb::Connection, rows: Arc<PushedRows>) -> Result<()> {
-    conn.register_table_function_with_extra_info::<PushedRowsTable, Arc<PushedRows>>("pushed_rows", &rows)
         .map_err(db_err)
 }

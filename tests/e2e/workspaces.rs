@@ -357,8 +357,8 @@ fn queries_of_project_tables_answer_alike_when_run_next_to_their_files() {
                 bridged.push(sql);
             }
         }
-        // CREATE TABLE AS of a join: the same rows, names and types wherever its query ran;
-        // the table is the workspace's, and a failing statement leaves nothing.
+        // CREATE TABLE AS of a join of project tables: the same rows, names and types as of
+        // the copies; a failing statement leaves the table as it was.
         let (pushed, local) = both(
             "SELECT t.id, t.name AS n, d.id * 1.5 AS region, count(*) OVER (PARTITION BY d.id) AS c \
              FROM {t} AS t JOIN {d} AS d USING (name) WHERE t.id % 7 = 0",

@@ -16,7 +16,7 @@ use duckstore_plugin_sdk::{ErrorKind, Result, StorageError};
 use super::compat::CATALOG_SQL;
 use super::pushdown::Defined;
 use super::session::StatementInterrupter;
-use crate::bridge::{PushedRows, StorageScope, register_pushed_rows, register_storage_table};
+use crate::bridge::{StorageScope, register_storage_table};
 use crate::error::db_err;
 use crate::raw::{Database, RawConnection};
 use crate::sql::{ident, literal};
@@ -83,8 +83,6 @@ pub(crate) struct WorkspaceDb {
     definitions: AtomicU64,
     /// The functions defined in the workspace as committed, for pushdown.
     pub defined: Mutex<Defined>,
-    /// Pushed-down results waiting for the statement that reads them (`pushed_rows`).
-    pub pushed_rows: Arc<PushedRows>,
     closed: AtomicBool,
     sessions: Mutex<HashMap<u64, Arc<StatementInterrupter>>>,
     next_session: AtomicU64,
@@ -134,8 +132,6 @@ impl WorkspaceDb {
             .map_err(db_err)?;
         let scope = Arc::new(scope);
         register_storage_table(&admin, scope.clone())?;
-        let pushed_rows = Arc::new(PushedRows::default());
-        register_pushed_rows(&admin, pushed_rows.clone())?;
         create_pg_catalog(&db, id)?;
         let ws = Arc::new(Self {
             id: id.to_owned(),
@@ -150,7 +146,6 @@ impl WorkspaceDb {
             catalog_epoch,
             definitions: AtomicU64::new(0),
             defined: Mutex::new(Defined::default()),
-            pushed_rows,
             closed: AtomicBool::new(false),
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(0),

@@ -642,13 +642,6 @@ pub(crate) struct Pushed {
     _conn: RawConnection,
 }
 
-impl Pushed {
-    /// The result, with what must live as long as it is read.
-    pub fn into_parts(self) -> (QueryResult, Vec<OwnedReading>, RawConnection) {
-        (self.result, self._readings, self._conn)
-    }
-}
-
 impl Plan {
     /// Starts the query in the hub with `binds` (or its EXPLAIN, when `explain`), or `None`
     /// when the hub would not type its result as `expected` (the workspace then runs it).

@@ -275,15 +275,6 @@ impl DuckSession {
         if grows(ty) {
             self.ws.ensure_room()?;
         }
-        if ty == StatementType::Create
-            && binds.is_empty()
-            && let Some((head, query)) = create_table_as(sql)
-            && let Some((token, mut rewritten)) = self.push_down_create(head, query)?
-        {
-            let outcome = self.execute_guarded(|_| execute_ddl(&mut rewritten));
-            self.ws.pushed_rows.withdraw(&token);
-            return outcome;
-        }
         if changes_schema(ty) {
             return self.execute_guarded(|_| execute_ddl(&mut prepared));
         }
@@ -391,32 +382,6 @@ impl DuckSession {
         let interrupter = &self.interrupter;
         let on_hub = |hub: &RawConnection| interrupter.moved_to(hub.interrupter());
         plan.start(&mut self.conn, self.ws.scope(), binds, types, explain, on_hub).map_err(|e| sql_error(&e.message))
-    }
-
-    /// `CREATE TABLE … AS query` with the query run in the hub, when it qualifies: the
-    /// statement reading the hub's result (`pushed_rows`), and the token to withdraw it by.
-    fn push_down_create(&mut self, head: &str, query: &str) -> Result<Option<(String, Prepared)>> {
-        let Some(tree) = syntax_tree(&mut self.conn, query) else { return Ok(None) };
-        let Ok((prepared, StatementType::Select)) = self.prepare_one(query) else { return Ok(None) };
-        let columns = prepared.columns();
-        let types: Vec<TypeInfo> = columns.iter().map(|(_, t)| t.clone()).collect();
-        let Some(mut pushed) = self.push_down(tree, &[], &types, false)? else {
-            return Ok(None);
-        };
-        // The table's columns are named as the workspace would name them.
-        if !pushed.result.columns().iter().map(|(n, _)| n).eq(columns.iter().map(|(n, _)| n)) {
-            return Ok(None);
-        }
-        let (result, readings, hub) = pushed.into_parts();
-        let Some(token) = self.ws.pushed_rows.hand_over(result, readings, hub) else { return Ok(None) };
-        let sql = format!("{head} AS SELECT * FROM system.main.pushed_rows('{token}')");
-        match self.conn.prepare_sql(&sql) {
-            Ok(prepared) => Ok(Some((token, prepared))),
-            Err(e) => {
-                self.ws.pushed_rows.withdraw(&token);
-                Err(sql_error(&e.message))
-            }
-        }
     }
 
     /// Runs a statement that may change schemas, failing it (and its transaction) if it
@@ -647,68 +612,6 @@ fn changes_schema(ty: StatementType) -> bool {
 /// Whether the statement adds data (refused over the size limit).
 fn grows(ty: StatementType) -> bool {
     matches!(ty, StatementType::Insert | StatementType::Update | StatementType::Create)
-}
-
-/// `CREATE [OR REPLACE] [TEMP|TEMPORARY] TABLE [IF NOT EXISTS] name AS query`, split into
-/// the part before ` AS` and the query; `None` for any other statement (or a comment or
-/// column list in the head: those keep the statement whole).
-fn create_table_as(sql: &str) -> Option<(&str, &str)> {
-    let mut rest = sql.trim_start();
-    let mut word = |w: &str| -> bool {
-        let taken = rest.len() > w.len()
-            && rest[..w.len()].eq_ignore_ascii_case(w)
-            && rest[w.len()..].starts_with(|c: char| c.is_whitespace());
-        if taken {
-            rest = rest[w.len()..].trim_start();
-        }
-        taken
-    };
-    if !word("CREATE") {
-        return None;
-    }
-    if word("OR") && !word("REPLACE") {
-        return None;
-    }
-    let _ = word("TEMP") || word("TEMPORARY");
-    if !word("TABLE") {
-        return None;
-    }
-    if word("IF") && !(word("NOT") && word("EXISTS")) {
-        return None;
-    }
-    // The name: identifiers, plain or double-quoted, joined by dots.
-    loop {
-        let len = if let Some(quoted) = rest.strip_prefix('"') {
-            let mut end = None;
-            let mut chars = quoted.char_indices().peekable();
-            while let Some((i, c)) = chars.next() {
-                if c == '"' {
-                    if chars.peek().is_some_and(|(_, c)| *c == '"') {
-                        chars.next();
-                    } else {
-                        end = Some(i + 2);
-                        break;
-                    }
-                }
-            }
-            end?
-        } else {
-            let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
-            if len == 0 || rest.starts_with(|c: char| c.is_ascii_digit()) {
-                return None;
-            }
-            len
-        };
-        rest = &rest[len..];
-        match rest.strip_prefix('.') {
-            Some(more) => rest = more,
-            None => break,
-        }
-    }
-    let head = &sql[..sql.len() - rest.len()];
-    let after = rest.trim_start();
-    let query = after.get(..2).filter(|w| w.eq_ignore_ascii_case("AS")).map(|_| &after[2..])?;
-    query.starts_with(|c: char| c.is_whitespace() || c == '(').then_some((head, query))
 }
 
 fn first_words(sql: &str, n: usize) -> Vec<String> {
@@ -1180,37 +1083,6 @@ pub(crate) fn error_position(message: &str, sql: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn create_table_as_splits_only_plain_heads() {
-        for (sql, head, query) in [
-            ("CREATE TABLE j AS SELECT 1", "CREATE TABLE j", " SELECT 1"),
-            (
-                "  create or replace temp table \"My \"\"T\"\"\".x_1 as(SELECT 1)",
-                "  create or replace temp table \"My \"\"T\"\"\".x_1",
-                "(SELECT 1)",
-            ),
-            (
-                "CREATE TABLE IF NOT EXISTS main.j\nAS\nWITH c AS (SELECT 1) FROM c",
-                "CREATE TABLE IF NOT EXISTS main.j",
-                "\nWITH c AS (SELECT 1) FROM c",
-            ),
-        ] {
-            assert_eq!(create_table_as(sql), Some((head, query)), "{sql}");
-        }
-        for sql in [
-            "CREATE TABLE j (a INT)",
-            "CREATE TABLE j (a) AS SELECT 1",
-            "CREATE TABLE /* c */ j AS SELECT 1",
-            "CREATE VIEW j AS SELECT 1",
-            "CREATE TABLE j ASSELECT",
-            "CREATE TABLE \"j AS SELECT 1",
-            "CREATE TABLE 1j AS SELECT 1",
-            "CREATE OR TABLE j AS SELECT 1",
-        ] {
-            assert_eq!(create_table_as(sql), None, "{sql}");
-        }
-    }
 
     #[test]
     fn parser_errors_point_where_postgres_would() {
