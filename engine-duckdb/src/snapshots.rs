@@ -235,6 +235,7 @@ impl DuckEngine {
     }
 
     pub(crate) fn snapshot_list(&self, at: &BranchRef, q: &SnapshotQuery) -> Result<Vec<Snapshot>> {
+        let now = self.now();
         self.read(|c| {
             crate::branches::require_branch(c, at)?;
             let all: Vec<Snapshot> = c
@@ -243,6 +244,8 @@ impl DuckEngine {
                 .map_err(db_err)?;
             Ok(all
                 .into_iter()
+                // Expiry takes effect at the deadline; the sweep only reclaims the space.
+                .filter(|s| s.expires_at > now)
                 .filter(|s| q.bucket_id.as_ref().is_none_or(|b| *b == s.bucket_id))
                 .filter(|s| q.table_name.as_ref().is_none_or(|t| *t == s.table_name))
                 .filter(|s| q.kind.is_none_or(|k| k == s.kind))
@@ -251,6 +254,7 @@ impl DuckEngine {
     }
 
     fn snapshot_find(&self, at: &BranchRef, id: &str) -> Result<Snapshot> {
+        let now = self.now();
         self.read(|c| {
             crate::branches::require_branch(c, at)?;
             c.query_row(
@@ -260,6 +264,8 @@ impl DuckEngine {
             )
             .optional()
             .map_err(db_err)?
+            // Expired is gone, swept or not: no read, restore or delete of it.
+            .filter(|s: &Snapshot| s.expires_at > now)
             .ok_or_else(|| StorageError::not_found(Resource::Snapshot, id))
         })
     }

@@ -31,7 +31,13 @@ fn expired_snapshots_are_swept_data_and_row() {
 
     days.store(9, Ordering::SeqCst);
     assert_eq!(e.sweep_expired_snapshots().unwrap(), 0, "not expired yet");
+    assert_eq!(e.list_snapshots(&main, &SnapshotQuery::default()).unwrap().len(), 1);
     days.store(11, Ordering::SeqCst);
+    // Past its deadline a snapshot is gone at once; the sweep only reclaims its space.
+    assert!(e.list_snapshots(&main, &SnapshotQuery::default()).unwrap().is_empty());
+    let gone = e.get_snapshot(&main, &kept.id).unwrap_err();
+    assert_eq!(gone.kind, duckstore_plugin_sdk::ErrorKind::NotFound, "{gone:?}");
+    assert!(snapshot_dir.exists(), "not swept yet");
     assert_eq!(e.sweep_expired_snapshots().unwrap(), 1);
     assert!(!snapshot_dir.exists(), "the snapshot's files are deleted");
     assert!(e.list_snapshots(&main, &SnapshotQuery::default()).unwrap().is_empty(), "and its catalog row");

@@ -147,3 +147,24 @@ fn file_names_and_tags_are_validated_and_projects_isolated() {
     let (status, _, _) = q.get_raw(&format!("/projects/p2/files/{id}/download"), &[]);
     assert_eq!(status, 404);
 }
+
+/// A multipart form (`curl -F file=@x.csv`) is refused with 415 on both upload routes rather
+/// than stored envelope and all; nothing is registered and the session stays usable.
+#[test]
+fn a_multipart_form_is_refused_not_stored() {
+    let server = Server::start();
+    let p = server.project("p1");
+    let form = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.csv\"\r\n\
+                 Content-Type: text/csv\r\n\r\nid,name\n1,a\n\r\n--XyZ--\r\n"
+        .to_vec();
+    let headers = [("Content-Type", "multipart/form-data; boundary=XyZ")];
+    p.send_bytes("POST", "/projects/p1/files/upload?name=t.csv", form.clone(), &headers)
+        .expect_error(415, "multipart_not_accepted");
+    let prepared = p.post("/projects/p1/files/prepare", json!({"name": "t.csv"})).expect(201);
+    let url = prepared["upload_url"].as_str().unwrap().to_owned();
+    p.send_bytes("PUT", &url, form, &[("Content-Type", "Multipart/Form-Data; boundary=XyZ")])
+        .expect_error(415, "multipart_not_accepted");
+    assert_eq!(p.get("/projects/p1/files").expect(200)["total"], 0);
+    let uploaded = p.send_bytes("PUT", &url, b"id,name\n1,a\n".to_vec(), &[("Content-Type", "text/csv")]).expect(200);
+    assert_eq!(uploaded["size_bytes"], 12);
+}

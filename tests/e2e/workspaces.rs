@@ -949,3 +949,79 @@ print('ok')
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A load answers the rows each table got (what psql then counts), and happens whole or not
+/// at all: a missing table, a destination named twice or a failing table leaves the
+/// workspace as it was, the valid tables of the request included.
+#[test]
+fn a_load_reports_its_rows_and_happens_whole_or_not_at_all() {
+    let server = Server::start();
+    let (p1, ws) = setup(&server);
+    create_table(&p1, "p1", "in.c-main", "u");
+    let csv = "id,name\n1,a\n2,b\n3,c\n4,d\n5,e\n";
+    p1.import(&table("p1", "in.c-main", "u"), json!({"file_id": p1.upload("p1", "u.csv", csv)})).expect(200);
+    let load = format!("{}/workspaces/{}/load", branch("p1"), ws["id"].as_str().unwrap());
+    let answer = p1
+        .post(
+            &load,
+            json!({"tables": [
+                {"bucket_id": "in.c-main", "table_name": "t"},
+                {"bucket_id": "in.c-main", "table_name": "u", "destination": "few",
+                 "filters": [{"column": "id", "operator": "gt", "values": ["2"]}]},
+            ]}),
+        )
+        .expect(200);
+    let rows: Vec<(&str, u64)> = answer["loaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["destination"].as_str().unwrap(), l["rows"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rows, [("t", 2), ("few", 3)]);
+    let info = conninfo(&server, &ws, password(&ws));
+    let tables = || {
+        let info = info.clone();
+        runtime().block_on(async move {
+            let pg = connect(&info).await.unwrap();
+            let sql = "SELECT table_name, (SELECT count(*) FROM main.few) FROM information_schema.tables \
+                       WHERE table_schema IN ('main', 'public') ORDER BY 1";
+            text_rows(pg.simple_query(sql).await.unwrap())
+        })
+    };
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        pg.batch_execute("CREATE VIEW v AS SELECT 1 AS x").await.unwrap();
+    });
+    let before = tables();
+    let row = |name: &str| [Some(name.to_owned()), Some("3".to_owned())];
+    assert_eq!(before, [row("few"), row("t"), row("v")]);
+    for (body, status) in [
+        // A valid table first, then a missing one.
+        (
+            json!([{"bucket_id": "in.c-main", "table_name": "u", "destination": "few"},
+                {"bucket_id": "in.c-main", "table_name": "t", "destination": "fresh"},
+                {"bucket_id": "in.c-main", "table_name": "missing"}]),
+            404,
+        ),
+        // Fails while loading: a view holds the second destination's name.
+        (
+            json!([{"bucket_id": "in.c-main", "table_name": "u", "destination": "few"},
+                {"bucket_id": "in.c-main", "table_name": "t", "destination": "v"}]),
+            409,
+        ),
+        (
+            json!([{"bucket_id": "in.c-main", "table_name": "u", "destination": "few"},
+                {"bucket_id": "in.c-main", "table_name": "t", "destination": "FEW"}]),
+            400,
+        ),
+        (
+            json!([{"bucket_id": "in.c-main", "table_name": "u", "destination": "few"},
+                {"bucket_id": "in.c-main", "table_name": "u", "columns": ["nope"]}]),
+            400,
+        ),
+    ] {
+        let response = p1.post(&load, json!({ "tables": body }));
+        assert_eq!(response.status, status, "{body}: {:?}", response.body);
+        assert_eq!(tables(), before, "{body}");
+    }
+}

@@ -403,9 +403,19 @@ impl WorkspaceDb {
     }
 
     /// Runs `sql` on the admin connection (view-synced first, so bucket views resolve).
-    pub fn admin_execute(&self, sql: &str) -> Result<u64> {
+    /// Runs `CREATE TABLE … AS` statements in one transaction: all of them or none. Each
+    /// one's row count, as the statement reports it.
+    pub fn admin_create_all(&self, statements: &[String]) -> Result<Vec<u64>> {
         self.sync_views()?;
-        self.admin.lock().execute(sql, []).map(|n| n as u64).map_err(db_err)
+        let mut admin = self.admin.lock();
+        let tx = admin.transaction().map_err(db_err)?;
+        let rows = statements
+            .iter()
+            .map(|sql| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64).map_err(db_err))
+            .collect::<Result<Vec<_>>>()?;
+        // Dropped uncommitted on error: nothing of the load stays.
+        tx.commit().map_err(db_err)?;
+        Ok(rows)
     }
 
     /// Everything in bucket schemas and in the catalog emulation (which unqualified DDL

@@ -324,7 +324,10 @@ impl DuckEngine {
         if request.tables.is_empty() {
             return Err(StorageError::invalid("no_tables", "give at least one table to load"));
         }
-        let mut loaded = Vec::new();
+        // Every table is checked before anything is written, then all are created in one
+        // transaction: a load happens whole or not at all.
+        let mut statements = Vec::with_capacity(request.tables.len());
+        let mut loaded = Vec::with_capacity(request.tables.len());
         for t in &request.tables {
             let source = at.bucket(t.bucket_id.clone()).table(t.table_name.clone());
             let view = self.read(|c| table_view(c, &source))?;
@@ -345,15 +348,35 @@ impl DuckEngine {
             crate::sql::where_clause(&selection, &view.meta.columns)?;
             let filter = serde_json::to_string(&selection).map_err(|e| StorageError::internal(e.to_string()))?;
             let destination = t.destination.clone().unwrap_or_else(|| t.table_name.clone());
-            db.ensure_room()?;
-            let rows = db.admin_execute(&format!(
+            statements.push(format!(
                 "CREATE OR REPLACE TABLE {} AS SELECT {columns} FROM system.main.storage_table({}, {}, filter := {})",
                 ident(destination.as_str()),
                 literal(&t.bucket_id.to_string()),
                 literal(t.table_name.as_str()),
                 literal(&filter),
-            ))?;
-            loaded.push(LoadedTable { source: source.table_id(), destination: destination.to_string(), rows });
+            ));
+            loaded.push(LoadedTable { source: source.table_id(), destination: destination.to_string(), rows: 0 });
+        }
+        if let Some(twice) = loaded
+            .iter()
+            .enumerate()
+            .find(|(i, l)| loaded[..*i].iter().any(|o| o.destination.eq_ignore_ascii_case(&l.destination)))
+        {
+            let message = format!("table {:?} is loaded twice in one request", twice.1.destination);
+            return Err(StorageError::invalid("duplicate_destination", message));
+        }
+        let objects = db.objects()?;
+        for table in &loaded {
+            if let Some(view) =
+                objects.iter().find(|o| o.kind == "view" && o.name.eq_ignore_ascii_case(&table.destination))
+            {
+                let message = format!("{:?} is a view of the workspace; load into another name or drop it", view.name);
+                return Err(StorageError::conflict("destination_is_a_view", message));
+            }
+        }
+        db.ensure_room()?;
+        for (table, rows) in loaded.iter_mut().zip(db.admin_create_all(&statements)?) {
+            table.rows = rows;
         }
         Ok(LoadResult { loaded, workspace_size_bytes: db.size_bytes()? })
     }

@@ -127,6 +127,7 @@ async fn upload_content(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Upload>> {
+    refuse_forms(&headers)?;
     let upload = state
         .service
         .receive_upload(
@@ -165,6 +166,7 @@ async fn upload_in_one_step(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<FileInfo>)> {
+    refuse_forms(&headers)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -174,6 +176,23 @@ async fn upload_in_one_step(
     let declared = declared_length(&headers);
     let file = state.service.upload_file(&principal, path.project_id, new, declared, body.into_data_stream()).await?;
     Ok((StatusCode::CREATED, Json(file)))
+}
+
+/// A multipart form (`curl -F`) would be stored envelope and all, and fail only at import:
+/// uploads take the file's bytes as the body, and say so.
+fn refuse_forms(headers: &HeaderMap) -> ApiResult<()> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+    if form {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "multipart_not_accepted",
+            "send the file's bytes as the request body (curl --data-binary @file), not as a multipart form (curl -F)",
+        ));
+    }
+    Ok(())
 }
 
 /// The body's length, when the client declared it.
