@@ -1025,3 +1025,48 @@ fn a_load_reports_its_rows_and_happens_whole_or_not_at_all() {
         assert_eq!(tables(), before, "{body}");
     }
 }
+
+/// The workspace size limit holds for what a statement or a load writes, checked before it
+/// commits: past it the statement fails with 53100 (REST: 413 `workspace_size_exceeded`)
+/// and nothing of it stays; writes that fit go through.
+#[test]
+fn writes_past_the_workspace_size_limit_fail_whole() {
+    let server = Server::start_with(&["--workspace-size-limit", "1MB"]);
+    let (p1, ws) = setup(&server);
+    create_table(&p1, "p1", "in.c-main", "big");
+    let csv: String = std::iter::once("id,name\n".to_owned())
+        .chain((0..200_000).map(|i| format!("{i},a rather long name number {i}\n")))
+        .collect();
+    p1.import(&table("p1", "in.c-main", "big"), json!({"file_id": p1.upload("p1", "big.csv", csv)})).expect(200);
+    let info = conninfo(&server, &ws, password(&ws));
+    runtime().block_on(async {
+        let pg = connect(&info).await.unwrap();
+        let big = "SELECT range AS id, 'name ' || range AS name FROM range(200000)";
+        let e = pg.batch_execute(&format!("CREATE TABLE huge AS {big}")).await.unwrap_err();
+        assert_eq!(code(&e), SqlState::DISK_FULL, "{e:?}");
+        pg.batch_execute("CREATE TABLE small AS SELECT range AS id FROM range(1000)").await.unwrap();
+        let e = pg.batch_execute(&format!("INSERT INTO small SELECT id FROM ({big})")).await.unwrap_err();
+        assert_eq!(code(&e), SqlState::DISK_FULL, "{e:?}");
+        let in_transaction = format!("BEGIN; INSERT INTO small VALUES (-1); INSERT INTO small SELECT id FROM ({big})");
+        assert_eq!(code(&pg.batch_execute(&in_transaction).await.unwrap_err()), SqlState::DISK_FULL);
+        pg.batch_execute("ROLLBACK").await.unwrap();
+        let n = text_rows(pg.simple_query("SELECT count(*), min(id) FROM small").await.unwrap());
+        assert_eq!(n, [[Some("1000".to_owned()), Some("0".to_owned())]], "nothing of the failed writes stayed");
+        let tables = text_rows(
+            pg.simple_query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema IN ('main', 'public')",
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(tables, [[Some("small".to_owned())]]);
+        pg.batch_execute("INSERT INTO small VALUES (1000)").await.unwrap();
+    });
+    let load = format!("{}/workspaces/{}/load", branch("p1"), ws["id"].as_str().unwrap());
+    let tables = json!({"tables": [{"bucket_id": "in.c-main", "table_name": "t"},
+                                  {"bucket_id": "in.c-main", "table_name": "big"}]});
+    p1.post(&load, tables).expect_error(413, "workspace_size_exceeded");
+    let detail = p1.get(&format!("{}/workspaces/{}", branch("p1"), ws["id"].as_str().unwrap())).expect(200);
+    let names: Vec<&str> = detail["objects"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["small"], "{detail}");
+}

@@ -292,28 +292,51 @@ impl WorkspaceDb {
 
     /// Bytes the workspace's data takes (used blocks plus write-ahead log).
     pub fn size_bytes(&self) -> Result<u64> {
-        let used: i64 = self
-            .admin
-            .lock()
+        self.size_on(&self.admin.lock(), false)
+    }
+
+    /// The bytes the workspace holds on disk (its file's used blocks and its WAL), plus, when
+    /// `pending`, the rows written but not yet committed (held uncompressed in memory, so
+    /// the sum errs on the large side).
+    fn size_on(&self, conn: &duckdb::Connection, pending: bool) -> Result<u64> {
+        let used: i64 = conn
             .query_row(
                 "SELECT (total_blocks - free_blocks) * block_size FROM system.main.pragma_database_size() WHERE database_name = ?",
                 [&self.id],
                 |r| r.get(0),
             )
             .map_err(db_err)?;
+        let uncommitted: i64 = if pending {
+            let sql = "SELECT coalesce(system.main.sum(memory_usage_bytes), 0)::BIGINT FROM system.main.duckdb_memory() \
+                       WHERE tag = 'IN_MEMORY_TABLE'";
+            conn.query_row(sql, [], |r| r.get(0)).map_err(db_err)?
+        } else {
+            0
+        };
         let wal = std::fs::metadata(self.path.with_extension("duckdb.wal")).map(|m| m.len()).unwrap_or(0);
-        Ok(used.max(0) as u64 + wal)
+        Ok(used.max(0) as u64 + uncommitted.max(0) as u64 + wal)
     }
 
     /// Refuses writes once the workspace holds more than its limit.
     pub fn ensure_room(&self) -> Result<()> {
-        let size = self.size_bytes()?;
+        self.refuse_over(self.size_bytes()?)
+    }
+
+    /// Refuses to commit what a statement wrote once the workspace would hold more than its
+    /// limit, counting what it wrote uncommitted (on `conn`, or the admin connection).
+    pub fn ensure_room_for_pending(&self) -> Result<()> {
+        self.refuse_over(self.size_on(&self.admin.lock(), true)?)
+    }
+
+    fn refuse_over(&self, size: u64) -> Result<()> {
         if size > self.size_limit_bytes {
             return Err(StorageError::new(
                 ErrorKind::TooLarge,
-                "53100",
+                // SQL sessions answer SQLSTATE 53100 for the kind (pg::error).
+                "workspace_size_exceeded",
                 format!(
-                    "workspace {} holds {size} bytes, over its limit of {} bytes; drop tables to write again",
+                    "workspace {} would hold {size} bytes, over its limit of {} bytes; nothing was written \
+                     (drop tables to make room)",
                     self.id, self.size_limit_bytes
                 ),
             ));
@@ -413,6 +436,7 @@ impl WorkspaceDb {
             .iter()
             .map(|sql| tx.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64).map_err(db_err))
             .collect::<Result<Vec<_>>>()?;
+        self.refuse_over(self.size_on(&tx, true)?)?;
         // Dropped uncommitted on error: nothing of the load stays.
         tx.commit().map_err(db_err)?;
         Ok(rows)

@@ -276,8 +276,52 @@ impl DuckSession {
             self.ws.ensure_room()?;
         }
         if changes_schema(ty) {
-            return self.execute_guarded(|_| execute_ddl(&mut prepared));
+            let ws = self.ws.clone();
+            return self.execute_guarded(|_| {
+                let outcome = execute_ddl(&mut prepared)?;
+                // CREATE TABLE AS: what it wrote must fit before it commits.
+                if grows(ty) {
+                    ws.ensure_room_for_pending()?;
+                }
+                Ok(outcome)
+            });
         }
+        if !grows(ty) {
+            return self.run_query(prepared, sql, ty, kind, &binds, sink);
+        }
+        // A write commits only if the workspace stays within its size: in autocommit, the
+        // statement runs in a transaction of its own, checked before COMMIT; in the client's
+        // transaction, a write past the limit fails it as a whole (as execute_guarded does).
+        let autocommit = self.transaction.is_none();
+        if autocommit {
+            self.conn.execute_batch("BEGIN").map_err(|e| sql_error(&e.message))?;
+        }
+        let outcome = self
+            .run_query(prepared, sql, ty, kind, &binds, sink)
+            .and_then(|o| self.ws.ensure_room_for_pending().map(|()| o));
+        match outcome {
+            Ok(o) if autocommit => self.conn.execute_batch("COMMIT").map_err(|e| sql_error(&e.message)).map(|()| o),
+            Ok(o) => Ok(o),
+            Err(e) => {
+                if autocommit || e.kind == ErrorKind::TooLarge {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    self.transaction = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs a bound statement that changes no schema and streams its result to `sink`.
+    fn run_query(
+        &mut self,
+        mut prepared: Prepared,
+        sql: &str,
+        ty: StatementType,
+        kind: &StatementKind,
+        binds: &[Bind<'_>],
+        sink: &mut dyn RowSink,
+    ) -> Result<Outcome> {
         let mut columns = result_columns(&prepared, ty);
         let mut pushed = None;
         let query = match ty {
@@ -294,7 +338,7 @@ impl DuckSession {
             } else {
                 self.prepare_one(query).map(|(p, _)| types_of(&p)).unwrap_or_default()
             };
-            pushed = self.push_down(tree, &binds, &types, ty == StatementType::Explain)?;
+            pushed = self.push_down(tree, binds, &types, ty == StatementType::Explain)?;
             // An interrupt may have ended a lookup of the pushdown instead of the statement.
             if pushed.is_none() && self.interrupter.interrupted() {
                 return Err(sql_error("INTERRUPT Error: Interrupted!"));
@@ -971,6 +1015,7 @@ impl SqlSession for DuckSession {
                 n += 1;
             }
             appender.flush().map_err(|e| sql_error(&e.message))?;
+            self.ws.ensure_room_for_pending()?;
             Ok(n)
         })();
         match appended {
