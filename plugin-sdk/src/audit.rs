@@ -27,6 +27,7 @@ impl AuditEvent {
 
 /// Filters for listing events, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only this project (for the admin's cross-project list).

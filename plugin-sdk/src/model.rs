@@ -230,6 +230,7 @@ pub struct StoredApiKey {
 
 /// Offset paging for list endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     #[serde(default = "Page::default_limit")]
     pub limit: u32,

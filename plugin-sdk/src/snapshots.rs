@@ -82,6 +82,7 @@ pub struct SnapshotDetail {
 
 /// Filters for listing snapshots.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotQuery {
     #[param(value_type = Option<String>)]

@@ -103,6 +103,38 @@ fn health_metrics_and_openapi_are_served() {
     ] {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
     }
+    // Every parameter is declared where the route takes it, as generated clients send them:
+    // the path's are exactly its template's, the rest query parameters.
+    let mut query = std::collections::BTreeSet::new();
+    for (path, ops) in paths {
+        let mut template: Vec<&str> = path.split('{').skip(1).filter_map(|s| s.split('}').next()).collect();
+        template.sort_unstable();
+        for (method, op) in ops.as_object().unwrap() {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut in_path: Vec<&str> =
+                params.iter().filter(|p| p["in"] == "path").filter_map(|p| p["name"].as_str()).collect();
+            in_path.sort_unstable();
+            assert_eq!(in_path, template, "{method} {path}");
+            for p in params.iter().filter(|p| p["in"] == "query") {
+                // Optional ones are not required (only an upload's `name` is).
+                assert_eq!(p["required"] == true, p["name"] == "name", "{method} {path}: {p}");
+                query.insert(format!("{} {path} {}", method, p["name"].as_str().unwrap()));
+            }
+        }
+    }
+    let table = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}";
+    for expected in [
+        format!("get {table}/preview limit"),
+        format!("get {table}/preview filters"),
+        format!("get {table}/preview order_by"),
+        format!("post {table}/import wait"),
+        "get /projects/{project_id}/files tags".to_owned(),
+        "post /projects/{project_id}/files/upload name".to_owned(),
+        "get /projects/{project_id}/jobs limit".to_owned(),
+        "delete /projects/{project_id}/branches/{branch_id}/buckets/{bucket_id} cascade".to_owned(),
+    ] {
+        assert!(query.contains(&expected), "{expected} not declared: {query:#?}");
+    }
 
     let unknown = anon.get("/no/such/thing");
     assert_eq!(unknown.status, 404);

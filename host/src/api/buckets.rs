@@ -29,6 +29,7 @@ pub struct BucketList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteBucketParams {
     /// Also delete the bucket's tables; without it a non-empty bucket is not deleted (409).
     #[serde(default)]
@@ -82,6 +83,7 @@ async fn delete(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UnshareParams {
     /// The project to stop sharing with (`*` for the share with everyone); all shares when absent.

@@ -74,6 +74,7 @@ pub struct FileList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Comma-separated tags; only files carrying all of them are listed.
@@ -84,6 +85,7 @@ pub struct ListParams {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DirectUpload {
     /// The file's name, e.g. `orders.csv`.

@@ -38,6 +38,7 @@ pub struct JobList {
 /// `?wait=true` runs a job to its end within the request: 200 with the finished job, or
 /// the job's error as the response. Without it the answer is 202 with the job to poll.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitParams {
     #[serde(default)]

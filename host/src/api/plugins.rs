@@ -33,6 +33,7 @@ pub struct PluginList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct PluginPath {
     pub name: String,
 }

@@ -85,6 +85,7 @@ async fn delete(
 
 /// Preview parameters in query-string form; `POST …/preview` takes the same as JSON.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewParams {
     /// Rows to return, 1 to 10000 (default 100).

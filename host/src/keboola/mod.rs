@@ -142,15 +142,39 @@ pub fn document(openapi: &mut utoipa::openapi::OpenApi) {
             "put" => HttpMethod::Put,
             _ => HttpMethod::Delete,
         };
-        let operation = OperationBuilder::new()
-            .tag("keboola")
-            .summary(Some(*summary))
-            .description(Some("Keboola Storage API v2; see docs/keboola-api.md. Errors: Keboola's flat body."))
-            .response("200", ResponseBuilder::new().description("Keboola's shape").build())
-            .build();
-        openapi.paths.add_path_operation(*path, vec![method.clone()], operation.clone());
+        let operation = |path: &str| {
+            OperationBuilder::new()
+                .tag("keboola")
+                .summary(Some(*summary))
+                .description(Some("Keboola Storage API v2; see docs/keboola-api.md. Errors: Keboola's flat body."))
+                .parameters(Some(path_parameters(path)))
+                .response("200", ResponseBuilder::new().description("Keboola's shape").build())
+                .build()
+        };
+        openapi.paths.add_path_operation(*path, vec![method.clone()], operation(path));
         if let Some(rest) = path.strip_prefix("/v2/storage/") {
-            openapi.paths.add_path_operation(format!("/v2/storage/branch/{{branch}}/{rest}"), vec![method], operation);
+            let branched = format!("/v2/storage/branch/{{branch}}/{rest}");
+            let operation = operation(&branched);
+            openapi.paths.add_path_operation(branched, vec![method], operation);
         }
     }
+}
+
+/// The `{name}` parts of a route, as required string path parameters.
+fn path_parameters(path: &str) -> Vec<utoipa::openapi::path::Parameter> {
+    use utoipa::openapi::Required;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    path.split('{')
+        .skip(1)
+        .filter_map(|part| part.split_once('}').map(|(name, _)| name))
+        .map(|name| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build()
+        })
+        .collect()
 }
