@@ -120,6 +120,7 @@ fn routes() -> Vec<Route> {
     use Rule::*;
     let table_def = json!({"name": "t{n}", "columns": [{"name": "a", "type": "int"}]});
     vec![
+        route("GET", "/", Public, 200),
         route("GET", "/health", Public, 200),
         route("GET", "/ready", Public, 200),
         route("GET", "/metrics", Public, 200),
@@ -227,7 +228,7 @@ fn routes() -> Vec<Route> {
             .body(json!({"target_table_name": "rs{n}"})),
         route("GET", "/projects/{project_id}/settings/snapshots", Read, 200),
         route("PUT", "/projects/{project_id}/settings/snapshots", Manage, 200).body(json!({"enabled": true})),
-        route("DELETE", "/projects/{project_id}/settings/snapshots", Manage, 200),
+        route("DELETE", "/projects/{project_id}/settings/snapshots", Manage, 204),
         route("GET", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/settings/snapshots", Read, 200),
         route("PUT", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/settings/snapshots", Manage, 200)
             .body(json!({"enabled": true})),
@@ -235,11 +236,11 @@ fn routes() -> Vec<Route> {
             "DELETE",
             "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/settings/snapshots",
             Manage,
-            200,
+            204,
         ),
         table_route("GET", "/settings/snapshots", Read, 200),
         table_route("PUT", "/settings/snapshots", Manage, 200).body(json!({"enabled": true})),
-        table_route("DELETE", "/settings/snapshots", Manage, 200),
+        table_route("DELETE", "/settings/snapshots", Manage, 204),
         route("POST", WORKSPACES, Write, 201).body(json!({"name": "w{n}"})),
         route("GET", WORKSPACES, Read, 200),
         route("GET", WORKSPACE, Read, 200),

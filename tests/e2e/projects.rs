@@ -64,6 +64,12 @@ fn readiness_follows_storage_while_liveness_stays() {
     let server = Server::start();
     let anon = server.client(None);
     assert_eq!(anon.get("/ready").expect(200)["status"], "ready");
+    let service = anon.get("/").expect(200);
+    assert_eq!((service["name"].as_str(), service["storage"]["version"].as_str()), (Some("duckstore"), Some("v1.5.5")));
+    for (door, path) in service["endpoints"].as_object().unwrap() {
+        let status = anon.get(path.as_str().unwrap()).status;
+        assert!(status == 200 || status == 401, "{door} at {path}: {status}");
+    }
     let data = server.data_dir().to_owned();
     let aside = data.with_extension("aside");
     std::fs::rename(&data, &aside).unwrap();

@@ -135,7 +135,8 @@ fn truncate_snapshots_only_when_enabled_and_settings_inherit() {
     let both = p.put(&settings, json!({"retention": {"manual_days": 5}})).expect(200);
     assert_eq!(both["local"]["auto_snapshot_triggers"]["truncate_table"], true);
     assert_eq!(both["local"]["retention"], json!({"manual_days": 5}));
-    let cleared = p.delete(&settings).expect(200);
+    p.delete(&settings).expect(204);
+    let cleared = p.get(&settings).expect(200);
     assert_eq!(cleared["local"], json!({}));
     assert_eq!(cleared["effective"]["auto_snapshot_triggers"]["truncate_table"], false);
 

@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -76,13 +77,14 @@ async fn project_put(
 }
 
 #[utoipa::path(delete, path = "/projects/{project_id}/settings/snapshots", tag = TAG, params(ProjectPath),
-    responses((status = 200, body = SettingsView), (status = "4XX", body = ErrorBody)))]
+    responses((status = 204, description = "The level's settings are removed; the levels above apply"), (status = "4XX", body = ErrorBody)))]
 async fn project_delete(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(path): ApiPath<ProjectPath>,
-) -> ApiResult<Json<SettingsView>> {
-    handle(s, p, SettingsScope::Project(path.project_id), Change::Clear).await
+) -> ApiResult<StatusCode> {
+    handle(s, p, SettingsScope::Project(path.project_id), Change::Clear).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/settings/snapshots", tag = TAG,
@@ -108,13 +110,14 @@ async fn bucket_put(
 }
 
 #[utoipa::path(delete, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/settings/snapshots", tag = TAG,
-    params(BucketPath), responses((status = 200, body = SettingsView), (status = "4XX", body = ErrorBody)))]
+    params(BucketPath), responses((status = 204, description = "The level's settings are removed; the levels above apply"), (status = "4XX", body = ErrorBody)))]
 async fn bucket_delete(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(path): ApiPath<BucketPath>,
-) -> ApiResult<Json<SettingsView>> {
-    handle(s, p, SettingsScope::Bucket(path.at()), Change::Clear).await
+) -> ApiResult<StatusCode> {
+    handle(s, p, SettingsScope::Bucket(path.at()), Change::Clear).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}/settings/snapshots",
@@ -140,11 +143,12 @@ async fn table_put(
 }
 
 #[utoipa::path(delete, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}/settings/snapshots",
-    tag = TAG, params(TablePath), responses((status = 200, body = SettingsView), (status = "4XX", body = ErrorBody)))]
+    tag = TAG, params(TablePath), responses((status = 204, description = "The level's settings are removed; the levels above apply"), (status = "4XX", body = ErrorBody)))]
 async fn table_delete(
     State(s): State<AppState>,
     p: Principal,
     ApiPath(path): ApiPath<TablePath>,
-) -> ApiResult<Json<SettingsView>> {
-    handle(s, p, SettingsScope::Table(path.at()), Change::Clear).await
+) -> ApiResult<StatusCode> {
+    handle(s, p, SettingsScope::Table(path.at()), Change::Clear).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

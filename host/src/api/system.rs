@@ -1,5 +1,5 @@
-//! Unauthenticated operational endpoints: `/health` (liveness), `/ready` (readiness) and
-//! `/metrics`.
+//! Unauthenticated operational endpoints: `/` (what this server is and where its doors
+//! are), `/health` (liveness), `/ready` (readiness) and `/metrics`.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,7 +13,36 @@ use duckstore_plugin_sdk::BackendInfo;
 use crate::server::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(metrics))
+    OpenApiRouter::new().routes(routes!(index)).routes(routes!(health)).routes(routes!(ready)).routes(routes!(metrics))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Service {
+    pub name: &'static str,
+    pub version: &'static str,
+    #[schema(value_type = Object)]
+    pub storage: BackendInfo,
+    /// Where each face and operational endpoint lives on this port.
+    #[schema(value_type = Object)]
+    pub endpoints: serde_json::Value,
+}
+
+/// What this server is and where its doors are: for an operator or a script finding its way.
+#[utoipa::path(get, path = "/", tag = "system", security(()), responses((status = 200, body = Service)))]
+async fn index(State(state): State<AppState>) -> Json<Service> {
+    Json(Service {
+        name: "duckstore",
+        version: env!("CARGO_PKG_VERSION"),
+        storage: state.backend_info.clone(),
+        endpoints: serde_json::json!({
+            "rest": "/projects",
+            "keboola_storage_api": "/v2/storage",
+            "openapi": "/openapi.json",
+            "liveness": "/health",
+            "readiness": "/ready",
+            "metrics": "/metrics",
+        }),
+    })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
