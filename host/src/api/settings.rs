@@ -83,8 +83,8 @@ async fn project_delete(
     p: Principal,
     ApiPath(path): ApiPath<ProjectPath>,
 ) -> ApiResult<StatusCode> {
-    handle(s, p, SettingsScope::Project(path.project_id), Change::Clear).await?;
-    Ok(StatusCode::NO_CONTENT)
+    // The level is gone: nothing to show of it (GET shows what applies now).
+    handle(s, p, SettingsScope::Project(path.project_id), Change::Clear).await.map(|_| StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/settings/snapshots", tag = TAG,
@@ -116,8 +116,8 @@ async fn bucket_delete(
     p: Principal,
     ApiPath(path): ApiPath<BucketPath>,
 ) -> ApiResult<StatusCode> {
-    handle(s, p, SettingsScope::Bucket(path.at()), Change::Clear).await?;
-    Ok(StatusCode::NO_CONTENT)
+    // The level is gone: nothing to show of it (GET shows what applies now).
+    handle(s, p, SettingsScope::Bucket(path.at()), Change::Clear).await.map(|_| StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables/{table_name}/settings/snapshots",
@@ -149,6 +149,6 @@ async fn table_delete(
     p: Principal,
     ApiPath(path): ApiPath<TablePath>,
 ) -> ApiResult<StatusCode> {
-    handle(s, p, SettingsScope::Table(path.at()), Change::Clear).await?;
-    Ok(StatusCode::NO_CONTENT)
+    // The level is gone: nothing to show of it (GET shows what applies now).
+    handle(s, p, SettingsScope::Table(path.at()), Change::Clear).await.map(|_| StatusCode::NO_CONTENT)
 }
