@@ -291,3 +291,19 @@ fn a_query_left_open_holds_up_only_its_table() {
     reader.join().unwrap().unwrap();
     assert_eq!(truncating.join().unwrap().unwrap(), 5, "the truncate went on once the query closed");
 }
+
+#[test]
+fn an_expired_workspaces_open_sessions_end_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let days = Arc::new(AtomicI64::new(0));
+    let e = engine(dir.path(), days.clone());
+    let (main, _) = project_with_table(&e);
+    let new = NewWorkspace { name: "w".into(), ttl_hours: Some(24), size_limit_gb: None };
+    let ws = e.create_workspace(&main, &new, "v", "t").unwrap();
+    let mut s = e.open_sql_session(&ws.id).unwrap();
+    assert_eq!(scalar(&mut *s, "SELECT 1"), "1");
+    // A day and more later the workspace has expired, swept or not: the open session ends.
+    days.store(2, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(sqlstate(query(&mut *s, "SELECT 1")), "57P01");
+    assert!(e.open_sql_session(&ws.id).is_err(), "and no new one opens");
+}

@@ -793,8 +793,11 @@ fn logins_are_checked_and_sessions_limited() {
     let detail = p1.get(&format!("{}/workspaces/{id}", branch("p1"))).expect(200);
     assert_eq!(detail["active_sessions"], 1);
 
-    // A new password replaces the old one; deleting the workspace ends its session.
+    // A new password replaces the old one and ends the sessions opened with the old one;
+    // deleting the workspace ends its session.
     let reset = p1.post(&format!("{}/workspaces/{id}/reset-password", branch("p1")), json!({})).expect(200);
+    let e = rt.block_on(first.batch_execute("SELECT 1")).unwrap_err();
+    assert_eq!(code(&e), SqlState::ADMIN_SHUTDOWN, "{e:?}");
     drop(first);
     std::thread::sleep(Duration::from_millis(300));
     let e = rt.block_on(connect(&conninfo(&server, &ws, password(&ws)))).unwrap_err();

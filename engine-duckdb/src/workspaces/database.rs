@@ -86,6 +86,8 @@ pub(crate) struct WorkspaceDb {
     closed: AtomicBool,
     sessions: Mutex<HashMap<u64, Arc<StatementInterrupter>>>,
     next_session: AtomicU64,
+    /// Sessions numbered below it were ended (the password was reset): they may not go on.
+    ended_below: AtomicU64,
 }
 
 impl WorkspaceDb {
@@ -149,6 +151,7 @@ impl WorkspaceDb {
             closed: AtomicBool::new(false),
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(0),
+            ended_below: AtomicU64::new(0),
         });
         // Views left by an earlier run are rebuilt from the catalog.
         {
@@ -180,6 +183,22 @@ impl WorkspaceDb {
         for interrupter in self.sessions.lock().values() {
             interrupter.interrupt();
         }
+    }
+
+    /// Ends the open sessions (their running statements are interrupted; their next
+    /// statement fails with 57P01) while new ones may log in: after a password reset, no
+    /// session opened with the old password goes on.
+    pub fn end_sessions(&self) {
+        let sessions = self.sessions.lock();
+        self.ended_below.store(self.next_session.load(Ordering::Acquire), Ordering::Release);
+        for interrupter in sessions.values() {
+            interrupter.interrupt();
+        }
+    }
+
+    /// Whether the session `key` was ended by [`Self::end_sessions`].
+    pub fn ended(&self, key: u64) -> bool {
+        key < self.ended_below.load(Ordering::Acquire)
     }
 
     /// Registers a session; refused beyond `max` concurrent ones.

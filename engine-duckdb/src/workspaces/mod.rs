@@ -316,6 +316,7 @@ impl DuckEngine {
         self.write(|c| {
             c.execute("UPDATE meta.workspaces SET verifier = ? WHERE id = ?", params![verifier, id]).map_err(db_err)
         })?;
+        db.end_sessions();
         self.described(stored.workspace, &db)
     }
 
@@ -386,8 +387,9 @@ impl DuckEngine {
     }
 
     pub(crate) fn workspace_session(&self, id: &str) -> Result<Box<dyn SqlSession>> {
-        let (_, db) = self.workspaces.live(id, self.now())?;
-        Ok(Box::new(DuckSession::open(db, self.workspace_limits.max_sessions)?))
+        let (stored, db) = self.workspaces.live(id, self.now())?;
+        let expiry = session::Expiry { at: stored.workspace.expires_at, clock: self.clock.clone() };
+        Ok(Box::new(DuckSession::open(db, self.workspace_limits.max_sessions, expiry)?))
     }
 
     pub(crate) fn workspaces_sweep(&self) -> Result<u64> {

@@ -37,6 +37,14 @@ pub(crate) struct DuckSession {
     transaction: Option<Transaction>,
     /// The session's time zone (SET TimeZone); `None` is UTC, DuckDB's own.
     zone: Option<chrono_tz::Tz>,
+    /// When the workspace expires: its sessions end then, not at the next sweep.
+    expiry: Expiry,
+}
+
+/// A workspace's deadline and the engine's clock to hold it against.
+pub(crate) struct Expiry {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub clock: crate::Clock,
 }
 
 /// A session's open transaction.
@@ -87,7 +95,7 @@ impl StatementInterrupter {
 }
 
 impl DuckSession {
-    pub fn open(ws: Arc<WorkspaceDb>, max_sessions: u64) -> Result<Self> {
+    pub fn open(ws: Arc<WorkspaceDb>, max_sessions: u64, expiry: Expiry) -> Result<Self> {
         let conn = ws.connect()?;
         let interrupter =
             Arc::new(StatementInterrupter { session: conn.interrupter(), hub: Mutex::new((None, false)) });
@@ -101,6 +109,7 @@ impl DuckSession {
             key,
             transaction: None,
             zone: None,
+            expiry,
         };
         session.set_search_path(&[])?;
         Ok(session)
@@ -109,6 +118,15 @@ impl DuckSession {
     /// Rewrites and prepares one statement, refusing what sessions may not run.
     fn prepare(&mut self, sql: &str) -> Result<(Prepared, StatementType, String)> {
         self.ws.ensure_open()?;
+        if self.ws.ended(self.key) {
+            let message = format!("workspace {}'s password was reset; log in again with the new one", self.ws.id);
+            return Err(StorageError::new(ErrorKind::Gone, "57P01", message));
+        }
+        if (self.expiry.clock)() >= self.expiry.at {
+            // 57P01 ends the connection, as PostgreSQL's admin shutdown does.
+            let message = format!("workspace {} expired at {}; its sessions have ended", self.ws.id, self.expiry.at);
+            return Err(StorageError::new(ErrorKind::Gone, "57P01", message));
+        }
         self.ws.sync_views().map_err(|e| sql_error(&e.message))?;
         let original = sql;
         let mut sql = dialect::to_duckdb(sql, self.zone);
