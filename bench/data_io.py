@@ -5,6 +5,7 @@ Prints one table:
   - REST upload + full CSV import of 5 M rows x 6 columns   vs  CREATE TABLE AS SELECT * FROM read_csv(...)
   - incremental load of 1 M rows (500 k updates) by key     vs  dedupe + DELETE + INSERT in one transaction
   - Parquet (zstd) export of the table                      vs  COPY ... TO (FORMAT parquet)
+  - table profile (POST …/profile?wait=true)                vs  SUMMARIZE t (target: within 1.5x its time)
   - peak RSS of the duckstore process while importing a ~2 GB CSV (target: under 1 GB)
 
 Both sides use the same threads and memory limit. Usage:
@@ -128,8 +129,9 @@ def raw_duckdb(work, threads, memory_limit, base, delta, rows):
         con.execute("CHECKPOINT")
     t_incr = timed(incremental)
     t_export = timed(lambda: con.execute(f"COPY t TO '{os.path.join(work, 'raw.parquet')}' (FORMAT parquet, COMPRESSION zstd)"))
+    t_profile = timed(lambda: con.execute("SUMMARIZE t").fetchall())
     con.close()
-    return t_import, t_incr, t_export
+    return t_import, t_incr, t_export, t_profile
 
 
 def duckstore_side(binary, work, threads, memory_limit, base, delta, rows, delta_rows):
@@ -154,9 +156,10 @@ def duckstore_side(binary, work, threads, memory_limit, base, delta, rows, delta
         t_incr = timed(incremental)
         assert ds.request("GET", table)["row_count"] == rows + delta_rows // 2
         t_export = timed(lambda: ds.request("POST", f"{table}/export?wait=true", {"format": "parquet"}))
+        t_profile = timed(lambda: ds.request("POST", f"{table}/profile?wait=true", {}))
     finally:
         ds.stop()
-    return t_import, t_incr, t_export
+    return t_import, t_incr, t_export, t_profile
 
 
 def memory_side(binary, work, threads, memory_limit, gb):
@@ -214,6 +217,7 @@ def main():
             (f"upload + CSV import, {args.rows:,} rows", 0.85),
             (f"incremental PK load, {args.delta:,} into {args.rows:,}", 0.85),
             ("Parquet (zstd) export", 0.90),
+            ("table profile (raw: SUMMARIZE)", 0.67),
         ]
         failed = False
         for (name, target), d, r in zip(names, ds, raw):

@@ -10,6 +10,7 @@ use duckstore_plugin_sdk::model::{
     ProjectStats, ProjectUpdate, StoredApiKey, Table,
 };
 use duckstore_plugin_sdk::names::{BranchRef, BucketRef, ColumnName, ProjectId, TableRef};
+use duckstore_plugin_sdk::profiles::TableProfile;
 use duckstore_plugin_sdk::query::{RowQuery, RowSelection};
 use duckstore_plugin_sdk::schema::{ColumnChange, ColumnDef};
 use duckstore_plugin_sdk::settings::{SettingsScope, SettingsView, SnapshotSettingsPatch};
@@ -173,6 +174,14 @@ impl StorageBackend for DuckEngine {
 
     fn preview(&self, table: &TableRef, query: &RowQuery) -> Result<Preview> {
         self.table_preview(table, query)
+    }
+
+    fn profile_table(&self, table: &TableRef) -> Result<TableProfile> {
+        self.profile_compute(table)
+    }
+
+    fn table_profile(&self, table: &TableRef) -> Result<Option<TableProfile>> {
+        self.profile_latest(table)
     }
 
     fn add_column(&self, table: &TableRef, column: &ColumnDef) -> Result<Table> {

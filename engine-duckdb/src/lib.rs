@@ -32,6 +32,7 @@ mod jobs;
 mod layout;
 mod leftovers;
 mod memo;
+mod profiles;
 mod projects;
 mod raw;
 mod settings;

@@ -132,6 +132,7 @@ impl DuckEngine {
             require(c, id)?;
             for sql in [
                 "DELETE FROM meta.columns WHERE table_uid IN (SELECT uid FROM meta.tables WHERE project_id = $1)",
+                "DELETE FROM meta.table_profiles WHERE project_id = $1",
                 "DELETE FROM meta.tables WHERE project_id = $1",
                 "DELETE FROM meta.buckets WHERE project_id = $1",
                 "DELETE FROM meta.branches WHERE project_id = $1",

@@ -19,6 +19,7 @@ use crate::model::{
     ProjectStats, ProjectUpdate, StoredApiKey, Table,
 };
 use crate::names::{BranchRef, BucketRef, ColumnName, ProjectId, TableRef};
+use crate::profiles::TableProfile;
 use crate::query::{RowQuery, RowSelection};
 use crate::schema::{ColumnChange, ColumnDef};
 use crate::settings::{SettingsScope, SettingsView, SnapshotSettingsPatch};
@@ -151,6 +152,19 @@ pub trait StorageBackend: Send + Sync + 'static {
     ) -> Result<(Table, ImportResult)>;
     /// Writes the selected rows to a new registered file of the table's project.
     fn export_table(&self, table: &TableRef, request: &ExportRequest) -> Result<FileInfo>;
+
+    // --- table profiles ------------------------------------------------------------------
+
+    /// Computes the table's column statistics and keeps them as its latest profile.
+    fn profile_table(&self, table: &TableRef) -> Result<TableProfile> {
+        let _ = table;
+        Err(StorageError::unsupported("this storage engine does not profile tables"))
+    }
+    /// The table's latest profile; `None` when none was computed.
+    fn table_profile(&self, table: &TableRef) -> Result<Option<TableProfile>> {
+        let _ = table;
+        Err(StorageError::unsupported("this storage engine does not profile tables"))
+    }
 
     // --- snapshots and their settings ----------------------------------------------------
 

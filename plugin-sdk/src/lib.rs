@@ -22,6 +22,7 @@ pub mod names;
 #[cfg(unix)]
 pub mod native;
 pub mod policy;
+pub mod profiles;
 pub mod query;
 pub mod schema;
 pub mod settings;

@@ -176,6 +176,8 @@ fn routes() -> Vec<Route> {
         table_route("DELETE", "/primary-key", Write, 200),
         table_route("POST", "/import", Write, 202).body(json!({"file_id": "{file_id}"})),
         table_route("POST", "/export", Read, 202).body(json!({})),
+        table_route("POST", "/profile", Read, 202),
+        table_route("GET", "/profile", Read, 200),
         table_route("DELETE", "/rows", Write, 200)
             .body(json!({"filters": [{"column": "id", "operator": "eq", "values": [-1]}]})),
         route("POST", "/projects/{project_id}/branches/{branch_id}/buckets/{bucket_id}/tables-from-file", Write, 202)
@@ -317,6 +319,7 @@ fn every_route_answers_every_kind_of_caller_correctly() {
             .as_str()
             .unwrap()
             .to_owned();
+    admin.post(&format!("{}/profile?wait=true", table("p1", "in.c-main", "t")), json!({})).expect(200);
     let existing_workspace =
         admin.post(&format!("{}/workspaces", branch("p1")), json!({"name": "fixture"})).expect(201)["id"]
             .as_str()

@@ -142,3 +142,58 @@ fn a_table_dropped_and_created_again_at_once_keeps_a_working_file() {
         assert_eq!(p.rows(&t, "id").len(), 2, "round {round}");
     }
 }
+
+/// A profile (a job) counts each column's values, NULLs and distinct values, its range, the
+/// mean of numbers and the most frequent values of text with few distinct ones; the latest is
+/// kept with the table and says when the table changed since.
+#[test]
+fn a_table_profile_describes_each_column_and_knows_when_it_is_stale() {
+    let server = Server::start();
+    let p = server.project("p1");
+    create_bucket(&p, "p1", "b");
+    let columns = json!([{"name": "id", "type": "INTEGER"}, {"name": "name", "type": "VARCHAR"},
+                         {"name": "amount", "type": "DECIMAL(12,2)"}, {"name": "flag", "type": "BOOLEAN"}]);
+    p.post(&format!("{}/tables", bucket("p1", "in.c-b")), json!({"name": "t", "columns": columns})).expect(201);
+    let t = table("p1", "in.c-b", "t");
+    p.get(&format!("{t}/profile")).expect_error(404, "profile_not_found");
+    p.get(&format!("{}/profile", table("p1", "in.c-b", "nope"))).expect_error(404, "table_not_found");
+    let csv = "id,name,amount,flag\n1,a,1.50,true\n2,b,2.50,false\n3,a,,true\n4,,4.00,\n";
+    p.import(&t, json!({"file_id": p.upload("p1", "t.csv", csv)})).expect(200);
+
+    let job = p.post(&format!("{t}/profile?wait=true"), json!({})).expect(200);
+    assert_eq!((job["status"].as_str(), job["kind"].as_str()), (Some("success"), Some("table_profile")), "{job}");
+    let profile = &job["result"]["profile"];
+    assert_eq!((profile["row_count"].as_u64(), profile["current"].as_bool()), (Some(4), Some(true)));
+    let column =
+        |name: &str| profile["columns"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone();
+    let id = column("id");
+    assert_eq!(
+        (&id["count"], &id["nulls"], &id["distinct"], &id["min"], &id["max"], &id["mean"]),
+        (&json!(4), &json!(0), &json!(4), &json!("1"), &json!("4"), &json!(2.5))
+    );
+    let name = column("name");
+    assert_eq!(
+        (&name["count"], &name["nulls"], &name["distinct"], &name["mean"]),
+        (&json!(3), &json!(1), &json!(2), &json!(null))
+    );
+    assert_eq!(name["top_values"], json!([{"value": "a", "count": 2}, {"value": "b", "count": 1}]));
+    let amount = column("amount");
+    assert_eq!((&amount["min"], &amount["max"], &amount["nulls"]), (&json!("1.50"), &json!("4.00"), &json!(1)));
+    assert!((amount["mean"].as_f64().unwrap() - 8.0 / 3.0).abs() < 1e-9, "{amount}");
+    assert_eq!(column("flag")["top_values"], json!([{"value": "true", "count": 2}, {"value": "false", "count": 1}]));
+
+    // Kept with the table; a change to the table makes it stale until profiled again.
+    assert_eq!(p.get(&format!("{t}/profile")).expect(200), *profile);
+    let more = p.upload("p1", "more.csv", "id,name,amount,flag\n5,c,5.00,false\n");
+    p.import(&t, json!({"file_id": more, "incremental": true})).expect(200);
+    let stale = p.get(&format!("{t}/profile")).expect(200);
+    assert_eq!((stale["current"].as_bool(), stale["row_count"].as_u64()), (Some(false), Some(4)));
+    let fresh = p.post(&format!("{t}/profile?wait=true"), json!({})).expect(200);
+    assert_eq!(fresh["result"]["profile"]["row_count"], 5);
+    assert_eq!(p.get(&format!("{t}/profile")).expect(200)["current"], true);
+
+    // A table dropped and created again under its name starts without one.
+    p.delete(&t).expect(204);
+    p.post(&format!("{}/tables", bucket("p1", "in.c-b")), json!({"name": "t", "columns": columns})).expect(201);
+    p.get(&format!("{t}/profile")).expect_error(404, "profile_not_found");
+}

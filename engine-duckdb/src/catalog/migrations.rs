@@ -112,6 +112,15 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ALTER TABLE meta.tables ADD COLUMN row_count UBIGINT;
     ",
     ),
+    (
+        7,
+        // The latest profile of each table (engine-duckdb/src/profiles.rs), by table uid.
+        "
+    CREATE TABLE meta.table_profiles (
+        table_uid VARCHAR NOT NULL, project_id VARCHAR NOT NULL, table_updated_at TIMESTAMP NOT NULL,
+        created_at TIMESTAMP NOT NULL, profile VARCHAR NOT NULL);
+    ",
+    ),
 ];
 
 /// The newest catalog version this build understands.

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod files;
 pub mod jobs;
 pub mod plugins;
+pub mod profiles;
 pub mod projects;
 pub mod settings;
 pub mod snapshots;
@@ -64,6 +65,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .merge(branches::routes())
         .merge(buckets::routes())
         .merge(tables::routes())
+        .merge(profiles::routes())
         .merge(columns::routes())
         .merge(transfer::routes())
         .merge(files::routes())

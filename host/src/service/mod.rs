@@ -12,6 +12,7 @@ mod files;
 mod identity;
 mod jobs;
 mod keys;
+mod profiles;
 mod snapshots;
 mod tables;
 mod transfer;
