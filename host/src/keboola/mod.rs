@@ -8,6 +8,7 @@
 pub mod abs;
 mod error;
 mod extract;
+mod profiles;
 mod routes;
 pub(crate) mod shapes;
 mod snapshots;
@@ -59,6 +60,8 @@ pub fn router() -> Router<AppState> {
         .route("/tables/{id}/import-async", post(routes::import_async))
         .route("/tables/{id}/export-async", post(routes::export_async))
         .route("/tables/{id}/snapshots", get(snapshots::list).post(snapshots::create))
+        .route("/tables/{id}/profile", post(profiles::create))
+        .route("/tables/{id}/profile/latest", get(profiles::latest))
         .route("/snapshots/{id}", get(snapshots::detail).delete(snapshots::delete))
         .fallback(not_implemented)
         .method_not_allowed_fallback(not_implemented);
@@ -125,6 +128,8 @@ const DOCUMENTED: &[(&str, &str, &str)] = &[
     ("post", "/v2/storage/dev-branches", "Create a dev branch (apib 9585)"),
     ("get", "/v2/storage/dev-branches/{id}", "Dev branch detail (apib 9585)"),
     ("delete", "/v2/storage/dev-branches/{id}", "Drop a dev branch (apib 9585)"),
+    ("post", "/v2/storage/tables/{id}/profile", "Create a data profile: a job (apib 4319)"),
+    ("get", "/v2/storage/tables/{id}/profile/latest", "The latest data profile (apib 4351)"),
     ("put", "/abs/{account}/{container}/{blob}", "Azure Put Blob, Put Block, Put Block List (SAS)"),
     ("get", "/abs/{account}/{container}/{blob}", "Azure Get Blob with Range (SAS)"),
 ];
