@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use duckstore_plugin_sdk::jobs::{CancelToken, Job, JobOutcome, NewJob, RunningJob};
 use duckstore_plugin_sdk::{Result, StorageBackend, StorageError};
 
+use crate::metrics::JobMetrics;
 use crate::storage::Storage;
 
 /// What a job's work returns: progress figures and a JSON result.
@@ -27,12 +28,16 @@ pub struct Started {
 }
 
 /// The jobs running in this process, by id, with the means to cancel each.
-#[derive(Default)]
 pub struct Jobs {
     running: Mutex<HashMap<String, CancelToken>>,
+    metrics: JobMetrics,
 }
 
 impl Jobs {
+    pub fn new(metrics: JobMetrics) -> Self {
+        Self { running: Mutex::new(HashMap::new()), metrics }
+    }
+
     pub async fn start<F>(self: &Arc<Self>, storage: &Storage, new: NewJob, work: F) -> Result<Started>
     where
         F: FnOnce(&dyn StorageBackend) -> Outcome + Send + 'static,
@@ -42,8 +47,11 @@ impl Jobs {
         self.running.lock().insert(job.id.clone(), running.cancel.clone());
         let storage = storage.clone();
         let jobs = self.clone();
+        let kind = job.kind.clone();
+        self.metrics.started(&kind);
         let done = tokio::spawn(async move {
             let id = running.id.clone();
+            let began = std::time::Instant::now();
             let outcome = storage
                 .run(move |s| {
                     let mut work = Some(work);
@@ -54,6 +62,7 @@ impl Jobs {
                 })
                 .await;
             jobs.running.lock().remove(&id);
+            jobs.metrics.ended(&kind, began.elapsed().as_secs_f64(), &outcome);
             let recorded = outcome.clone().map_err(|e| {
                 if e.kind != duckstore_plugin_sdk::ErrorKind::Internal {
                     return e;

@@ -8,7 +8,9 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -42,6 +44,61 @@ impl Metrics {
         Self { registry, http_requests, http_duration }
     }
 
+    /// Registers the jobs' families (see [`JobMetrics`]).
+    pub fn jobs(&self) -> JobMetrics {
+        let jobs = JobMetrics {
+            finished: IntCounterVec::new(
+                Opts::new("jobs_total", "Jobs ended, by kind and outcome (success, error, cancelled)"),
+                &["kind", "outcome"],
+            )
+            .expect("valid metric"),
+            running: IntGaugeVec::new(Opts::new("jobs_running", "Jobs started and not ended, by kind"), &["kind"])
+                .expect("valid metric"),
+            duration: HistogramVec::new(
+                HistogramOpts::new("job_duration_seconds", "Job run time, start to end, by kind")
+                    .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0]),
+                &["kind"],
+            )
+            .expect("valid metric"),
+            rows: IntCounterVec::new(Opts::new("job_rows_total", "Rows the successful jobs moved, by kind"), &["kind"])
+                .expect("valid metric"),
+            bytes: IntCounterVec::new(
+                Opts::new("job_bytes_total", "Bytes the successful jobs moved, by kind"),
+                &["kind"],
+            )
+            .expect("valid metric"),
+        };
+        for m in [
+            Box::new(jobs.finished.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(jobs.running.clone()),
+            Box::new(jobs.duration.clone()),
+            Box::new(jobs.rows.clone()),
+            Box::new(jobs.bytes.clone()),
+        ] {
+            self.registry.register(m).expect("metric names are unique");
+        }
+        jobs
+    }
+
+    /// Registers the PostgreSQL wire families (see [`PgMetrics`]).
+    pub fn pg(&self) -> PgMetrics {
+        let pg = PgMetrics {
+            connections: IntGauge::new("pg_connections_open", "PostgreSQL connections open (logged in or not)")
+                .expect("valid metric"),
+            statements: IntCounterVec::new(
+                Opts::new("pg_statements_total", "Statements run over PostgreSQL, by SQLSTATE class (00: success)"),
+                &["sqlstate_class"],
+            )
+            .expect("valid metric"),
+        };
+        for m in
+            [Box::new(pg.connections.clone()) as Box<dyn prometheus::core::Collector>, Box::new(pg.statements.clone())]
+        {
+            self.registry.register(m).expect("metric names are unique");
+        }
+        pg
+    }
+
     /// Where other parts of the server (plugins) register their own metrics.
     pub fn registry(&self) -> &Registry {
         &self.registry
@@ -64,4 +121,53 @@ pub async fn track(State(metrics): State<std::sync::Arc<Metrics>>, req: Request,
     metrics.http_duration.with_label_values(&[&method, &route]).observe(start.elapsed().as_secs_f64());
     metrics.http_requests.with_label_values(&[&method, &route, response.status().as_str()]).inc();
     response
+}
+
+/// What the jobs (imports, exports, snapshots, restores, profiles, …) did: labelled by job
+/// kind and outcome only, both from short fixed lists.
+#[derive(Clone)]
+pub struct JobMetrics {
+    finished: IntCounterVec,
+    running: IntGaugeVec,
+    duration: HistogramVec,
+    rows: IntCounterVec,
+    bytes: IntCounterVec,
+}
+
+impl JobMetrics {
+    pub fn started(&self, kind: &str) {
+        self.running.with_label_values(&[kind]).inc();
+    }
+
+    /// A job of `kind` ended after `seconds` with `outcome`.
+    pub fn ended(&self, kind: &str, seconds: f64, outcome: &duckstore_plugin_sdk::jobs::JobOutcome) {
+        self.running.with_label_values(&[kind]).dec();
+        self.duration.with_label_values(&[kind]).observe(seconds);
+        let label = match outcome {
+            Ok((progress, _)) => {
+                self.rows.with_label_values(&[kind]).inc_by(progress.rows);
+                self.bytes.with_label_values(&[kind]).inc_by(progress.bytes);
+                "success"
+            }
+            Err(e) if e.code == "cancelled" || e.code == "job_cancelled" => "cancelled",
+            Err(_) => "error",
+        };
+        self.finished.with_label_values(&[kind, label]).inc();
+    }
+}
+
+/// The PostgreSQL face: connections and statements by outcome class (two characters of the
+/// SQLSTATE, a bounded set).
+#[derive(Clone)]
+pub struct PgMetrics {
+    pub connections: IntGauge,
+    statements: IntCounterVec,
+}
+
+impl PgMetrics {
+    /// A statement ended with `sqlstate` (`00000` for success).
+    pub fn statement(&self, sqlstate: &str) {
+        let class = sqlstate.get(..2).filter(|c| c.bytes().all(|b| b.is_ascii_alphanumeric())).unwrap_or("XX");
+        self.statements.with_label_values(&[class]).inc();
+    }
 }

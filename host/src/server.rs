@@ -74,11 +74,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 .then(|| std::time::Duration::from_secs(config.pg_statement_timeout_secs)),
             held_result_limit: config.pg_held_result_limit.as_u64(),
         },
+        metrics: metrics.pg(),
     };
     let pg_listener = crate::pg::bind(&pg_config).await?;
     let pg_addr = pg_listener.local_addr()?;
     let auth = Arc::new(Authenticator::new(admin_hash, plugins.clone(), config.auth_providers.clone()));
-    let jobs: Arc<crate::jobs::Jobs> = Arc::default();
+    let jobs = Arc::new(crate::jobs::Jobs::new(metrics.jobs()));
     let abs = Arc::new(
         crate::keboola::abs::SasSigner::load_or_create(&config.data_dir.join("keys"))
             .context("the transfer signing key")?,

@@ -1073,3 +1073,66 @@ fn writes_past_the_workspace_size_limit_fail_whole() {
     let names: Vec<&str> = detail["objects"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["small"], "{detail}");
 }
+
+/// `/metrics` counts jobs by kind and outcome (with the rows they moved) and PostgreSQL
+/// connections and statements by SQLSTATE class.
+#[test]
+fn metrics_count_jobs_and_sql_statements() {
+    let server = Server::start();
+    let (p1, ws) = setup(&server);
+    let t = table("p1", "in.c-main", "t");
+    let bad = p1.upload("p1", "bad.csv", "id,name\nnot a number,a\n");
+    assert_eq!(p1.import(&t, json!({"file_id": bad})).status, 422);
+    let metrics = || server.client(None).get("/metrics").text;
+    let value = |text: &str, series: &str| -> Option<f64> {
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+    };
+    let text = metrics();
+    for (series, expected) in [
+        (r#"duckstore_jobs_total{kind="table_import",outcome="success"}"#, 1.0),
+        (r#"duckstore_jobs_total{kind="table_import",outcome="error"}"#, 1.0),
+        (r#"duckstore_job_rows_total{kind="table_import"}"#, 2.0),
+        (r#"duckstore_jobs_running{kind="table_import"}"#, 0.0),
+        (r#"duckstore_job_duration_seconds_count{kind="table_import"}"#, 2.0),
+    ] {
+        assert_eq!(value(&text, series), Some(expected), "{series}\n{text}");
+    }
+    let rt = runtime();
+    let _pg = rt.block_on(async {
+        let pg = connect(&conninfo(&server, &ws, password(&ws))).await.unwrap();
+        pg.batch_execute(r#"SELECT count(*) FROM "in.c-main".t"#).await.unwrap();
+        pg.batch_execute("SELECT * FROM nowhere").await.unwrap_err();
+        pg
+    });
+    {
+        let text = metrics();
+        assert_eq!(value(&text, "duckstore_pg_connections_open"), Some(1.0), "{text}");
+        assert!(value(&text, r#"duckstore_pg_statements_total{sqlstate_class="00"}"#) >= Some(1.0), "{text}");
+        assert_eq!(value(&text, r#"duckstore_pg_statements_total{sqlstate_class="42"}"#), Some(1.0), "{text}");
+        // Every family docs/operations.md lists is served (plugin calls need a plugin call).
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md")).unwrap();
+        let documented: Vec<&str> = docs
+            .lines()
+            .filter(|l| l.starts_with("| `duckstore_"))
+            .flat_map(|l| l.split('|').nth(1).unwrap().split('`').filter(|w| w.starts_with("duckstore_")))
+            .collect();
+        assert!(documented.len() >= 10, "{documented:?}");
+        for family in documented.iter().filter(|f| !f.starts_with("duckstore_plugin_")) {
+            assert!(text.contains(&format!("# TYPE {family} ")), "{family} is documented but not served:\n{text}");
+        }
+        // The Grafana dashboard queries documented families only.
+        let dashboard: Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/grafana-dashboard.json")).unwrap(),
+        )
+        .unwrap();
+        for target in dashboard["panels"].as_array().unwrap().iter().flat_map(|p| p["targets"].as_array().unwrap()) {
+            let expr = target["expr"].as_str().unwrap();
+            for word in
+                expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("duckstore_"))
+            {
+                let family = word.trim_end_matches("_bucket");
+                assert!(documented.contains(&family), "the dashboard queries {word}, which is not documented");
+            }
+        }
+    }
+}

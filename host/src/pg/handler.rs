@@ -91,11 +91,117 @@ pub struct Stmt {
 pub struct Handler {
     pub cancels: Arc<CancelRegistry>,
     parser: Arc<Parser>,
+    metrics: crate::metrics::PgMetrics,
 }
 
 impl Handler {
-    pub fn new(cancels: Arc<CancelRegistry>) -> Self {
-        Self { cancels, parser: Arc::new(Parser) }
+    pub fn new(cancels: Arc<CancelRegistry>, metrics: crate::metrics::PgMetrics) -> Self {
+        Self { cancels, parser: Arc::new(Parser), metrics }
+    }
+
+    /// Counts a statement's outcome by SQLSTATE class. (A result paged through by the
+    /// client counts when its first page is answered.)
+    fn count<T>(&self, done: &PgWireResult<T>) {
+        match done {
+            Ok(_) => self.metrics.statement("00000"),
+            Err(PgWireError::UserError(info)) => self.metrics.statement(&info.code),
+            Err(_) => self.metrics.statement("08000"),
+        }
+    }
+
+    /// Runs a bound portal (the extended protocol's Execute).
+    async fn query_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Arc<Stmt>>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Arc<Stmt>>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = session(client)?;
+        let stmt = &portal.statement.statement;
+        let codes = format_codes(&portal.result_column_format);
+        let binary: Vec<bool> = (0..stmt.columns.as_ref().map_or(0, Vec::len))
+            .map(|i| format_of(&codes, i) == FieldFormat::Binary)
+            .collect();
+        let status = client.transaction_status();
+        let statement = (stmt.sql.as_str(), classify(&stmt.sql));
+        let reply = self.execute(
+            client,
+            &session,
+            statement,
+            status,
+            parameters(portal)?,
+            &codes,
+            Encoding::Rows(Arc::new(binary)),
+        );
+        let mut running = match reply.await? {
+            Reply::Done(tag, Transition::Same) => return Ok(Response::Execution(tag)),
+            Reply::Done(tag, Transition::Began) => return Ok(Response::TransactionStart(tag)),
+            Reply::Done(tag, Transition::Ended) => return Ok(Response::TransactionEnd(tag)),
+            Reply::Done(tag, Transition::Recovered) => {
+                session.mark_recovered();
+                return Ok(Response::Execution(tag));
+            }
+            Reply::Row(_, value, tag) => {
+                // Sent here: pgwire's query response would count the row into the tag
+                // (`SHOW 1`), where PostgreSQL's is `SHOW`.
+                client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
+                return Ok(Response::Execution(tag));
+            }
+            Reply::Fetched(_, Some(rows), _) => {
+                let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
+                let mut response = QueryResponse::new(fields, stream::iter(rows.into_iter().map(Ok)));
+                response.set_command_tag("FETCH");
+                return Ok(Response::Query(response));
+            }
+            Reply::Fetched(_, None, tag) => return Ok(Response::Execution(tag)),
+            Reply::CopyIn(binary, n) => {
+                return Ok(Response::CopyIn(CopyResponse::new(i8::from(binary), n, stream::empty())));
+            }
+            Reply::Running(running) => running,
+        };
+        if max_rows > 0 && stmt.columns.is_some() {
+            // The client pages through the result: pgwire keeps the stream in the portal,
+            // which ends with the statement's error if it fails on the way. The time limit
+            // counts while rows are awaited, from each page on (the client may pause between
+            // Executes, as between FETCHes of a cursor).
+            let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
+            let timeout = session.statement_timeout();
+            let rows = stream::unfold(Some(running), move |running| async move {
+                let mut r = running?;
+                r.restart_deadline(timeout);
+                loop {
+                    match r.next().await {
+                        Some(Event::Rows(rows)) => return Some((rows.into_iter().map(Ok).collect(), Some(r))),
+                        Some(_) => continue,
+                        None => return r.finish().await.err().map(|e| (vec![Err(storage(e))], None)),
+                    }
+                }
+            });
+            let rows = futures_util::StreamExt::flat_map(rows, stream::iter::<Vec<PgWireResult<DataRow>>>);
+            return Ok(Response::Query(QueryResponse::new(fields, rows)));
+        }
+        let mut returned = 0usize;
+        while let Some(event) = running.next().await {
+            if let Event::Rows(rows) = event {
+                returned += rows.len();
+                for row in rows {
+                    client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                }
+            }
+        }
+        let (kind, outcome) = running.finish().await.map_err(storage)?;
+        Ok(match kind {
+            StatementKind::Begin => Response::TransactionStart(tag(&kind, outcome)),
+            StatementKind::Commit | StatementKind::Rollback => Response::TransactionEnd(tag(&kind, outcome)),
+            _ if stmt.columns.is_some() => Response::Execution(tag(&kind, Outcome::Rows(returned as u64))),
+            _ => Response::Execution(tag(&kind, outcome)),
+        })
     }
 }
 
@@ -711,7 +817,9 @@ impl SimpleQueryHandler for Handler {
                 client.feed(PgWireBackendMessage::CommandComplete(Tag::new(begin.tag()).into())).await?;
                 continue;
             }
-            match self.simple_statement(client, &session, sql, &mut status).await {
+            let done = self.simple_statement(client, &session, sql, &mut status).await;
+            self.count(&done);
+            match done {
                 Ok(true) => implicit &= status != TransactionStatus::Idle,
                 Ok(false) => return Ok(()),
                 Err(e) if e.is_fatal() => return Err(e),
@@ -892,86 +1000,9 @@ impl ExtendedQueryHandler for Handler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = session(client)?;
-        let stmt = &portal.statement.statement;
-        let codes = format_codes(&portal.result_column_format);
-        let binary: Vec<bool> = (0..stmt.columns.as_ref().map_or(0, Vec::len))
-            .map(|i| format_of(&codes, i) == FieldFormat::Binary)
-            .collect();
-        let status = client.transaction_status();
-        let statement = (stmt.sql.as_str(), classify(&stmt.sql));
-        let reply = self.execute(
-            client,
-            &session,
-            statement,
-            status,
-            parameters(portal)?,
-            &codes,
-            Encoding::Rows(Arc::new(binary)),
-        );
-        let mut running = match reply.await? {
-            Reply::Done(tag, Transition::Same) => return Ok(Response::Execution(tag)),
-            Reply::Done(tag, Transition::Began) => return Ok(Response::TransactionStart(tag)),
-            Reply::Done(tag, Transition::Ended) => return Ok(Response::TransactionEnd(tag)),
-            Reply::Done(tag, Transition::Recovered) => {
-                session.mark_recovered();
-                return Ok(Response::Execution(tag));
-            }
-            Reply::Row(_, value, tag) => {
-                // Sent here: pgwire's query response would count the row into the tag
-                // (`SHOW 1`), where PostgreSQL's is `SHOW`.
-                client.feed(PgWireBackendMessage::DataRow(text_row(&value))).await?;
-                return Ok(Response::Execution(tag));
-            }
-            Reply::Fetched(_, Some(rows), _) => {
-                let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
-                let mut response = QueryResponse::new(fields, stream::iter(rows.into_iter().map(Ok)));
-                response.set_command_tag("FETCH");
-                return Ok(Response::Query(response));
-            }
-            Reply::Fetched(_, None, tag) => return Ok(Response::Execution(tag)),
-            Reply::CopyIn(binary, n) => {
-                return Ok(Response::CopyIn(CopyResponse::new(i8::from(binary), n, stream::empty())));
-            }
-            Reply::Running(running) => running,
-        };
-        if max_rows > 0 && stmt.columns.is_some() {
-            // The client pages through the result: pgwire keeps the stream in the portal,
-            // which ends with the statement's error if it fails on the way. The time limit
-            // counts while rows are awaited, from each page on (the client may pause between
-            // Executes, as between FETCHes of a cursor).
-            let fields = Arc::new(self.parser.get_result_schema(stmt, Some(&portal.result_column_format))?);
-            let timeout = session.statement_timeout();
-            let rows = stream::unfold(Some(running), move |running| async move {
-                let mut r = running?;
-                r.restart_deadline(timeout);
-                loop {
-                    match r.next().await {
-                        Some(Event::Rows(rows)) => return Some((rows.into_iter().map(Ok).collect(), Some(r))),
-                        Some(_) => continue,
-                        None => return r.finish().await.err().map(|e| (vec![Err(storage(e))], None)),
-                    }
-                }
-            });
-            let rows = futures_util::StreamExt::flat_map(rows, stream::iter::<Vec<PgWireResult<DataRow>>>);
-            return Ok(Response::Query(QueryResponse::new(fields, rows)));
-        }
-        let mut returned = 0usize;
-        while let Some(event) = running.next().await {
-            if let Event::Rows(rows) = event {
-                returned += rows.len();
-                for row in rows {
-                    client.feed(PgWireBackendMessage::DataRow(row)).await?;
-                }
-            }
-        }
-        let (kind, outcome) = running.finish().await.map_err(storage)?;
-        Ok(match kind {
-            StatementKind::Begin => Response::TransactionStart(tag(&kind, outcome)),
-            StatementKind::Commit | StatementKind::Rollback => Response::TransactionEnd(tag(&kind, outcome)),
-            _ if stmt.columns.is_some() => Response::Execution(tag(&kind, Outcome::Rows(returned as u64))),
-            _ => Response::Execution(tag(&kind, outcome)),
-        })
+        let done = self.query_portal(client, portal, max_rows).await;
+        self.count(&done);
+        done
     }
 
     /// Describe of a statement with parameters but no result must answer NoData (pgwire

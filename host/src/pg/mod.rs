@@ -62,6 +62,7 @@ pub struct PgConfig {
     /// Logins without TLS are refused.
     pub require_tls: bool,
     pub session: SessionLimits,
+    pub metrics: crate::metrics::PgMetrics,
 }
 
 struct Startup {
@@ -286,7 +287,7 @@ pub async fn serve(listener: TcpListener, config: PgConfig, storage: Storage) ->
     params.date_style = "ISO, MDY".to_owned();
     let cancels = Arc::new(CancelRegistry::default());
     let handlers = Arc::new(Handlers {
-        handler: Arc::new(Handler::new(cancels.clone())),
+        handler: Arc::new(Handler::new(cancels.clone(), config.metrics.clone())),
         startup: Arc::new(Startup {
             storage: storage.clone(),
             require_tls: config.require_tls,
@@ -322,10 +323,13 @@ pub async fn serve(listener: TcpListener, config: PgConfig, storage: Storage) ->
         let _ = sock.set_tcp_keepalive(&keepalive);
         let _ = sock.set_tcp_user_timeout(Some(Duration::from_secs(120)));
         let (handlers, tls) = (handlers.clone(), tls.clone());
+        let connections = config.metrics.connections.clone();
+        connections.inc();
         tokio::spawn(async move {
             if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 tracing::debug!(error = %e, "PostgreSQL connection ended with an error");
             }
+            connections.dec();
             drop(permit);
         });
     }
