@@ -32,6 +32,10 @@ impl StorageBackend for DuckEngine {
         BackendInfo { name: "duckdb".into(), version: duckdb_version(), library: None }
     }
 
+    fn stats(&self) -> Result<duckstore_plugin_sdk::backend::StorageStats> {
+        self.storage_stats()
+    }
+
     fn health(&self) -> Result<()> {
         self.read(|c| c.execute_batch("SELECT count(*) FROM meta.projects").map_err(db_err))?;
         if !self.layout.root().is_dir() {

@@ -169,3 +169,35 @@ impl DuckEngine {
         Ok(())
     }
 }
+
+impl DuckEngine {
+    /// Catalog counts, the data directory's size and the hub's memory and spill use.
+    pub(crate) fn storage_stats(&self) -> Result<duckstore_plugin_sdk::backend::StorageStats> {
+        let count = |c: &duckdb::Connection, table: &str| -> Result<u64> {
+            c.query_row(&format!("SELECT count(*) FROM meta.{table}"), [], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+                .map_err(db_err)
+        };
+        let (projects, tables, files) =
+            self.read(|c| Ok((count(c, "projects")?, count(c, "tables")?, count(c, "files")?)))?;
+        let (memory_bytes, temp_bytes) = self
+            .hub
+            .conn()?
+            .query_row(
+                "SELECT (SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory())::BIGINT, \
+                        (SELECT coalesce(sum(size), 0) FROM duckdb_temporary_files())::BIGINT",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, i64>(1)?.max(0) as u64)),
+            )
+            .map_err(db_err)?;
+        Ok(duckstore_plugin_sdk::backend::StorageStats {
+            projects,
+            tables,
+            files,
+            disk_bytes: dir_size(self.layout.root()),
+            memory_bytes,
+            temp_bytes,
+            open_tables: self.files.attached() as u64,
+        })
+    }
+}

@@ -232,8 +232,7 @@ impl TableFiles {
     }
 
     /// How many table files are attached (and registered) right now.
-    #[cfg(test)]
-    fn attached(&self) -> usize {
+    pub fn attached(&self) -> usize {
         self.files.lock().len()
     }
 

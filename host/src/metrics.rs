@@ -16,6 +16,8 @@ pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
+    /// The storage engine's sizes and usage, set at each scrape (see [`Metrics::storage`]).
+    storage: IntGaugeVec,
 }
 
 impl Metrics {
@@ -31,17 +33,42 @@ impl Metrics {
             &["method", "route"],
         )
         .expect("valid metric");
+        let storage = IntGaugeVec::new(
+            Opts::new(
+                "storage",
+                "What the storage engine holds and uses, by measure: projects, tables, files, disk_bytes, \
+                 memory_bytes, temp_bytes, open_tables",
+            ),
+            &["measure"],
+        )
+        .expect("valid metric");
         let build =
             IntCounterVec::new(Opts::new("build_info", "Build information"), &["version"]).expect("valid metric");
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).inc();
         for m in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
+            Box::new(storage.clone()),
             Box::new(build),
         ] {
             registry.register(m).expect("metric names are unique");
         }
-        Self { registry, http_requests, http_duration }
+        Self { registry, http_requests, http_duration, storage }
+    }
+
+    /// Records the engine's statistics (taken just before a scrape).
+    pub fn storage(&self, stats: &duckstore_plugin_sdk::backend::StorageStats) {
+        for (measure, value) in [
+            ("projects", stats.projects),
+            ("tables", stats.tables),
+            ("files", stats.files),
+            ("disk_bytes", stats.disk_bytes),
+            ("memory_bytes", stats.memory_bytes),
+            ("temp_bytes", stats.temp_bytes),
+            ("open_tables", stats.open_tables),
+        ] {
+            self.storage.with_label_values(&[measure]).set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
     }
 
     /// Registers the jobs' families (see [`JobMetrics`]).

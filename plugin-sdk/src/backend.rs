@@ -38,6 +38,21 @@ pub struct BackendInfo {
     pub library: Option<String>,
 }
 
+/// What an engine holds and uses, for operators' metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StorageStats {
+    pub projects: u64,
+    pub tables: u64,
+    pub files: u64,
+    /// Bytes of everything in the data directory.
+    pub disk_bytes: u64,
+    /// The engine's own query memory in use, and its spill files.
+    pub memory_bytes: u64,
+    pub temp_bytes: u64,
+    /// Table files open right now.
+    pub open_tables: u64,
+}
+
 /// Methods that change data take `actor` (`admin` or `key:<id>`): it is recorded on the
 /// snapshots and jobs they cause.
 pub trait StorageBackend: Send + Sync + 'static {
@@ -45,6 +60,10 @@ pub trait StorageBackend: Send + Sync + 'static {
 
     /// Cheap liveness check of the catalog and data directory.
     fn health(&self) -> Result<()>;
+    /// Sizes and usage for `/metrics`; engines that keep none answer unsupported.
+    fn stats(&self) -> Result<StorageStats> {
+        Err(StorageError::unsupported("this storage engine reports no statistics"))
+    }
 
     // --- the installation's admin key -------------------------------------------------
 

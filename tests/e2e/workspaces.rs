@@ -1109,6 +1109,11 @@ fn metrics_count_jobs_and_sql_statements() {
         assert_eq!(value(&text, "duckstore_pg_connections_open"), Some(1.0), "{text}");
         assert!(value(&text, r#"duckstore_pg_statements_total{sqlstate_class="00"}"#) >= Some(1.0), "{text}");
         assert_eq!(value(&text, r#"duckstore_pg_statements_total{sqlstate_class="42"}"#), Some(1.0), "{text}");
+        assert_eq!(value(&text, r#"duckstore_storage{measure="projects"}"#), Some(1.0), "{text}");
+        assert_eq!(value(&text, r#"duckstore_storage{measure="tables"}"#), Some(1.0), "{text}");
+        assert!(value(&text, r#"duckstore_storage{measure="files"}"#) >= Some(2.0), "{text}");
+        assert!(value(&text, r#"duckstore_storage{measure="disk_bytes"}"#) > Some(100_000.0), "{text}");
+        assert!(value(&text, r#"duckstore_storage{measure="open_tables"}"#) <= Some(2.0), "{text}");
         // Every family docs/operations.md lists is served (plugin calls need a plugin call).
         let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md")).unwrap();
         let documented: Vec<&str> = docs

@@ -91,5 +91,13 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
 #[utoipa::path(get, path = "/metrics", tag = "system", security(()),
     responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    // The engine's statistics, if it answers in time: a busy engine leaves the last ones
+    // (the scrape itself never waits for work).
+    if let Ok(Ok(stats)) = tokio::time::timeout(STATS_WITHIN, state.storage.run(|s| s.stats())).await {
+        state.metrics.storage(&stats);
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
+
+/// How long a scrape waits for the engine's statistics.
+const STATS_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
