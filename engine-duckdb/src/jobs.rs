@@ -177,6 +177,7 @@ impl DuckEngine {
         if let Some(guard) = file.try_lock_writer() {
             return Ok(guard);
         }
+        let _waiting = self.writer_waits.waiting();
         let job = current();
         if let Some(job) = &job {
             self.job_status(&job.id, JobStatus::Waiting)?;
@@ -292,4 +293,38 @@ impl DuckEngine {
 /// every JSON reader (JavaScript's and PHP's included), and read them back.
 pub(crate) fn new_numeric_id() -> String {
     format!("{:016x}", rand::random::<u64>() & ((1 << 53) - 1))
+}
+
+/// How writers wait for tables' writer locks, for operators' metrics.
+#[derive(Default)]
+pub(crate) struct WriterWaits {
+    now: std::sync::atomic::AtomicU64,
+    micros: std::sync::atomic::AtomicU64,
+}
+
+impl WriterWaits {
+    /// Counts a wait until the guard drops.
+    fn waiting(&self) -> WaitGuard<'_> {
+        self.now.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        WaitGuard { waits: self, since: std::time::Instant::now() }
+    }
+
+    /// Writers waiting now, and the seconds all waits took so far.
+    pub(crate) fn read(&self) -> (u64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.now.load(Relaxed), self.micros.load(Relaxed) as f64 / 1e6)
+    }
+}
+
+struct WaitGuard<'w> {
+    waits: &'w WriterWaits,
+    since: std::time::Instant,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.waits.micros.fetch_add(self.since.elapsed().as_micros() as u64, Relaxed);
+        self.waits.now.fetch_sub(1, Relaxed);
+    }
 }

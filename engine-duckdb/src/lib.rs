@@ -91,6 +91,8 @@ pub struct DuckEngine {
     catalog_epoch: Arc<AtomicU64>,
     memos: memo::Memos,
     clock: Clock,
+    /// Writers waiting for a table's writer lock now, and the time all waits took.
+    writer_waits: jobs::WriterWaits,
 }
 
 impl DuckEngine {
@@ -141,6 +143,7 @@ impl DuckEngine {
             catalog_epoch,
             memos: memo::Memos::new(),
             clock,
+            writer_waits: jobs::WriterWaits::default(),
         })
     }
 

@@ -198,6 +198,8 @@ impl DuckEngine {
             memory_bytes,
             temp_bytes,
             open_tables: self.files.attached() as u64,
+            writers_waiting: self.writer_waits.read().0,
+            writer_wait_seconds: self.writer_waits.read().1,
         })
     }
 }

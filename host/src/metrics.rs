@@ -9,7 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -18,6 +18,13 @@ pub struct Metrics {
     http_duration: HistogramVec,
     /// The storage engine's sizes and usage, set at each scrape (see [`Metrics::storage`]).
     storage: IntGaugeVec,
+    writers_waiting: IntGauge,
+    /// Seconds writers waited for tables' writer locks; the engine's running total is
+    /// carried over as the increase since the last scrape.
+    writer_wait: Counter,
+    writer_wait_seen: parking_lot::Mutex<f64>,
+    sweeps: IntCounterVec,
+    swept: IntCounterVec,
 }
 
 impl Metrics {
@@ -42,6 +49,23 @@ impl Metrics {
             &["measure"],
         )
         .expect("valid metric");
+        let writers_waiting = IntGauge::new(
+            "jobs_waiting_for_writer",
+            "Jobs waiting for a table's writer lock (another writer holds it)",
+        )
+        .expect("valid metric");
+        let writer_wait = Counter::new("writer_wait_seconds_total", "Seconds writers waited for tables' writer locks")
+            .expect("valid metric");
+        let sweeps = IntCounterVec::new(
+            Opts::new("sweeps_total", "Runs of the background sweeper by outcome (ok, error)"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let swept = IntCounterVec::new(
+            Opts::new("swept_total", "What the sweeper removed: uploads, snapshots, events, workspaces"),
+            &["what"],
+        )
+        .expect("valid metric");
         let build =
             IntCounterVec::new(Opts::new("build_info", "Build information"), &["version"]).expect("valid metric");
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).inc();
@@ -49,11 +73,37 @@ impl Metrics {
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(storage.clone()),
+            Box::new(writers_waiting.clone()),
+            Box::new(writer_wait.clone()),
+            Box::new(sweeps.clone()),
+            Box::new(swept.clone()),
             Box::new(build),
         ] {
             registry.register(m).expect("metric names are unique");
         }
-        Self { registry, http_requests, http_duration, storage }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            storage,
+            writers_waiting,
+            writer_wait,
+            writer_wait_seen: parking_lot::Mutex::new(0.0),
+            sweeps,
+            swept,
+        }
+    }
+
+    /// A sweeper run: what it removed, or that it failed.
+    pub fn swept(&self, removed: Option<[(&str, u64); 4]>) {
+        let Some(removed) = removed else {
+            self.sweeps.with_label_values(&["error"]).inc();
+            return;
+        };
+        self.sweeps.with_label_values(&["ok"]).inc();
+        for (what, n) in removed {
+            self.swept.with_label_values(&[what]).inc_by(n);
+        }
     }
 
     /// Records the engine's statistics (taken just before a scrape).
@@ -68,6 +118,12 @@ impl Metrics {
             ("open_tables", stats.open_tables),
         ] {
             self.storage.with_label_values(&[measure]).set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+        self.writers_waiting.set(i64::try_from(stats.writers_waiting).unwrap_or(i64::MAX));
+        let mut seen = self.writer_wait_seen.lock();
+        if stats.writer_wait_seconds > *seen {
+            self.writer_wait.inc_by(stats.writer_wait_seconds - *seen);
+            *seen = stats.writer_wait_seconds;
         }
     }
 

@@ -100,6 +100,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         state.storage.clone(),
         std::time::Duration::from_secs(config.sweep_interval_secs),
         chrono::Duration::days(config.audit_retention_days.into()),
+        state.metrics.clone(),
     );
     let pg_server = tokio::spawn(crate::pg::serve(pg_listener, pg_config, state.storage.clone()));
     let listener = TcpListener::bind(config.http_addr)

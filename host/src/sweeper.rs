@@ -3,9 +3,15 @@
 
 use std::time::Duration;
 
+use crate::metrics::Metrics;
 use crate::storage::Storage;
 
-pub fn spawn(storage: Storage, every: Duration, audit_retention: chrono::Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    storage: Storage,
+    every: Duration,
+    audit_retention: chrono::Duration,
+    metrics: std::sync::Arc<Metrics>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -21,11 +27,22 @@ pub fn spawn(storage: Storage, every: Duration, audit_retention: chrono::Duratio
                 })
                 .await;
             match swept {
-                Ok((0, 0, 0, 0)) => {}
                 Ok((uploads, snapshots, events, workspaces)) => {
-                    tracing::info!(uploads, snapshots, events, workspaces, "swept expired data")
+                    let removed = [
+                        ("uploads", uploads),
+                        ("snapshots", snapshots),
+                        ("events", events),
+                        ("workspaces", workspaces),
+                    ];
+                    metrics.swept(Some(removed));
+                    if removed.iter().any(|(_, n)| *n > 0) {
+                        tracing::info!(uploads, snapshots, events, workspaces, "swept expired data")
+                    }
                 }
-                Err(e) => tracing::warn!(error = %e, "sweeping expired data failed"),
+                Err(e) => {
+                    metrics.swept(None);
+                    tracing::warn!(error = %e, "sweeping expired data failed")
+                }
             }
         }
     })

@@ -39,7 +39,7 @@ pub struct BackendInfo {
 }
 
 /// What an engine holds and uses, for operators' metrics.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StorageStats {
     pub projects: u64,
     pub tables: u64,
@@ -51,6 +51,10 @@ pub struct StorageStats {
     pub temp_bytes: u64,
     /// Table files open right now.
     pub open_tables: u64,
+    /// Writers waiting for a table's writer lock right now, and the seconds all such waits
+    /// took since start.
+    pub writers_waiting: u64,
+    pub writer_wait_seconds: f64,
 }
 
 /// Methods that change data take `actor` (`admin` or `key:<id>`): it is recorded on the
