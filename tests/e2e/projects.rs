@@ -31,9 +31,32 @@ fn project_lifecycle_create_read_update_stats_delete() {
     assert_eq!(listed["total"], 1);
     assert_eq!(listed["projects"][0]["id"], "acme");
 
+    // A workspace, a file and a snapshot: the project has something in every directory.
+    project.post("/projects/acme/branches/default/workspaces", json!({"name": "w"})).expect(201);
+    project.upload("acme", "f.csv", "a\n1\n");
+    project
+        .post(
+            "/projects/acme/branches/default/snapshots?wait=true",
+            json!({"bucket_id": "in.c-sales", "table_name": "orders"}),
+        )
+        .expect(200);
     admin.delete("/projects/acme").expect(204);
     admin.get("/projects/acme").expect_error(404, "project_not_found");
     assert!(!server.data_dir().join("projects/acme").exists(), "project files must be removed");
+    // Nothing named after the project is left anywhere in the data directory (issue 26: an
+    // empty `workspaces/<project>/` was reported).
+    let mut left = Vec::new();
+    let mut dirs = vec![server.data_dir().to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.file_name() == "acme" {
+                left.push(entry.path());
+            } else if entry.file_type().unwrap().is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    assert!(left.is_empty(), "left behind: {left:?}");
     // The deleted project's keys are gone with it.
     project.get("/projects/acme").expect_error(401, "invalid_token");
 }
