@@ -190,6 +190,7 @@ impl DuckEngine {
                 |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, i64>(1)?.max(0) as u64)),
             )
             .map_err(db_err)?;
+        let (writers_waiting, writer_wait_seconds) = self.writer_waits.read();
         Ok(duckstore_plugin_sdk::backend::StorageStats {
             projects,
             tables,
@@ -198,8 +199,8 @@ impl DuckEngine {
             memory_bytes,
             temp_bytes,
             open_tables: self.files.attached() as u64,
-            writers_waiting: self.writer_waits.read().0,
-            writer_wait_seconds: self.writer_waits.read().1,
+            writers_waiting,
+            writer_wait_seconds,
         })
     }
 }

@@ -232,7 +232,7 @@ impl JobMetrics {
                 self.bytes.with_label_values(&[kind]).inc_by(progress.bytes);
                 "success"
             }
-            Err(e) if e.code == "cancelled" || e.code == "job_cancelled" => "cancelled",
+            Err(e) if e.code == "cancelled" => "cancelled",
             Err(_) => "error",
         };
         self.finished.with_label_values(&[kind, label]).inc();
